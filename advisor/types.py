@@ -1,0 +1,213 @@
+"""Typed records passed between stages (builder -> index -> engine -> app).
+
+Builder stages: sources produce :class:`Document`; the chunker turns them into
+:class:`Chunk`; the store writes chunks plus the structured side tables
+(:class:`ModelInfo`, :class:`ThreadInfo`, :class:`TaxonomyEntry`) into ``index/``.
+Engine stages: retrieval returns :class:`Hit`; the classifier returns
+:class:`CategoryScore`; the recommender returns :class:`ModelRecommendation`; the
+composer returns :class:`Advice` / :class:`Explanation` with :class:`Citation`.
+
+All records are plain dataclasses whose fields are JSON-serialisable, so
+``dataclasses.asdict`` is the wire format for the API and the eval command. This module
+holds no logic beyond small conveniences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+DocKind = Literal["taxonomy", "thread", "model", "model2026"]
+
+THREAD_URL = "https://discuss.huggingface.co/t/{id}"
+MODEL_URL = "https://huggingface.co/{id}"
+
+
+@dataclass
+class Document:
+    """One retrievable unit before chunking.
+
+    ``id`` is stable across builds: ``taxonomy:challenge:<slug>``, ``thread:<topic id>``,
+    ``model:<hub id>`` (2022 card snapshot or live Hub), ``model2026:<hub id>``.
+    ``sections`` holds (heading, text) pairs for model cards; other kinds put all their
+    text in ``text``. ``metadata`` is a flat JSON-able dict used for filters
+    (task, library, languages, license_family, parameters, downloads, ...).
+    """
+
+    id: str
+    kind: DocKind
+    title: str
+    text: str
+    url: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    sections: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Chunk:
+    """A piece of a document that gets one vector. Row i of the store = vector i.
+
+    ``id`` is ``<doc id>#<ordinal>``; ``content_hash`` (sha1 of embed_model-independent
+    ``text``) decides whether a rebuild must re-embed it.
+    """
+
+    id: str
+    doc_id: str
+    kind: DocKind
+    title: str
+    text: str
+    url: str
+    content_hash: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TaxonomyEntry:
+    """A codebook row: a challenge or benefit (sub)category."""
+
+    kind: Literal["challenge", "benefit"]
+    category: str  # exact codebook name, e.g. "Model Usage and Understanding"
+    subcategory: str  # "" where the category has none
+    definition: str
+    example: str  # the codebook's example quote
+    example_topic: int | None  # thread id of the example (T639 -> 639)
+    count: int | None  # codes of this category in the Overview sheet
+
+    @property
+    def id(self) -> str:
+        from advisor.taxonomy import slug
+
+        sub = f"/{slug(self.subcategory)}" if self.subcategory else ""
+        return f"taxonomy:{self.kind}:{slug(self.category)}{sub}"
+
+
+@dataclass
+class ThreadInfo:
+    """A coded forum thread with its derived taxonomy label (marked as derived)."""
+
+    topic_id: int
+    forum_category: str
+    codes: list[str]
+    url: str
+    root_cause: dict[str, str] | None = None  # question/answer code, root cause, labels
+    category: str | None = None  # derived challenge category (codebook name)
+    subcategory: str | None = None
+    confidence: float = 0.0  # 0..1
+    label_source: str = "derived"  # "root_causes" when the study labelled it
+
+
+@dataclass
+class ModelInfo:
+    """Structured facts about one model, for filters and ranking (no card text)."""
+
+    id: str
+    source: Literal["2022", "2026", "hub"]
+    pipeline_tag: str | None = None
+    library: str | None = None
+    languages: list[str] = field(default_factory=list)
+    license: str | None = None
+    license_family: str | None = None  # oss | non-commercial | unknown
+    downloads: int = 0  # 2022: monthly downloads then; 2026: downloads_30d
+    likes: int = 0
+    parameters: int | None = None
+    formats: list[str] = field(default_factory=list)
+    gated: bool = False
+    base_model: str | None = None
+    tags: list[str] = field(default_factory=list)
+    card_chars: int = 0
+    card_quality: float = 0.0  # 0..1 from the sections present
+    missing_sections: list[str] = field(default_factory=list)
+    label_map: dict[str, str] = field(default_factory=dict)  # "LABEL_0" -> "negative"
+    last_modified: str | None = None
+
+    @property
+    def url(self) -> str:
+        return MODEL_URL.format(id=self.id)
+
+
+@dataclass
+class Hit:
+    """A retrieved chunk with its fused score."""
+
+    row: int
+    chunk_id: str
+    doc_id: str
+    kind: DocKind
+    title: str
+    text: str
+    url: str
+    score: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Citation:
+    kind: Literal["thread", "model", "taxonomy", "guidance"]
+    id: str
+    url: str
+    title: str = ""
+
+
+@dataclass
+class CategoryScore:
+    category: str  # exact codebook name
+    subcategory: str
+    score: float  # 0..1, calibrated-ish
+
+
+@dataclass
+class ModelRecommendation:
+    model_id: str
+    score: float
+    pipeline_tag: str | None
+    library: str | None
+    downloads: int
+    likes: int
+    license: str | None
+    license_family: str | None
+    parameters: int | None
+    card_quality: float
+    missing_sections: list[str]
+    source: str
+    snippet: str  # ready-to-run `pipeline(...)` code
+    warnings: list[str] = field(default_factory=list)
+    thread_mentions: list[str] = field(default_factory=list)  # what people struggled with
+    url: str = ""
+
+
+@dataclass
+class Advice:
+    """Everything the engine says about one question."""
+
+    question: str
+    answer: str  # markdown
+    categories: list[CategoryScore]
+    confidence: float
+    unsure: bool
+    models: list[ModelRecommendation]
+    citations: list[Citation]
+    hits: list[Hit] = field(default_factory=list)
+    intent: str = "challenge"  # challenge | recommend | explain
+    backend: str = "offline"
+    notes: list[str] = field(default_factory=list)  # e.g. "LLM timed out; offline answer"
+    latency_ms: float = 0.0
+
+    def to_dict(self, with_hits: bool = False) -> dict[str, Any]:
+        d = asdict(self)
+        if not with_hits:
+            d.pop("hits")
+        return d
+
+
+@dataclass
+class Explanation:
+    """What a pasted output or error means."""
+
+    text: str  # the pasted input (truncated copy)
+    kinds: list[str]  # detected patterns: label_ids, logits, nan_loss, shape_mismatch, ...
+    answer: str  # markdown
+    label_map: dict[str, str]
+    model_id: str | None
+    citations: list[Citation]
+    categories: list[CategoryScore] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)

@@ -1,0 +1,74 @@
+"""Shared test fixtures: a deterministic fake embedder, corpus access, env isolation.
+
+The fake embedder (hashed bag of words, 64 dims) lets index and retrieval tests run in
+milliseconds with exact, explainable results; no test downloads a model. Tests that need
+real data read small slices from the corpus dir at run time: ``corpus_dir`` skips when
+the corpus is absent, except under ``CI=true`` where a missing corpus is a failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+class FakeEmbedder:
+    """Each token hashes to one of ``dim`` buckets (signed); rows are L2-normalised.
+
+    Texts sharing words get high cosine similarity, so top-1 assertions are exact.
+    ``batch_count`` and ``texts_seen`` let tests assert how much was embedded.
+    """
+
+    def __init__(self, dim: int = 64, model_id: str = "fake-hash-64"):
+        self.dim = dim
+        self.model_id = model_id
+        self.batch_count = 0
+        self.texts_seen = 0
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for tok in _TOKEN.findall(text.lower()):
+                h = int.from_bytes(hashlib.md5(tok.encode()).digest()[:4], "little")
+                out[i, h % self.dim] += 1.0 if (h >> 31) & 1 else -1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        self.batch_count += (len(texts) + batch_size - 1) // batch_size if len(texts) else 0
+        self.texts_seen += len(texts)
+        return out / norms
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """The real corpus snapshot (``ADVISOR_CORPUS_DIR`` or ../shared/corpus)."""
+    path = Path(os.environ.get("ADVISOR_CORPUS_DIR") or REPO.parent / "shared" / "corpus")
+    if not (path / "replication" / "codebook_challenges.csv").exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"Corpus not found at {path}; CI needs it (set ADVISOR_CORPUS_DIR).")
+        pytest.skip(f"corpus not found at {path}")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolate_env(monkeypatch, tmp_path):
+    """Keep tests away from the developer's index, log and tokens."""
+    monkeypatch.setenv("ADVISOR_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("ADVISOR_LOG_DB", str(tmp_path / "querylog.sqlite"))
+    monkeypatch.setenv("ADVISOR_DISABLE_PROGRESS", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("ADVISOR_LLM_BACKEND", raising=False)
