@@ -1,0 +1,427 @@
+"""The task vocabulary: how beginners phrase a model request, mapped to Hub terms.
+
+:func:`parse_request` turns free text such as "small model for Spanish NER that runs on
+CPU, commercial use" into a :class:`ModelRequest`: a Hub ``pipeline_tag``, language
+codes, a licence family, a parameter budget, a library/format and the cues that fired
+(so the UI can say *why* it understood the request that way). :func:`make_snippet`
+writes a ready-to-run snippet for a task and a model.
+
+Everything here is a readable table of regular expressions, checked in order (the
+first task cue that matches wins, so specific phrasings such as "zero-shot" come before
+generic ones such as "classify"). This module reads no files and knows nothing about
+which models exist; the recommender (:mod:`advisor.recommender`) does the matching.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+# --- size budgets, each with its reason ------------------------------------------------
+# fp32 weights of a 1.5B model take ~6 GB: the most a 16 GB laptop runs comfortably
+# with plain transformers on CPU (quantised GGUF goes further; say so in the answer).
+DEFAULT_CPU_MAX_PARAMS = 1_500_000_000
+# "small"/"lightweight": up to BERT-large / GPT-2-medium size (~350M).
+DEFAULT_SMALL_MAX_PARAMS = 400_000_000
+# phones, browsers, edge boards: DistilBERT (66M) / MobileBERT (25M) territory.
+DEFAULT_MOBILE_MAX_PARAMS = 100_000_000
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One Hub task: its pipeline tag, a human title and a sensible example input."""
+
+    tag: str
+    title: str
+    example: str  # Python literal source for the example input of the snippet
+    kind: str = "pipeline"  # pipeline | sentence-transformers | diffusers
+
+
+TASKS: dict[str, TaskSpec] = {
+    t.tag: t
+    for t in (
+        TaskSpec("text-classification", "Text classification (sentiment, topics, spam)",
+                 '"I love this movie, the acting was great!"'),
+        TaskSpec("token-classification", "Named-entity recognition / token tagging",
+                 '"My name is Sarah and I live in London."'),
+        TaskSpec("question-answering", "Extractive question answering",
+                 'question="Where do I live?", context="My name is Sarah and I live in London."'),
+        TaskSpec("zero-shot-classification", "Zero-shot classification (labels you choose)",
+                 '"I want to return these shoes.", candidate_labels=["complaint", "praise", "question"]'),
+        TaskSpec("summarization", "Summarisation",
+                 '"Long article text goes here. " * 20, max_new_tokens=60'),
+        TaskSpec("translation", "Translation", '"How old are you?"'),
+        TaskSpec("text2text-generation", "Text-to-text generation (T5-style)",
+                 '"translate English to German: How old are you?"'),
+        TaskSpec("text-generation", "Text generation / chat",
+                 '"Once upon a time,", max_new_tokens=40'),
+        TaskSpec("conversational", "Conversational (legacy chat tag)",
+                 '"Hello, how are you?", max_new_tokens=40'),
+        TaskSpec("fill-mask", "Fill in the blank (masked language model)",
+                 '"Paris is the <mask> of France."'),
+        TaskSpec("feature-extraction", "Feature extraction / embeddings",
+                 '["first sentence", "second sentence"]', kind="sentence-transformers"),
+        TaskSpec("sentence-similarity", "Sentence embeddings / semantic search",
+                 '["How do I reset my password?", "I forgot my password"]',
+                 kind="sentence-transformers"),
+        TaskSpec("automatic-speech-recognition", "Speech recognition (transcription)",
+                 '"audio.wav"'),
+        TaskSpec("text-to-speech", "Text to speech", '"Hello, welcome to the course."'),
+        TaskSpec("audio-classification", "Audio classification", '"audio.wav"'),
+        TaskSpec("image-classification", "Image classification",
+                 '"http://images.cocodataset.org/val2017/000000039769.jpg"'),
+        TaskSpec("object-detection", "Object detection",
+                 '"http://images.cocodataset.org/val2017/000000039769.jpg"'),
+        TaskSpec("image-segmentation", "Image segmentation",
+                 '"http://images.cocodataset.org/val2017/000000039769.jpg"'),
+        TaskSpec("image-to-text", "Image captioning",
+                 '"http://images.cocodataset.org/val2017/000000039769.jpg"'),
+        TaskSpec("image-text-to-text", "Vision-language chat (image + text in, text out)",
+                 'images="http://images.cocodataset.org/val2017/000000039769.jpg", '
+                 'text="What is in this picture?"'),
+        TaskSpec("text-to-image", "Text to image", '"an astronaut riding a horse, watercolor"',
+                 kind="diffusers"),
+        TaskSpec("table-question-answering", "Questions over tables",
+                 'table={"city": ["Paris", "Rome"], "people": ["2.1M", "2.8M"]}, '
+                 'query="How many people live in Rome?"'),
+        TaskSpec("visual-question-answering", "Questions about an image",
+                 'image="http://images.cocodataset.org/val2017/000000039769.jpg", '
+                 'question="How many cats are there?"'),
+    )
+}
+
+
+@dataclass(frozen=True)
+class TaskCue:
+    """A phrasing that signals a task; ``keywords`` boost models whose id/tags match."""
+
+    pattern: str
+    task: str
+    keywords: tuple[str, ...] = ()
+
+
+# Checked in order: the first match decides the task. Specific before generic.
+TASK_CUES: tuple[TaskCue, ...] = (
+    TaskCue(r"zero[- ]?shot", "zero-shot-classification", ("mnli", "xnli", "nli")),
+    TaskCue(r"\bnli\b|natural language inference|entailment", "zero-shot-classification",
+            ("mnli", "nli")),
+    TaskCue(r"table[- ]?(question|qa)|questions? (about|over|on) (a )?tables?",
+            "table-question-answering", ("tapas",)),
+    TaskCue(r"visual question|questions? about (an |the )?(image|photo|picture)",
+            "visual-question-answering", ("vqa", "vilt")),
+    TaskCue(r"\b(ner|named[- ]entit\w*)\b|extract(ing)? (the )?(names|entities|people|persons|"
+            r"organi[sz]ations|locations|places)", "token-classification", ("ner",)),
+    TaskCue(r"\b(pos|part[- ]of[- ]speech)\b( tag\w*)?|token classification|tag (each|every) "
+            r"(word|token)", "token-classification", ("pos", "upos")),
+    TaskCue(r"speech[- ]to[- ]text|transcri(be|bing|ption)|speech recognition|\basr\b|"
+            r"subtitles? (from|for) (audio|video)|dictation", "automatic-speech-recognition",
+            ("wav2vec2", "whisper", "xlsr")),
+    TaskCue(r"text[- ]to[- ]speech|\btts\b|read (it |text )?(out )?aloud|speech synthesis|"
+            r"synthesi[sz]e (speech|voice)|generate (speech|voice)", "text-to-speech",
+            ("tts", "fastspeech2", "vits")),
+    TaskCue(r"audio classification|classify (audio|sounds?)|(recogni[sz]e|detect) "
+            r"(emotions? in|sounds?)", "audio-classification", ()),
+    TaskCue(r"text[- ]to[- ]image|generate (an )?(images?|pictures?|art)|image generation|"
+            r"stable diffusion|diffusion model|draw (a |an )?", "text-to-image",
+            ("diffusion", "dalle")),
+    TaskCue(r"caption|describe (an |the )?(image|photo|picture)|image[- ]to[- ]text",
+            "image-to-text", ("caption",)),
+    TaskCue(r"object detection|detect(ing)? (the )?objects|bounding box|(find|locate) objects",
+            "object-detection", ("detr", "yolo")),
+    TaskCue(r"segment(ation|ing)? (of )?(images?|photos?)|image segmentation|semantic "
+            r"segmentation|\bmasks? (of|for) objects", "image-segmentation", ("segformer",)),
+    TaskCue(r"image classification|classify (images|photos|pictures)|(images?|photos?|"
+            r"pictures?) (classification|classifier)|recogni[sz]e (what is in )?(images|photos)",
+            "image-classification", ("vit", "resnet")),
+    TaskCue(r"summar(y|ies|i[sz]e|i[sz]ing|i[sz]ation)|tl;?dr|shorten (long )?(text|articles?)",
+            "summarization", ("cnn", "xsum", "samsum")),
+    TaskCue(r"translat(e|ion|ing|or)", "translation", ("opus-mt", "mt")),
+    TaskCue(r"question[- ]answering|answer(ing)? questions|\bqa\b|squad|extract (the )?answers?",
+            "question-answering", ("squad",)),
+    TaskCue(r"fill[- ]in[- ]the[- ]blanks?|fill[- ]mask|masked (language|word|token)|missing "
+            r"words?|\[mask\]|<mask>", "fill-mask", ()),
+    TaskCue(r"embeddings?|semantic search|sentence similarity|similar (sentences|texts|"
+            r"documents|questions)|vector search|retrieval|\brag\b|cluster(ing)? (texts|"
+            r"sentences|documents)|dedup\w*|paraphrase (detection|mining)",
+            "sentence-similarity", ("sentence-transformers", "minilm", "mpnet")),
+    TaskCue(r"sentiment|opinion|polarity|positive or negative|(positive|negative) reviews?",
+            "text-classification", ("sentiment", "sst", "sst-2", "imdb", "emotion")),
+    TaskCue(r"emotion|toxic(ity)?|hate speech|offensive|spam|intent|fake news|topic "
+            r"(classification|labels?)|classif(y|ier|ication)|categori[sz]e",
+            "text-classification", ()),
+    TaskCue(r"chat ?bot|chat|assistant|conversation(al)?|dialog(ue)?", "text-generation",
+            ("chat", "instruct", "dialog")),
+    TaskCue(r"generat(e|ing|ion) (of )?(text|stories|code|poems?|articles?)|text generation|"
+            r"write (stories|code|poems?|text|articles?)|autocomplete|complete (the|my) "
+            r"(text|sentence)|\bllm\b|language model|gpt", "text-generation", ()),
+    TaskCue(r"paraphras(e|ing)|rewrite|text[- ]to[- ]text|t5", "text2text-generation", ()),
+)
+
+# --- languages -----------------------------------------------------------------------
+# Names (and adjectives) beginners type -> ISO 639-1 codes as the Hub tags them.
+LANGUAGE_NAMES: dict[str, str] = {
+    "english": "en", "spanish": "es", "castilian": "es", "german": "de", "french": "fr",
+    "italian": "it", "portuguese": "pt", "brazilian": "pt", "dutch": "nl", "chinese": "zh",
+    "mandarin": "zh", "japanese": "ja", "korean": "ko", "arabic": "ar", "russian": "ru",
+    "hindi": "hi", "turkish": "tr", "polish": "pl", "swedish": "sv", "finnish": "fi",
+    "danish": "da", "norwegian": "no", "greek": "el", "hebrew": "he", "persian": "fa",
+    "farsi": "fa", "indonesian": "id", "vietnamese": "vi", "thai": "th", "ukrainian": "uk",
+    "czech": "cs", "romanian": "ro", "hungarian": "hu", "bengali": "bn", "urdu": "ur",
+    "tamil": "ta", "swahili": "sw", "catalan": "ca", "basque": "eu", "malay": "ms",
+}
+# Bare codes are only trusted when they cannot be ordinary English words
+# ("it", "no", "id", "he", "hi", and "uk"/"cs"/"ca" as in "UK English", "CS student"
+# are left out on purpose; the names still work).
+SAFE_LANGUAGE_CODES = frozenset(
+    {"en", "es", "de", "fr", "pt", "nl", "zh", "ja", "ko", "ar", "ru", "hi", "tr", "pl", "sv",
+     "fi", "da", "el", "fa", "vi", "th", "ro", "hu", "bn", "ur", "ta", "sw"}
+)
+MULTILINGUAL = "multilingual"
+_MULTI_CUE = re.compile(r"\b(multi[- ]?lingual|many languages|any language|cross[- ]lingual|"
+                        r"several languages)\b")
+
+# --- licence, size, library ----------------------------------------------------------
+_COMMERCIAL = re.compile(
+    r"\b(commercial(ly)?|for (my |our |a )?(company|business|startup|product|client)s?|"
+    r"sell|paid (app|product|service)|production use|permissive(ly)? licen[cs]ed?|"
+    r"open[- ]source licen[cs]e|apache|\bmit licen[cs]e)\b"
+)
+_NON_COMMERCIAL_OK = re.compile(r"\bnon[- ]?commercial|research only|academic use\b")
+_SIZE_LIMIT = re.compile(
+    r"(?:under|below|less than|smaller than|fewer than|at most|max(?:imum)?|up to|<=?|<)\s*"
+    r"(\d+(?:\.\d+)?)\s*(b|bn|billion|m|million|k|thousand)\b(?:\s*param\w*)?"
+)
+_SIZE_UNITS = {"b": 10**9, "bn": 10**9, "billion": 10**9, "m": 10**6, "million": 10**6,
+               "k": 10**3, "thousand": 10**3}
+_CPU = re.compile(r"\b(cpu|no gpu|without (a )?gpu|laptop|my (pc|computer)|free (tier|colab)|"
+                  r"cpu basic|low[- ](memory|ram|resource))\b")
+_SMALL = re.compile(r"\b(small|tiny|lightweight|light[- ]weight|compact|fast|quick|cheap|"
+                    r"distilled|little)\b")
+_MOBILE = re.compile(r"\b(mobile|phone|android|ios|iphone|edge device|raspberry|browser|"
+                     r"embedded|microcontroller)\b")
+LIBRARY_CUES: dict[str, str] = {
+    r"\bpy ?torch\b": "pytorch",
+    r"\btensor ?flow\b|\btf\b|\bkeras\b": "tensorflow",
+    r"\bonnx\b": "onnx",
+    r"\bgguf\b|llama\.?cpp|ollama": "gguf",
+    r"\bjax\b|\bflax\b": "jax",
+    r"\bmlx\b|apple silicon": "mlx",
+    r"sentence[- ]transformers": "sentence-transformers",
+    r"\bspacy\b": "spacy",
+    r"\bflair\b": "flair",
+    r"\bdiffusers\b": "diffusers",
+}
+# Library filter value -> the tags/formats/library names that satisfy it.
+LIBRARY_ALIASES: dict[str, tuple[str, ...]] = {
+    "pytorch": ("pytorch", "transformers", "safetensors"),
+    "tensorflow": ("tf", "tensorflow", "keras", "tflite"),
+    "onnx": ("onnx", "onnxruntime", "transformers.js"),
+    "gguf": ("gguf", "llama.cpp"),
+    "jax": ("jax", "flax"),
+    "mlx": ("mlx",),
+    "transformers": ("transformers",),
+}
+
+# Domain words -> the words model ids use for them ("tweets" -> "twitter").
+DOMAIN_KEYWORDS: dict[str, tuple[str, ...]] = {
+    r"\btweets?\b|twitter|\bx posts?\b": ("twitter", "tweet"),
+    r"\breviews?\b": ("review", "imdb", "amazon", "yelp"),
+    r"financ\w*|stocks?\b": ("finbert", "financial"),
+    r"medical|clinical|biomedical|health": ("bio", "clinical", "medical", "pubmed"),
+    r"\blegal\b|law\b": ("legal",),
+    r"\bcode\b|programming": ("code",),
+    r"emotions?": ("emotion",),
+}
+
+_WORD = re.compile(r"[a-z0-9][a-z0-9.+-]*")
+STOPWORDS = frozenset(
+    "a an the for of to in on with and or is are be that this my me i we our you your which "
+    "what model models best good recommend need want use using can could should would do "
+    "does how find some any from into it its by as at please help looking run runs running "
+    "small tiny fast cpu gpu laptop free commercial use pretrained pre-trained huggingface hub "
+    "hf task tasks something like".split()
+)
+
+
+@dataclass
+class ModelRequest:
+    """What a model request asks for; ``None`` fields carry no constraint."""
+
+    text: str
+    task: str | None = None
+    languages: list[str] = field(default_factory=list)  # ISO codes or "multilingual"
+    license_family: str | None = None  # "oss" when commercial use was asked
+    max_params: int | None = None
+    library: str | None = None
+    cpu_only: bool = False
+    query_text: str = ""  # content words for lexical relevance
+    keywords: list[str] = field(default_factory=list)  # task cue boosts ("sentiment", "ner")
+    cues: list[str] = field(default_factory=list)  # human-readable: "'NER' -> token-classification"
+
+
+def _cue(m: re.Match, what: str) -> str:
+    return f"'{m.group(0).strip()}' -> {what}"
+
+
+def detect_task(text: str) -> tuple[str | None, list[str], str | None]:
+    """``(pipeline tag, boost keywords, cue)`` for the first task cue that matches."""
+    low = text.lower()
+    for cue in TASK_CUES:
+        m = re.search(cue.pattern, low)
+        if m:
+            return cue.task, list(cue.keywords), _cue(m, cue.task)
+    return None, [], None
+
+
+def detect_languages(text: str) -> tuple[list[str], list[str]]:
+    """Language codes in order of mention (names, safe bare codes, 'multilingual')."""
+    low = text.lower()
+    found: list[tuple[int, str, str]] = []
+    for name, code in LANGUAGE_NAMES.items():
+        for m in re.finditer(rf"\b{name}\b", low):
+            found.append((m.start(), code, _cue(m, code)))
+    for m in re.finditer(r"(?<![\w-])([a-z]{2})(?![\w-])", text):  # lower-case bare codes
+        if m.group(1) in SAFE_LANGUAGE_CODES:
+            found.append((m.start(), m.group(1), _cue(m, m.group(1))))
+    for m in re.finditer(r"(?<![\w-])([A-Z]{2})(?![\w-])", text):  # "ES", "DE"
+        code = m.group(1).lower()
+        if code in SAFE_LANGUAGE_CODES:
+            found.append((m.start(), code, _cue(m, code)))
+    m = _MULTI_CUE.search(low)
+    if m:
+        found.append((m.start(), MULTILINGUAL, _cue(m, MULTILINGUAL)))
+    langs: list[str] = []
+    cues: list[str] = []
+    for _, code, cue in sorted(found):
+        if code not in langs:
+            langs.append(code)
+            cues.append(cue)
+    return langs, cues
+
+
+def detect_max_params(text: str) -> tuple[int | None, bool, list[str]]:
+    """``(max parameters, cpu_only, cues)``: the tightest budget any size cue implies."""
+    low = text.lower()
+    budgets: list[int] = []
+    cues: list[str] = []
+    m = _SIZE_LIMIT.search(low)
+    if m:
+        n = int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
+        budgets.append(n)
+        cues.append(_cue(m, f"max {n:,} parameters"))
+    cpu = _CPU.search(low)
+    if cpu:
+        budgets.append(DEFAULT_CPU_MAX_PARAMS)
+        cues.append(_cue(cpu, f"CPU: max {DEFAULT_CPU_MAX_PARAMS:,} parameters"))
+    for rx, limit, label in ((_SMALL, DEFAULT_SMALL_MAX_PARAMS, "small"),
+                             (_MOBILE, DEFAULT_MOBILE_MAX_PARAMS, "mobile/edge")):
+        s = rx.search(low)
+        if s:
+            budgets.append(limit)
+            cues.append(_cue(s, f"{label}: max {limit:,} parameters"))
+    return (min(budgets) if budgets else None), bool(cpu), cues
+
+
+def detect_library(text: str) -> tuple[str | None, str | None]:
+    low = text.lower()
+    for pattern, lib in LIBRARY_CUES.items():
+        m = re.search(pattern, low)
+        if m:
+            return lib, _cue(m, f"library {lib}")
+    return None, None
+
+
+def detect_license(text: str) -> tuple[str | None, str | None]:
+    low = text.lower()
+    if _NON_COMMERCIAL_OK.search(low):
+        return None, None
+    m = _COMMERCIAL.search(low)
+    if m:
+        return "oss", _cue(m, "licence family oss (commercial use allowed)")
+    return None, None
+
+
+def content_words(text: str) -> list[str]:
+    """Lower-case words of ``text`` minus stopwords and language names (for matching)."""
+    words = []
+    for w in _WORD.findall(text.lower()):
+        w = w.strip(".-+")
+        if len(w) > 1 and w not in STOPWORDS and w not in LANGUAGE_NAMES and w not in words:
+            words.append(w)
+    return words
+
+
+def parse_request(text: str) -> ModelRequest:
+    """Read task, languages, licence, size and library cues from a free-text request.
+
+    >>> r = parse_request("small Spanish NER model for CPU, commercial use")
+    >>> (r.task, r.languages, r.license_family, r.max_params, r.cpu_only)
+    ('token-classification', ['es'], 'oss', 400000000, True)
+    """
+    text = text or ""
+    req = ModelRequest(text=text)
+    req.task, req.keywords, cue = detect_task(text)
+    if cue:
+        req.cues.append(cue)
+    req.languages, cues = detect_languages(text)
+    req.cues.extend(cues)
+    req.max_params, req.cpu_only, cues = detect_max_params(text)
+    req.cues.extend(cues)
+    req.library, cue = detect_library(text)
+    if cue:
+        req.cues.append(cue)
+    req.license_family, cue = detect_license(text)
+    if cue:
+        req.cues.append(cue)
+    if req.task == "translation" and len([x for x in req.languages if x != MULTILINGUAL]) >= 2:
+        src, tgt = [x for x in req.languages if x != MULTILINGUAL][:2]
+        req.keywords = [f"{src}-{tgt}", *req.keywords]
+    low = text.lower()
+    for pattern, words in DOMAIN_KEYWORDS.items():
+        if re.search(pattern, low):
+            req.keywords.extend(w for w in words if w not in req.keywords)
+    req.query_text = " ".join(content_words(text))
+    log.debug("parsed request %r -> %s", text[:80], req.cues)
+    return req
+
+
+def task_title(tag: str | None) -> str:
+    return TASKS[tag].title if tag in TASKS else (tag or "unknown task")
+
+
+def make_snippet(task: str | None, model_id: str, library: str | None = None) -> str:
+    """Ready-to-run code for ``model_id`` on ``task`` with a sensible example input."""
+    spec = TASKS.get(task or "")
+    if library in ("sentence-transformers",) or (spec and spec.kind == "sentence-transformers"):
+        example = spec.example if spec else '["first sentence", "second sentence"]'
+        return (
+            "from sentence_transformers import SentenceTransformer\n"
+            f'model = SentenceTransformer("{model_id}")\n'
+            f"embeddings = model.encode({example})\n"
+            "print(embeddings.shape)  # (2, embedding size)\n"
+            "print(model.similarity(embeddings[0:1], embeddings[1:2]))"
+        )
+    if spec and spec.kind == "diffusers":
+        return (
+            "from diffusers import DiffusionPipeline\n"
+            f'pipe = DiffusionPipeline.from_pretrained("{model_id}")\n'
+            f"image = pipe({spec.example}).images[0]\n"
+            'image.save("out.png")'
+        )
+    if library in ("spacy", "flair", "espnet", "speechbrain", "stanza", "fairseq", "gguf",
+                   "llama.cpp", "mlx", "stable-baselines3"):
+        return (
+            f"# {model_id} is a {library} model: it does not load with transformers.pipeline.\n"
+            f"# Follow the usage section of its card: https://huggingface.co/{model_id}"
+        )
+    tag = task if spec else (task or "text-classification")
+    example = spec.example if spec else '"Hello world"'
+    extra = ', aggregation_strategy="simple"' if tag == "token-classification" else ""
+    return (
+        "from transformers import pipeline\n"
+        f'pipe = pipeline("{tag}", model="{model_id}"{extra})\n'
+        f"print(pipe({example}))"
+    )
