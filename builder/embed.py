@@ -1,0 +1,126 @@
+"""Chunks -> vectors, batched, with a progress bar, reusing vectors of unchanged chunks.
+
+:func:`embed_chunks` embeds only the chunks whose ``content_hash`` is not in the
+``previous`` cache (the vectors of the index being replaced, read by
+:func:`builder.store.read_vector_cache` only when that index used the same embedding
+model and dimension). Identical texts inside one build are embedded once. Texts are
+sorted by length before batching so each batch pads to similar lengths (the main
+throughput lever for transformer encoders on CPU); the result is returned in chunk
+order. :func:`progress` is the one tqdm wrapper the builder uses; it is silent when
+``cfg.disable_progress`` (``ADVISOR_DISABLE_PROGRESS=1``) is set or stderr is not a
+terminal that can take it.
+
+This module does not choose or load the model (:mod:`advisor.embedding`) and does not
+write files (:mod:`builder.store`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from advisor.config import Config
+from advisor.embedding import Embedder
+from advisor.types import Chunk
+
+log = logging.getLogger(__name__)
+
+# Texts handed to one ``encode`` call: several model batches, so sentence-transformers'
+# own per-call overhead is amortised while the progress bar still moves every few s.
+DEFAULT_CALL_BATCHES = 8
+
+
+def progress(
+    iterable: Iterable | None = None,
+    *,
+    total: int | None = None,
+    desc: str = "",
+    unit: str = "it",
+    disable: bool = False,
+):
+    """The builder's one progress bar (tqdm), or a no-op bar when ``disable``."""
+    from tqdm.auto import tqdm
+
+    try:
+        return tqdm(
+            iterable, total=total, desc=desc, unit=unit, disable=disable,
+            leave=False, dynamic_ncols=True,
+        )
+    except Exception:  # noqa: BLE001 - a stderr that cannot take a bar must not stop a build
+        return tqdm(iterable, total=total, disable=True)
+
+
+@dataclass
+class EmbedResult:
+    vectors: np.ndarray  # (n_chunks, dim) float32, row i = chunk i, L2-normalised
+    embedded_new: int  # distinct texts sent to the model
+    reused: int  # chunks whose vector came from the previous index
+    seconds: float  # wall time of the model calls
+
+
+def embed_chunks(
+    chunks: Sequence[Chunk],
+    embedder: Embedder,
+    cfg: Config,
+    previous: dict[str, np.ndarray] | None = None,
+) -> EmbedResult:
+    """Vectors for ``chunks`` (in order), embedding only hashes not in ``previous``.
+
+    Args:
+        chunks: the build's chunks, row order.
+        embedder: any :class:`advisor.embedding.Embedder`.
+        cfg: ``embed_batch`` and ``disable_progress`` are used.
+        previous: ``{content_hash: (dim,) vector}`` from the index being replaced; pass
+            it only when that index was built with the same model id and dimension.
+    """
+    previous = previous or {}
+    n = len(chunks)
+    vectors = np.zeros((n, embedder.dim), dtype=np.float32)  # (n, dim)
+    todo: dict[str, str] = {}  # hash -> text, first occurrence wins
+    reused = 0
+    for i, c in enumerate(chunks):
+        vec = previous.get(c.content_hash)
+        if vec is not None and vec.shape == (embedder.dim,):
+            vectors[i] = vec
+            reused += 1
+        elif c.content_hash not in todo:
+            todo[c.content_hash] = c.text
+
+    new_vecs: dict[str, np.ndarray] = {}
+    seconds = 0.0
+    if todo:
+        order = sorted(todo, key=lambda h: len(todo[h]))
+        batch = max(1, int(cfg.embed_batch))
+        step = batch * DEFAULT_CALL_BATCHES
+        bar = progress(total=len(order), desc="Embedding", unit="chunk",
+                       disable=cfg.disable_progress)
+        t0 = time.perf_counter()
+        try:
+            for start in range(0, len(order), step):
+                hashes = order[start:start + step]
+                out = embedder.encode([todo[h] for h in hashes], batch_size=batch)
+                out = np.asarray(out, dtype=np.float32)
+                if out.shape != (len(hashes), embedder.dim):
+                    raise ValueError(
+                        f"Embedder {embedder.model_id!r} returned shape {out.shape}, "
+                        f"expected ({len(hashes)}, {embedder.dim})."
+                    )
+                new_vecs.update(zip(hashes, out))
+                bar.update(len(hashes))
+        finally:
+            bar.close()
+        seconds = time.perf_counter() - t0
+        for i, c in enumerate(chunks):
+            vec = new_vecs.get(c.content_hash)
+            if vec is not None:
+                vectors[i] = vec
+    rate = len(todo) / seconds if seconds > 0 else 0.0
+    log.info(
+        "Embedded %s new texts (%s chunks reused) in %.1fs (%.0f/s)",
+        f"{len(todo):,}", f"{reused:,}", seconds, rate,
+    )
+    return EmbedResult(vectors=vectors, embedded_new=len(todo), reused=reused, seconds=seconds)

@@ -1,0 +1,259 @@
+"""Write ``index/`` (format version 1, see docs/ARCHITECTURE.md) atomically.
+
+:func:`write_index` writes every file into a temporary directory beside the target
+(``.<name>.tmp-<pid>``), writes ``manifest.json`` last, then swaps the directories with
+two renames. A build killed at any point before the swap leaves the old index untouched
+and usable; the next build removes the stale temp directory. A build killed between the
+two renames (microseconds) leaves the old index at ``.<name>.old-<pid>``, which
+:func:`recover_interrupted_swap` puts back. Files in the old directory that the builder
+does not own (``index/README.md``) are carried over.
+
+:func:`read_vector_cache` reads the previous index's ``{content_hash: vector}`` for the
+incremental embedding step. File names and the BM25 tokeniser come from
+:mod:`advisor.index`, the reader, so both sides agree. This module does not embed,
+chunk or decide what goes into the manifest beyond the counts it can see.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import time
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from advisor.index import (
+    BM25_DIR,
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    STORE_FILE,
+    VECTORS_FILE,
+    bm25_tokenize,
+    read_manifest,
+)
+from advisor.types import Chunk, ModelInfo, TaxonomyEntry, ThreadInfo
+
+log = logging.getLogger(__name__)
+
+# Files the builder owns; anything else in an old index dir is carried over.
+CLASSIFIER_FILES = ("classifier.npz", "classifier.json")
+OWNED_FILES = (MANIFEST_FILE, VECTORS_FILE, STORE_FILE, BM25_DIR, *CLASSIFIER_FILES)
+
+_SCHEMA = """
+CREATE TABLE chunks(row INTEGER PRIMARY KEY, id TEXT UNIQUE, doc_id TEXT, kind TEXT,
+                    title TEXT, url TEXT, text TEXT, hash TEXT, meta TEXT);
+CREATE TABLE models(id TEXT, source TEXT, json TEXT, PRIMARY KEY(id, source));
+CREATE TABLE threads(topic_id INTEGER PRIMARY KEY, json TEXT);
+CREATE TABLE taxonomy(id TEXT PRIMARY KEY, json TEXT);
+"""
+
+
+def _tmp_dir(index_dir: Path) -> Path:
+    return index_dir.parent / f".{index_dir.name}.tmp-{os.getpid()}"
+
+
+def recover_interrupted_swap(index_dir: Path) -> None:
+    """Put back an old index left aside by a build killed mid-swap; drop stale temps."""
+    index_dir = Path(index_dir)
+    parent = index_dir.parent
+    if not parent.is_dir():
+        return
+    olds = sorted(parent.glob(f".{index_dir.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if olds and not (index_dir / MANIFEST_FILE).exists():
+        if index_dir.exists():
+            shutil.rmtree(index_dir)
+        log.warning("Restoring %s from %s (a previous build stopped mid-swap)", index_dir, olds[-1])
+        os.rename(olds[-1], index_dir)
+        olds = olds[:-1]
+    for stale in [*olds, *parent.glob(f".{index_dir.name}.tmp-*")]:
+        log.info("Removing %s left by an interrupted build", stale)
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def read_vector_cache(index_dir: Path, embed_model: str, dim: int) -> dict[str, np.ndarray]:
+    """``{content_hash: (dim,) float32}`` from the index at ``index_dir``.
+
+    Empty when there is no index, it was built with another model or dimension, or it
+    cannot be read (the build then embeds everything; it never fails because of this).
+    """
+    import faiss
+
+    index_dir = Path(index_dir)
+    try:
+        manifest = read_manifest(index_dir)
+    except Exception as e:  # noqa: BLE001 - any problem just means "no cache"
+        log.info("No reusable vectors in %s (%s)", index_dir, e)
+        return {}
+    if manifest.get("embed_model") != embed_model or manifest.get("dim") != dim:
+        log.info(
+            "Not reusing vectors of %s: built with %s/dim %s, now %s/dim %s",
+            index_dir, manifest.get("embed_model"), manifest.get("dim"), embed_model, dim,
+        )
+        return {}
+    try:
+        index = faiss.read_index(str(index_dir / VECTORS_FILE))
+        con = sqlite3.connect(f"file:{(index_dir / STORE_FILE).resolve()}?mode=ro", uri=True)
+        try:
+            hashes = [h for (h,) in con.execute("SELECT hash FROM chunks ORDER BY row")]
+        finally:
+            con.close()
+        if len(hashes) != index.ntotal:
+            raise ValueError(f"{len(hashes)} chunk rows but {index.ntotal} vectors")
+        vecs = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, dim))
+    except Exception as e:  # noqa: BLE001
+        log.warning("Could not read vectors of %s (%s); embedding everything", index_dir, e)
+        return {}
+    return {h: vecs[i] for i, h in enumerate(hashes)}
+
+
+def write_index(
+    index_dir: Path,
+    chunks: Sequence[Chunk],
+    vectors: np.ndarray,
+    *,
+    models: Iterable[ModelInfo] = (),
+    threads: Iterable[ThreadInfo] = (),
+    taxonomy: Iterable[TaxonomyEntry] = (),
+    manifest: dict[str, Any] | None = None,
+    extra: Callable[[Path], dict[str, Any] | None] | None = None,
+    n_documents: int | None = None,
+    started: float | None = None,
+) -> dict[str, Any]:
+    """Write a complete index and swap it in; return the manifest written.
+
+    Args:
+        vectors: (len(chunks), dim) float32, L2-normalised, row i = chunk i.
+        manifest: fields from the caller (embed_model, chunking, sources, timings...);
+            format_version, dim, normalize, metric, counts and built_at are set here.
+        extra: called with the temp dir before the manifest is written (e.g. to save
+            the classifier there); a dict it returns goes into ``manifest["classifier"]``.
+        n_documents: documents the chunks came from (default: distinct doc ids).
+        started: ``time.perf_counter()`` at build start, for ``build_seconds``.
+    """
+    import faiss
+
+    index_dir = Path(index_dir)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != len(chunks):
+        raise ValueError(f"vectors shape {vectors.shape} does not match {len(chunks)} chunks")
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    recover_interrupted_swap(index_dir)
+    tmp = _tmp_dir(index_dir)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    models, threads, taxonomy = list(models), list(threads), list(taxonomy)
+    try:
+        index = faiss.IndexFlatIP(vectors.shape[1])
+        index.add(vectors)
+        faiss.write_index(index, str(tmp / VECTORS_FILE))
+        del index
+        _write_sqlite(tmp / STORE_FILE, chunks, models, threads, taxonomy)
+        _write_bm25(tmp / BM25_DIR, chunks)
+        extra_info = extra(tmp) if extra is not None else None
+
+        man = dict(manifest or {})
+        kinds: dict[str, int] = {}
+        for c in chunks:
+            kinds[c.kind] = kinds.get(c.kind, 0) + 1
+        man.update(
+            format_version=FORMAT_VERSION,
+            dim=int(vectors.shape[1]),
+            normalize=True,
+            metric="ip",
+            counts={
+                "chunks": len(chunks),
+                "documents": n_documents if n_documents is not None
+                else len({c.doc_id for c in chunks}),
+                "models": len({m.id for m in models}),
+                "model_records": len(models),
+                "threads": len(threads),
+                "taxonomy": len(taxonomy),
+                "chunks_by_kind": kinds,
+            },
+            built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        if extra_info is not None:
+            man["classifier"] = extra_info
+        man.setdefault("classifier", {})
+        if started is not None:
+            man["build_seconds"] = round(time.perf_counter() - started, 2)
+        (tmp / MANIFEST_FILE).write_text(json.dumps(man, indent=2, sort_keys=True), "utf-8")
+        _carry_over(index_dir, tmp)
+        _swap(tmp, index_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return man
+
+
+def _write_sqlite(path: Path, chunks, models, threads, taxonomy) -> None:
+    con = sqlite3.connect(path)
+    try:
+        # Atomicity comes from the directory swap, so no journal is needed here.
+        con.execute("PRAGMA journal_mode=OFF")
+        con.execute("PRAGMA synchronous=OFF")
+        con.executescript(_SCHEMA)
+        con.executemany(
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                (i, c.id, c.doc_id, c.kind, c.title, c.url, c.text, c.content_hash,
+                 json.dumps(c.metadata, ensure_ascii=False, default=str))
+                for i, c in enumerate(chunks)
+            ),
+        )
+        con.executemany(
+            "INSERT OR REPLACE INTO models VALUES (?,?,?)",
+            ((m.id, m.source, json.dumps(asdict(m), ensure_ascii=False)) for m in models),
+        )
+        con.executemany(
+            "INSERT OR REPLACE INTO threads VALUES (?,?)",
+            ((t.topic_id, json.dumps(asdict(t), ensure_ascii=False)) for t in threads),
+        )
+        con.executemany(
+            "INSERT OR REPLACE INTO taxonomy VALUES (?,?)",
+            ((e.id, json.dumps(asdict(e), ensure_ascii=False)) for e in taxonomy),
+        )
+        con.commit()
+    finally:
+        con.close()
+
+
+def _write_bm25(path: Path, chunks: Sequence[Chunk]) -> None:
+    """BM25 over title + text of each chunk (titles carry model ids and category names)."""
+    import bm25s
+
+    tokens = bm25_tokenize([f"{c.title}\n{c.text}" for c in chunks])
+    bm25 = bm25s.BM25()
+    bm25.index(tokens, show_progress=False)
+    bm25.save(str(path), show_progress=False)
+
+
+def _carry_over(index_dir: Path, tmp: Path) -> None:
+    """Copy files the builder does not own (e.g. README.md) from the old dir."""
+    if not index_dir.is_dir():
+        return
+    for p in index_dir.iterdir():
+        if p.name in OWNED_FILES or (tmp / p.name).exists():
+            continue
+        if p.is_dir():
+            shutil.copytree(p, tmp / p.name)
+        else:
+            shutil.copy2(p, tmp / p.name)
+
+
+def _swap(tmp: Path, index_dir: Path) -> None:
+    old = index_dir.parent / f".{index_dir.name}.old-{os.getpid()}"
+    if old.exists():
+        shutil.rmtree(old)
+    if index_dir.exists():
+        os.rename(index_dir, old)
+    os.rename(tmp, index_dir)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,132 @@
+"""builder.store + builder.embed on invented chunks: files, manifest, atomic swap, reuse."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+
+from advisor.config import Config
+from advisor.index import AdvisorIndex
+from advisor.types import Chunk, ModelInfo, TaxonomyEntry, ThreadInfo
+from builder import store
+from builder.embed import embed_chunks
+from builder.store import read_vector_cache, write_index
+
+TEXTS = {
+    "thread:1": "CUDA out of memory when fine-tuning a large model on a small GPU",
+    "thread:2": "The pipeline returns LABEL_0 and LABEL_1 instead of positive and negative",
+    "model:acme/sentiment": "A sentiment classifier for English product reviews",
+    "taxonomy:challenge:spaces": "Problems building or running a Gradio Space on the Hub",
+}
+
+
+def make_chunks(texts: dict[str, str] = TEXTS) -> list[Chunk]:
+    out = []
+    for doc_id, text in texts.items():
+        kind = doc_id.split(":")[0]
+        out.append(
+            Chunk(
+                id=f"{doc_id}#0", doc_id=doc_id, kind=kind, title=doc_id, text=text,
+                url=f"https://example.org/{doc_id}",
+                content_hash=hashlib.sha1(text.encode()).hexdigest(),
+                metadata={"n": len(text)},
+            )
+        )
+    return out
+
+
+def build(tmp_path, embedder, texts=TEXTS, previous=None):
+    cfg = Config(index_dir=tmp_path / "index", embed_model=embedder.model_id,
+                 disable_progress=True)
+    chunks = make_chunks(texts)
+    res = embed_chunks(chunks, embedder, cfg, previous=previous)
+    man = write_index(
+        cfg.index_dir, chunks, res.vectors,
+        models=[ModelInfo(id="acme/sentiment", source="2022"),
+                ModelInfo(id="acme/sentiment", source="2026", downloads=7)],
+        threads=[ThreadInfo(topic_id=1, forum_category="Beginners", codes=["oom"], url="u")],
+        taxonomy=[TaxonomyEntry("challenge", "Spaces", "", "d", "e", None, 3)],
+        manifest={"embed_model": embedder.model_id},
+    )
+    return cfg, res, man
+
+
+def test_writes_every_file_and_manifest(tmp_path, fake_embedder):
+    cfg, res, man = build(tmp_path, fake_embedder)
+    d = cfg.index_dir
+    assert {p.name for p in d.iterdir()} >= {"manifest.json", "vectors.faiss",
+                                              "store.sqlite", "bm25"}
+    on_disk = json.loads((d / "manifest.json").read_text())
+    assert on_disk == man
+    assert man["format_version"] == 1 and man["dim"] == 64 and man["metric"] == "ip"
+    assert man["counts"]["chunks"] == len(TEXTS)
+    assert man["counts"]["models"] == 1 and man["counts"]["model_records"] == 2
+    con = sqlite3.connect(d / "store.sqlite")
+    rows = con.execute("SELECT row, id, text FROM chunks ORDER BY row").fetchall()
+    assert [r[2] for r in rows] == list(TEXTS.values())
+    assert res.embedded_new == len(TEXTS) and res.reused == 0
+    # no temp dir left beside the index
+    assert [p.name for p in tmp_path.iterdir()] == ["index"]
+
+
+def test_vector_cache_reuses_only_same_model(tmp_path, fake_embedder):
+    from tests.conftest import FakeEmbedder
+
+    cfg, res, _ = build(tmp_path, fake_embedder)
+    cache = read_vector_cache(cfg.index_dir, fake_embedder.model_id, 64)
+    assert len(cache) == len(TEXTS)
+    assert read_vector_cache(cfg.index_dir, "other-model", 64) == {}
+    assert read_vector_cache(cfg.index_dir, fake_embedder.model_id, 32) == {}
+
+    changed = dict(TEXTS, **{"thread:1": "Out of memory with batch size 64 on CPU"})
+    emb2 = FakeEmbedder()
+    _, res2, _ = build(tmp_path, emb2, texts=changed, previous=cache)
+    assert emb2.texts_seen == 1
+    assert res2.embedded_new == 1 and res2.reused == len(TEXTS) - 1
+    # reused rows are bit-identical to a fresh embedding
+    np.testing.assert_allclose(res2.vectors, FakeEmbedder().encode(list(changed.values())),
+                               atol=1e-6)
+
+
+def test_duplicate_texts_embedded_once(tmp_path, fake_embedder):
+    texts = {"thread:1": "same words", "thread:2": "same words", "thread:3": "other"}
+    _, res, _ = build(tmp_path, fake_embedder, texts=texts)
+    assert fake_embedder.texts_seen == 2 and res.embedded_new == 2
+    np.testing.assert_array_equal(res.vectors[0], res.vectors[1])
+
+
+def test_failed_write_keeps_old_index(tmp_path, fake_embedder, monkeypatch):
+    cfg, _, man = build(tmp_path, fake_embedder)
+    (cfg.index_dir / "README.md").write_text("kept")
+
+    def boom(path, chunks):
+        (path / "partial").mkdir(parents=True)
+        raise RuntimeError("killed mid-write")
+
+    monkeypatch.setattr(store, "_write_bm25", boom)
+    with pytest.raises(RuntimeError):
+        build(tmp_path, fake_embedder, texts={"thread:9": "a different corpus"})
+    monkeypatch.undo()
+    idx = AdvisorIndex.load(cfg, embedder=fake_embedder)  # old index still usable
+    assert idx.manifest["built_at"] == man["built_at"] and len(idx) == len(TEXTS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
+
+    # A SIGKILLed build leaves its temp dir; the next build removes it and completes.
+    stale = tmp_path / ".index.tmp-99999"
+    (stale / "bm25").mkdir(parents=True)
+    _, _, man2 = build(tmp_path, fake_embedder, texts={"thread:9": "a different corpus"})
+    assert not stale.exists()
+    assert AdvisorIndex.load(cfg, embedder=fake_embedder).manifest == man2
+    assert (cfg.index_dir / "README.md").read_text() == "kept"  # not ours: carried over
+
+
+def test_killed_mid_swap_is_recovered(tmp_path, fake_embedder):
+    cfg, _, man = build(tmp_path, fake_embedder)
+    # the state between the two renames of the swap: old set aside, new not in place
+    cfg.index_dir.rename(tmp_path / ".index.old-4242")
+    store.recover_interrupted_swap(cfg.index_dir)
+    assert AdvisorIndex.load(cfg, embedder=fake_embedder).manifest == man
