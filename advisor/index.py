@@ -21,9 +21,10 @@ import json
 import logging
 import sqlite3
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -294,7 +295,7 @@ class AdvisorIndex:
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows))
         k = min(k, len(self))
         scores, ids = self._faiss.search(q, k, params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=False) if i >= 0]
 
     def bm25_search(
         self, text: str, k: int, rows: np.ndarray | None = None
@@ -349,7 +350,7 @@ class AdvisorIndex:
             uniq, starts = np.unique(sorted_ids, return_index=True)
             ends = list(starts[1:]) + [len(order)]
             self._doc_rows = {
-                str(u): order[s:e] for u, s, e in zip(uniq, starts, ends)
+                str(u): order[s:e] for u, s, e in zip(uniq, starts, ends, strict=False)
             }
         return self._doc_rows
 

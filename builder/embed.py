@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -109,7 +109,7 @@ def embed_chunks(
                         f"Embedder {embedder.model_id!r} returned shape {out.shape}, "
                         f"expected ({len(hashes)}, {embedder.dim})."
                     )
-                new_vecs.update(zip(hashes, out))
+                new_vecs.update(zip(hashes, out, strict=False))
                 bar.update(len(hashes))
         finally:
             bar.close()

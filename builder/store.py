@@ -22,10 +22,11 @@ import os
 import shutil
 import sqlite3
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -178,7 +179,7 @@ def write_index(
                 "taxonomy": len(taxonomy),
                 "chunks_by_kind": kinds,
             },
-            built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         if extra_info is not None:
             man["classifier"] = extra_info
