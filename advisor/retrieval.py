@@ -64,16 +64,8 @@ class HybridRetriever:
         if kinds is None and doc_ids is None:
             return None
         doc_list = list(doc_ids) if doc_ids is not None else None
-        if kinds is None:
-            return np.asarray(self.index.rows_for(kind=None, doc_ids=doc_list), dtype=np.int64)
-        kind_list = [kinds] if isinstance(kinds, str) else list(kinds)
-        parts = [
-            np.asarray(self.index.rows_for(kind=kind, doc_ids=doc_list), dtype=np.int64)
-            for kind in kind_list
-        ]
-        if not parts:
-            return np.zeros(0, dtype=np.int64)
-        return np.unique(np.concatenate(parts))
+        kind_arg = [kinds] if isinstance(kinds, str) else (list(kinds) if kinds is not None else None)
+        return np.asarray(self.index.rows_for(kind=kind_arg, doc_ids=doc_list), dtype=np.int64)
 
     def search(
         self,
