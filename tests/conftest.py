@@ -72,3 +72,36 @@ def _isolate_env(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("ADVISOR_LLM_BACKEND", raising=False)
+
+
+# --- a small real index, shared by every test that needs one (builder/index owner) ----
+SMALL_INDEX_LIMIT = 300  # model cards per model source (2022 cards and 2026 records)
+
+
+def small_index_config(index_dir: Path, corpus_dir: Path | None = None):
+    """The Config the small index is built and loaded with (FakeEmbedder's model id)."""
+    from advisor.config import Config
+
+    kwargs = {"corpus_dir": corpus_dir} if corpus_dir is not None else {}
+    return Config(index_dir=index_dir, embed_model=FakeEmbedder().model_id,
+                  disable_progress=True, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def small_index_dir(corpus_dir, tmp_path_factory) -> Path:
+    """An index built once per session from a real corpus slice with the FakeEmbedder:
+    all taxonomy entries and threads, the first 300 cards of 2022 and 300 models of 2026.
+    Treat it as read-only."""
+    from builder.pipeline import build
+
+    cfg = small_index_config(tmp_path_factory.mktemp("small-index") / "index", corpus_dir)
+    build(cfg, limit=SMALL_INDEX_LIMIT, embedder=FakeEmbedder())
+    return cfg.index_dir
+
+
+@pytest.fixture(scope="session")
+def small_index(small_index_dir):
+    """``AdvisorIndex`` loaded from ``small_index_dir`` (query embedder: FakeEmbedder)."""
+    from advisor.index import AdvisorIndex
+
+    return AdvisorIndex.load(small_index_config(small_index_dir), embedder=FakeEmbedder())

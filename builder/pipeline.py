@@ -1,0 +1,217 @@
+"""Run the build stages: sources -> thread labels -> documents -> chunks -> vectors -> index/.
+
+:func:`build` is the one entry point (the CLI, the app's auto-build and the tests call
+it; tests pass a fake embedder). ``source="snapshot"`` reads the corpus snapshot
+(taxonomy, coded threads, the 2022 model cards, the 2026 Hub metadata);
+``source="hub"`` reads taxonomy and threads from the snapshot too but takes its models
+from the live Hub (``--hub-filter``). Threads without a study label get a derived
+challenge category from :class:`advisor.classifier.TaxonomyClassifier`, which is saved
+into the index. Embedding is incremental against the index being replaced.
+
+This module holds no reading, chunking or writing logic of its own; each stage lives in
+its module (:mod:`builder.sources`, :mod:`builder.documents`, :mod:`builder.chunk`,
+:mod:`builder.embed`, :mod:`builder.store`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from advisor.config import Config
+from advisor.embedding import Embedder, get_embedder
+from advisor.errors import CorpusNotFoundError, EmptyCorpusError
+from advisor.types import Document, ModelInfo, TaxonomyEntry, ThreadInfo
+from builder.embed import embed_chunks
+from builder.report import SourceReport
+from builder.store import read_vector_cache, write_index
+
+log = logging.getLogger(__name__)
+
+CARDS_2022_FILE = "model_cards_2022.jsonl.gz"
+HUB_2026_FILE = "hub_models_2026.jsonl.gz"
+DEFAULT_HUB_LIMIT = 200  # live Hub models per build when --limit is not given
+Source = Literal["snapshot", "hub"]
+
+
+@dataclass
+class BuildResult:
+    index_dir: Path
+    manifest: dict[str, Any]
+    embedded_new: int
+    reused: int
+    embed_seconds: float
+    build_seconds: float
+    reports: dict[str, SourceReport] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, Any]:
+        return self.manifest["counts"]
+
+    def summary(self) -> str:
+        return (
+            f"Embedded {self.embedded_new:,} new chunks (reused {self.reused:,}) from "
+            f"{len(self.reports)} sources in {self.build_seconds:.1f}s -> {self.index_dir}/"
+        )
+
+
+@dataclass
+class SourceData:
+    """Everything the sources produced, before documents and chunks."""
+
+    taxonomy: list[TaxonomyEntry]
+    threads: list[ThreadInfo]
+    models: list[ModelInfo]
+    model_docs: list[Document]
+    reports: dict[str, SourceReport]
+
+
+def read_sources(
+    cfg: Config,
+    source: Source = "snapshot",
+    limit: int | None = None,
+    hub_filters: list[str] | None = None,
+) -> SourceData:
+    """Read every source; ``limit`` caps each model source (2022 cards, 2026, Hub)."""
+    from builder.sources.taxonomy import read_taxonomy
+    from builder.sources.threads import read_threads
+
+    corpus = Path(cfg.corpus_dir)
+    if not corpus.is_dir():
+        raise CorpusNotFoundError(
+            f"No corpus at {corpus}. Point --corpus-dir or ADVISOR_CORPUS_DIR at the "
+            "snapshot directory (it holds replication/ and the *.jsonl.gz files)."
+        )
+    reports = {name: SourceReport(name) for name in ("taxonomy", "threads")}
+    taxonomy = read_taxonomy(corpus, reports["taxonomy"])
+    threads = read_threads(corpus, reports["threads"])
+    models: list[ModelInfo] = []
+    docs: list[Document] = []
+    if source == "snapshot":
+        from builder.sources.cards2022 import read_cards
+        from builder.sources.hub2026 import read_hub2026
+
+        readers = [
+            ("cards2022", lambda r: read_cards(corpus / CARDS_2022_FILE, r, limit=limit)),
+            ("hub2026", lambda r: read_hub2026(corpus / HUB_2026_FILE, r, limit=limit)),
+        ]
+    elif source == "hub":
+        from builder.sources.hub_live import read_hub
+
+        readers = [(
+            "hub_live",
+            lambda r: read_hub(None, r, filters=list(hub_filters or []),
+                               limit=limit or DEFAULT_HUB_LIMIT, token=cfg.hf_token),
+        )]
+    else:
+        raise ValueError(f"Unknown source {source!r}; use 'snapshot' or 'hub'.")
+    for name, read in readers:
+        report = reports[name] = SourceReport(name)
+        for info, doc in read(report):
+            models.append(info)
+            docs.append(doc)
+    for report in reports.values():
+        log.info("%s", report.summary())
+    return SourceData(taxonomy, threads, models, docs, reports)
+
+
+def label_threads(data: SourceData, embedder: Embedder):
+    """Fit the taxonomy classifier and label threads without a study label.
+
+    Returns the fitted classifier, or ``None`` when :mod:`advisor.classifier` is not
+    available (threads then keep only their root-cause labels).
+    """
+    try:
+        from advisor.classifier import TaxonomyClassifier
+        from advisor.guidance import load_guidance
+    except ImportError as e:
+        log.warning("Taxonomy classifier unavailable (%s); threads are not labelled", e)
+        return None
+    clf = TaxonomyClassifier().fit(data.taxonomy, data.threads, load_guidance(), embedder)
+    data.threads = clf.label_threads(data.threads)
+    return clf
+
+
+def _classifier_saver(clf, threads: list[ThreadInfo]):
+    def save(tmp_dir: Path) -> dict[str, Any]:
+        info: dict[str, Any] = {"fitted": clf is not None}
+        if clf is not None:
+            clf.save(tmp_dir)
+            by_source: dict[str, int] = {}
+            for t in threads:
+                if t.category:
+                    by_source[t.label_source] = by_source.get(t.label_source, 0) + 1
+            info["labelled_threads"] = by_source
+        return info
+
+    return save
+
+
+def build(
+    cfg: Config,
+    source: Source = "snapshot",
+    limit: int | None = None,
+    hub_filters: list[str] | None = None,
+    embedder: Embedder | None = None,
+) -> BuildResult:
+    """Build ``cfg.index_dir`` from ``source``; see the module docstring.
+
+    Args:
+        cfg: corpus_dir, index_dir, embed_model/backend/batch, chunking, progress.
+        source: "snapshot" (the corpus files) or "hub" (models from the live Hub).
+        limit: cap on model cards per model source, for quick builds.
+        hub_filters: ``HfApi.list_models`` filters for ``source="hub"``.
+        embedder: used instead of loading ``cfg.embed_model`` (tests pass a fake).
+    """
+    from builder.chunk import chunk_documents
+    from builder.documents import taxonomy_documents, thread_documents
+
+    started = time.perf_counter()
+    embedder = embedder or get_embedder(cfg.embed_model, cfg.embed_backend)
+    data = read_sources(cfg, source, limit, hub_filters)
+    clf = label_threads(data, embedder)
+    docs = [*taxonomy_documents(data.taxonomy), *thread_documents(data.threads), *data.model_docs]
+    if not docs:
+        raise EmptyCorpusError(
+            f"The sources in {cfg.corpus_dir} produced no document; check the corpus files."
+        )
+    chunks = list(chunk_documents(docs, cfg))
+    if not chunks:
+        raise EmptyCorpusError("Chunking produced no chunk; check the corpus files.")
+    log.info("%s documents -> %s chunks", f"{len(docs):,}", f"{len(chunks):,}")
+
+    previous = read_vector_cache(cfg.index_dir, embedder.model_id, embedder.dim)
+    emb = embed_chunks(chunks, embedder, cfg, previous=previous)
+    del previous
+    manifest = {
+        "embed_model": embedder.model_id,
+        "embed_backend": cfg.embed_backend,
+        "source": source,
+        "limit": limit,
+        "hub_filters": list(hub_filters or []),
+        "chunking": {
+            "chunk_size": cfg.chunk_size,
+            "chunk_overlap": cfg.chunk_overlap,
+            "max_chunks_per_card": cfg.max_chunks_per_card,
+        },
+        "sources": {name: r.as_dict() for name, r in data.reports.items()},
+        "embed_seconds": round(emb.seconds, 2),
+        "embedded_new": emb.embedded_new,
+        "reused_vectors": emb.reused,
+    }
+    written = write_index(
+        cfg.index_dir, chunks, emb.vectors,
+        models=data.models, threads=data.threads, taxonomy=data.taxonomy,
+        manifest=manifest, extra=_classifier_saver(clf, data.threads),
+        n_documents=len(docs), started=started,
+    )
+    result = BuildResult(
+        index_dir=Path(cfg.index_dir), manifest=written, embedded_new=emb.embedded_new,
+        reused=emb.reused, embed_seconds=emb.seconds,
+        build_seconds=time.perf_counter() - started, reports=data.reports,
+    )
+    log.info("%s", result.summary())
+    return result
