@@ -365,7 +365,8 @@ class QueryLog:
             else:
                 if self._pending or not self._set_feedback(uid, value):
                     self._keep(_Pending("feedback", {"uid": uid, "feedback": value}))
-        self._sync({"event": "feedback", "uid": uid, "feedback": value, "ts": _now()})
+        if self.sync is not None:
+            self._sync({"event": "feedback", "uid": uid, "feedback": value, "ts": _now()})
 
     def flush(self) -> int:
         """Retry the writes kept in memory, in order; return how many are still pending."""
@@ -471,7 +472,9 @@ class QueryLog:
         (``id`` < 0 for those). ``models`` is a list; ``unsure`` a bool."""
         with self._lock:
             db_rows = [dict(r) for r in self._conn.execute("SELECT * FROM queries ORDER BY id")]
-            feedback = {p.row["uid"]: p.row["feedback"] for p in self._pending if p.op == "feedback"}
+            feedback = {
+                p.row["uid"]: p.row["feedback"] for p in self._pending if p.op == "feedback"
+            }
             mem = []
             provisional = {uid: rid for rid, uid in self._ids.items() if rid < 0}
             for p in self._pending:

@@ -167,7 +167,9 @@ def test_hub_sync_round_trip(tmp_path):
 
     cfg1 = Config(log_db=str(tmp_path / "a" / "log.sqlite"))
     sync1 = HubSync(
-        "me/advisor-log", tmp_path / "a" / "hub_sync", scheduler=_StandInScheduler(),
+        "me/advisor-log",
+        tmp_path / "a" / "hub_sync",
+        scheduler=_StandInScheduler(),
         downloader=fake_download,
     )
     log1 = QueryLog(cfg1, sync=sync1)
@@ -182,7 +184,9 @@ def test_hub_sync_round_trip(tmp_path):
 
     cfg2 = Config(log_db=str(tmp_path / "b" / "log.sqlite"))
     sync2 = HubSync(
-        "me/advisor-log", tmp_path / "b" / "hub_sync", scheduler=_StandInScheduler(),
+        "me/advisor-log",
+        tmp_path / "b" / "hub_sync",
+        scheduler=_StandInScheduler(),
         downloader=fake_download,
     )
     log2 = QueryLog(cfg2, sync=sync2)
@@ -191,10 +195,15 @@ def test_hub_sync_round_trip(tmp_path):
     assert rows["how to fix CUDA out of memory"]["feedback"] == "dislike"
     assert rows["what does LABEL_1 mean"]["status"] == "refused"
     # a second restart over the same events adds nothing
-    log3 = QueryLog(cfg2, sync=HubSync(
-        "me/advisor-log", tmp_path / "c", scheduler=_StandInScheduler(),
-        downloader=fake_download,
-    ))
+    log3 = QueryLog(
+        cfg2,
+        sync=HubSync(
+            "me/advisor-log",
+            tmp_path / "c",
+            scheduler=_StandInScheduler(),
+            downloader=fake_download,
+        ),
+    )
     assert len(log3.rows()) == 2
 
 
