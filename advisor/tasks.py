@@ -138,7 +138,7 @@ TASK_CUES: tuple[TaskCue, ...] = (
             "image-classification", ("vit", "resnet")),
     TaskCue(r"summar(y|ies|i[sz]e|i[sz]ing|i[sz]ation)|tl;?dr|shorten (long )?(text|articles?)",
             "summarization", ("cnn", "xsum", "samsum")),
-    TaskCue(r"translat(e|ion|ing|or)", "translation", ("opus-mt", "mt")),
+    TaskCue(r"translat(e|ion|ing|or)", "translation", ("opus-mt",)),
     TaskCue(r"question[- ]answering|answer(ing)? questions|\bqa\b|squad|extract (the )?answers?",
             "question-answering", ("squad",)),
     TaskCue(r"fill[- ]in[- ]the[- ]blanks?|fill[- ]mask|masked (language|word|token)|missing "
