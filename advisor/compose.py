@@ -1,0 +1,389 @@
+"""The offline grounded composer: evidence -> a structured markdown answer + citations.
+
+Deterministic and CPU-only (the default answer path, and the fallback when an LLM
+backend fails). Sections, in order:
+
+1. the challenge category (+ subcategory) with its confidence and why (question words it
+   shares with the category's guidance and definition, similar threads with that label);
+   when the classifier is unsure it says so and lists the top-3 alternatives;
+2. "What usually causes this" and "What to try": the project's guidance
+   (``prompts/guidance``), ordered by overlap with the question's words, plus root
+   causes of similar accepted answers;
+3. recommended models as a table (when there are any) with a ready-to-run snippet;
+4. evidence: similar forum threads (codes, root causes, derived labels marked as such),
+   the codebook entry, related model cards;
+5. "Sources": every citation, numbered.
+
+Retrieved text (cards, codes) is data: HTML is escaped, markdown links/images are
+reduced to their text, and table cells escape pipes. This module does not retrieve,
+classify or rank models; it only writes what it is given.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from advisor.tasks import content_words
+from advisor.taxonomy import slug
+from advisor.types import (
+    MODEL_URL,
+    THREAD_URL,
+    CategoryScore,
+    Citation,
+    Hit,
+    ModelRecommendation,
+    TaxonomyEntry,
+)
+
+log = logging.getLogger(__name__)
+
+TAXONOMY_URL = "https://github.com/mina-taraghi/SANER2024ReplicationPackage"
+DEFAULT_MAX_CAUSES = 4  # a beginner reads 3-5 bullet points, not 12
+DEFAULT_MAX_STEPS = 5
+DEFAULT_MAX_THREADS = 3  # similar threads shown as evidence
+DEFAULT_MAX_MODEL_CARDS = 3  # related model cards when no recommendation table
+DEFAULT_SNIPPET_CHARS = 220  # per quoted piece of retrieved text
+DEFAULT_CELL_CHARS = 80  # per table cell
+
+_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_MD_REF_LINK = re.compile(r"\[([^\]]*)\]\[[^\]]*\]")
+_AUTOLINK = re.compile(r"<(https?://[^>]*)>")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]#+!|~>])")
+
+
+def safe_text(text: Any, max_chars: int = DEFAULT_SNIPPET_CHARS) -> str:
+    """Retrieved text -> one inert markdown line: no HTML, links, images or emphasis."""
+    s = " ".join(str(text or "").split())
+    s = _MD_IMAGE.sub(r"\1", s)
+    s = _MD_LINK.sub(r"\1", s)
+    s = _MD_REF_LINK.sub(r"\1", s)
+    s = _AUTOLINK.sub(r"\1", s)
+    if len(s) > max_chars:
+        s = s[: max_chars - 1].rstrip() + "…"
+    s = html.escape(s, quote=False)
+    return _MD_SPECIAL.sub(r"\\\1", s)
+
+
+def table_cell(text: Any, max_chars: int = DEFAULT_CELL_CHARS) -> str:
+    """Like :func:`safe_text` for a table cell (pipes and newlines can't break the row)."""
+    return safe_text(text, max_chars).replace("\n", " ") or "–"
+
+
+def _human_int(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit, size in (("B", 10**9), ("M", 10**6), ("k", 10**3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}".replace(".0", "")
+    return str(n)
+
+
+def _relevance(words: set[str], text: str) -> int:
+    return len(words & set(content_words(text)))
+
+
+def rank_by_question(items: Sequence[str], words: set[str], limit: int) -> list[str]:
+    """The ``limit`` items sharing most words with the question; ties keep input order."""
+    order = sorted(range(len(items)), key=lambda i: (-_relevance(words, items[i]), i))
+    return [items[i] for i in order[:limit]]
+
+
+def guidance_for(guidance: Mapping[str, Any] | None, category: str | None) -> Any | None:
+    """Look guidance up by exact category name, then by slug."""
+    if not guidance or not category:
+        return None
+    if category in guidance:
+        return guidance[category]
+    want = slug(category)
+    for key, g in guidance.items():
+        if slug(key) == want or slug(getattr(g, "category", "") or "") == want:
+            return g
+    return None
+
+
+def _taxonomy_entry(index, category: str, subcategory: str) -> TaxonomyEntry | None:
+    entries = [e for e in getattr(index, "taxonomy", []) or [] if e.kind == "challenge"]
+    for e in entries:
+        if e.category == category and (e.subcategory or "") == (subcategory or ""):
+            return e
+    for e in entries:
+        if e.category == category and not e.subcategory:
+            return e
+    return None
+
+
+def _thread_id(hit: Hit) -> int | None:
+    try:
+        return int(hit.doc_id.split(":", 1)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+@dataclass
+class Composed:
+    """The answer as sections (the engine streams them) plus the facts an LLM reuses."""
+
+    sections: list[str] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
+    causes: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+
+    @property
+    def markdown(self) -> str:
+        return "\n\n".join(s for s in self.sections if s)
+
+
+class _Cites:
+    """Numbered, de-duplicated citations."""
+
+    def __init__(self):
+        self.items: list[Citation] = []
+        self._by_url: dict[str, int] = {}
+
+    def add(self, kind: str, id_: str, url: str, title: str = "") -> int:
+        if url in self._by_url:
+            return self._by_url[url]
+        self.items.append(Citation(kind=kind, id=id_, url=url, title=title))
+        self._by_url[url] = len(self.items)
+        return self._by_url[url]
+
+
+def _category_section(categories, unsure, words, guidance, index, hits, cites) -> str:
+    if not categories:
+        return (
+            "### Challenge category\nI could not match this question to a challenge "
+            "category of the study's taxonomy; the evidence below is the closest I found."
+        )
+    top = categories[0]
+    name = top.category + (f" › {top.subcategory}" if top.subcategory else "")
+    lines = ["### Challenge category"]
+    if unsure:
+        lines.append(
+            f"I am **not sure** which kind of problem this is (best guess **{name}**, "
+            f"confidence {top.score:.0%}). The closest categories of the study's taxonomy:"
+        )
+        for i, c in enumerate(categories[:3], 1):
+            sub = f" › {c.subcategory}" if c.subcategory else ""
+            lines.append(f"{i}. **{c.category}{sub}** ({c.score:.0%})")
+        lines.append("Adding the exact error message or what you tried helps me narrow it down.")
+    else:
+        lines.append(f"**{name}** (confidence {top.score:.0%})")
+    entry = _taxonomy_entry(index, top.category, top.subcategory)
+    g = guidance_for(guidance, top.category)
+    why: list[str] = []
+    vocab = " ".join(
+        [getattr(g, "summary", "") or "", *(getattr(g, "typical_questions", []) or []),
+         *(getattr(g, "causes", []) or []), entry.definition if entry else ""]
+    )
+    shared = [w for w in content_words(" ".join(sorted(words))) if w in set(content_words(vocab))]
+    if shared:
+        why.append("your question mentions " + ", ".join(f"*{safe_text(w, 30)}*" for w in shared[:6]))
+    same = [h for h in hits if h.kind == "thread" and _thread_category(index, h) == top.category]
+    if same:
+        why.append(f"{len(same)} of the most similar forum threads carry this label")
+    if why:
+        lines.append("Why: " + "; ".join(why) + ".")
+    if entry is not None:
+        n = cites.add("taxonomy", entry.id, _taxonomy_url(entry), f"Codebook: {name}")
+        example = ""
+        if entry.example_topic:
+            url = THREAD_URL.format(id=entry.example_topic)
+            example = f" (codebook example: [thread {entry.example_topic}]({url}))"
+        lines.append(
+            f"> Codebook definition: {safe_text(entry.definition, 300)}{example} [{n}]"
+        )
+    if g is not None and getattr(g, "summary", ""):
+        lines.append(str(g.summary).strip())
+    return "\n\n".join(lines)
+
+
+def _taxonomy_url(entry: TaxonomyEntry) -> str:
+    """The replication package, anchored by entry (the codebook has no per-entry pages)."""
+    return f"{TAXONOMY_URL}#{entry.id.split(':', 1)[1].replace(':', '-').replace('/', '-')}"
+
+
+def _thread_category(index, hit: Hit) -> str | None:
+    tid = _thread_id(hit)
+    t = (getattr(index, "threads", None) or {}).get(tid) if tid is not None else None
+    return t.category if t is not None else hit.metadata.get("category")
+
+
+def _root_causes(index, hits: Sequence[Hit]) -> list[tuple[str, int]]:
+    """(root cause text, topic id) from retrieved threads with an accepted answer."""
+    out = []
+    threads = getattr(index, "threads", None) or {}
+    for h in hits:
+        tid = _thread_id(h) if h.kind == "thread" else None
+        t = threads.get(tid) if tid is not None else None
+        rc = (t.root_cause or {}) if t is not None else {}
+        text = next((v for k, v in rc.items() if "root" in k.lower() and v), None)
+        if text:
+            out.append((str(text), tid))
+    return out
+
+
+def _guidance_sections(g, words, index, hits, cites, composed: Composed) -> list[str]:
+    sections = []
+    causes = rank_by_question(list(getattr(g, "causes", []) or []), words, DEFAULT_MAX_CAUSES)
+    steps = rank_by_question(list(getattr(g, "steps", []) or []), words, DEFAULT_MAX_STEPS)
+    composed.causes, composed.steps = causes, steps
+    lines = []
+    if causes:
+        lines += [f"- {c}" for c in causes]
+    for text, tid in _root_causes(index, hits)[:2]:
+        n = cites.add("thread", str(tid), THREAD_URL.format(id=tid), f"Forum thread {tid}")
+        lines.append(f"- In a similar thread the accepted answer found: {safe_text(text)} [{n}]")
+        composed.causes.append(safe_text(text))
+    if lines:
+        sections.append("### What usually causes this\n" + "\n".join(lines))
+    if steps:
+        sections.append(
+            "### What to try\n" + "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
+        )
+    docs = list(getattr(g, "docs", []) or [])
+    if docs:
+        refs = []
+        for title, url in docs[:4]:
+            n = cites.add("guidance", str(title), str(url), str(title))
+            refs.append(f"- [{safe_text(title, 80)}]({url}) [{n}]")
+        sections.append("### Read more\n" + "\n".join(refs))
+    return sections
+
+
+def _models_section(models: Sequence[ModelRecommendation], cites) -> str:
+    rows = [
+        "### Recommended models",
+        "| # | Model | Task | Downloads | Likes | Size | Licence | Card quality | Watch out |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for i, m in enumerate(models, 1):
+        url = m.url or MODEL_URL.format(id=m.model_id)
+        n = cites.add("model", m.model_id, url, m.model_id)
+        warn = "; ".join(m.warnings[:2]) if m.warnings else ""
+        rows.append(
+            f"| {i} | [{table_cell(m.model_id)}]({url}) [{n}] | {table_cell(m.pipeline_tag)} | "
+            f"{_human_int(m.downloads)} | {m.likes:,} | {_human_int(m.parameters)} | "
+            f"{table_cell(m.license or m.license_family or 'unknown')} | {m.card_quality:.0%} | "
+            f"{table_cell(warn, 120)} |"
+        )
+    top = models[0]
+    if top.snippet:
+        rows.append(f"\nTry the first one (runs on CPU):\n\n```python\n{top.snippet.strip()}\n```")
+    mentions = [x for m in models for x in m.thread_mentions][:2]
+    if mentions:
+        rows.append(
+            "What people struggled with for these model families in the forum: "
+            + "; ".join(safe_text(x, 160) for x in mentions)
+        )
+    if any(m.source == "2022" for m in models):
+        rows.append("_Download counts marked from the 2022 snapshot are monthly figures from then._")
+    return "\n".join(rows)
+
+
+def _evidence_section(index, hits: Sequence[Hit], cites, with_models: bool) -> str:
+    lines = []
+    threads = getattr(index, "threads", None) or {}
+    shown = 0
+    for h in hits:
+        if h.kind != "thread" or shown >= DEFAULT_MAX_THREADS:
+            continue
+        tid = _thread_id(h)
+        t = threads.get(tid) if tid is not None else None
+        url = THREAD_URL.format(id=tid) if tid is not None else h.url
+        n = cites.add("thread", str(tid if tid is not None else h.doc_id), url, h.title)
+        if t is not None:
+            codes = "; ".join(safe_text(c, 120) for c in t.codes[:2]) or safe_text(h.text)
+            label = ""
+            if t.category:
+                src = "labelled by the study" if t.label_source == "root_causes" else (
+                    f"derived label, confidence {t.confidence:.0%}")
+                label = f" — category *{safe_text(t.category, 60)}* ({src})"
+            forum = f" ({safe_text(t.forum_category, 40)})" if t.forum_category else ""
+            lines.append(f"- [Thread {tid}]({url}){forum}: {codes}{label} [{n}]")
+        else:
+            lines.append(f"- [{safe_text(h.title, 80)}]({url}): {safe_text(h.text)} [{n}]")
+        shown += 1
+    if not with_models:
+        cards = [h for h in hits if h.kind in ("model", "model2026")][:DEFAULT_MAX_MODEL_CARDS]
+        for h in cards:
+            mid = h.doc_id.split(":", 1)[1]
+            url = MODEL_URL.format(id=mid)
+            n = cites.add("model", mid, url, mid)
+            lines.append(f"- Model card [{table_cell(mid)}]({url}): {safe_text(h.text)} [{n}]")
+    if not lines:
+        return ""
+    head = "### Similar questions and evidence"
+    if shown:
+        head += (
+            "\n_Thread categories are derived labels (nearest taxonomy category), "
+            "unless marked as labelled by the study._"
+        )
+    return head + "\n" + "\n".join(lines)
+
+
+def _sources_section(cites: _Cites) -> str:
+    if not cites.items:
+        return ""
+    lines = ["### Sources"]
+    for i, c in enumerate(cites.items, 1):
+        title = safe_text(c.title or c.id, 100)
+        lines.append(f"{i}. [{title}]({c.url}) ({c.kind})")
+    return "\n".join(lines)
+
+
+def compose(
+    question: str,
+    categories: Sequence[CategoryScore],
+    unsure: bool,
+    hits: Sequence[Hit],
+    models: Sequence[ModelRecommendation],
+    guidance: Mapping[str, Any] | None,
+    index: Any,
+    *,
+    intent: str = "challenge",
+    notes: Sequence[str] = (),
+) -> Composed:
+    """Build the answer section by section (see the module docstring)."""
+    words = set(content_words(question))
+    cites = _Cites()
+    out = Composed()
+    if notes:
+        out.sections.append("\n".join(f"> _{safe_text(n, 300)}_" for n in notes))
+    if intent == "recommend" and models:
+        out.sections.append(_models_section(models, cites))
+    out.sections.append(_category_section(categories, unsure, words, guidance, index, hits, cites))
+    g = guidance_for(guidance, categories[0].category) if categories else None
+    if g is not None:
+        out.sections.extend(_guidance_sections(g, words, index, hits, cites, out))
+    if intent != "recommend" and models:
+        out.sections.append(_models_section(models, cites))
+    if intent == "recommend" and not models:
+        out.sections.append(
+            "### Recommended models\nNo known model fits all the constraints. Try removing "
+            "the size, licence or language constraint, or describe the task differently."
+        )
+    out.sections.append(_evidence_section(index, hits, cites, with_models=bool(models)))
+    out.sections.append(_sources_section(cites))
+    out.citations = cites.items
+    return out
+
+
+def compose_answer(
+    question: str,
+    categories: Sequence[CategoryScore],
+    unsure: bool,
+    hits: Sequence[Hit],
+    models: Sequence[ModelRecommendation],
+    guidance: Mapping[str, Any] | None,
+    index: Any,
+    **kw,
+) -> tuple[str, list[Citation]]:
+    """The whole answer as markdown plus its citations (see :func:`compose`)."""
+    c = compose(question, categories, unsure, hits, models, guidance, index, **kw)
+    return c.markdown, c.citations

@@ -1,0 +1,172 @@
+"""advisor.compose: structure, ordering by question words, citations, escaping.
+
+Invented guidance/threads/models (no corpus text) for the unit tests; one test composes
+from the small real index (corpus slice, FakeEmbedder) to check real threads cite right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import pytest
+
+from advisor.compose import compose, compose_answer, rank_by_question, safe_text, table_cell
+from advisor.types import CategoryScore, Hit, ModelRecommendation, TaxonomyEntry, ThreadInfo
+
+
+@dataclass
+class FakeGuidance:  # same fields as advisor.guidance.Guidance
+    category: str
+    summary: str
+    causes: list[str]
+    steps: list[str]
+    typical_questions: list[str] = field(default_factory=list)
+    docs: list[tuple[str, str]] = field(default_factory=list)
+
+
+GUIDE = {
+    "Memory & Performance": FakeGuidance(
+        category="Memory & Performance",
+        summary="Running out of memory or being slow.",
+        causes=["Downloads interrupted", "Batch size too large for the GPU", "Float32 weights"],
+        steps=["Resume downloads", "Reduce the batch size", "Use bf16", "Use LoRA"],
+        typical_questions=["CUDA out of memory while training"],
+        docs=[("Efficient training", "https://huggingface.co/docs/transformers/perf_train_gpu_one")],
+    )
+}
+INDEX = SimpleNamespace(
+    taxonomy=[
+        TaxonomyEntry("challenge", "Memory & Performance", "", "Issues with memory and speed.",
+                      "an example", 12, 40),
+        TaxonomyEntry("challenge", "Memory & Performance", "Memory", "Out of memory errors.",
+                      "", None, 10),
+    ],
+    threads={
+        7: ThreadInfo(7, "Beginners", ["GPU runs out of memory with batch 64"],
+                      "https://discuss.huggingface.co/t/7",
+                      root_cause={"root_cause": "batch too large"},
+                      category="Memory & Performance", confidence=1.0,
+                      label_source="root_causes"),
+        8: ThreadInfo(8, "Intermediate", ["slow inference"], "https://discuss.huggingface.co/t/8",
+                      category="Memory & Performance", confidence=0.61),
+    },
+)
+HITS = [
+    Hit(0, "thread:7#0", "thread:7", "thread", "Thread 7", "t7", "https://discuss.huggingface.co/t/7", 0.03),
+    Hit(1, "thread:8#0", "thread:8", "thread", "Thread 8", "t8", "https://discuss.huggingface.co/t/8", 0.02),
+    Hit(2, "model:evil/m#0", "model:evil/m", "model", "evil/m",
+        "<script>alert(1)</script> ![x](http://evil/img.png) [click](http://evil) nice model",
+        "https://huggingface.co/evil/m", 0.01),
+]
+CATS = [CategoryScore("Memory & Performance", "Memory", 0.81),
+        CategoryScore("Training Pipeline", "", 0.1), CategoryScore("Spaces", "", 0.05)]
+
+
+def _model(mid="acme/bert|base", warnings=None):
+    return ModelRecommendation(
+        model_id=mid, score=0.9, pipeline_tag="text-classification", library="transformers",
+        downloads=1_234_567, likes=12, license="apache-2.0", license_family="oss",
+        parameters=110_000_000, card_quality=0.75, missing_sections=[], source="2026",
+        snippet='from transformers import pipeline\npipe = pipeline("text-classification")',
+        warnings=warnings or ["thin card | no eval"], url="https://huggingface.co/acme/x",
+    )
+
+
+def test_challenge_answer_structure_and_citations():
+    md, cites = compose_answer("CUDA out of memory: how do I reduce the batch size?",
+                               CATS, False, HITS, [], GUIDE, INDEX)
+    for heading in ("### Challenge category", "### What usually causes this",
+                    "### What to try", "### Similar questions and evidence", "### Sources"):
+        assert heading in md
+    assert "**Memory & Performance › Memory** (confidence 81%)" in md
+    assert "Out of memory errors." in md  # subcategory's codebook definition
+    assert "not sure" not in md
+    kinds = {c.kind for c in cites}
+    assert {"taxonomy", "thread", "guidance"} <= kinds
+    urls = [c.url for c in cites]
+    assert "https://discuss.huggingface.co/t/7" in urls and len(urls) == len(set(urls))
+    for i, c in enumerate(cites, 1):  # the Sources list numbers every citation
+        assert f"{i}. [" in md and c.url in md
+    assert "derived label, confidence 61%" in md and "labelled by the study" in md
+    assert "batch too large" in md  # root cause of the accepted answer
+
+
+def test_causes_and_steps_ordered_by_question_words():
+    c = compose("my batch size is too large for the GPU", CATS, False, [], [], GUIDE, INDEX)
+    assert c.causes[0] == "Batch size too large for the GPU"
+    assert c.steps[0] == "Reduce the batch size"
+    # ties keep the guidance order
+    assert rank_by_question(["a b", "c d", "e f"], {"zzz"}, 2) == ["a b", "c d"]
+
+
+def test_unsure_lists_top3():
+    md, _ = compose_answer("help", CATS, True, [], [], GUIDE, INDEX)
+    assert "not sure" in md
+    assert "1. **Memory & Performance › Memory** (81%)" in md
+    assert "2. **Training Pipeline** (10%)" in md and "3. **Spaces** (5%)" in md
+
+
+def test_no_category():
+    md, cites = compose_answer("hello", [], False, [], [], GUIDE, INDEX)
+    assert "could not match" in md and cites == []
+
+
+def test_model_table_escapes_cells_and_cites_models():
+    md, cites = compose_answer("which model for sentiment?", CATS, False, HITS, [_model()],
+                               GUIDE, INDEX, intent="recommend")
+    assert md.index("### Recommended models") < md.index("### Challenge category")
+    row = next(line for line in md.splitlines() if line.startswith("| 1 |"))
+    assert row.count("|") - row.count("\\|") == 10  # 9 columns, pipes in cells escaped
+    assert "acme/bert\\|base" in row and "thin card \\| no eval" in row
+    assert "1.2M" in row and "110M" in row and "apache-2.0" in row and "75%" in row
+    assert "```python" in md
+    assert any(c.kind == "model" and c.id == "acme/bert|base" for c in cites)
+
+
+def test_recommend_without_models_says_so():
+    md, _ = compose_answer("which model?", CATS, False, [], [], GUIDE, INDEX, intent="recommend")
+    assert "No known model fits" in md
+
+
+def test_retrieved_card_text_is_neutralised():
+    md, _ = compose_answer("memory", CATS, False, HITS, [], GUIDE, INDEX)
+    assert "<script>" not in md and "&lt;script&gt;" in md
+    assert "http://evil" not in md
+    assert "click" in md  # link text kept, target dropped
+
+
+def test_notes_shown_first():
+    md, _ = compose_answer("memory", CATS, False, [], [], GUIDE, INDEX,
+                           notes=["LLM timed out; offline answer"])
+    assert md.startswith("> _LLM timed out; offline answer_")
+
+
+@pytest.mark.parametrize("text, forbidden", [
+    ("a | b", " | "), ("<b>x</b>", "<b>"), ("[t](http://x)", "http://x"),
+    ("![i](http://x.png)", "http://x.png"), ("**bold**", "**"),
+])
+def test_safe_text_and_cells(text, forbidden):
+    assert forbidden not in table_cell(text)
+    assert forbidden not in safe_text(text) or forbidden == " | "
+
+
+def test_deterministic():
+    a = compose_answer("CUDA memory", CATS, False, HITS, [_model()], GUIDE, INDEX)
+    b = compose_answer("CUDA memory", CATS, False, HITS, [_model()], GUIDE, INDEX)
+    assert a == b
+
+
+def test_on_small_real_index(small_index):
+    """Threads retrieved from the real slice cite their forum URL and show their codes."""
+    from advisor.retrieval import HybridRetriever
+
+    hits = HybridRetriever(small_index).search("out of memory GPU training", k=8, kinds=["thread"])
+    assert hits
+    md, cites = compose_answer("out of memory GPU training", CATS, False, hits, [], GUIDE,
+                               small_index)
+    thread_cites = [c for c in cites if c.kind == "thread"]
+    assert thread_cites
+    for c in thread_cites:
+        assert c.url == f"https://discuss.huggingface.co/t/{c.id}"
+        assert int(c.id) in small_index.threads
