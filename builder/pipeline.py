@@ -15,9 +15,13 @@ its module (:mod:`builder.sources`, :mod:`builder.documents`, :mod:`builder.chun
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import shutil
+import sqlite3
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,7 +31,12 @@ from advisor.errors import CorpusNotFoundError, EmptyCorpusError
 from advisor.types import Document, ModelInfo, TaxonomyEntry, ThreadInfo
 from builder.embed import embed_chunks
 from builder.report import SourceReport
-from builder.store import read_vector_cache, write_index
+from builder.store import (
+    CLASSIFIER_FILES,
+    read_vector_cache,
+    recover_interrupted_swap,
+    write_index,
+)
 
 log = logging.getLogger(__name__)
 
@@ -118,36 +127,98 @@ def read_sources(
     return SourceData(taxonomy, threads, models, docs, reports)
 
 
-def label_threads(data: SourceData, embedder: Embedder):
-    """Fit the taxonomy classifier and label threads without a study label.
+def _classifier_inputs_sha256(data: SourceData, guidance: dict, embedder: Embedder) -> str:
+    """Digest of everything the classifier is fitted on (a rebuild with the same digest
+    reuses the previous fit and thread labels instead of embedding them again)."""
+    payload = json.dumps(
+        {
+            "embed_model": embedder.model_id,
+            "dim": embedder.dim,
+            "taxonomy": [asdict(e) for e in data.taxonomy],
+            "threads": [asdict(t) for t in data.threads],
+            "guidance": {k: asdict(v) if is_dataclass(v) else repr(v)
+                         for k, v in sorted(guidance.items())},
+        },
+        sort_keys=True, default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
 
-    Returns the fitted classifier, or ``None`` when :mod:`advisor.classifier` is not
-    available (threads then keep only their root-cause labels).
+
+def _previous_labels(index_dir: Path, digest: str) -> dict[int, ThreadInfo] | None:
+    """Thread labels of the index being replaced, if its classifier had the same inputs."""
+    from advisor.index import STORE_FILE, read_manifest
+
+    try:
+        man = read_manifest(index_dir)
+        if (man.get("classifier") or {}).get("inputs_sha256") != digest:
+            return None
+        if not all((index_dir / f).exists() for f in CLASSIFIER_FILES):
+            return None
+        con = sqlite3.connect(f"file:{(index_dir / STORE_FILE).resolve()}?mode=ro", uri=True)
+        try:
+            rows = con.execute("SELECT json FROM threads").fetchall()
+        finally:
+            con.close()
+    except Exception as e:  # noqa: BLE001 - no reuse, just fit again
+        log.info("Not reusing the previous classifier (%s)", e)
+        return None
+    fields_ = set(ThreadInfo.__dataclass_fields__)
+    out = {}
+    for (js,) in rows:
+        d = json.loads(js)
+        out[d["topic_id"]] = ThreadInfo(**{k: v for k, v in d.items() if k in fields_})
+    return out
+
+
+@dataclass
+class Labelling:
+    """How threads got their labels; ``save`` puts the classifier into the new index."""
+
+    classifier: Any = None  # fitted TaxonomyClassifier, or None
+    reuse_from: Path | None = None  # copy classifier files from this index dir
+    inputs_sha256: str = ""
+
+    def save(self, tmp_dir: Path, threads: list[ThreadInfo]) -> dict[str, Any]:
+        info: dict[str, Any] = {"fitted": False, "inputs_sha256": self.inputs_sha256}
+        if self.reuse_from is not None:
+            for name in CLASSIFIER_FILES:
+                shutil.copy2(self.reuse_from / name, tmp_dir / name)
+            info.update(fitted=True, reused=True)
+        elif self.classifier is not None:
+            self.classifier.save(tmp_dir)
+            info.update(fitted=True, reused=False)
+        by_source: dict[str, int] = {}
+        for t in threads:
+            if t.category:
+                by_source[t.label_source] = by_source.get(t.label_source, 0) + 1
+        info["labelled_threads"] = by_source
+        return info
+
+
+def label_threads(data: SourceData, embedder: Embedder, index_dir: Path) -> Labelling:
+    """Label threads without a study label with the taxonomy classifier.
+
+    Reuses the previous index's classifier and labels when their inputs (taxonomy,
+    threads, guidance, embedding model) are unchanged; otherwise fits a new one. When
+    :mod:`advisor.classifier` is not available, threads keep only their root-cause
+    labels.
     """
     try:
         from advisor.classifier import TaxonomyClassifier
         from advisor.guidance import load_guidance
     except ImportError as e:
         log.warning("Taxonomy classifier unavailable (%s); threads are not labelled", e)
-        return None
-    clf = TaxonomyClassifier().fit(data.taxonomy, data.threads, load_guidance(), embedder)
+        return Labelling()
+    guidance = load_guidance()
+    digest = _classifier_inputs_sha256(data, guidance, embedder)
+    previous = _previous_labels(Path(index_dir), digest)
+    if previous is not None and set(previous) == {t.topic_id for t in data.threads}:
+        data.threads = [previous[t.topic_id] for t in data.threads]
+        log.info("Reusing the previous classifier and thread labels (inputs unchanged)")
+        return Labelling(reuse_from=Path(index_dir), inputs_sha256=digest)
+    clf = TaxonomyClassifier().fit(data.taxonomy, data.threads, guidance, embedder)
     data.threads = clf.label_threads(data.threads)
-    return clf
-
-
-def _classifier_saver(clf, threads: list[ThreadInfo]):
-    def save(tmp_dir: Path) -> dict[str, Any]:
-        info: dict[str, Any] = {"fitted": clf is not None}
-        if clf is not None:
-            clf.save(tmp_dir)
-            by_source: dict[str, int] = {}
-            for t in threads:
-                if t.category:
-                    by_source[t.label_source] = by_source.get(t.label_source, 0) + 1
-            info["labelled_threads"] = by_source
-        return info
-
-    return save
+    return Labelling(classifier=clf, inputs_sha256=digest)
 
 
 def build(
@@ -170,9 +241,10 @@ def build(
     from builder.documents import taxonomy_documents, thread_documents
 
     started = time.perf_counter()
+    recover_interrupted_swap(cfg.index_dir)
+    data = read_sources(cfg, source, limit, hub_filters)  # fails fast on a bad corpus
     embedder = embedder or get_embedder(cfg.embed_model, cfg.embed_backend)
-    data = read_sources(cfg, source, limit, hub_filters)
-    clf = label_threads(data, embedder)
+    labelling = label_threads(data, embedder, cfg.index_dir)
     docs = [*taxonomy_documents(data.taxonomy), *thread_documents(data.threads), *data.model_docs]
     if not docs:
         raise EmptyCorpusError(
@@ -205,7 +277,7 @@ def build(
     written = write_index(
         cfg.index_dir, chunks, emb.vectors,
         models=data.models, threads=data.threads, taxonomy=data.taxonomy,
-        manifest=manifest, extra=_classifier_saver(clf, data.threads),
+        manifest=manifest, extra=lambda tmp: labelling.save(tmp, data.threads),
         n_documents=len(docs), started=started,
     )
     result = BuildResult(

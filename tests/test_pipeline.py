@@ -1,0 +1,148 @@
+"""builder.pipeline on real corpus slices: build -> load -> search, incremental rebuilds.
+
+The expected documents are taken from the index itself (a document's own text must
+find it), so nothing here hard-codes corpus content.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+
+import pytest
+
+from advisor.errors import CorpusNotFoundError, IndexMismatchError
+from advisor.index import AdvisorIndex
+from builder import pipeline
+from builder.pipeline import build
+from tests.conftest import SMALL_INDEX_LIMIT, FakeEmbedder, small_index_config
+
+KINDS = ["taxonomy", "thread", "model", "model2026"]
+
+
+def _first_chunk(index: AdvisorIndex, kind: str):
+    rows = index.rows_for(kind=kind)
+    assert rows.size, f"no {kind} chunk in the small index"
+    # a chunk with some substance, so its words identify it
+    for row in rows[: min(rows.size, 200)]:
+        hit = index.hits([(int(row), 0.0)])[0]
+        if len(hit.text.split()) >= 12:
+            return hit
+    return index.hits([(int(rows[0]), 0.0)])[0]
+
+
+def test_small_index_matches_its_manifest(small_index):
+    m = small_index.manifest
+    assert len(small_index) == m["counts"]["chunks"] == len(small_index.kinds)
+    assert set(small_index.kinds) == set(KINDS)
+    assert len(small_index.threads) == m["counts"]["threads"] > 0
+    assert len(small_index.taxonomy) == m["counts"]["taxonomy"] > 0
+    assert set(m["sources"]) == {"taxonomy", "threads", "cards2022", "hub2026"}
+    assert m["sources"]["cards2022"]["kept"] <= 300 and m["sources"]["hub2026"]["kept"] <= 300
+    assert m["embedded_new"] + m["reused_vectors"] >= 1
+    assert all(mi.id for mi in small_index.models.values())
+    # every model with both records resolves to the 2026 one
+    for mid in set(small_index.models) & set(small_index.models_2022):
+        if small_index.models[mid].source != "2022":
+            assert small_index.models[mid].source in {"2026", "hub"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_round_trip_finds_the_document(small_index, kind):
+    hit = _first_chunk(small_index, kind)
+    query = " ".join(hit.text.split()[:40])
+    dense = small_index.dense_search(small_index.embed_query(query), k=3)
+    assert hit.doc_id in {small_index.hits([p])[0].doc_id for p in dense}
+    sparse = small_index.bm25_search(query, k=3)
+    assert hit.doc_id in {h.doc_id for h in small_index.hits(sparse)}
+    # restricted to this kind, the top dense hit is this document
+    top = small_index.hits(small_index.dense_search(
+        small_index.embed_query(query), k=1, rows=small_index.rows_for(kind=kind)))[0]
+    assert top.kind == kind and top.doc_id == hit.doc_id
+
+
+def test_small_index_refuses_other_embedder(small_index_dir):
+    cfg = small_index_config(small_index_dir)
+    with pytest.raises(IndexMismatchError, match="python -m builder build --index-dir"):
+        AdvisorIndex.load(cfg, embedder=FakeEmbedder(model_id="other"))
+
+
+class RecordingEmbedder(FakeEmbedder):
+    def __init__(self):
+        super().__init__()
+        self.texts: list[str] = []
+
+    def encode(self, texts, batch_size=64):
+        self.texts.extend(texts)
+        return super().encode(texts, batch_size)
+
+
+def _hashes(index_dir, doc_id=None):
+    con = sqlite3.connect(index_dir / "store.sqlite")
+    q, args = "SELECT hash, text FROM chunks", ()
+    if doc_id:
+        q, args = q + " WHERE doc_id = ?", (doc_id,)
+    out = dict(con.execute(q, args).fetchall())
+    con.close()
+    return out
+
+
+def test_incremental_rebuild(small_index_dir, corpus_dir, tmp_path, monkeypatch):
+    cfg = small_index_config(tmp_path / "index", corpus_dir)
+    shutil.copytree(small_index_dir, cfg.index_dir)
+    first = json.loads((cfg.index_dir / "manifest.json").read_text())
+
+    # 1. nothing changed: nothing is embedded (neither chunks nor classifier inputs)
+    emb = FakeEmbedder()
+    res = build(cfg, limit=SMALL_INDEX_LIMIT, embedder=emb)
+    assert emb.texts_seen == 0 and res.embedded_new == 0
+    assert res.reused == res.counts["chunks"] == first["counts"]["chunks"]
+
+    # 2. one document changed: only its changed chunks are embedded
+    real_read = pipeline.read_sources
+    target = {}
+
+    def read_with_one_change(*a, **kw):
+        data = real_read(*a, **kw)
+        doc = next(d for d in data.model_docs if d.kind == "model2026")
+        doc.text += " Now also supports Spanish sentiment analysis."
+        target["id"] = doc.id
+        return data
+
+    monkeypatch.setattr(pipeline, "read_sources", read_with_one_change)
+    old = _hashes(cfg.index_dir)
+    emb = RecordingEmbedder()
+    res = build(cfg, limit=SMALL_INDEX_LIMIT, embedder=emb)
+    changed = _hashes(cfg.index_dir, target["id"])
+    expected = {h for h in changed if h not in old}
+    assert len(expected) >= 1
+    assert res.embedded_new == emb.texts_seen == len(expected)
+    assert set(emb.texts) == {changed[h] for h in expected}
+    assert res.reused == res.counts["chunks"] - len(expected)
+
+
+def test_missing_corpus_is_a_typed_error(tmp_path):
+    cfg = small_index_config(tmp_path / "index", tmp_path / "no-corpus")
+    with pytest.raises(CorpusNotFoundError, match="ADVISOR_CORPUS_DIR"):
+        build(cfg, limit=5, embedder=FakeEmbedder())
+    assert not (tmp_path / "index").exists()
+
+
+@pytest.mark.slow
+def test_real_minilm_semantic_query(corpus_dir, tmp_path):
+    """A tiny index with the packaged MiniLM: a paraphrased question finds its category."""
+    from advisor.config import Config
+    from advisor.embedding import get_embedder
+
+    cfg = Config(corpus_dir=corpus_dir, index_dir=tmp_path / "index", disable_progress=True)
+    embedder = get_embedder(cfg.embed_model)
+    res = build(cfg, limit=10, embedder=embedder)
+    assert res.embedded_new > 0
+    index = AdvisorIndex.load(cfg)  # creates its own (cached) embedder lazily
+    rows = index.rows_for(kind="taxonomy")
+    q = index.embed_query("my GPU runs out of RAM and inference is very slow")
+    top = index.hits(index.dense_search(q, k=3, rows=rows))
+    assert any(h.doc_id.startswith("taxonomy:challenge:memory-performance") for h in top), [
+        h.doc_id for h in top
+    ]
