@@ -1,0 +1,88 @@
+"""Read the 2026 trending-models metadata (``hub_models_2026.jsonl.gz``, no card text).
+
+Each row becomes ``(ModelInfo(source="2026"), Document(kind="model2026"))`` whose text is
+the short metadata header (task, licence, size, downloads, likes, formats, base model).
+The dataset's own ``license_family``, ``parameters``, ``formats``, ``gated`` and
+``base_model`` are taken as given. Rows marked ``removed`` (the repo was deleted from the
+Hub) are skipped with the counted reason ``removed``: recommending a model that no longer
+exists would send a beginner to a 404. Lines with broken JSON / invalid UTF-8 or no
+``id`` are counted skips as well.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from advisor.types import Document, ModelInfo
+from builder.cards import license_family, model_document
+from builder.report import SourceReport, iter_jsonl_gz
+
+log = logging.getLogger(__name__)
+
+HUB2026_FILE = "hub_models_2026.jsonl.gz"
+
+
+def _int_or_none(v: Any) -> int | None:
+    try:
+        return int(v) if v is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def model2026_from_row(row: dict[str, Any]) -> tuple[ModelInfo, Document]:
+    lic = row.get("license") or None
+    base = row.get("base_model")
+    if isinstance(base, list):
+        base = base[0] if base else None
+    info = ModelInfo(
+        id=str(row["id"]).strip(),
+        source="2026",
+        pipeline_tag=row.get("pipeline_tag") or None,
+        library=row.get("library") or None,
+        languages=[str(x) for x in row.get("languages") or [] if x],
+        license=lic,
+        license_family=row.get("license_family") or license_family(lic),
+        downloads=_int_or_none(row.get("downloads_30d")) or 0,
+        likes=_int_or_none(row.get("likes")) or 0,
+        parameters=_int_or_none(row.get("parameters")),
+        formats=[str(x) for x in row.get("formats") or []],
+        gated=bool(row.get("gated")),
+        base_model=str(base) if base else None,
+        tags=[t for t in row.get("tags") or [] if isinstance(t, str)],
+        last_modified=row.get("updated_at") or row.get("created_at"),
+    )
+    doc = model_document(info, None, kind="model2026")
+    extra = [
+        f"Formats: {', '.join(info.formats)}." if info.formats else "",
+        f"Fine-tuned from {info.base_model}." if info.base_model else "",
+        "Gated: accept the licence on the model page before downloading." if info.gated else "",
+        "Downloads are for the last 30 days (2026).",
+    ]
+    doc.text = doc.text + "\n" + " ".join(e for e in extra if e)
+    doc.metadata["trending_score"] = _int_or_none(row.get("trending_score"))
+    return info, doc
+
+
+def read_hub2026(path: Path, report: SourceReport, limit: int | None = None) -> Iterator[tuple[ModelInfo, Document]]:
+    """Yield (ModelInfo, Document) per live row, in file order, at most ``limit``."""
+    kept = 0
+    for row in iter_jsonl_gz(Path(path), report):
+        if limit is not None and kept >= limit:
+            return
+        if not isinstance(row.get("id"), str) or not row["id"].strip():
+            report.skip("missing_id", str(row)[:80])
+            continue
+        if row.get("removed"):
+            report.skip("removed", row["id"])
+            continue
+        try:
+            pair = model2026_from_row(row)
+        except Exception as e:  # noqa: BLE001 - one odd row must not stop a build
+            report.skip("bad_row", f"{row.get('id')}: {type(e).__name__}: {e}")
+            continue
+        report.kept += 1
+        kept += 1
+        yield pair
