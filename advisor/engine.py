@@ -1,0 +1,410 @@
+"""The advisor facade: one object the app, the API and the eval command call.
+
+:class:`Advisor` loads the index, the taxonomy classifier, the guidance, the retriever,
+the recommender and the output explainer once (lazily, thread-safe) and answers:
+
+- :meth:`Advisor.advise`: validate -> detect intent (model choice, pasted output/error,
+  or a challenge question; follow-ups such as "and a smaller one?" reuse the previous
+  request from ``history``) -> classify -> retrieve -> compose offline, or stream an LLM
+  answer from the same evidence with a fallback to the offline answer on any backend
+  failure -> :class:`~advisor.types.Advice`.
+- :meth:`Advisor.stream`: the same, yielding growing markdown, then the final Advice.
+- :meth:`Advisor.recommend` / :meth:`Advisor.explain_output`: direct delegation.
+
+A question is embedded once: the query vector is cached (:class:`MemoEmbedder`) and
+reused by the classifier and the retriever. This module does no ranking, classifying or
+writing of its own beyond choosing which piece runs; the pieces live in their modules.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from advisor.compose import Composed, compose, safe_text
+from advisor.config import Config
+from advisor.errors import AdvisorError, LLMBackendError
+from advisor.types import Advice, CategoryScore, Explanation, Hit, ModelRecommendation
+from advisor.validate import RateLimiter, clean_output_text, clean_question, parse_filters
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODELS_K = 5  # rows in the recommendation table
+DEFAULT_MIN_THREADS = 2  # below this many threads in the hits, search threads alone
+DEFAULT_EXTRA_THREADS = 3
+DEFAULT_MEMO_SIZE = 256  # cached query vectors (a few KB each)
+DEFAULT_UNSURE_SCORE = 0.35  # used only when the classifier offers no is_unsure()
+
+# --- intent cues ----------------------------------------------------------------------
+_RECOMMEND = re.compile(
+    r"\b(which|what|recommend\w*|suggest\w*|best|good|any|looking for|need|want|find|"
+    r"pick|choose|is there)\b[^.?!]{0,80}\bmodels?\b|\bmodels? (for|to|that)\b|"
+    r"\b(recommend|suggest)\b",
+    re.I,
+)
+_RECOMMEND_NEG = re.compile(
+    r"\b(error|traceback|exception|fails?|failed|crash\w*|how (do|can) i (load|fine-?tune|"
+    r"train|deploy|save|use)|out of memory|doesn'?t work|not working)\b",
+    re.I,
+)
+_PASTED = re.compile(
+    r"Traceback \(most recent call last\)|^\s*\w*(Error|Exception): |\bLABEL_\d+\b|"
+    r"\[\{'label'|\{\"label\"|\btensor\(\[|\blogits\b|\bnan\b|\bscore'?\s*[:=]\s*0\.\d+",
+    re.M,
+)
+_FOLLOW_UP = re.compile(
+    r"^\s*(and|what about|how about|or|also|instead|any|another|a|same|but)\b.{0,60}$|"
+    r"\b(smaller|bigger|larger|lighter|faster|cheaper|another one|other one|instead)\b",
+    re.I,
+)
+_SMALLER = re.compile(r"\b(smaller|lighter|faster|cheaper|tinier)\b", re.I)
+
+
+def detect_intent(question: str) -> str:
+    """``"explain"`` (pasted output/error), ``"recommend"`` (model choice) or ``"challenge"``."""
+    if _PASTED.search(question) and (len(question) > 60 or "\n" in question):
+        return "explain"
+    if _RECOMMEND.search(question) and not _RECOMMEND_NEG.search(question):
+        return "recommend"
+    return "challenge"
+
+
+def _history_user_turns(history: Any) -> list[str]:
+    out = []
+    for item in history or []:
+        if isinstance(item, dict):
+            if item.get("role") == "user" and isinstance(item.get("content"), str):
+                out.append(item["content"])
+        elif isinstance(item, (list, tuple)) and item and isinstance(item[0], str):
+            out.append(item[0])
+    return out
+
+
+def resolve_follow_up(question: str, history: Any) -> tuple[str, str | None]:
+    """Merge a short follow-up with the last model request in ``history``.
+
+    Returns (request text, note) where note says what was reused, or (question, None).
+    "and a smaller one?" -> "<previous request> small" (the request parser maps "small"
+    to a size budget).
+    """
+    if len(question) > 120 or not _FOLLOW_UP.search(question):
+        return question, None
+    if detect_intent(question) == "recommend" and len(question.split()) > 6:
+        return question, None  # a full request of its own
+    for prev in reversed(_history_user_turns(history)):
+        if detect_intent(prev) == "recommend":
+            extra = question
+            if _SMALLER.search(question):
+                extra += " small"
+            merged = f"{prev.strip()} {extra.strip()}"
+            return merged, f"Follow-up: reusing your earlier request ({prev.strip()[:80]!r})."
+    return question, None
+
+
+class MemoEmbedder:
+    """Wraps an embedder; caches single-text encodes so a question is embedded once."""
+
+    def __init__(self, inner, size: int = DEFAULT_MEMO_SIZE):
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.dim = inner.dim
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        if len(texts) != 1:
+            return self.inner.encode(texts, batch_size=batch_size)
+        key = texts[0]
+        with self._lock:
+            vec = self._cache.get(key)
+            if vec is not None:
+                self._cache.move_to_end(key)
+                return vec[None, :].copy()
+        vec = self.inner.encode([key], batch_size=1)[0]
+        with self._lock:
+            self._cache[key] = vec
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return vec[None, :].copy()
+
+
+@dataclass
+class _Parts:
+    index: Any
+    embedder: MemoEmbedder
+    retriever: Any
+    classifier: Any | None
+    guidance: dict
+    recommender: Any | None
+    explainer: Any | None
+    notes: list[str] = field(default_factory=list)
+
+
+class Advisor:
+    """The facade. ``Advisor(cfg)`` loads lazily; pass ``index`` to reuse a loaded one.
+
+    Args:
+        cfg: settings (``Config.from_env()`` when omitted).
+        index: an already loaded :class:`~advisor.index.AdvisorIndex`.
+        llm: an LLM backend to use instead of ``make_backend(cfg)`` (tests).
+        embedder: the query embedder to load the index with (default: ``cfg.embed_model``).
+    """
+
+    def __init__(self, cfg: Config | None = None, index: Any = None, *, llm: Any = None,
+                 embedder: Any = None):
+        self.cfg = cfg or Config.from_env()
+        self._index = index
+        self._embedder = embedder
+        self._parts: _Parts | None = None
+        self._lock = threading.Lock()
+        self._llm = llm
+        self._llm_checked = llm is not None
+        self._llm_error: str | None = None
+        self.rate_limiter = RateLimiter(self.cfg.rate_limit_per_min)
+
+    # --- loading ----------------------------------------------------------------
+    @property
+    def parts(self) -> _Parts:
+        if self._parts is None:
+            with self._lock:
+                if self._parts is None:
+                    self._parts = self._load()
+        return self._parts
+
+    @property
+    def index(self):
+        return self.parts.index
+
+    def _load(self) -> _Parts:
+        from advisor.index import AdvisorIndex
+        from advisor.retrieval import HybridRetriever
+
+        t0 = time.perf_counter()
+        notes: list[str] = []
+        index = self._index
+        if index is None:
+            from advisor.embedding import get_embedder
+
+            inner = self._embedder or get_embedder(self.cfg.embed_model, self.cfg.embed_backend)
+            emb = MemoEmbedder(inner)
+            index = AdvisorIndex.load(self.cfg, embedder=emb)
+        else:
+            emb = index.embedder if isinstance(index.embedder, MemoEmbedder) else MemoEmbedder(
+                index.embedder)
+        retriever = HybridRetriever(index, self.cfg)
+        guidance: dict = {}
+        try:
+            from advisor.guidance import load_guidance
+
+            guidance = load_guidance()
+        except Exception as e:  # noqa: BLE001 - answers still work without guidance
+            log.warning("guidance unavailable (%s); answers will lack causes/steps", e)
+            notes.append("Guidance files are missing; causes and steps are not shown.")
+        classifier = None
+        try:
+            from advisor.classifier import TaxonomyClassifier
+
+            classifier = TaxonomyClassifier.load(index.index_dir, emb)
+        except Exception as e:  # noqa: BLE001 - fall back to nearest taxonomy entries
+            log.warning("taxonomy classifier unavailable (%s); using nearest taxonomy entries", e)
+        recommender = explainer = None
+        try:
+            from advisor.recommender import Recommender
+
+            recommender = Recommender(index, retriever)
+        except Exception as e:  # noqa: BLE001
+            log.warning("recommender unavailable: %s", e)
+        try:
+            from advisor.explainer import OutputExplainer
+
+            explainer = OutputExplainer(index, retriever)
+        except Exception as e:  # noqa: BLE001
+            log.warning("output explainer unavailable: %s", e)
+        log.info("advisor ready in %.2f s", time.perf_counter() - t0)
+        return _Parts(index, emb, retriever, classifier, guidance, recommender, explainer, notes)
+
+    def llm(self):
+        """The configured LLM backend (or None); a misconfiguration is noted, not fatal."""
+        if not self._llm_checked:
+            with self._lock:
+                if not self._llm_checked:
+                    from advisor.llm import make_backend
+
+                    try:
+                        self._llm = make_backend(self.cfg)
+                    except LLMBackendError as e:
+                        self._llm_error = str(e)
+                        log.warning("%s", e)
+                    self._llm_checked = True
+        return self._llm
+
+    # --- pieces -----------------------------------------------------------------
+    def classify(self, text: str, qvec: np.ndarray | None = None) -> tuple[list[CategoryScore], bool]:
+        p = self.parts
+        if p.classifier is not None:
+            scores = list(p.classifier.predict(text, k=3))
+            return scores, bool(p.classifier.is_unsure(scores))
+        return self._classify_by_taxonomy(text, qvec)
+
+    def _classify_by_taxonomy(self, text, qvec) -> tuple[list[CategoryScore], bool]:
+        """Fallback: the categories of the nearest taxonomy documents (dense similarity)."""
+        p = self.parts
+        hits = p.retriever.search(text, k=12, kinds=["taxonomy"], mode="dense", qvec=qvec)
+        by_id = {e.id: e for e in p.index.taxonomy if e.kind == "challenge"}
+        out: list[CategoryScore] = []
+        for h in hits:
+            e = by_id.get(h.doc_id)
+            if e is None or any(c.category == e.category for c in out):
+                continue
+            out.append(CategoryScore(e.category, e.subcategory, max(0.0, min(1.0, h.score))))
+            if len(out) == 3:
+                break
+        unsure = not out or out[0].score < DEFAULT_UNSURE_SCORE or (
+            len(out) > 1 and out[0].score - out[1].score < 0.02)
+        return out, unsure
+
+    def retrieve(self, text: str, qvec: np.ndarray | None, intent: str) -> list[Hit]:
+        p = self.parts
+        kinds = None if intent != "challenge" else ["thread", "taxonomy", "model", "model2026"]
+        hits = p.retriever.search(text, k=self.cfg.top_k, kinds=kinds, qvec=qvec)
+        if sum(h.kind == "thread" for h in hits) < DEFAULT_MIN_THREADS:
+            seen = {h.doc_id for h in hits}
+            more = p.retriever.search(text, k=DEFAULT_EXTRA_THREADS, kinds=["thread"], qvec=qvec)
+            hits += [h for h in more if h.doc_id not in seen]
+        return hits
+
+    # --- public API ---------------------------------------------------------------
+    def recommend(self, text: str, filters: dict | None = None,
+                  k: int = DEFAULT_MODELS_K) -> list[ModelRecommendation]:
+        rec = self.parts.recommender
+        if rec is None:
+            raise AdvisorError("The model recommender is not available in this build.")
+        return rec.recommend(text, filters=filters, k=k)
+
+    def explain_output(self, text: str, model_id: str | None = None) -> Explanation:
+        text = clean_output_text(text, self.cfg)
+        exp = self.parts.explainer
+        if exp is None:
+            raise AdvisorError("The output explainer is not available in this build.")
+        return exp.explain(text, model_id=model_id)
+
+    def _prepare(self, question, history, filters, session):
+        """Everything up to the answer text: (advice skeleton, composed, request text)."""
+        t0 = time.perf_counter()
+        if session is not None:
+            self.rate_limiter.check(session)
+        intent0 = "explain" if _PASTED.search(str(question or "")) else None
+        if intent0 == "explain" and len(str(question or "")) > self.cfg.max_question_chars:
+            question = clean_output_text(question, self.cfg)
+        else:
+            question = clean_question(question, self.cfg)
+        parse_filters(filters)  # type/range errors before any work
+        p = self.parts
+        request, follow_note = resolve_follow_up(question, history)
+        intent = detect_intent(request)
+        notes = list(p.notes)
+        if follow_note:
+            notes.append(follow_note)
+        qtext = request[: self.cfg.max_question_chars]
+        qvec = p.embedder.encode([qtext])[0]  # (dim,) once; reused below via the memo
+        categories, unsure = self.classify(qtext, qvec)
+        hits = self.retrieve(qtext, qvec, intent)
+        models: list[ModelRecommendation] = []
+        explanation: Explanation | None = None
+        if intent == "recommend" and p.recommender is not None:
+            try:
+                models = p.recommender.recommend(request, filters=filters, k=DEFAULT_MODELS_K)
+            except AdvisorError as e:
+                notes.append(str(e))
+        elif intent == "explain" and p.explainer is not None:
+            explanation = p.explainer.explain(question, model_id=(filters or {}).get("model_id"))
+        composed = compose(question, categories, unsure, hits, models, p.guidance, p.index,
+                           intent=intent, notes=[follow_note] if follow_note else [])
+        if explanation is not None:  # the explainer's answer leads; the rest is context
+            composed.sections.insert(0, explanation.answer)
+            seen = {c.url for c in composed.citations}
+            composed.citations = [c for c in explanation.citations if c.url not in seen] + \
+                composed.citations
+        advice = Advice(
+            question=question, answer="", categories=categories[:3],
+            confidence=categories[0].score if categories else 0.0, unsure=unsure,
+            models=models, citations=composed.citations, hits=hits, intent=intent,
+            backend="offline", notes=notes,
+        )
+        return advice, composed, t0
+
+    def stream(self, question: str, history: Any = None, filters: dict | None = None,
+               *, session: str | None = None) -> Iterator[tuple[str, Advice | None]]:
+        """Yield ``(markdown so far, None)`` while answering, then ``(markdown, Advice)``."""
+        advice, composed, t0 = self._prepare(question, history, filters, session)
+        llm = self.llm()
+        lead: list[str] = []
+        if self._llm_error:  # configured but unusable: say so in the answer too
+            advice.notes.append(self._llm_error)
+            lead.append(self._llm_error)
+        if llm is None:
+            md = ""
+            for section in composed.sections:
+                if section:
+                    md = f"{md}\n\n{section}" if md else section
+                    yield md, None
+            advice.answer = _with_notes(composed.markdown, lead)
+            advice.latency_ms = (time.perf_counter() - t0) * 1000
+            yield advice.answer, advice
+            return
+        from advisor.llm import AdviceContext, build_messages
+
+        ctx = AdviceContext(
+            intent=advice.intent, categories=advice.categories, unsure=advice.unsure,
+            causes=composed.causes, steps=composed.steps, models=advice.models,
+            citations=composed.citations, hits=advice.hits, draft=composed.markdown,
+        )
+        messages = build_messages(advice.question, history, ctx)
+        text = ""
+        try:
+            for piece in llm.stream(messages):
+                text += piece
+                yield text, None
+            advice.backend = getattr(llm, "name", "llm")
+            advice.answer = text + "\n\n" + _sources_only(composed)
+        except LLMBackendError as e:
+            note = f"{e}"
+            advice.notes.append(note)
+            advice.backend = "offline"
+            advice.answer = _with_notes(composed.markdown, [note])
+        advice.latency_ms = (time.perf_counter() - t0) * 1000
+        yield advice.answer, advice
+
+    def advise(self, question: str, history: Any = None, filters: dict | None = None,
+               *, session: str | None = None) -> Advice:
+        """Answer one question (see the module docstring). Raises InvalidInputError /
+        RateLimitError for bad input; never raises for a failing LLM backend."""
+        final: Advice | None = None
+        for _, adv in self.stream(question, history, filters, session=session):
+            final = adv or final
+        assert final is not None
+        return final
+
+
+def _sources_only(composed: Composed) -> str:
+    """The offline Sources section, appended to LLM answers so citations never get lost."""
+    for s in composed.sections:
+        if s.startswith("### Sources"):
+            return s
+    return ""
+
+
+def _with_notes(markdown: str, notes: Sequence[str]) -> str:
+    """Put notes (e.g. "the LLM failed; offline answer") above the answer."""
+    if not notes:
+        return markdown
+    return "\n".join(f"> _{safe_text(n, 400)}_" for n in notes) + "\n\n" + markdown

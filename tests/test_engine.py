@@ -1,0 +1,231 @@
+"""advisor.engine on the small real index (corpus slice, FakeEmbedder).
+
+Covers intents, follow-ups, validation, rate limiting, one embedding per question,
+streaming, lazy thread-safe loading and the LLM fallback (a stub backend and the real
+OpenAI-compatible backend against the local test server from test_llm).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from advisor.config import Config
+from advisor.engine import Advisor, MemoEmbedder, detect_intent, resolve_follow_up
+from advisor.errors import InvalidInputError, LLMBackendError, RateLimitError
+from advisor.index import AdvisorIndex
+from advisor.taxonomy import CHALLENGE_CATEGORIES
+from tests.conftest import FakeEmbedder, small_index_config
+
+OOM = "CUDA out of memory when I fine-tune bert with a batch size of 64, what can I do?"
+PICK = "Which model should I use for sentiment analysis of english product reviews?"
+
+
+@pytest.fixture
+def advisor(small_index):
+    return Advisor(small_index_config(small_index.index_dir), index=small_index)
+
+
+def test_challenge_question(advisor):
+    a = advisor.advise(OOM)
+    assert a.intent == "challenge" and a.backend == "offline"
+    assert 1 <= len(a.categories) <= 3
+    assert all(c.category in CHALLENGE_CATEGORIES for c in a.categories)
+    assert a.confidence == a.categories[0].score
+    assert a.citations and "### Sources" in a.answer
+    for c in a.citations:
+        assert c.url in a.answer
+    assert any(c.kind == "thread" for c in a.citations)
+    assert a.latency_ms > 0
+    d = a.to_dict()
+    assert "hits" not in d and d["question"] == OOM
+
+
+def test_model_choice_question_recommends(advisor):
+    a = advisor.advise(PICK)
+    assert a.intent == "recommend"
+    assert a.models, "the small index holds text-classification models"
+    assert "| # | Model |" in a.answer
+    model_cites = {c.id for c in a.citations if c.kind == "model"}
+    assert {m.model_id for m in a.models} <= model_cites
+
+
+def test_follow_up_reuses_previous_request(advisor):
+    hist = [{"role": "user", "content": PICK}, {"role": "assistant", "content": "..."}]
+    a = advisor.advise("and a smaller one?", history=hist)
+    assert a.intent == "recommend"
+    assert any("Follow-up" in n for n in a.notes)
+    assert a.models
+    alone = advisor.advise("and a smaller one?")
+    assert alone.intent != "recommend" or not any("Follow-up" in n for n in alone.notes)
+
+
+def test_resolve_follow_up_adds_size_cue():
+    text, note = resolve_follow_up("and a smaller one?", [(PICK, "answer")])
+    assert text.startswith(PICK) and text.endswith("small") and note
+    assert resolve_follow_up(OOM, [(PICK, "a")]) == (OOM, None)
+
+
+@pytest.mark.parametrize("q, intent", [
+    (PICK, "recommend"),
+    ("is there a model to translate english to german?", "recommend"),
+    ("recommend me something for NER", "recommend"),
+    (OOM, "challenge"),
+    ("how do I load a model from a local folder?", "challenge"),
+    ("Traceback (most recent call last):\n  File \"a.py\", line 1\nKeyError: 'x'", "explain"),
+    ("I get [{'label': 'LABEL_1', 'score': 0.98}] what does LABEL_1 mean in this output?", "explain"),
+])
+def test_detect_intent(q, intent):
+    assert detect_intent(q) == intent
+
+
+@pytest.mark.parametrize("bad", ["", "   \n\t", "\x00\x01"])
+def test_empty_question_refused(advisor, bad):
+    with pytest.raises(InvalidInputError, match="Please type a question"):
+        advisor.advise(bad)
+
+
+def test_too_long_question_refused(advisor):
+    with pytest.raises(InvalidInputError, match="limit is 4,000"):
+        advisor.advise("why " * 2000)
+
+
+def test_bad_filters_refused(advisor):
+    with pytest.raises(InvalidInputError, match="max_parameters"):
+        advisor.advise(PICK, filters={"max_parameters": "lots"})
+
+
+def test_rate_limit_per_session(small_index):
+    cfg = small_index_config(small_index.index_dir).replace(rate_limit_per_min=2)
+    adv = Advisor(cfg, index=small_index)
+    adv.advise(OOM, session="s1")
+    adv.advise(OOM, session="s1")
+    with pytest.raises(RateLimitError, match="retry in"):
+        adv.advise(OOM, session="s1")
+    adv.advise(OOM, session="s2")  # other sessions unaffected
+
+
+class CountingEmbedder(FakeEmbedder):
+    def __init__(self):
+        super().__init__()
+        self.seen: list[str] = []
+
+    def encode(self, texts, batch_size=64):
+        self.seen.extend(texts)
+        return super().encode(texts, batch_size)
+
+
+def test_question_embedded_once(small_index_dir):
+    emb = CountingEmbedder()
+    cfg = small_index_config(small_index_dir)
+    idx = AdvisorIndex.load(cfg, embedder=MemoEmbedder(emb))
+    adv = Advisor(cfg, index=idx)
+    adv.advise(OOM)
+    assert emb.seen.count(OOM) == 1
+
+
+def test_stream_yields_growing_markdown_then_advice(advisor):
+    out = list(advisor.stream(OOM))
+    assert len(out) >= 3
+    partials = [md for md, adv in out[:-1]]
+    assert all(adv is None for _, adv in out[:-1])
+    assert all(b.startswith(a) for a, b in zip(partials, partials[1:], strict=False))
+    final_md, final = out[-1]
+    assert final is not None and final.answer == final_md
+    assert final_md == advisor.advise(OOM).answer  # deterministic
+
+
+def test_lazy_load_once_thread_safe(small_index_dir, monkeypatch):
+    calls = []
+    real = AdvisorIndex.load
+
+    def counting_load(cfg, embedder=None):
+        calls.append(1)
+        return real(cfg, embedder=embedder)
+
+    monkeypatch.setattr(AdvisorIndex, "load", staticmethod(counting_load))
+    adv = Advisor(small_index_config(small_index_dir), embedder=FakeEmbedder())
+    errors = []
+
+    def ask():
+        try:
+            adv.advise(OOM)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(calls) == 1
+
+
+class FailingLLM:
+    name = "stub"
+
+    def __init__(self, after: int):
+        self.after = after
+        self.messages = None
+
+    def stream(self, messages):
+        self.messages = messages
+        for i in range(self.after):
+            yield f"piece{i} "
+        raise LLMBackendError("The stub LLM backend failed: stream cut. Showing the offline answer instead.")
+
+
+def test_llm_failure_mid_stream_falls_back(small_index):
+    llm = FailingLLM(after=2)
+    adv = Advisor(small_index_config(small_index.index_dir), index=small_index, llm=llm)
+    out = list(adv.stream(OOM))
+    assert out[0][0] == "piece0 "  # the LLM streamed first
+    final = out[-1][1]
+    assert final.backend == "offline"
+    assert any("stream cut" in n for n in final.notes)
+    assert "stream cut" in final.answer and "### Sources" in final.answer
+    assert "<evidence>" in llm.messages[-1]["content"]
+
+
+def test_llm_success_via_openai_server(small_index, monkeypatch):
+    from tests.test_llm import PIECES, ChatServer
+
+    server = ChatServer()
+    try:
+        cfg = small_index_config(small_index.index_dir).replace(
+            llm_backend="openai", llm_base_url=server.url, llm_model="m", llm_timeout=2.0,
+            hf_token="hf_secretSECRETsecret123")
+        adv = Advisor(cfg, index=small_index)
+        a = adv.advise(OOM)
+        assert a.backend == "openai"
+        assert a.answer.startswith("".join(PIECES))
+        assert "### Sources" in a.answer  # citations kept under the LLM text
+        sent = server.requests[-1]["messages"][-1]["content"]
+        assert "Memory & Performance" in sent or a.categories[0].category in sent
+        server.mode = "500"
+        b = adv.advise(OOM)
+        assert b.backend == "offline" and any("HTTP 500" in n for n in b.notes)
+        assert "HTTP 500" in b.answer
+        assert "hf_secretSECRETsecret123" not in b.answer + " ".join(b.notes)
+    finally:
+        server.close()
+
+
+def test_misconfigured_llm_is_noted_not_fatal(small_index):
+    cfg = small_index_config(small_index.index_dir).replace(llm_backend="openai")
+    a = Advisor(cfg, index=small_index).advise(OOM)
+    assert a.backend == "offline" and any("ADVISOR_LLM_BASE_URL" in n for n in a.notes)
+
+
+def test_explain_and_recommend_delegate(advisor):
+    recs = advisor.recommend("sentiment of english reviews", k=3)
+    assert 1 <= len(recs) <= 3
+    exp = advisor.explain_output("[{'label': 'LABEL_1', 'score': 0.98}]")
+    assert exp.answer
+    with pytest.raises(InvalidInputError):
+        advisor.explain_output("   ")
+
+
+def test_config_default_is_offline():
+    assert Config().llm_backend == "offline"
