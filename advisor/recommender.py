@@ -79,6 +79,17 @@ RELATED_TASKS: dict[str, tuple[str, ...]] = {
     "text2text-generation": ("summarization", "translation"),
 }
 
+# Models whose record has no (or a generic) pipeline tag, recognised by name. They join
+# the candidates with RELATED_TASK_PENALTY and a warning that the task was inferred.
+INFERRED_TASKS: tuple[tuple[str, str], ...] = (
+    (r"trocr|\bocr\b|-ocr", "image-to-text"),
+    (r"image-captioning|captioning", "image-to-text"),
+    (r"\bvqa\b|-vqa", "visual-question-answering"),
+    (r"\bclip-vit|^openai/clip|\bclip\b", "zero-shot-image-classification"),
+    (r"tapas.*(wtq|sqa|wikisql)", "table-question-answering"),
+)
+_INFER_RX = [(re.compile(rx), task) for rx, task in INFERRED_TASKS]
+
 # Model families and how forum posts spell them (regex on lower-case text). Longest /
 # most specific first; a model id can belong to several ("xlm-roberta" and "roberta").
 FAMILY_PATTERNS: dict[str, str] = {
@@ -274,7 +285,9 @@ def language_tier(m: ModelInfo, wanted: list[str], require_all: bool = False) ->
     name_tokens = set(re.split(r"[-_./]", m.id.lower()))
     concrete = [w for w in wanted if w != MULTILINGUAL]
     spoken = (langs | name_tokens) & set(concrete)
-    if concrete and (spoken == set(concrete) or (spoken and not require_all)):
+    # Translation needs every language; otherwise the first one named is the ask
+    # ("German legal texts ... bert-base-uncased is English" wants German).
+    if concrete and (spoken == set(concrete) if require_all else concrete[0] in spoken):
         return 0
     if _is_multilingual(m):
         return 0 if not concrete else 1
@@ -337,16 +350,25 @@ class Recommender:
             threads = threads.values()
         self.threads: list[ThreadInfo] = list(threads or [])
         self._by_task: dict[str | None, list[ModelInfo]] | None = None
+        self._inferred: dict[str, list[ModelInfo]] = {}
         self._family_threads: dict[str, list[tuple[ThreadInfo, str]]] = {}
 
     # --- request -----------------------------------------------------------------
     def _tasks_known(self) -> dict[str | None, list[ModelInfo]]:
         if self._by_task is None:
             by: dict[str | None, list[ModelInfo]] = {}
+            inferred: dict[str, list[ModelInfo]] = {}
             for m in self.models.values():
                 tag = m.pipeline_tag if isinstance(m.pipeline_tag, str) else None
                 by.setdefault(tag, []).append(m)
+                if tag in (None, "feature-extraction"):
+                    low = m.id.lower()
+                    for rx, task in _INFER_RX:
+                        if task != tag and rx.search(low):
+                            inferred.setdefault(task, []).append(m)
+                            break
             self._by_task = by
+            self._inferred = inferred
         return self._by_task
 
     def build_request(self, text: str, filters: dict | None = None) -> tuple[ModelRequest, str | None]:
@@ -414,6 +436,7 @@ class Recommender:
             pools = [(m, False) for m in by_task.get(req.task, [])]
             for rel in RELATED_TASKS.get(req.task, ()):
                 pools += [(m, True) for m in by_task.get(rel, [])]
+            pools += [(m, True) for m in self._inferred.get(req.task, [])]
         else:
             pools = [(m, False) for m in self.models.values()]
         out: list[_Scored] = []
@@ -452,6 +475,11 @@ class Recommender:
                 hits += weight
             elif kw in tags:
                 hits += weight / 2
+        for kw in req.domain:  # the user's domain ("finbert" for finance) counts double
+            if (len(kw) >= 3 and kw in mid) or kw in id_tokens:
+                hits += 2.0
+            elif kw in tags:
+                hits += 1.0
         for w in req.query_text.split():
             if w in id_tokens or (len(w) >= 5 and w in mid):
                 hits += 0.5
@@ -560,7 +588,8 @@ class Recommender:
             w.append(f"The card does not state its languages: check that it handles "
                      f"{', '.join(concrete)}.")
         if c.related_task:
-            w.append(f"Tagged {m.pipeline_tag}, not {req.task}: usable, but check the card.")
+            w.append(f"Tagged {m.pipeline_tag or 'without a task'}, not {req.task} (task "
+                     "inferred from its name or a related tag): check the card.")
         if req.max_params and c.params is None:
             w.append("Parameter count unknown: could not check your size limit.")
         elif req.cpu_only and c.params and c.params > 1_000_000_000:

@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 # fp32 weights of a 1.5B model take ~6 GB: the most a 16 GB laptop runs comfortably
 # with plain transformers on CPU (quantised GGUF goes further; say so in the answer).
 DEFAULT_CPU_MAX_PARAMS = 1_500_000_000
-# "small"/"lightweight": up to BERT-large / GPT-2-medium size (~350M).
-DEFAULT_SMALL_MAX_PARAMS = 400_000_000
+# "small"/"lightweight" in 2026 terms: sub-1B chat models (Qwen2.5-0.5B, SmolLM2) and
+# every BERT-size encoder; excludes the 1.5B+ models that crawl on a laptop CPU.
+DEFAULT_SMALL_MAX_PARAMS = 1_000_000_000
 # phones, browsers, edge boards: DistilBERT (66M) / MobileBERT (25M) territory.
 DEFAULT_MOBILE_MAX_PARAMS = 100_000_000
 
@@ -82,6 +83,9 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("image-text-to-text", "Vision-language chat (image + text in, text out)",
                  'images="http://images.cocodataset.org/val2017/000000039769.jpg", '
                  'text="What is in this picture?"'),
+        TaskSpec("zero-shot-image-classification", "Match images to text descriptions (CLIP)",
+                 '"http://images.cocodataset.org/val2017/000000039769.jpg", '
+                 'candidate_labels=["two cats on a sofa", "a red car at night"]'),
         TaskSpec("text-to-image", "Text to image", '"an astronaut riding a horse, watercolor"',
                  kind="diffusers"),
         TaskSpec("table-question-answering", "Questions over tables",
@@ -105,59 +109,84 @@ class TaskCue:
 
 # Checked in order: the first match decides the task. Specific before generic.
 TASK_CUES: tuple[TaskCue, ...] = (
-    TaskCue(r"zero[- ]?shot", "zero-shot-classification", ("mnli", "xnli", "nli")),
+    TaskCue(r"(which|what|good|best|a) (pre-?trained |base )?(model|checkpoint|backbone)s? "
+            r"(should|could|can|to|do|would) (i |we )?(use to |start to )?fine-?tun\w*|"
+            r"\bbase model\b.{0,40}fine-?tun|fine-?tun\w* .{0,20}\b(vs\.?|versus|or)\b|"
+            r"\bvs\.? .{0,40}fine-?tune", "fill-mask", ("base", "cased", "uncased")),
+    TaskCue(r"zero[- ]?shot|no label(l)?ed data|without (any )?(label(l)?ed data|labels|"
+            r"training data)|don'?t have (any )?(labels|label(l)?ed data)", "zero-shot-classification",
+            ("mnli", "xnli", "nli")),
     TaskCue(r"\bnli\b|natural language inference|entailment", "zero-shot-classification",
             ("mnli", "nli")),
-    TaskCue(r"table[- ]?(question|qa)|questions? (about|over|on) (a )?tables?",
-            "table-question-answering", ("tapas",)),
-    TaskCue(r"visual question|questions? about (an |the )?(image|photo|picture)",
+    TaskCue(r"table[- ]?(question|qa)|questions? (about|over|on) (a )?(tables?|spreadsheets?)|"
+            r"spreadsheet|excel (file|sheet)", "table-question-answering", ("tapas", "wtq")),
+    TaskCue(r"visual question|questions? about (an |the |a )?(image|photo|picture|it)\b.{0,20}"
+            r"(image|photo|picture)?|(picture|image|photo).{0,60}ask (it )?(a )?questions?",
             "visual-question-answering", ("vqa", "vilt")),
-    TaskCue(r"\b(ner|named[- ]entit\w*)\b|extract(ing)? (the )?(names|entities|people|persons|"
-            r"organi[sz]ations|locations|places)", "token-classification", ("ner",)),
+    TaskCue(r"(search|find|retrieve) .{0,40}(photos?|images?|pictures?).{0,60}(typing|text|"
+            r"description|words)|text[- ]to[- ]image (search|retrieval)|image search|\bclip\b",
+            "zero-shot-image-classification", ("clip",)),
+    TaskCue(r"\b(ner|named[- ]entit\w*)\b|(extract|pull|pick|get|find|identify|detect|tag|"
+            r"spot)\w* (out )?(all )?(the )?(names|entities|people|persons|person names|"
+            r"companies|organi[sz]ations|locations|places|cities|dates)",
+            "token-classification", ("ner", "conll03")),
     TaskCue(r"\b(pos|part[- ]of[- ]speech)\b( tag\w*)?|token classification|tag (each|every) "
             r"(word|token)", "token-classification", ("pos", "upos")),
     TaskCue(r"speech[- ]to[- ]text|transcri(be|bing|ption)|speech recognition|\basr\b|"
-            r"subtitles? (from|for) (audio|video)|dictation", "automatic-speech-recognition",
+            r"subtitles? (from|for) (audio|video)|dictation|(audio|recordings?|podcasts?|"
+            r"lectures?|voice|speech|meetings?|calls?|interviews?|voice notes?)\b.{0,60}"
+            r"\b(into|to) (text|written)", "automatic-speech-recognition",
             ("wav2vec2", "whisper", "xlsr")),
     TaskCue(r"text[- ]to[- ]speech|\btts\b|read (it |text )?(out )?aloud|speech synthesis|"
-            r"synthesi[sz]e (speech|voice)|generate (speech|voice)", "text-to-speech",
-            ("tts", "fastspeech2", "vits")),
+            r"synthesi[sz]e (speech|voice)|generate (speech|voice)|(natural|human)[- ]"
+            r"(sounding )?voice", "text-to-speech", ("tts", "fastspeech2", "vits", "ljspeech")),
     TaskCue(r"audio classification|classify (audio|sounds?)|(recogni[sz]e|detect) "
-            r"(emotions? in|sounds?)", "audio-classification", ()),
+            r"(emotions? in (audio|speech|voice)|sounds?)", "audio-classification", ()),
     TaskCue(r"text[- ]to[- ]image|generate (an )?(images?|pictures?|art)|image generation|"
             r"stable diffusion|diffusion model|draw (a |an )?", "text-to-image",
             ("diffusion", "dalle")),
+    TaskCue(r"\bocr\b|read (the )?text (from|in|on) .{0,30}(images?|scans?|photos?|receipts?|"
+            r"documents?)|handwrit\w+|scanned", "image-to-text", ("ocr", "trocr")),
     TaskCue(r"caption|describe (an |the )?(image|photo|picture)|image[- ]to[- ]text",
-            "image-to-text", ("caption",)),
-    TaskCue(r"object detection|detect(ing)? (the )?objects|bounding box|(find|locate) objects",
-            "object-detection", ("detr", "yolo")),
+            "image-to-text", ("caption", "captioning")),
+    TaskCue(r"object detection|detect(ing|s)? (the )?objects|bounding box|\bboxes\b|"
+            r"(find|locate|detect|count)s? .{0,40}\b(in|on|from) (the )?(images?|pictures?|"
+            r"photos?|video|camera|frames?)", "object-detection", ("detr", "yolo")),
     TaskCue(r"segment(ation|ing)? (of )?(images?|photos?)|image segmentation|semantic "
-            r"segmentation|\bmasks? (of|for) objects", "image-segmentation", ("segformer",)),
+            r"segmentation|\bmasks? (of|for) objects|(split|divide|segment|partition)\w* .{0,40}"
+            r"(images?|photos?|pictures?).{0,30}(regions|parts|areas|segments)",
+            "image-segmentation", ("segformer", "ade", "panoptic")),
     TaskCue(r"image classification|classify (images|photos|pictures)|(images?|photos?|"
             r"pictures?) (classification|classifier)|recogni[sz]e (what is in )?(images|photos)",
             "image-classification", ("vit", "resnet")),
-    TaskCue(r"summar(y|ies|i[sz]e|i[sz]ing|i[sz]ation)|tl;?dr|shorten (long )?(text|articles?)",
-            "summarization", ("cnn", "xsum", "samsum")),
+    TaskCue(r"summar(y|ies|i[sz]e|i[sz]ing|i[sz]ation)|tl;?dr|shorten|condense|boil down|"
+            r"into \d+(-\d+)? sentences|key points of", "summarization",
+            ("cnn", "xsum", "samsum")),
     TaskCue(r"translat(e|ion|ing|or)", "translation", ("opus-mt",)),
-    TaskCue(r"question[- ]answering|answer(ing)? questions|\bqa\b|squad|extract (the )?answers?",
-            "question-answering", ("squad",)),
+    TaskCue(r"(generat\w*|creat\w*|writ\w*|make) (quiz |exam |test |practice )?questions|"
+            r"question generation|paraphras(e|ing)|rewrite|text[- ]to[- ]text|\bt5\b",
+            "text2text-generation", ("t5", "qg", "question-generation")),
+    TaskCue(r"question[- ]answering|answer(ing|s)? (a |the |my |user )?questions?|\bqa\b|"
+            r"squad|extract (the )?answers?|find (the )?answers?", "question-answering",
+            ("squad", "squad2")),
     TaskCue(r"fill[- ]in[- ]the[- ]blanks?|fill[- ]mask|masked (language|word|token)|missing "
             r"words?|\[mask\]|<mask>", "fill-mask", ()),
+    TaskCue(r"re-?rank\w*|cross[- ]encoder|(score|rank) .{0,40}relevan", "text-classification",
+            ("cross-encoder", "ms-marco", "rerank")),
     TaskCue(r"embeddings?|semantic search|sentence similarity|similar (sentences|texts|"
             r"documents|questions)|vector search|retrieval|\brag\b|cluster(ing)? (texts|"
-            r"sentences|documents)|dedup\w*|paraphrase (detection|mining)",
+            r"sentences|documents)|dedup\w*|paraphrase (detection|mining)|duplicate questions",
             "sentence-similarity", ("sentence-transformers", "minilm", "mpnet")),
-    TaskCue(r"sentiment|opinion|polarity|positive or negative|(positive|negative) reviews?",
-            "text-classification", ("sentiment", "sst", "sst-2", "imdb", "emotion")),
+    TaskCue(r"sentiment|opinion|polarity|positive|negative|(good|bad) reviews?|happy or",
+            "text-classification", ("sentiment", "sst-2", "sst2", "imdb")),
     TaskCue(r"emotion|toxic(ity)?|hate speech|offensive|spam|intent|fake news|topic "
-            r"(classification|labels?)|classif(y|ier|ication)|categori[sz]e",
-            "text-classification", ()),
-    TaskCue(r"chat ?bot|chat|assistant|conversation(al)?|dialog(ue)?", "text-generation",
-            ("chat", "instruct", "dialog")),
+            r"(classification|labels?)|classif(y|ier|ication|ying)|categori[sz]\w*|sort .{0,30} "
+            r"into", "text-classification", ()),
+    TaskCue(r"chat ?bot|chat|assistant|conversation(al)?|dialog(ue)?|discord|telegram bot",
+            "text-generation", ("chat", "instruct", "dialogpt")),
     TaskCue(r"generat(e|ing|ion) (of )?(text|stories|code|poems?|articles?)|text generation|"
             r"write (stories|code|poems?|text|articles?)|autocomplete|complete (the|my) "
             r"(text|sentence)|\bllm\b|language model|gpt", "text-generation", ()),
-    TaskCue(r"paraphras(e|ing)|rewrite|text[- ]to[- ]text|t5", "text2text-generation", ()),
 )
 
 # --- languages -----------------------------------------------------------------------
@@ -228,12 +257,14 @@ LIBRARY_ALIASES: dict[str, tuple[str, ...]] = {
 # Domain words -> the words model ids use for them ("tweets" -> "twitter").
 DOMAIN_KEYWORDS: dict[str, tuple[str, ...]] = {
     r"\btweets?\b|twitter|\bx posts?\b": ("twitter", "tweet"),
-    r"\breviews?\b": ("review", "imdb", "amazon", "yelp"),
-    r"financ\w*|stocks?\b": ("finbert", "financial"),
+    r"financ\w*|stocks?\b|earnings": ("finbert", "financial", "finance"),
     r"medical|clinical|biomedical|health": ("bio", "clinical", "medical", "pubmed"),
     r"\blegal\b|law\b": ("legal",),
     r"\bcode\b|programming": ("code",),
     r"emotions?": ("emotion",),
+    r"\bgerman\b": ("german",),
+    r"\bspanish\b": ("spanish",),
+    r"\bfrench\b": ("french",),
 }
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9.+-]*")
@@ -259,6 +290,7 @@ class ModelRequest:
     cpu_only: bool = False
     query_text: str = ""  # content words for lexical relevance
     keywords: list[str] = field(default_factory=list)  # task cue boosts ("sentiment", "ner")
+    domain: list[str] = field(default_factory=list)  # domain boosts ("finbert", "twitter")
     cues: list[str] = field(default_factory=list)  # human-readable: "'NER' -> token-classification"
 
 
@@ -359,7 +391,7 @@ def parse_request(text: str) -> ModelRequest:
 
     >>> r = parse_request("small Spanish NER model for CPU, commercial use")
     >>> (r.task, r.languages, r.license_family, r.max_params, r.cpu_only)
-    ('token-classification', ['es'], 'oss', 400000000, True)
+    ('token-classification', ['es'], 'oss', 1000000000, True)
     """
     text = text or ""
     req = ModelRequest(text=text)
@@ -382,7 +414,7 @@ def parse_request(text: str) -> ModelRequest:
     low = text.lower()
     for pattern, words in DOMAIN_KEYWORDS.items():
         if re.search(pattern, low):
-            req.keywords.extend(w for w in words if w not in req.keywords)
+            req.domain.extend(w for w in words if w not in req.domain)
     req.query_text = " ".join(content_words(text))
     log.debug("parsed request %r -> %s", text[:80], req.cues)
     return req
