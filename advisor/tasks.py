@@ -110,9 +110,10 @@ class TaskCue:
 # Checked in order: the first match decides the task. Specific before generic.
 TASK_CUES: tuple[TaskCue, ...] = (
     TaskCue(r"(which|what|good|best|a) (pre-?trained |base )?(model|checkpoint|backbone)s? "
-            r"(should|could|can|to|do|would) (i |we )?(use to |start to )?fine-?tun\w*|"
-            r"\bbase model\b.{0,40}fine-?tun|fine-?tun\w* .{0,20}\b(vs\.?|versus|or)\b|"
-            r"\bvs\.? .{0,40}fine-?tune", "fill-mask", ("base", "cased", "uncased")),
+            r"(should|could|can|to|do|would) (i |we )?(use to |start to )?fine[- ]?tun\w*|"
+            r"\bbase model\b.{0,40}fine[- ]?tun|fine[- ]?tun\w* .{0,20}\b(vs\.?|versus|or)\b|"
+            r"\bvs\.? .{0,80}fine[- ]?tune|which (one|model|checkpoint) should (i|we) fine[- ]?tune",
+            "fill-mask", ("base", "cased", "uncased")),
     TaskCue(r"zero[- ]?shot|no label(l)?ed data|without (any )?(label(l)?ed data|labels|"
             r"training data)|don'?t have (any )?(labels|label(l)?ed data)", "zero-shot-classification",
             ("mnli", "xnli", "nli")),
