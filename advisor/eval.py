@@ -1,0 +1,205 @@
+"""Evaluate the advisor on a questions file, through the same code path as the app.
+
+Usage::
+
+    python -m advisor.eval eval/dev_questions.jsonl --index-dir index --details out.jsonl
+
+Each input line is ``{"id", "question", "category", "subcategory", "task",
+"good_models": [...], "key_points": [...]}`` (all but id and question optional). Every
+question goes through :meth:`advisor.engine.Advisor.advise`; each ``--details`` line is
+``{"id", "categories": [top-3 names], "subcategory", "models": [ids], "answer",
+"citations": [{"kind", "id", "url"}], "latency_ms"}``. A JSON summary is printed on
+stdout: n, category top-1/top-3 accuracy (over questions with a category), model
+selection hit@5 (over questions with good_models; an entry without "/" is a family name
+that matches when it is a case-insensitive substring of a recommended id), key-point
+coverage (fraction of key_points found case-insensitively in the answer) and latency
+p50/p95. Bad lines are reported on stderr and skipped.
+
+This module does not build indexes or judge answer quality beyond these measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from advisor.config import Config
+from advisor.errors import AdvisorError
+from advisor.taxonomy import canonical_category
+from advisor.types import Advice
+
+log = logging.getLogger(__name__)
+
+HIT_AT = 5  # the recommendation table shows 5 models
+
+
+@dataclass
+class Question:
+    id: str
+    question: str
+    category: str | None = None
+    subcategory: str | None = None
+    task: str | None = None
+    good_models: list[str] = field(default_factory=list)
+    key_points: list[str] = field(default_factory=list)
+
+
+def read_questions(path: Path, errors: list[str]) -> Iterator[Question]:
+    """Yield valid questions; append a message per bad line to ``errors``."""
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                d = json.loads(line)
+                if not isinstance(d, dict):
+                    raise ValueError("not a JSON object")
+                qid, q = d.get("id"), d.get("question")
+                if qid is None or not isinstance(q, str) or not q.strip():
+                    raise ValueError("needs 'id' and a non-empty 'question'")
+                good = d.get("good_models") or []
+                keys = d.get("key_points") or []
+                if not isinstance(good, list) or not isinstance(keys, list):
+                    raise ValueError("'good_models' and 'key_points' must be lists")
+                yield Question(
+                    id=str(qid), question=q, category=d.get("category") or None,
+                    subcategory=d.get("subcategory") or None, task=d.get("task") or None,
+                    good_models=[str(x) for x in good], key_points=[str(x) for x in keys],
+                )
+            except ValueError as e:  # JSONDecodeError is a ValueError
+                errors.append(f"{path}:{lineno}: skipped ({e})")
+
+
+def model_matches(good: str, recommended: str) -> bool:
+    """Exact id, or a family name (no "/") contained case-insensitively in the id."""
+    if "/" in good:
+        return good.lower() == recommended.lower()
+    return good.lower() in recommended.lower()
+
+
+def hit_at(good: Sequence[str], recommended: Sequence[str], k: int = HIT_AT) -> bool:
+    return any(model_matches(g, r) for g in good for r in recommended[:k])
+
+
+def key_point_coverage(points: Sequence[str], answer: str) -> float:
+    low = answer.lower()
+    return sum(p.lower() in low for p in points) / len(points) if points else 0.0
+
+
+def details_line(qid: str, advice: Advice) -> dict[str, Any]:
+    top = advice.categories[0] if advice.categories else None
+    return {
+        "id": qid,
+        "categories": [c.category for c in advice.categories[:3]],
+        "subcategory": top.subcategory if top else "",
+        "models": [m.model_id for m in advice.models],
+        "answer": advice.answer,
+        "citations": [{"kind": c.kind, "id": c.id, "url": c.url} for c in advice.citations],
+        "latency_ms": round(advice.latency_ms, 2),
+    }
+
+
+def _mean(xs: list[float]) -> float | None:
+    return round(float(np.mean(xs)), 4) if xs else None
+
+
+def evaluate(questions_path: Path, cfg: Config, details_path: Path | None = None,
+             advisor=None, limit: int | None = None) -> dict[str, Any]:
+    """Run every question; write details; return the summary dict."""
+    from advisor.engine import Advisor
+
+    adv = advisor or Advisor(cfg)
+    _ = adv.parts  # load before timing: latencies are warm, as in the running app
+    bad: list[str] = []
+    top1: list[float] = []
+    top3: list[float] = []
+    sel: list[float] = []
+    cover: list[float] = []
+    lat: list[float] = []
+    n = errors = 0
+    out = open(details_path, "w", encoding="utf-8") if details_path else None
+    try:
+        for q in read_questions(questions_path, bad):
+            if limit is not None and n + errors >= limit:
+                break
+            try:
+                advice = adv.advise(q.question)
+            except AdvisorError as e:
+                errors += 1
+                bad.append(f"question {q.id}: not answered ({e})")
+                continue
+            n += 1
+            line = details_line(q.id, advice)
+            if out is not None:
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            lat.append(advice.latency_ms)
+            want = canonical_category(q.category) if q.category else None
+            if want:
+                got = [canonical_category(c) or c for c in line["categories"]]
+                top1.append(float(bool(got) and got[0] == want))
+                top3.append(float(want in got[:3]))
+            if q.good_models:
+                sel.append(float(hit_at(q.good_models, line["models"])))
+            if q.key_points:
+                cover.append(key_point_coverage(q.key_points, advice.answer))
+    finally:
+        if out is not None:
+            out.close()
+    for msg in bad:
+        print(msg, file=sys.stderr)
+    return {
+        "n": n,
+        "skipped_lines": sum(1 for m in bad if not m.startswith("question ")),
+        "errors": errors,
+        "category_n": len(top1),
+        "category_top1": _mean(top1),
+        "category_top3": _mean(top3),
+        "selection_n": len(sel),
+        f"selection_hit@{HIT_AT}": _mean(sel),
+        "key_points_n": len(cover),
+        "key_point_coverage": _mean(cover),
+        "latency_ms_p50": round(float(np.percentile(lat, 50)), 2) if lat else None,
+        "latency_ms_p95": round(float(np.percentile(lat, 95)), 2) if lat else None,
+        "backend": cfg.llm_backend,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m advisor.eval",
+        description=__doc__.split("\n\n")[0],
+        epilog="Example: python -m advisor.eval eval/dev_questions.jsonl --index-dir index "
+               "--details eval_out.jsonl",
+    )
+    parser.add_argument("questions", type=Path, help="questions JSONL file")
+    parser.add_argument("--index-dir", type=Path, default=None,
+                        help="index directory (default: ADVISOR_INDEX_DIR or index/)")
+    parser.add_argument("--details", type=Path, default=None, help="per-question JSONL output")
+    parser.add_argument("--limit", type=int, default=None, help="answer only the first N")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.questions.exists():
+        print(f"No questions file at {args.questions}.", file=sys.stderr)
+        return 1
+    cfg = Config.from_env(index_dir=args.index_dir)
+    try:
+        summary = evaluate(args.questions, cfg, args.details, limit=args.limit)
+    except AdvisorError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
