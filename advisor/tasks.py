@@ -206,7 +206,7 @@ LANGUAGE_NAMES: dict[str, str] = {
 # ("it", "no", "id", "he", "hi", and "uk"/"cs"/"ca" as in "UK English", "CS student"
 # are left out on purpose; the names still work).
 SAFE_LANGUAGE_CODES = frozenset(
-    {"en", "es", "de", "fr", "pt", "nl", "zh", "ja", "ko", "ar", "ru", "hi", "tr", "pl", "sv",
+    {"en", "es", "de", "fr", "pt", "nl", "zh", "ja", "ko", "ar", "ru", "tr", "pl", "sv",
      "fi", "da", "el", "fa", "vi", "th", "ro", "hu", "bn", "ur", "ta", "sw"}
 )
 MULTILINGUAL = "multilingual"
