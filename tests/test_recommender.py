@@ -1,0 +1,253 @@
+"""Recommender on real corpus slices: language tiers, size limits, filters, ranking,
+evidence, thread mentions; validate_model_id and the parameter estimate.
+
+The slice is read at test time (never committed): 2022 cards of a few tasks with at
+least ``MIN_DOWNLOADS`` downloads, plus the 2026 records of the same tasks, converted by
+the builder's own source readers.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+
+import pytest
+
+from advisor.errors import InvalidInputError, InvalidModelIdError
+from advisor.recommender import (
+    Recommender,
+    estimate_params,
+    language_tier,
+    model_families,
+    validate_model_id,
+)
+from advisor.types import Hit, ModelInfo
+
+SLICE_TASKS = {"text-classification", "token-classification", "text-generation",
+               "automatic-speech-recognition", "translation", "sentence-similarity",
+               "feature-extraction", "summarization", "fill-mask"}
+MIN_DOWNLOADS = 50  # keeps the slice to a few thousand cards (~5 s to parse)
+
+
+@pytest.fixture(scope="module")
+def real_models(corpus_dir) -> dict[str, ModelInfo]:
+    from builder.report import SourceReport
+    from builder.sources.cards2022 import model_from_row
+    from builder.sources.hub2026 import read_hub2026
+
+    models: dict[str, ModelInfo] = {}
+    report = SourceReport("cards2022")
+    with gzip.open(corpus_dir / "model_cards_2022.jsonl.gz", "rt", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            if row.get("pipeline_tag") in SLICE_TASKS and (row.get("downloads") or 0) >= MIN_DOWNLOADS:
+                info, _ = model_from_row(row, report)
+                models[info.id] = info
+    for info, _ in read_hub2026(corpus_dir / "hub_models_2026.jsonl.gz", SourceReport("hub2026")):
+        if info.pipeline_tag in SLICE_TASKS:
+            models[info.id] = info  # the 2026 record wins, as in the index
+    assert len(models) > 1000
+    return models
+
+
+@pytest.fixture(scope="module")
+def real_threads(corpus_dir):
+    from builder.report import SourceReport
+    from builder.sources.threads import read_threads
+
+    return read_threads(corpus_dir, SourceReport("threads"))
+
+
+@pytest.fixture(scope="module")
+def rec(real_models, real_threads) -> Recommender:
+    return Recommender(real_models, threads=real_threads)
+
+
+def _english_only(m: ModelInfo) -> bool:
+    return [x.lower() for x in m.languages] == ["en"]
+
+
+@pytest.mark.parametrize("question", [
+    "Spanish NER", "extract names of people from Spanish news", "NER model for es text",
+])
+def test_spanish_ner_never_english_only_first(rec, real_models, question):
+    recs = rec.recommend(question, k=5)
+    assert recs, "a Spanish/multilingual NER model exists in the slice"
+    first = real_models[recs[0].model_id]
+    assert first.pipeline_tag == "token-classification"
+    assert not _english_only(first)
+    assert language_tier(first, ["es"]) == 0  # speaks Spanish (or says it is multilingual)
+    assert all(not _english_only(real_models[r.model_id]) for r in recs)
+
+
+def test_cpu_small_excludes_big_models(rec, real_models):
+    recs = rec.recommend("a small chatbot that runs on CPU", k=10)
+    assert recs
+    for r in recs:
+        params, _ = estimate_params(real_models[r.model_id])
+        assert params is None or params <= 1_000_000_000, r.model_id
+        assert "7b" not in r.model_id.lower()
+    # and without the constraint the big ones do come back: the filter did the work
+    unconstrained = rec.recommend("chatbot", k=50)
+    assert any((estimate_params(real_models[r.model_id])[0] or 0) > 1_000_000_000
+               for r in unconstrained)
+
+
+def test_filters_are_honoured(rec, real_models):
+    recs = rec.recommend("classify text", {"task": "text-classification", "license_family": "oss",
+                                           "max_params": "500M", "library": "pytorch"}, k=10)
+    assert recs
+    for r in recs:
+        m = real_models[r.model_id]
+        assert m.pipeline_tag == "text-classification"
+        assert m.license_family == "oss"
+        p, _ = estimate_params(m)
+        assert p is None or p <= 500_000_000
+        assert {"pytorch", "transformers", "safetensors"} & {*m.tags, *m.formats, m.library or ""}
+
+
+def test_explicit_filter_overrides_text(rec, real_models):
+    recs = rec.recommend("summarize articles", {"task": "translation", "language": "German"})
+    assert recs and all(real_models[r.model_id].pipeline_tag in ("translation", "text2text-generation")
+                        for r in recs)
+    assert all(language_tier(real_models[r.model_id], ["de"]) in (0, 1, 2) for r in recs)
+    assert not any(real_models[r.model_id].languages == ["en"] for r in recs)
+    src = rec.recommend("text generation", {"source": "2026"}, k=5)
+    assert src and all(r.source == "2026" for r in src)
+    gguf = rec.recommend("text generation", {"library": "gguf"}, k=5)
+    assert gguf and all("gguf" in {*real_models[r.model_id].formats, *real_models[r.model_id].tags,
+                                   real_models[r.model_id].library or ""} for r in gguf)
+
+
+@pytest.mark.parametrize("filters", [
+    {"task": "make-me-coffee"}, {"max_params": -5}, {"max_params": 10}, {"max_params": "lots"},
+    {"license_family": "free-ish"}, {"source": "1999"}, {"language": "Klingon!"},
+])
+def test_invalid_filters(rec, filters):
+    with pytest.raises(InvalidInputError) as e:
+        rec.recommend("sentiment", filters)
+    assert len(str(e.value)) > 20  # says what to do
+
+
+def test_empty_request_and_bad_k(rec):
+    with pytest.raises(InvalidInputError):
+        rec.recommend("   ")
+    with pytest.raises(InvalidInputError):
+        rec.recommend("sentiment", k=0)
+    assert rec.recommend("", {"task": "fill-mask"})  # a task filter alone is a request
+
+
+def test_popular_documented_models_win(rec, real_models):
+    ids = [r.model_id for r in rec.recommend("sentiment of English tweets")]
+    assert {"distilbert-base-uncased-finetuned-sst-2-english",
+            "cardiffnlp/twitter-roberta-base-sentiment"} & set(ids)
+    # the same model with no downloads, likes or card ranks below the original
+    best = real_models[ids[0]]
+    clone = ModelInfo(**{**best.__dict__, "id": "nobody/" + best.id.split("/")[-1] + "-copy",
+                         "downloads": 0, "likes": 0, "card_quality": 0.0, "card_chars": 0})
+    rec2 = Recommender({**real_models, clone.id: clone})
+    ids2 = [r.model_id for r in rec2.recommend("sentiment of English tweets", k=50)]
+    assert clone.id not in ids2 or ids2.index(best.id) < ids2.index(clone.id)
+
+
+def test_evidence_warnings_and_snippet(rec):
+    recs = rec.recommend("sentiment analysis", k=5)
+    for r in recs:
+        assert r.url == f"https://huggingface.co/{r.model_id}"
+        assert r.model_id in r.snippet
+        compile(r.snippet, "<snippet>", "exec")
+        assert 0.0 <= r.card_quality <= 1.0
+    thin = [r for r in rec.recommend("text classification", k=50) if r.card_quality < 0.4]
+    assert thin and all(any("card" in w.lower() for w in r.warnings) for r in thin)
+
+
+def test_thread_mentions_cite_real_threads(rec, real_threads):
+    lines = rec.thread_mentions("t5-base", limit=3)
+    assert lines, "the coded threads discuss T5"
+    urls = {t.url for t in real_threads}
+    for line in lines:
+        assert line.startswith("People struggled with t5")
+        assert any(u in line for u in urls)
+
+
+def test_retriever_relevance_changes_order(real_models):
+    sub = dict(sorted(((k, m) for k, m in real_models.items()
+                       if m.pipeline_tag == "summarization"), key=lambda kv: -kv[1].downloads)[:40])
+    target = min(sub.values(), key=lambda m: m.downloads)  # the least popular one
+
+    class OneHitRetriever:
+        calls = 0
+
+        def search(self, query, k=8, kinds=None, doc_ids=None):
+            OneHitRetriever.calls += 1
+            assert kinds == ["model", "model2026"]
+            return [Hit(0, f"model:{target.id}#0", f"model:{target.id}", "model", target.id,
+                        "", "", 1.0)]
+
+    plain = [r.model_id for r in Recommender(sub).recommend("summarization", k=len(sub))]
+    boosted = [r.model_id for r in Recommender(sub, retriever=OneHitRetriever()).recommend(
+        "summarization", k=len(sub))]
+    assert OneHitRetriever.calls == 1
+    assert boosted.index(target.id) < plain.index(target.id)
+
+
+def test_recommender_on_small_index(small_index):
+    from advisor.config import Config
+    from advisor.retrieval import HybridRetriever
+
+    rec = Recommender(small_index, HybridRetriever(small_index, Config()))
+    tag = max({m.pipeline_tag for m in small_index.models.values() if m.pipeline_tag},
+              key=lambda t: sum(m.pipeline_tag == t for m in small_index.models.values()))
+    recs = rec.recommend("", {"task": tag}, k=5)
+    assert recs and all(r.model_id in small_index.models for r in recs)
+    assert all(r.pipeline_tag == tag for r in recs)
+
+
+@pytest.mark.parametrize("s, expected", [
+    ("bert-base-uncased", "bert-base-uncased"),
+    ("cardiffnlp/twitter-roberta-base-sentiment", "cardiffnlp/twitter-roberta-base-sentiment"),
+    ("  dslim/bert-base-NER ", "dslim/bert-base-NER"),
+    ("https://huggingface.co/dslim/bert-base-NER", "dslim/bert-base-NER"),
+    ("https://huggingface.co/dslim/bert-base-NER/tree/main", "dslim/bert-base-NER"),
+    ("huggingface.co/gpt2", "gpt2"),
+    ("Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct"),
+])
+def test_validate_model_id_accepts(s, expected):
+    assert validate_model_id(s) == expected
+
+
+@pytest.mark.parametrize("s", [
+    "../../etc/passwd", "/etc/passwd", "a/b/c", "", "   ", "bert\x00base", "bert\nbase",
+    "https://evil.example.com/owner/name", "https://huggingface.co/datasets/squad",
+    "owner/" + "x" * 97, "owner/..", "owner/name with space", None, 42, "ftp://huggingface.co/a/b",
+])
+def test_validate_model_id_rejects(s):
+    with pytest.raises(InvalidModelIdError) as e:
+        validate_model_id(s)
+    assert "owner/name" in str(e.value)
+
+
+@pytest.mark.parametrize("model_id, low, high", [
+    ("EleutherAI/gpt-j-6B", 5e9, 7e9), ("distilbert-base-uncased", 5e7, 1e8),
+    ("bert-large-cased", 3e8, 6e8), ("t5-small", 4e7, 8e7), ("gpt2", 1e8, 2e8),
+    ("EleutherAI/pythia-160m", 1.5e8, 1.7e8),
+])
+def test_estimate_params(model_id, low, high):
+    n, estimated = estimate_params(model_id)
+    assert estimated and low <= n <= high
+
+
+def test_record_count_wins_unless_quantised():
+    m = ModelInfo(id="x/Foo-27B-GGUF", source="2026", parameters=460_000_000)
+    assert estimate_params(m) == (27_000_000_000, True)
+    m2 = ModelInfo(id="x/Foo-1B", source="2026", parameters=1_100_000_000)
+    assert estimate_params(m2) == (1_100_000_000, False)
+    assert estimate_params("someone/my-model") == (None, False)
+
+
+def test_model_families():
+    assert model_families("xlm-roberta-large-finetuned-conll03-english")[:2] == ["xlm-roberta", "roberta"]
+    assert "bert" not in model_families("distilbert-base-uncased")
+    assert model_families("facebook/wav2vec2-base-960h") == ["wav2vec2"]
+    assert not math.isnan(len(model_families("")))
