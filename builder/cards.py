@@ -208,6 +208,7 @@ def card_quality(card_md: str, front_matter: dict | None) -> tuple[float, list[s
 
 # --- label maps ----------------------------------------------------------------------
 MAX_LABEL_CHARS = 40  # longer "labels" are sentences, not class names
+MAX_LABEL_WORDS = 3  # "very negative" is a label; "non-toxic in the output" is prose
 _VALUE = r"[\"'`*]*([A-Za-z][\w .\-/&+]{0,39}?)[\"'`*]*"
 _LABEL_SEP = re.compile(r"LABEL_(\d+)[\"'`*]*\s*(?:->|=>|→|:|=|means|corresponds to|is|-)\s*" + _VALUE
                         + r"\s*(?:[;,.)\n|]|$)", re.M)
@@ -230,7 +231,8 @@ def _label_key(k: Any) -> str | None:
 
 def _clean_value(v: Any) -> str | None:
     s = str(v).strip().strip("\"'`*:;,.").strip()
-    if not s or len(s) > MAX_LABEL_CHARS or re.fullmatch(r"LABEL_\d+|[\d.]+", s):
+    if (not s or len(s) > MAX_LABEL_CHARS or len(s.split()) > MAX_LABEL_WORDS
+            or re.fullmatch(r"LABEL_\d+|[\d.]+", s)):
         return None
     if s.lower() in {"score", "label", "the", "a", "is"}:
         return None

@@ -71,10 +71,10 @@ def model_from_row(row: dict[str, Any], report: SourceReport) -> tuple[ModelInfo
 
 def read_cards(path: Path, report: SourceReport, limit: int | None = None) -> Iterator[tuple[ModelInfo, Document]]:
     """Yield (ModelInfo, Document) per valid row, in file order, at most ``limit``."""
+    if limit is not None and limit <= 0:
+        return
     kept = 0
     for row in iter_jsonl_gz(Path(path), report):
-        if limit is not None and kept >= limit:
-            return
         if not isinstance(row.get("id"), str) or not row["id"].strip():
             report.skip("missing_id", str(row)[:80])
             continue
@@ -88,3 +88,5 @@ def read_cards(path: Path, report: SourceReport, limit: int | None = None) -> It
         report.kept += 1
         kept += 1
         yield pair
+        if limit is not None and kept >= limit:
+            return  # before reading another row, so read == kept + skipped

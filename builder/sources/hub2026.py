@@ -68,10 +68,10 @@ def model2026_from_row(row: dict[str, Any]) -> tuple[ModelInfo, Document]:
 
 def read_hub2026(path: Path, report: SourceReport, limit: int | None = None) -> Iterator[tuple[ModelInfo, Document]]:
     """Yield (ModelInfo, Document) per live row, in file order, at most ``limit``."""
+    if limit is not None and limit <= 0:
+        return
     kept = 0
     for row in iter_jsonl_gz(Path(path), report):
-        if limit is not None and kept >= limit:
-            return
         if not isinstance(row.get("id"), str) or not row["id"].strip():
             report.skip("missing_id", str(row)[:80])
             continue
@@ -86,3 +86,5 @@ def read_hub2026(path: Path, report: SourceReport, limit: int | None = None) -> 
         report.kept += 1
         kept += 1
         yield pair
+        if limit is not None and kept >= limit:
+            return  # before reading another row, so read == kept + skipped
