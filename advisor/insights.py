@@ -58,11 +58,16 @@ def _answered(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["status"] == "answered"] if "status" in df else df
 
 
-def category_counts(df: pd.DataFrame, freq: str = DEFAULT_FREQ) -> pd.DataFrame:
+def category_counts(
+    df: pd.DataFrame, freq: str = DEFAULT_FREQ, kinds: tuple[str, ...] = ("ask", "explain")
+) -> pd.DataFrame:
     """Questions per category per period: columns ``period`` (period start, datetime),
-    ``category``, ``questions``. Answered questions only; no category -> UNCLASSIFIED."""
+    ``category``, ``questions``. Answered rows of the given ``kinds`` only (model
+    searches carry no challenge category); no category -> UNCLASSIFIED."""
     cols = ["period", "category", "questions"]
     d = _answered(df)
+    if "kind" in d:
+        d = d[d["kind"].isin(kinds)]
     if d.empty:
         return pd.DataFrame(columns=cols)
     ts = pd.to_datetime(d["ts"], utc=True, errors="coerce").dt.tz_localize(None)

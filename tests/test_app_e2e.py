@@ -1,0 +1,409 @@
+"""The app end to end.
+
+Fast part: the real Gradio app (``advisor.ui.build_demo``) with an invented fake engine,
+launched in-process on a loopback port and called through ``gradio_client``: named
+endpoints, structured results, refusals logged, private UI handlers, MCP tool list,
+widget page; plus the chat handler (streaming, Sources message, like/dislike) and the
+engine holder's auto-build.
+
+Slow part (``e2e``): ``python app.py`` in a subprocess with the real packaged MiniLM on
+a small real index built with ``python -m builder build --limit 300``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import pytest
+
+from advisor.config import Config
+from advisor.errors import IndexNotFoundError
+from advisor.querylog import QueryLog
+from advisor.types import (
+    Advice,
+    CategoryScore,
+    Citation,
+    Explanation,
+    ModelRecommendation,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+MCP_TOOLS = {"ask", "recommend", "explain_output"}
+READY_TIMEOUT_S = 150  # app start (MiniLM load) on 2 busy cores, with margin
+
+
+class FakeAdvisor:
+    """Invented answers with the real Advisor's methods and return types."""
+
+    def __init__(self, cfg=None, index=None):
+        self.histories: list = []
+
+    @staticmethod
+    def _rec(i: int) -> ModelRecommendation:
+        return ModelRecommendation(
+            model_id=f"acme/model-{i}",
+            score=1 - i / 10,
+            pipeline_tag="text-classification",
+            library="transformers",
+            downloads=1000 * (5 - i),
+            likes=10 - i,
+            license="apache-2.0",
+            license_family="oss",
+            parameters=66_000_000,
+            card_quality=0.5,
+            missing_sections=["evaluation"],
+            source="2026",
+            snippet=f'pipeline("text-classification", model="acme/model-{i}")',
+            url=f"https://huggingface.co/acme/model-{i}",
+        )
+
+    def advise(self, question, history=None, filters=None):
+        self.histories.append(history)
+        cites = [
+            Citation("thread", "thread:1", "https://discuss.huggingface.co/t/1", "Invented thread"),
+            Citation("model", "model:acme/model-0", "https://huggingface.co/acme/model-0"),
+        ]
+        return Advice(
+            question=question,
+            answer=f"Invented answer to {question[:20]}.\n\n### Sources\n1. [Invented thread]"
+            "(https://discuss.huggingface.co/t/1) (thread)\n2. [acme/model-0]"
+            "(https://huggingface.co/acme/model-0) (model)",
+            categories=[CategoryScore("Memory & Performance", "", 0.7)],
+            confidence=0.7,
+            unsure=False,
+            models=[self._rec(0)],
+            citations=cites,
+            intent="challenge",
+        )
+
+    def stream(self, question, history=None):
+        adv = self.advise(question, history)
+        yield "Invented", None
+        yield "Invented answer", None
+        yield adv.answer, adv
+
+    def recommend(self, text, filters=None, k=5):
+        return [self._rec(i) for i in range(min(k, 3))]
+
+    def explain_output(self, text, model_id=None):
+        return Explanation(
+            text=text,
+            kinds=["label_ids"],
+            answer="LABEL_1 is the second class.",
+            label_map={"LABEL_1": "positive"},
+            model_id=model_id,
+            citations=[Citation("taxonomy", "t", "https://discuss.huggingface.co/t/2", "T")],
+            categories=[CategoryScore("Incomprehensible output", "", 0.8)],
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def fake_app(tmp_path, corpus_dir):
+    from advisor.ui import build_demo
+
+    cfg = Config(log_db=str(tmp_path / "log.sqlite"), corpus_dir=corpus_dir, rate_limit_per_min=0)
+    demo = build_demo(cfg, advisor_factory=FakeAdvisor)
+    assert demo.advisor_app.holder.wait(10)
+    port = _free_port()
+    demo.queue().launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        mcp_server=True,
+    )
+    try:
+        yield demo, f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+def test_api_endpoints_with_fake_engine(fake_app):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    demo, url = fake_app
+    client = Client(url, verbose=False)
+    endpoints = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
+    assert endpoints == {"/ask", "/recommend", "/explain_output"}  # UI handlers are private
+
+    answer, advice = client.predict("How do I fix CUDA out of memory?", api_name="/ask")
+    assert answer.count("### Sources") == 1  # not appended twice
+    assert advice["categories"][0]["category"] == "Memory & Performance"
+    assert advice["citations"][0]["url"].startswith("https://discuss.huggingface.co/t/")
+    assert "hits" not in advice
+
+    models = client.predict(
+        "german sentiment", "", "de", "oss", "350M", "", 2, api_name="/recommend"
+    )
+    assert [m["model_id"] for m in models] == ["acme/model-0", "acme/model-1"]
+    assert models[0]["snippet"]
+
+    text, expl = client.predict("[{'label': 'LABEL_1'}]", "acme/x", api_name="/explain_output")
+    assert "LABEL_1" in text and "### Sources" in text
+    assert expl["label_map"] == {"LABEL_1": "positive"} and expl["model_id"] == "acme/x"
+
+    with pytest.raises(AppError, match="type a question"):
+        client.predict("   ", api_name="/ask")
+    with pytest.raises(AppError, match="max_parameters"):
+        client.predict("x", "", "", "", "lots", "", 5, api_name="/recommend")
+    client.predict("still serving?", api_name="/ask")  # the app keeps serving
+
+    rows = demo.advisor_app.qlog.rows()
+    statuses = [(r["kind"], r["status"]) for r in rows]
+    assert statuses == [
+        ("ask", "answered"),
+        ("recommend", "answered"),
+        ("explain", "answered"),
+        ("ask", "refused"),
+        ("recommend", "refused"),
+        ("ask", "answered"),
+    ]
+    assert "InvalidInputError" in rows[3]["reason"]
+    assert rows[1]["models"] == ["acme/model-0", "acme/model-1"]
+    assert rows[0]["category"] == "Memory & Performance" and rows[0]["session"]
+
+
+def test_mcp_tools_and_widget_page(fake_app):
+    _, url = fake_app
+    tools = httpx.get(url + "gradio_api/mcp/schema", timeout=10).json()
+    by_name = {t["name"]: t for t in tools}
+    assert set(by_name) == MCP_TOOLS
+    props = by_name["recommend"]["inputSchema"]["properties"]
+    assert "350M" in props["max_parameters"]["description"]
+    assert by_name["ask"]["inputSchema"]["required"] == ["question"]
+    assert httpx.get(url + "widget", timeout=10).status_code == 200
+
+
+def _like(index: int, liked: bool):
+    return SimpleNamespace(index=index, liked=liked, value=None)
+
+
+def test_chat_streams_sources_and_feedback(tmp_path):
+    from advisor.ui import AdvisorApp, EngineHolder
+
+    cfg = Config(log_db=str(tmp_path / "log.sqlite"))
+    fake = FakeAdvisor()
+    holder = EngineHolder(cfg, factory=lambda c: fake).start()
+    assert holder.wait(10)
+    app = AdvisorApp(cfg, holder=holder, querylog=QueryLog(cfg))
+    req = SimpleNamespace(session_hash="s1")
+    steps = list(app.respond("How do I fix OOM?", [], {}, req))
+    assert len(steps) >= 3  # placeholder, partials, final
+    history, box, panel, rows = steps[-1]
+    assert box == ""
+    assert [m["role"] for m in history] == ["user", "assistant", "assistant"]
+    assert "### Sources" not in history[1]["content"]
+    assert history[2]["metadata"]["title"].startswith("📚 Sources")
+    assert "discuss.huggingface.co/t/1" in history[2]["content"]
+    assert "Memory & Performance" in panel and "70%" in panel
+    assert rows == {"1": 1, "2": 1}
+
+    # a follow-up passes the conversation (without the sources panel) to the engine
+    steps = list(app.respond("and a smaller one?", history, rows, req))
+    assert fake.histories[-1] == [
+        {"role": "user", "content": "How do I fix OOM?"},
+        {"role": "assistant", "content": history[1]["content"]},
+    ]
+    rows = steps[-1][3]
+    assert rows["4"] == 2
+
+    assert "Thanks" in app.on_like(rows, _like(2, False))
+    app.on_like(rows, _like(1, True))  # a second click on the same answer changes it
+    app.on_like(rows, _like(4, False))
+    assert "answers only" in app.on_like(rows, _like(0, True))
+    got = {r["id"]: r["feedback"] for r in app.qlog.rows()}
+    assert got == {1: "like", 2: "dislike"}
+
+
+def test_holder_builds_missing_index_quick_then_full(tmp_path):
+    from advisor.ui import EngineHolder
+
+    cfg = Config(index_dir=tmp_path / "idx", auto_build=True, auto_build_limit=50)
+    built: list = []
+
+    def factory(c):
+        if not built:
+            raise IndexNotFoundError("No index (invented)")
+        return FakeAdvisor()
+
+    holder = EngineHolder(cfg, factory=factory, builder=lambda c, limit: built.append(limit))
+    with pytest.raises(IndexNotFoundError, match="starting|try again"):
+        holder.get() if not holder.start().wait(0) else None
+        raise IndexNotFoundError("starting")
+    assert holder.wait(10)
+    holder._thread.join(10)
+    assert built == [50, None]
+    assert holder.state == "ready" and holder.status_markdown() == ""
+
+
+def test_holder_without_auto_build_reports_failure(tmp_path):
+    from advisor.ui import EngineHolder
+
+    cfg = Config(index_dir=tmp_path / "idx", auto_build=False)
+
+    def factory(c):
+        raise IndexNotFoundError(f"No index at {c.index_dir}. Run `python -m builder build`.")
+
+    holder = EngineHolder(cfg, factory=factory).start()
+    assert not holder.wait(10)
+    assert holder.state == "failed"
+    assert "python -m builder build" in holder.status_markdown()
+    with pytest.raises(IndexNotFoundError, match="could not start"):
+        holder.get()
+
+
+def test_split_sources():
+    from advisor.ui import split_sources, with_sources
+
+    body, src = split_sources("Answer.\n\n### Sources\n1. [a](u) (thread)", [])
+    assert body == "Answer." and src == "1. [a](u) (thread)"
+    body, src = split_sources("A\n### Sources\n1. x\n### After\nmore", [])
+    assert src == "1. x" and body == "A\n### After\nmore"
+    cite = Citation("thread", "thread:9", "https://discuss.huggingface.co/t/9", "T9")
+    body, src = split_sources("No sources section", [cite])
+    assert body == "No sources section" and "[T9](https://discuss.huggingface.co/t/9)" in src
+    assert with_sources("x", [cite]).count("### Sources") == 1
+    assert with_sources("x\n### Sources\n1.", [cite]).count("### Sources") == 1
+
+
+# --- the real app, real MiniLM, small real index -----------------------------------------
+@pytest.fixture(scope="session")
+def built_index(corpus_dir, tmp_path_factory) -> Path:
+    """A small real index built by the builder CLI (300 cards per source)."""
+    out = tmp_path_factory.mktemp("e2e") / "index"
+    env = {**os.environ, "ADVISOR_DISABLE_PROGRESS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "builder",
+            "build",
+            "--limit",
+            "300",
+            "--index-dir",
+            str(out),
+            "--corpus-dir",
+            str(corpus_dir),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out
+
+
+def start_app(index_dir: Path, log_db: Path, corpus_dir: Path):
+    """Start ``python app.py`` on a free loopback port; return (process, url)."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "ADVISOR_INDEX_DIR": str(index_dir),
+        "ADVISOR_LOG_DB": str(log_db),
+        "ADVISOR_CORPUS_DIR": str(corpus_dir),
+        "ADVISOR_AUTO_BUILD": "0",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_OFFLINE": "1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return proc, f"http://127.0.0.1:{port}/"
+
+
+def wait_ready(proc, url: str, timeout: float = READY_TIMEOUT_S) -> float:
+    """Poll until /ask answers (engine loaded); return seconds taken."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    t0 = time.perf_counter()
+    client = None
+    while time.perf_counter() - t0 < timeout:
+        if proc.poll() is not None:
+            raise AssertionError(f"app.py exited {proc.returncode}: {proc.stdout.read()[-3000:]}")
+        try:
+            client = client or Client(url, verbose=False)
+            client.predict("ping: what is a model card?", api_name="/ask")
+            return time.perf_counter() - t0
+        except AppError as e:
+            if "starting" not in str(e):
+                raise
+        except Exception:  # noqa: BLE001 - server not up yet
+            pass
+        time.sleep(1.0)
+    raise AssertionError(f"app not ready after {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def running_app(built_index, corpus_dir, tmp_path_factory):
+    log_db = tmp_path_factory.mktemp("e2e-log") / "querylog.sqlite"
+    proc, url = start_app(built_index, log_db, corpus_dir)
+    try:
+        seconds = wait_ready(proc, url)
+        yield SimpleNamespace(url=url, log_db=log_db, ready_seconds=seconds, proc=proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_real_app_endpoints(running_app):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    client = Client(running_app.url, verbose=False)
+    answer, advice = client.predict(
+        "I get CUDA out of memory when fine-tuning BERT. What can I do?", api_name="/ask"
+    )
+    assert advice["categories"], advice
+    from advisor.taxonomy import CHALLENGE_CATEGORIES
+
+    assert advice["categories"][0]["category"] in CHALLENGE_CATEGORIES
+    assert 0.0 <= advice["confidence"] <= 1.0
+    assert advice["citations"] and all(c["url"].startswith("https://") for c in advice["citations"])
+    assert "### Sources" in answer
+
+    models = client.predict(
+        "sentiment analysis of English movie reviews", "", "", "", "", "", 3, api_name="/recommend"
+    )
+    assert 1 <= len(models) <= 3
+    assert all(m["model_id"] and m["snippet"] for m in models)
+
+    text, expl = client.predict(
+        "[{'label': 'LABEL_1', 'score': 0.9731}]", "", api_name="/explain_output"
+    )
+    assert "label_ids" in expl["kinds"] or "LABEL_1" in text
+    assert expl["citations"]
+
+    with pytest.raises(AppError):
+        client.predict("", api_name="/ask")
+    rows = QueryLog(Config(log_db=str(running_app.log_db))).rows()
+    assert any(r["status"] == "refused" for r in rows)
+    assert {r["kind"] for r in rows} >= {"ask", "recommend", "explain"}
