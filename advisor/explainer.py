@@ -185,11 +185,12 @@ def _softmax_table(rows: list[list[float]], label_map: Mapping[str, str]) -> str
 
 
 def _detect_logits(text: str, ctx: _Context) -> Finding | None:
+    says_logits = bool(re.search(r"logits", text, re.I))
     rows = [r for r in parse_number_lists(text) if 2 <= len(r) <= MAX_VECTOR_LEN]
-    rows = [r for r in rows if not all(_is_int_like(v) for v in r)]
+    if not says_logits:  # integer lists are token ids or labels unless called logits
+        rows = [r for r in rows if not all(_is_int_like(v) for v in r)]
     if not rows:
         return None
-    says_logits = bool(re.search(r"logits", text, re.I))
     probs_like = all(
         all(0.0 <= v <= 1.0 for v in r) and abs(sum(r) - 1.0) <= PROB_SUM_TOLERANCE for r in rows
     )
