@@ -56,7 +56,7 @@ _KIND_PATTERNS: tuple[tuple[str | None, re.Pattern], ...] = (
     (None, re.compile(r"citation|cite|citing|bibtex|reference|acknowledg|contact|"
                       r"author|team member|framework version|about us|funding", re.I)),
     ("labels", re.compile(r"\blabel", re.I)),
-    ("intended", re.compile(r"intended|\buses?\b|use.?cases?|out.of.scope|limitation|bias|"
+    ("intended", re.compile(r"intended|\buses\b|use.?cases?|out.of.scope|limitation|bias|"
                             r"risk|ethic|caveat|disclaimer|fairness", re.I)),
     ("usage", re.compile(r"how to|usage|use (?:the|this|it)|example|quick.?start|getting started|"
                          r"inference|\bcode\b|\bdemo\b|in action|installation|\busing\b", re.I)),
@@ -189,7 +189,7 @@ def card_quality(card_md: str, front_matter: dict | None) -> tuple[float, list[s
     )
     present = {
         "description": desc_ok,
-        "intended uses": bool(re.search(r"intended|\buses?\b|use.?cases?|out.of.scope|"
+        "intended uses": bool(re.search(r"intended|\buses\b|use.?cases?|out.of.scope|"
                                         r"direct use|downstream use", heads)),
         "limitations/bias": bool(re.search(r"limitation|bias|risk|ethic|caveat|fairness", heads)),
         "training data": bool(re.search(r"train|dataset|\bdata\b|corpus|fine.?tun", heads))
