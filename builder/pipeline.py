@@ -28,11 +28,12 @@ from typing import Any, Literal
 from advisor.config import Config
 from advisor.embedding import Embedder, get_embedder
 from advisor.errors import CorpusNotFoundError, EmptyCorpusError
-from advisor.types import Document, ModelInfo, TaxonomyEntry, ThreadInfo
+from advisor.types import Chunk, Document, ModelInfo, TaxonomyEntry, ThreadInfo
 from builder.embed import embed_chunks
 from builder.report import SourceReport
 from builder.store import (
     CLASSIFIER_FILES,
+    read_chunk_cache,
     read_vector_cache,
     recover_interrupted_swap,
     write_index,
@@ -54,6 +55,7 @@ class BuildResult:
     reused: int
     embed_seconds: float
     build_seconds: float
+    rechunked: int = 0  # documents chunked anew (the others reused their chunks)
     reports: dict[str, SourceReport] = field(default_factory=dict)
 
     @property
@@ -221,6 +223,64 @@ def label_threads(data: SourceData, embedder: Embedder, index_dir: Path) -> Labe
     return Labelling(classifier=clf, inputs_sha256=digest)
 
 
+def chunk_key(cfg: Config) -> str:
+    """Digest of what decides chunking besides the document: settings and chunker code."""
+    import inspect
+
+    import builder.chunk
+
+    code = inspect.getsource(builder.chunk)
+    return hashlib.sha256(
+        f"{cfg.chunk_size}|{cfg.chunk_overlap}|{cfg.max_chunks_per_card}|{cfg.embed_model}|"
+        f"{code}".encode()
+    ).hexdigest()
+
+
+def document_digest(doc: Document, key: str) -> str:
+    payload = json.dumps(
+        [key, doc.id, doc.kind, doc.title, doc.text, doc.url, doc.metadata, doc.sections],
+        sort_keys=True, default=str, ensure_ascii=False,
+    )
+    return hashlib.sha1(payload.encode()).hexdigest()
+
+
+def chunk_incremental(
+    docs: list[Document], cfg: Config, previous: dict[str, tuple[str, list[Chunk]]]
+) -> tuple[list[Chunk], dict[str, str], int]:
+    """Chunk ``docs``, reusing the previous index's chunks of unchanged documents.
+
+    Returns (chunks in document order, {doc_id: digest}, documents chunked anew).
+    """
+    from builder.chunk import chunk_documents
+
+    key = chunk_key(cfg)
+    digests = {d.id: document_digest(d, key) for d in docs}
+    changed = [d for d in docs if previous.get(d.id, ("", []))[0] != digests[d.id]]
+    fresh: dict[str, list[Chunk]] = {}
+    for c in chunk_documents(changed, cfg):
+        fresh.setdefault(c.doc_id, []).append(c)
+    changed_ids = {d.id for d in changed}
+    chunks: list[Chunk] = []
+    for d in docs:
+        chunks.extend(fresh.get(d.id, []) if d.id in changed_ids else previous[d.id][1])
+    log.info("Chunked %s documents anew, reused the chunks of %s",
+             f"{len(changed):,}", f"{len(docs) - len(changed):,}")
+    return chunks, digests, len(changed)
+
+
+def _unique(docs: list[Document]) -> list[Document]:
+    """Drop repeated document ids (the first wins): chunk ids must be unique."""
+    seen: set[str] = set()
+    out = []
+    for d in docs:
+        if d.id in seen:
+            log.warning("Duplicate document id %s dropped", d.id)
+            continue
+        seen.add(d.id)
+        out.append(d)
+    return out
+
+
 def build(
     cfg: Config,
     source: Source = "snapshot",
@@ -237,7 +297,6 @@ def build(
         hub_filters: ``HfApi.list_models`` filters for ``source="hub"``.
         embedder: used instead of loading ``cfg.embed_model`` (tests pass a fake).
     """
-    from builder.chunk import chunk_documents
     from builder.documents import taxonomy_documents, thread_documents
 
     started = time.perf_counter()
@@ -250,7 +309,8 @@ def build(
         raise EmptyCorpusError(
             f"The sources in {cfg.corpus_dir} produced no document; check the corpus files."
         )
-    chunks = list(chunk_documents(docs, cfg))
+    docs = _unique(docs)
+    chunks, digests, rechunked = chunk_incremental(docs, cfg, read_chunk_cache(cfg.index_dir))
     if not chunks:
         raise EmptyCorpusError("Chunking produced no chunk; check the corpus files.")
     log.info("%s documents -> %s chunks", f"{len(docs):,}", f"{len(chunks):,}")
@@ -273,17 +333,19 @@ def build(
         "embed_seconds": round(emb.seconds, 2),
         "embedded_new": emb.embedded_new,
         "reused_vectors": emb.reused,
+        "rechunked_documents": rechunked,
     }
     written = write_index(
         cfg.index_dir, chunks, emb.vectors,
         models=data.models, threads=data.threads, taxonomy=data.taxonomy,
         manifest=manifest, extra=lambda tmp: labelling.save(tmp, data.threads),
-        n_documents=len(docs), started=started,
+        n_documents=len(docs), doc_digests=digests, started=started,
     )
     result = BuildResult(
         index_dir=Path(cfg.index_dir), manifest=written, embedded_new=emb.embedded_new,
         reused=emb.reused, embed_seconds=emb.seconds,
-        build_seconds=time.perf_counter() - started, reports=data.reports,
+        build_seconds=time.perf_counter() - started, rechunked=rechunked,
+        reports=data.reports,
     )
     log.info("%s", result.summary())
     return result

@@ -53,7 +53,11 @@ CREATE TABLE chunks(row INTEGER PRIMARY KEY, id TEXT UNIQUE, doc_id TEXT, kind T
 CREATE TABLE models(id TEXT, source TEXT, json TEXT, PRIMARY KEY(id, source));
 CREATE TABLE threads(topic_id INTEGER PRIMARY KEY, json TEXT);
 CREATE TABLE taxonomy(id TEXT PRIMARY KEY, json TEXT);
+CREATE TABLE documents(id TEXT PRIMARY KEY, digest TEXT);
 """
+# ``documents`` (an addition to the format-1 tables, ignored by the loader) maps each
+# document to the digest of its content and chunking settings, so a rebuild re-chunks
+# only documents whose digest changed (see builder.pipeline.chunk_incremental).
 
 
 def _tmp_dir(index_dir: Path) -> Path:
@@ -114,6 +118,33 @@ def read_vector_cache(index_dir: Path, embed_model: str, dim: int) -> dict[str, 
     return {h: vecs[i] for i, h in enumerate(hashes)}
 
 
+def read_chunk_cache(index_dir: Path) -> dict[str, tuple[str, list[Chunk]]]:
+    """``{doc_id: (digest, chunks)}`` from the index at ``index_dir``; empty when there
+    is none or it cannot be read (the build then chunks everything)."""
+    index_dir = Path(index_dir)
+    try:
+        read_manifest(index_dir)
+        con = sqlite3.connect(f"file:{(index_dir / STORE_FILE).resolve()}?mode=ro", uri=True)
+        try:
+            digests = dict(con.execute("SELECT id, digest FROM documents"))
+            rows = con.execute(
+                "SELECT id, doc_id, kind, title, url, text, hash, meta FROM chunks ORDER BY row"
+            ).fetchall()
+        finally:
+            con.close()
+    except Exception as e:  # noqa: BLE001 - any problem just means "no cache"
+        log.info("No reusable chunks in %s (%s)", index_dir, e)
+        return {}
+    out: dict[str, tuple[str, list[Chunk]]] = {}
+    for cid, doc_id, kind, title, url, text, h, meta in rows:
+        if doc_id not in digests:
+            continue
+        entry = out.setdefault(doc_id, (digests[doc_id], []))
+        entry[1].append(Chunk(id=cid, doc_id=doc_id, kind=kind, title=title, text=text,
+                              url=url, content_hash=h, metadata=json.loads(meta) if meta else {}))
+    return out
+
+
 def write_index(
     index_dir: Path,
     chunks: Sequence[Chunk],
@@ -125,6 +156,7 @@ def write_index(
     manifest: dict[str, Any] | None = None,
     extra: Callable[[Path], dict[str, Any] | None] | None = None,
     n_documents: int | None = None,
+    doc_digests: dict[str, str] | None = None,
     started: float | None = None,
 ) -> dict[str, Any]:
     """Write a complete index and swap it in; return the manifest written.
@@ -136,6 +168,7 @@ def write_index(
         extra: called with the temp dir before the manifest is written (e.g. to save
             the classifier there); a dict it returns goes into ``manifest["classifier"]``.
         n_documents: documents the chunks came from (default: distinct doc ids).
+        doc_digests: ``{doc_id: digest}`` for the next build's chunk reuse.
         started: ``time.perf_counter()`` at build start, for ``build_seconds``.
     """
     import faiss
@@ -156,7 +189,7 @@ def write_index(
         index.add(vectors)
         faiss.write_index(index, str(tmp / VECTORS_FILE))
         del index
-        _write_sqlite(tmp / STORE_FILE, chunks, models, threads, taxonomy)
+        _write_sqlite(tmp / STORE_FILE, chunks, models, threads, taxonomy, doc_digests or {})
         _write_bm25(tmp / BM25_DIR, chunks)
         extra_info = extra(tmp) if extra is not None else None
 
@@ -195,7 +228,7 @@ def write_index(
     return man
 
 
-def _write_sqlite(path: Path, chunks, models, threads, taxonomy) -> None:
+def _write_sqlite(path: Path, chunks, models, threads, taxonomy, doc_digests) -> None:
     con = sqlite3.connect(path)
     try:
         # Atomicity comes from the directory swap, so no journal is needed here.
@@ -222,6 +255,7 @@ def _write_sqlite(path: Path, chunks, models, threads, taxonomy) -> None:
             "INSERT OR REPLACE INTO taxonomy VALUES (?,?)",
             ((e.id, json.dumps(asdict(e), ensure_ascii=False)) for e in taxonomy),
         )
+        con.executemany("INSERT OR REPLACE INTO documents VALUES (?,?)", doc_digests.items())
         con.commit()
     finally:
         con.close()

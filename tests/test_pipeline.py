@@ -96,7 +96,7 @@ def test_incremental_rebuild(small_index_dir, corpus_dir, tmp_path, monkeypatch)
     # 1. nothing changed: nothing is embedded (neither chunks nor classifier inputs)
     emb = FakeEmbedder()
     res = build(cfg, limit=SMALL_INDEX_LIMIT, embedder=emb)
-    assert emb.texts_seen == 0 and res.embedded_new == 0
+    assert emb.texts_seen == 0 and res.embedded_new == 0 and res.rechunked == 0
     assert res.reused == res.counts["chunks"] == first["counts"]["chunks"]
 
     # 2. one document changed: only its changed chunks are embedded
@@ -120,6 +120,11 @@ def test_incremental_rebuild(small_index_dir, corpus_dir, tmp_path, monkeypatch)
     assert res.embedded_new == emb.texts_seen == len(expected)
     assert set(emb.texts) == {changed[h] for h in expected}
     assert res.reused == res.counts["chunks"] - len(expected)
+    assert res.rechunked == 1 and res.manifest["rechunked_documents"] == 1
+    # the rebuilt index equals a from-scratch build of the same input
+    scratch = small_index_config(tmp_path / "scratch", corpus_dir)
+    build(scratch, limit=SMALL_INDEX_LIMIT, embedder=FakeEmbedder())
+    assert _hashes(scratch.index_dir) == _hashes(cfg.index_dir)
 
 
 def test_missing_corpus_is_a_typed_error(tmp_path):
