@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 # Texts handed to one ``encode`` call: several model batches, so sentence-transformers'
 # own per-call overhead is amortised while the progress bar still moves every few s.
 DEFAULT_CALL_BATCHES = 8
+DEFAULT_LOG_INTERVAL = 30.0  # seconds between progress lines when stderr is a file
 
 
 def progress(
@@ -43,12 +44,17 @@ def progress(
     disable: bool = False,
 ):
     """The builder's one progress bar (tqdm), or a no-op bar when ``disable``."""
+    import sys
+
     from tqdm.auto import tqdm
 
+    # A log file (not a terminal) gets one progress line per DEFAULT_LOG_INTERVAL s.
+    interactive = getattr(sys.stderr, "isatty", lambda: False)()
     try:
         return tqdm(
             iterable, total=total, desc=desc, unit=unit, disable=disable,
             leave=False, dynamic_ncols=True,
+            mininterval=0.5 if interactive else DEFAULT_LOG_INTERVAL,
         )
     except Exception:  # noqa: BLE001 - a stderr that cannot take a bar must not stop a build
         return tqdm(iterable, total=total, disable=True)

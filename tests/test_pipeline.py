@@ -6,6 +6,7 @@ find it), so nothing here hard-codes corpus content.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import sqlite3
@@ -41,6 +42,10 @@ def test_small_index_matches_its_manifest(small_index):
     assert set(m["sources"]) == {"taxonomy", "threads", "cards2022", "hub2026"}
     assert m["sources"]["cards2022"]["kept"] <= 300 and m["sources"]["hub2026"]["kept"] <= 300
     assert m["embedded_new"] + m["reused_vectors"] >= 1
+    if importlib.util.find_spec("advisor.classifier"):  # labelled, classifier saved
+        assert m["classifier"]["fitted"] is True
+        assert (small_index.index_dir / "classifier.npz").exists()
+        assert all(t.category for t in small_index.threads.values())
     assert all(mi.id for mi in small_index.models.values())
     # every model with both records resolves to the 2026 one
     for mid in set(small_index.models) & set(small_index.models_2022):
