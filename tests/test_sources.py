@@ -178,3 +178,12 @@ def test_hub2026_real(corpus_dir, limit):
     assert len(out) == limit
     assert all(m.license_family in {"oss", "non-commercial", "unknown"} for m, _ in out)
     assert r.read == r.kept + r.skipped
+
+
+def test_cards2022_non_string_task_from_front_matter_is_dropped(tmp_path):
+    # Front matter may hold a list where a string is expected (seen in the 2022 snapshot).
+    rows = [{"id": "org/listtask", "tags": [], "files": [],
+             "card": "---\npipeline_tag:\n- None\nlibrary_name: 3\n---\nA card long enough to parse."}]
+    path = _write_gz(tmp_path / CARDS_FILE, [json.dumps(r).encode() for r in rows])
+    info, _ = next(read_cards(path, SourceReport("cards2022")))
+    assert info.pipeline_tag is None and info.library is None

@@ -42,6 +42,14 @@ def _int(v: Any) -> int:
         return 0
 
 
+def _str_or_none(*values: Any) -> str | None:
+    """First non-empty string among ``values``; front matter may hold lists or numbers."""
+    for v in values:
+        if isinstance(v, str) and v.strip() and v.strip() != "None":
+            return v.strip()
+    return None
+
+
 def model_from_row(row: dict[str, Any], report: SourceReport) -> tuple[ModelInfo, Document]:
     """One snapshot row -> (ModelInfo, Document); counts broken front matter."""
     card = row.get("card") if isinstance(row.get("card"), str) else ""
@@ -54,8 +62,8 @@ def model_from_row(row: dict[str, Any], report: SourceReport) -> tuple[ModelInfo
     info = ModelInfo(
         id=str(row["id"]).strip(),
         source="2022",
-        pipeline_tag=row.get("pipeline_tag") or front.get("pipeline_tag") or None,
-        library=row.get("library_name") or front.get("library_name") or None,
+        pipeline_tag=_str_or_none(row.get("pipeline_tag"), front.get("pipeline_tag")),
+        library=_str_or_none(row.get("library_name"), front.get("library_name")),
         languages=languages_from(tags, front),
         license=lic,
         license_family=license_family(lic),
