@@ -217,6 +217,7 @@ def main(
     real_sizes: tuple[int | None, ...] = DEFAULT_REAL_SIZES,
     out_dir: Path | None = None,
     seed: int = 0,
+    name: str = "scaling",
 ) -> dict:
     """Run the synthetic sizes, then the real corpus growth; write JSON, return results."""
     rows: list[ScalingRow] = []
@@ -236,7 +237,7 @@ def main(
             take = pool if n is None or n >= pool.size else np.sort(pool[:n])
             rows += bench_dataset("corpus", np.ascontiguousarray(corpus[take]), cq, kinds)
     result = {"rows": [asdict(r) for r in rows], "dim": dim, "queries": n_queries, "k": DEFAULT_K}
-    result["path"] = str(write_result("scaling", result, out_dir))
+    result["path"] = str(write_result(name, result, out_dir))
     print(md_table(result["rows"]))
     return result
 
@@ -252,6 +253,7 @@ if __name__ == "__main__":
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--index-dir", type=Path, default=DEFAULT_INDEX_DIR)
     ap.add_argument("--no-corpus", action="store_true", help="skip the real-corpus rows")
+    ap.add_argument("--name", default="scaling", help="output bench/out/<name>.json")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
     setup_logging(a.verbose)
@@ -260,4 +262,5 @@ if __name__ == "__main__":
         n_queries=a.queries,
         kinds=tuple(a.kinds.split(",")),
         index_dir=None if a.no_corpus else a.index_dir,
+        name=a.name,
     )
