@@ -26,6 +26,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from advisor.tasks import content_words
@@ -84,8 +85,14 @@ def _human_int(n: int | None) -> str:
     return str(n)
 
 
+@lru_cache(maxsize=4096)
+def _word_set(text: str) -> frozenset[str]:
+    """Content words of a (guidance) text, cached: the same texts recur every answer."""
+    return frozenset(content_words(text))
+
+
 def _relevance(words: set[str], text: str) -> int:
-    return len(words & set(content_words(text)))
+    return len(words & _word_set(text))
 
 
 def rank_by_question(items: Sequence[str], words: set[str], limit: int) -> list[str]:
@@ -181,7 +188,8 @@ def _category_section(categories, unsure, words, guidance, index, hits, cites) -
         [getattr(g, "summary", "") or "", *(getattr(g, "typical_questions", []) or []),
          *(getattr(g, "causes", []) or []), entry.definition if entry else ""]
     )
-    shared = [w for w in content_words(" ".join(sorted(words))) if w in set(content_words(vocab))]
+    vocab_words = _word_set(vocab)
+    shared = [w for w in sorted(words) if w in vocab_words]
     if shared:
         why.append("your question mentions " + ", ".join(f"*{safe_text(w, 30)}*" for w in shared[:6]))
     same = [h for h in hits if h.kind == "thread" and _thread_category(index, h) == top.category]
