@@ -172,7 +172,10 @@ def disliked_answers(df: pd.DataFrame) -> pd.DataFrame:
     d = df[df["feedback"] == "dislike"]
     if d.empty:
         return pd.DataFrame(columns=cols)
-    d = d.assign(models=d["models"].map(_join_models))
+    d = d.assign(
+        models=d["models"].map(_join_models),
+        confidence=pd.to_numeric(d["confidence"], errors="coerce").round(2),
+    )
     return d.sort_values("ts", ascending=False)[cols].reset_index(drop=True)
 
 

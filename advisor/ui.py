@@ -264,6 +264,11 @@ def citations_markdown(citations: list[Any]) -> str:
 
 
 SOURCES_HEADING = "### Sources"
+INTENT_LABELS = {
+    "challenge": "a question about a problem",
+    "recommend": "a request for a model",
+    "explain": "an output or error to explain",
+}
 
 
 def split_sources(answer: str, citations: list[Any]) -> tuple[str, str]:
@@ -296,7 +301,9 @@ def category_markdown(advice: Any) -> str:
     top = cats[0]
     sub = f" › {top.subcategory}" if top.subcategory else ""
     unsure = " — _unsure, see the alternatives_" if advice.unsure else ""
-    lines = [
+    intent = INTENT_LABELS.get(getattr(advice, "intent", ""), "")
+    lines = [f"**Understood as:** {intent}"] if intent else []
+    lines += [
         f"**Detected challenge:** {top.category}{sub}",
         f"**Confidence:** {advice.confidence:.0%}{unsure}",
     ]
@@ -311,6 +318,7 @@ def category_markdown(advice: Any) -> str:
     return "\n\n".join(lines)
 
 
+FIND_WIDTHS = ["22%", "12%", "8%", "6%", "9%", "7%", "7%", "17%", "12%"]
 RECOMMEND_COLUMNS = [
     "Model",
     "Task",
@@ -934,6 +942,7 @@ def build_demo(
                     ],
                     interactive=False,
                     wrap=True,
+                    column_widths=FIND_WIDTHS,
                     label="Ranked models",
                     elem_id="find-table",
                 )
@@ -991,11 +1000,26 @@ def build_demo(
                     height=320,
                 )
                 gr.Markdown("#### Recurring questions")
-                recurring = gr.Dataframe(wrap=True, interactive=False, elem_id="insights-recurring")
+                recurring = gr.Dataframe(
+                    wrap=True,
+                    interactive=False,
+                    elem_id="insights-recurring",
+                    column_widths=["30%", "7%", "17%", "8%", "14%", "24%"],
+                )
                 gr.Markdown("#### Coverage gaps (low confidence, unsure or disliked) and fixes")
-                gaps = gr.Dataframe(wrap=True, interactive=False, elem_id="insights-gaps")
+                gaps = gr.Dataframe(
+                    wrap=True,
+                    interactive=False,
+                    elem_id="insights-gaps",
+                    column_widths=["16%", "9%", "8%", "10%", "27%", "30%"],
+                )
                 gr.Markdown("#### Disliked answers")
-                disliked = gr.Dataframe(wrap=True, interactive=False, elem_id="insights-disliked")
+                disliked = gr.Dataframe(
+                    wrap=True,
+                    interactive=False,
+                    elem_id="insights-disliked",
+                    column_widths=["15%", "35%", "18%", "10%", "14%", "8%"],
+                )
                 gr.Markdown("### The study's trends (SANER 2024 replication tables)")
                 _trend_plots(cfg)
                 views = [summary, per_cat, recurring, disliked, gaps, export]

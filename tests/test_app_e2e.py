@@ -281,32 +281,26 @@ def test_split_sources():
 
 
 # --- the real app, real MiniLM, small real index -----------------------------------------
-@pytest.fixture(scope="session")
-def built_index(corpus_dir, tmp_path_factory) -> Path:
-    """A small real index built by the builder CLI (300 cards per source)."""
-    out = tmp_path_factory.mktemp("e2e") / "index"
+E2E_INDEX_DIR = "e2e-index"  # under the session's base temp dir: built once, shared
+E2E_LIMIT = 300  # cards per source: a real but quick index
+
+
+def build_small_index(corpus_dir: Path, base: Path) -> Path:
+    """Build (once per test session) a small real index with the builder CLI."""
+    out = Path(base) / E2E_INDEX_DIR
+    if (out / "manifest.json").exists():
+        return out
     env = {**os.environ, "ADVISOR_DISABLE_PROGRESS": "1", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "builder",
-            "build",
-            "--limit",
-            "300",
-            "--index-dir",
-            str(out),
-            "--corpus-dir",
-            str(corpus_dir),
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    cmd = [sys.executable, "-m", "builder", "build", "--limit", str(E2E_LIMIT)]
+    cmd += ["--index-dir", str(out), "--corpus-dir", str(corpus_dir)]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return out
+
+
+@pytest.fixture(scope="session")
+def built_index(corpus_dir, tmp_path_factory) -> Path:
+    return build_small_index(corpus_dir, tmp_path_factory.getbasetemp())
 
 
 def start_app(index_dir: Path, log_db: Path, corpus_dir: Path):
