@@ -78,7 +78,9 @@ def _run_inprocess(index_dir: Path, corpus_dir: Path, limit: int | None, embedde
     from advisor.config import Config
     from builder.pipeline import build
 
-    cfg = Config(index_dir=Path(index_dir), corpus_dir=Path(corpus_dir), disable_progress=True)
+    # the embedder's model id also picks the chunker's tokenizer, as in a CLI build
+    cfg = Config(index_dir=Path(index_dir), corpus_dir=Path(corpus_dir),
+                 embed_model=embedder.model_id, disable_progress=True)
     t0 = time.perf_counter()
     build(cfg, limit=limit, embedder=embedder)
     return time.perf_counter() - t0
@@ -129,11 +131,11 @@ def main(
                              _manifest(src) or {}, wall, rss))
         copy = work / "copy"
         shutil.copytree(src, copy)
+        same_limit = limit if existing is None else existing.get("limit")  # same inputs
         if embedder is None:
-            wall, rss = _run_cli(copy, corpus_dir, limit if existing is None else
-                                 (existing.get("limit")))
+            wall, rss = _run_cli(copy, corpus_dir, same_limit)
         else:
-            wall, rss = _run_inprocess(copy, corpus_dir, limit, embedder), peak_rss_bytes()
+            wall, rss = _run_inprocess(copy, corpus_dir, same_limit, embedder), peak_rss_bytes()
         rows.append(_row("no-change rebuild (copy)", _manifest(copy) or {}, wall, rss))
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -163,7 +163,8 @@ def bench_ours_sample(vecs: np.ndarray, qvecs: np.ndarray, k: int, budget_s: flo
             "rss_build": rss_build, "search": percentiles(ms), "search_text": None}
 
 
-def bench_ours_full(index_dir: Path, qvecs: np.ndarray, k: int, budget_s: float) -> dict:
+def bench_ours_full(index_dir: Path, qvecs: np.ndarray, k: int, budget_s: float,
+                    embedder=None) -> dict:
     """The real loader and search on the whole built index."""
     from advisor.config import Config
     from advisor.index import AdvisorIndex
@@ -171,7 +172,7 @@ def bench_ours_full(index_dir: Path, qvecs: np.ndarray, k: int, budget_s: float)
     gc.collect()
     rss0 = rss_bytes()
     t0 = time.perf_counter()
-    idx = AdvisorIndex.load(Config(index_dir=Path(index_dir)))
+    idx = AdvisorIndex.load(Config(index_dir=Path(index_dir)), embedder=embedder)
     load_s = time.perf_counter() - t0
     rss_load = rss_bytes() - rss0
     ms = _time_queries(lambda q: idx.dense_search(q, k), qvecs, budget_s)
@@ -220,6 +221,7 @@ def main(
     budget_s: float = DEFAULT_QUERY_BUDGET_S,
     out_dir: Path | None = None,
     seed: int = 0,
+    embedder=None,
 ) -> dict:
     """Compare both systems at each size; write JSON and print a table."""
     vecs, rows = read_rows(index_dir)
@@ -231,7 +233,7 @@ def main(
     for size in sizes:
         if size is None or size >= n_all:
             label, take = "all", np.arange(n_all)
-            ours = bench_ours_full(index_dir, qvecs, k, budget_s)
+            ours = bench_ours_full(index_dir, qvecs, k, budget_s, embedder)
         else:
             label, take = "sample", np.sort(rng.choice(n_all, size, replace=False))
             ours = bench_ours_sample(vecs[take], qvecs, k, budget_s)

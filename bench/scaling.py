@@ -102,7 +102,7 @@ def _index_mib(index) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
         path = Path(tmp) / "x.faiss"
         faiss.write_index(index, str(path))
-        return mib(path.stat().st_size)
+        return round(path.stat().st_size / 2**20, 3)
 
 
 def build_index(kind: str, xb: np.ndarray, seed: int = 0):

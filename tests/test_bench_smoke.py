@@ -1,0 +1,135 @@
+"""Smoke tests of the bench scripts: each ``main`` runs on toy sizes and returns numbers
+of the right shape. They use the session's small FakeEmbedder index (a real corpus
+slice) and write their JSON under ``tmp_path``. No timing is asserted: the benches
+measure, RESULTS.md judges. Exact checks where the answer is known: flat search has
+recall 1.0 against itself, and our builder path returns the raw encoder's vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from tests.conftest import FakeEmbedder
+
+
+def _finite(x) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x)
+
+
+def test_percentiles_and_table():
+    from bench._common import md_table, percentiles
+
+    p = percentiles([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert p["n"] == 5 and p["p50"] == 3.0 and p["max"] == 100.0
+    assert p["p50"] <= p["p95"] <= p["p99"] <= p["max"]
+    table = md_table([{"a": 1, "b": 0.5}, {"a": 2, "b": None}])
+    assert table.splitlines()[0] == "| a | b |" and len(table.splitlines()) == 4
+
+
+def test_scaling_rows_and_recall(small_index_dir, tmp_path):
+    from bench import scaling
+
+    res = scaling.main(sizes=(500,), dim=16, n_queries=10, index_dir=small_index_dir,
+                       real_sizes=(100, None), out_dir=tmp_path)
+    rows = res["rows"]
+    # per dataset: flat + IVF at 2 nprobes + HNSW; random 500, corpus 100 and all
+    assert len(rows) == 3 * 4
+    assert {r["data"] for r in rows} == {"random", "corpus"}
+    for r in rows:
+        assert 0.0 <= r["recall_at_10"] <= 1.0 and r["p50_ms"] <= r["p95_ms"]
+        assert r["index_mib"] > 0
+        if r["index"] == "FlatIP":
+            assert r["recall_at_10"] == 1.0
+    assert json.loads((tmp_path / "scaling.json").read_text())["machine"]["nproc"]
+
+
+def test_ivf_nlist_bounds():
+    from bench.scaling import ivf_nlist
+
+    assert ivf_nlist(1_000_000) == 4000
+    assert ivf_nlist(1000) == 1000 // 39  # at least 39 training points per list
+    assert ivf_nlist(10) == 1
+
+
+def test_encoder_builder_matches_raw(small_index_dir, tmp_path):
+    from bench import encoder
+
+    res = encoder.main(n_texts=40, n_queries=8, batches=(8, 16), onnx=False,
+                       index_dir=small_index_dir, embedder=FakeEmbedder(), out_dir=tmp_path)
+    assert res["n_texts"] == 40 and "store.sqlite" in res["source"]
+    paths = [r["path"] for r in res["rows"]]
+    assert paths[0].startswith("raw encode") and paths[1].startswith("builder.embed")
+    assert all(r["texts_per_s"] > 0 and _finite(r["vs_raw"]) for r in res["rows"])
+    assert res["builder_min_cos_vs_raw"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_overlap_at_k_identical_and_disjoint():
+    from bench.encoder import overlap_at_k
+
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((30, 8)).astype(np.float32)
+    q = rng.standard_normal((5, 8)).astype(np.float32)
+    assert overlap_at_k(base, q, base, q, k=10) == 1.0
+    assert overlap_at_k(base, q, base, -q, k=3) < 1.0
+
+
+def test_build_rebuild_on_copy(small_index_dir, tmp_path):
+    from bench import build
+
+    before = (small_index_dir / "manifest.json").read_text()
+    res = build.main(index_dir=small_index_dir, embedder=FakeEmbedder(), out_dir=tmp_path)
+    full, rebuild = res["rows"]
+    assert full["chunks"] > 0 and full["wall_s"] is None  # read from the manifest
+    assert rebuild["embedded_new"] == 0 and rebuild["reused"] == full["chunks"]
+    assert (small_index_dir / "manifest.json").read_text() == before  # original untouched
+    assert set(res["budgets"]) == {"build_s", "build_met", "rebuild_s", "rebuild_met"}
+
+
+def test_llamaindex_baseline_shapes(small_index_dir, tmp_path):
+    from bench import llamaindex_baseline as lb
+
+    res = lb.main(index_dir=small_index_dir, sizes=(50, None), n_queries=5, budget_s=5.0,
+                  out_dir=tmp_path, embedder=FakeEmbedder())
+    rows = res["rows"]
+    assert [r["system"] for r in rows] == ["ours", "llama-index", "llama-index / ours"] * 2
+    for r in rows[:2] + rows[3:5]:
+        assert r["search_p50_ms"] > 0 and r["disk_mib"] >= 0 and r["queries"] >= 1
+    assert rows[4]["size"].startswith("all")
+
+
+def test_query_engine_latency(small_index_dir, tmp_path):
+    from bench import query
+
+    res = query.main(index_dir=small_index_dir, app=False, embedder=FakeEmbedder(),
+                     limit=6, out_dir=tmp_path)
+    eng = res["engine"]
+    assert eng["all"]["n"] == 6 and eng["all"]["p50"] > 0
+    assert sum(v["n"] for v in eng["by_intent"].values()) == 6
+    assert set(res["budgets"]) == {"ask_p50_ms", "ask_p50_met", "ask_p95_ms", "ask_p95_met"}
+
+
+def test_retrieval_quality_metrics(small_index_dir, tmp_path):
+    from bench import retrieval_quality as rq
+
+    res = rq.main(index_dir=small_index_dir, embedder=FakeEmbedder(), limit=12,
+                  out_dir=tmp_path)
+    assert [r["mode"] for r in res["retrieval"]] == ["dense", "bm25", "hybrid"]
+    for r in res["retrieval"]:
+        assert 0.0 <= r["recall@5"] <= 1.0 and 0.0 <= r["nDCG@10"] <= 1.0
+        assert r["hit@5"] >= r["recall@5"] - 1e-9  # a hit whenever anything is recalled
+    assert len(res["recommender"]) == 2
+
+
+def test_relevance_rules():
+    from bench.retrieval_quality import is_relevant, model_matches, ndcg
+
+    q = {"category": "Model Usage and Understanding", "good_models": ["t5-small"]}
+    cats = {"thread:1": "Model Usage and Understanding", "thread:2": "Other"}
+    assert is_relevant("thread:1", q, cats) and not is_relevant("thread:2", q, cats)
+    assert is_relevant("model:google-t5/t5-small", q, cats)
+    assert not model_matches("someone/t5-small-finetuned", ["t5-small"])
+    assert ndcg([True, False], 1, 10) == 1.0 and ndcg([False, True], 1, 10) < 1.0
