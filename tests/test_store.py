@@ -130,3 +130,37 @@ def test_killed_mid_swap_is_recovered(tmp_path, fake_embedder):
     cfg.index_dir.rename(tmp_path / ".index.old-4242")
     store.recover_interrupted_swap(cfg.index_dir)
     assert AdvisorIndex.load(cfg, embedder=fake_embedder).manifest == man
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+from builder import store
+from tests.conftest import FakeEmbedder
+from tests.test_store import build
+
+def die(path, chunks):
+    os.kill(os.getpid(), signal.SIGKILL)  # after vectors + sqlite are in the temp dir
+
+store._write_bm25 = die
+build(Path({tmp!r}), FakeEmbedder(), texts={{"thread:7": "text of a build that never lands"}})
+"""
+
+
+def test_sigkilled_build_leaves_old_index_usable(tmp_path, fake_embedder):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    cfg, _, man = build(tmp_path, fake_embedder)
+    script = KILL_SCRIPT.format(repo=str(REPO), tmp=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "index"]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".index.tmp-")
+    assert AdvisorIndex.load(cfg, embedder=fake_embedder).manifest == man
+    _, _, man2 = build(tmp_path, fake_embedder, texts={"thread:8": "the next build"})
+    assert [p.name for p in tmp_path.iterdir()] == ["index"]
+    assert AdvisorIndex.load(cfg, embedder=fake_embedder).manifest == man2
