@@ -378,6 +378,10 @@ class Recommender:
             InvalidInputError: unknown task, language or source, out-of-range size, or
                 neither text nor a task filter.
         """
+        if filters is not None and not isinstance(filters, dict):
+            parse_filters(filters)  # raises InvalidInputError: not a mapping
+        if text is not None and not isinstance(text, str):
+            clean_question(text)  # raises InvalidInputError: not text
         filters = dict(filters or {})
         if "max_params" in filters:  # the UI's name; validate.parse_filters' name below
             filters.setdefault("max_parameters", filters.pop("max_params"))
