@@ -77,6 +77,18 @@ class FrontMatter:
     broken: bool = False  # YAML present but unparsable
 
 
+# Hub repo ids: owner/name of letters, digits, '-', '_', '.'. Looser than
+# advisor.recommender.validate_model_id (which users' input must pass): the 2022
+# snapshot holds real names over 96 characters or starting with '_'.
+_SAFE_MODEL_ID = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$")
+
+
+def is_safe_model_id(model_id: str) -> bool:
+    """True when ``model_id`` can go into a URL or markdown as is (no HTML, pipes,
+    spaces, newlines or '..')."""
+    return bool(_SAFE_MODEL_ID.match(model_id.strip())) and ".." not in model_id
+
+
 def _strip_front(card_md: str) -> tuple[str | None, str]:
     m = _FRONT.match(card_md or "")
     if not m:

@@ -22,6 +22,7 @@ from builder.cards import (
     card_facts,
     formats_from_files,
     is_missing_card,
+    is_safe_model_id,
     languages_from,
     license_family,
     license_from,
@@ -85,6 +86,9 @@ def read_cards(path: Path, report: SourceReport, limit: int | None = None) -> It
     for row in iter_jsonl_gz(Path(path), report):
         if not isinstance(row.get("id"), str) or not row["id"].strip():
             report.skip("missing_id", str(row)[:80])
+            continue
+        if not is_safe_model_id(row["id"]):  # ids go into URLs and markdown unescaped
+            report.skip("invalid_id", repr(row["id"])[:80])
             continue
         try:
             pair = model_from_row(row, report)
