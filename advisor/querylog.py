@@ -39,6 +39,7 @@ from typing import Any
 
 from advisor.config import Config
 from advisor.errors import InvalidInputError
+from advisor.validate import redact_secrets
 
 log = logging.getLogger(__name__)
 
@@ -309,6 +310,8 @@ class QueryLog:
         """
         if status not in STATUSES:
             raise InvalidInputError(f"status must be one of {STATUSES}, got {status!r}")
+        question = redact_secrets(str(question), self.cfg)  # refused input arrives raw
+        reason = redact_secrets(str(reason), self.cfg)
         row = {
             "uid": uuid.uuid4().hex,
             "ts": _now(),

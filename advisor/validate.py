@@ -34,7 +34,23 @@ MAX_PARAMETERS = 10**13  # 10 T parameters: anything larger is a typo
 MAX_FILTER_K = 50  # more rows than a beginner can read
 
 
-def _clean_text(text: Any) -> str:
+# Access tokens users paste with tracebacks (``hf_...``, ``sk-...``): never echoed,
+# logged or stored. 20+ characters: real ones are 34+ and words never look like this.
+_TOKEN_LIKE = re.compile(r"\b(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{20,})\b")
+REDACTED = "[REDACTED]"
+
+
+def redact_secrets(text: str, cfg: Config | None = None) -> str:
+    """Replace token-like strings and the configured secrets with ``[REDACTED]``."""
+    text = _TOKEN_LIKE.sub(REDACTED, text)
+    if cfg is not None:
+        for secret in (cfg.hf_token, cfg.openai_api_key):
+            if secret and len(secret) >= 4:
+                text = text.replace(secret, REDACTED)
+    return text
+
+
+def _clean_text(text: Any, cfg: Config | None = None) -> str:
     if text is None:
         return ""
     if not isinstance(text, str):
@@ -45,7 +61,7 @@ def _clean_text(text: Any) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _CONTROL.sub("", text)
     text = unicodedata.normalize("NFC", text)
-    return text.strip()
+    return redact_secrets(text, cfg).strip()
 
 
 def clean_question(text: Any, cfg: Config | None = None) -> str:
@@ -55,7 +71,7 @@ def clean_question(text: Any, cfg: Config | None = None) -> str:
         InvalidInputError: empty after cleaning, or longer than ``cfg.max_question_chars``.
     """
     cfg = cfg or Config()
-    out = _clean_text(text)
+    out = _clean_text(text, cfg)
     if not out:
         raise InvalidInputError(
             "Please type a question, for example: "
@@ -73,7 +89,7 @@ def clean_question(text: Any, cfg: Config | None = None) -> str:
 def clean_output_text(text: Any, cfg: Config | None = None) -> str:
     """Like :func:`clean_question` for pasted outputs/errors (``cfg.max_output_chars``)."""
     cfg = cfg or Config()
-    out = _clean_text(text)
+    out = _clean_text(text, cfg)
     if not out:
         raise InvalidInputError(
             "Please paste the model output or error message you want explained."
