@@ -61,6 +61,9 @@ def test_build_then_info(corpus_dir, tmp_path, monkeypatch, capsys):
         (["info", "--index-dir", "{tmp}/none"], "No index at"),
         (["build", "--corpus-dir", "{tmp}/no-corpus", "--index-dir", "{tmp}/i"],
          "ADVISOR_CORPUS_DIR"),
+        # the autouse fixture sets HF_HUB_OFFLINE=1: the live Hub path must say so
+        (["build", "--source", "hub", "--hub-filter", "text-classification",
+          "--limit", "3", "--index-dir", "{tmp}/i"], "HF_HUB_OFFLINE"),
     ],
 )
 def test_errors_are_one_stderr_line(tmp_path, args, message):
