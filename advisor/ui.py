@@ -318,7 +318,7 @@ def category_markdown(advice: Any) -> str:
     return "\n\n".join(lines)
 
 
-FIND_WIDTHS = ["22%", "12%", "8%", "6%", "9%", "7%", "7%", "17%", "12%"]
+FIND_WIDTHS = ["22%", "12%", "8%", "6%", "8%", "7%", "7%", "14%", "16%"]
 RECOMMEND_COLUMNS = [
     "Model",
     "Task",
@@ -328,7 +328,7 @@ RECOMMEND_COLUMNS = [
     "Params",
     "Card quality",
     "Missing card sections",
-    "Warnings",
+    "Watch out",
 ]
 
 
@@ -339,6 +339,19 @@ def _params(n: int | None) -> str:
         if n >= size:
             return f"{n / size:.1f}{unit}"
     return str(n)
+
+
+DEFAULT_WARNING_CHARS = 70  # one table line; the top pick's warnings are shown in full
+
+
+def _short_warnings(warnings: list[str]) -> str:
+    if not warnings:
+        return ""
+    first = warnings[0]
+    if len(first) > DEFAULT_WARNING_CHARS:
+        first = first[: DEFAULT_WARNING_CHARS - 1].rstrip() + "…"
+    more = f" (+{len(warnings) - 1} more)" if len(warnings) > 1 else ""
+    return f"⚠️ {first}{more}"
 
 
 def recommendations_frame(recs: list[Any]) -> pd.DataFrame:
@@ -352,7 +365,7 @@ def recommendations_frame(recs: list[Any]) -> pd.DataFrame:
             _params(r.parameters),
             f"{r.card_quality:.0%}",
             ", ".join(r.missing_sections),
-            "; ".join(r.warnings),
+            _short_warnings(r.warnings),
         ]
         for r in recs
     ]
@@ -579,7 +592,8 @@ class AdvisorApp:
     # UI wrappers ------------------------------------------------------------------------
     def find_models(
         self, task, pipeline_tag, language, licence, max_params, library, k, request: gr.Request
-    ) -> tuple[pd.DataFrame, str, str]:
+    ) -> tuple[pd.DataFrame, str, str, str]:
+        """(ranked table, snippet of the top pick, notes, forum threads about the top pick)."""
         recs = self.recommend(
             task,
             pipeline_tag=pipeline_tag or "",
@@ -595,15 +609,15 @@ class AdvisorApp:
                 pd.DataFrame(columns=RECOMMEND_COLUMNS),
                 "",
                 "No model matches these filters. Loosen the licence, size or language.",
+                "",
             )
         objs = [_rec_proxy(r) for r in recs]
         top = objs[0]
-        notes = [f"**Top pick:** [{top.model_id}]({top.url}) — copy the snippet below to try it."]
-        if top.thread_mentions:
-            notes.append(
-                "People on the forum struggled with: " + "; ".join(top.thread_mentions[:3])
-            )
-        return recommendations_frame(objs), top.snippet, "\n\n".join(notes)
+        notes = f"**Top pick:** [{top.model_id}]({top.url}) — copy the snippet below to try it."
+        if top.warnings:
+            notes += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in top.warnings)
+        forum = "\n".join(f"- {m}" for m in top.thread_mentions[:5]) or "_No forum threads._"
+        return recommendations_frame(objs), top.snippet, notes, forum
 
     def explain_ui(self, output, model_id, request: gr.Request) -> str:
         return self.explain_output(output, model_id or "", request=request)[0]
@@ -927,6 +941,8 @@ def build_demo(
                     k = gr.Slider(1, 20, value=DEFAULT_K, step=1, label="How many")
                 find_btn = gr.Button("Find models", variant="primary")
                 find_notes = gr.Markdown()
+                with gr.Accordion("What people struggled with (forum threads)", open=False):
+                    forum_md = gr.Markdown()
                 table = gr.Dataframe(
                     headers=RECOMMEND_COLUMNS,
                     datatype=[
@@ -960,7 +976,7 @@ def build_demo(
                     trigger(
                         app.find_models,
                         find_inputs,
-                        [table, snippet, find_notes],
+                        [table, snippet, find_notes, forum_md],
                         api_visibility="private",
                     )
             with gr.Tab("Explain my output", id="explain"):

@@ -399,5 +399,30 @@ def test_real_app_endpoints(running_app):
     with pytest.raises(AppError):
         client.predict("", api_name="/ask")
     rows = QueryLog(Config(log_db=str(running_app.log_db))).rows()
-    assert any(r["status"] == "refused" for r in rows)
+    assert any(
+        r["status"] == "refused" and r["reason"].startswith("InvalidInputError") for r in rows
+    )
     assert {r["kind"] for r in rows} >= {"ask", "recommend", "explain"}
+
+
+def test_find_models_and_insights_views(tmp_path, corpus_dir):
+    from advisor.ui import RECOMMEND_COLUMNS, AdvisorApp, EngineHolder
+
+    cfg = Config(log_db=str(tmp_path / "log.sqlite"), corpus_dir=corpus_dir)
+    holder = EngineHolder(cfg, factory=FakeAdvisor).start()
+    assert holder.wait(10)
+    app = AdvisorApp(cfg, holder=holder)
+    req = SimpleNamespace(session_hash="s2")
+    table, snippet, notes, forum = app.find_models(
+        "german sentiment", "", "de", "any", "350M", "any", 2, req
+    )
+    assert list(table.columns) == RECOMMEND_COLUMNS and len(table) == 2
+    assert table.iloc[0, 0] == "[acme/model-0](https://huggingface.co/acme/model-0)"
+    assert table.iloc[0, 5] == "66.0M" and table.iloc[0, 6] == "50%"
+    assert "acme/model-0" in snippet and "Top pick" in notes
+    summary, per_day, recurring, disliked, gaps, download = app.insights_view()
+    assert "**1** logged queries: 1 answered" in summary
+    assert per_day.empty  # a model search has no challenge category
+    value = download.value  # gradio stores the file as a FileData dict
+    csv_path = value["path"] if isinstance(value, dict) else value
+    assert Path(csv_path).read_text().count("german sentiment") == 1

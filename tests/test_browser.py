@@ -29,6 +29,7 @@ from tests.test_app_e2e import REPO, build_small_index, start_app, wait_ready
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 QUESTION = "My text classifier returns LABEL_0 and LABEL_1. What do they mean?"
+WIDGET_QUESTION = "My model prints [{'label': 'LABEL_1', 'score': 0.97}]. What does it mean?"
 UI_TIMEOUT_MS = 60_000  # one answer on 2 busy cores, with margin
 
 
@@ -159,9 +160,10 @@ def test_browser_walkthrough(browser_app, shots_dir):
             assert widget.get_by_role("tab").count() == 0
             expect(widget.locator("#advisor-header")).to_have_count(0)
             expect(widget.locator(".nav-holder")).to_be_hidden()
-            widget.fill("#widget-input textarea", "How do I load a model on CPU only?")
+            widget.fill("#widget-input textarea", WIDGET_QUESTION)
             widget.keyboard.press("Enter")
             expect(widget.locator("#widget-chat").get_by_text("Sources (")).to_be_visible()
+            _scroll_to_top(widget.locator("#widget-chat"))
             widget.screenshot(path=str(shots_dir / "widget.png"), full_page=True)
         finally:
             browser.close()
