@@ -419,7 +419,7 @@ class QueryLog:
                 ).fetchone()
                 return int(got["id"])
             return int(cur.lastrowid)
-        except sqlite3.OperationalError as e:  # locked, disk full, read-only
+        except sqlite3.DatabaseError as e:  # locked, disk full, read-only, corrupt
             self._write_failed(e)
             return None
 
@@ -427,7 +427,7 @@ class QueryLog:
         try:
             self._conn.execute("UPDATE queries SET feedback = ? WHERE uid = ?", (value, uid))
             return True
-        except sqlite3.OperationalError as e:
+        except sqlite3.DatabaseError as e:
             self._write_failed(e)
             return False
 

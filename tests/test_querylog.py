@@ -215,3 +215,19 @@ def test_hub_sync_restore_failure_is_not_fatal(tmp_path):
     qlog = QueryLog(Config(log_db=str(tmp_path / "log.sqlite")), sync=sync)
     qlog.record("still works")
     assert len(qlog.rows()) == 1
+
+
+def test_disk_full_keeps_rows_in_memory(cfg):
+    """SQLite's max_page_count makes inserts fail with 'database or disk is full'."""
+    qlog = QueryLog(cfg)
+    qlog.record("fits")
+    pages = qlog._conn.execute("PRAGMA page_count").fetchone()[0]
+    qlog._conn.execute(f"PRAGMA max_page_count = {pages}")
+    rid = qlog.record("x" * 20_000)  # needs new pages
+    assert rid < 0 and qlog.pending == 1
+    assert "full" in qlog.last_error
+    assert [len(r["question"]) for r in qlog.rows()] == [4, 20_000]
+    qlog._conn.execute("PRAGMA max_page_count = 1073741823")  # space again
+    qlog.record("after")
+    assert qlog.pending == 0
+    assert [r["id"] > 0 for r in qlog.rows()] == [True, True, True]
