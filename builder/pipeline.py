@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from advisor.config import Config
 from advisor.embedding import Embedder, get_embedder
-from advisor.errors import CorpusNotFoundError, EmptyCorpusError
+from advisor.errors import CorpusNotFoundError, EmbeddingModelError, EmptyCorpusError
 from advisor.types import Chunk, Document, ModelInfo, TaxonomyEntry, ThreadInfo
 from builder.embed import embed_chunks
 from builder.report import SourceReport
@@ -268,6 +268,53 @@ def chunk_incremental(
     return chunks, digests, len(changed)
 
 
+class LazyEmbedder:
+    """``cfg.embed_model``, loaded on the first ``encode`` call.
+
+    A rebuild where nothing changed embeds nothing, so it need not import torch and load
+    the model (seconds of the no-change budget). ``dim`` comes from the previous
+    manifest when that index used the same model; otherwise reading it loads the model.
+    """
+
+    def __init__(self, cfg: Config, dim_hint: int | None = None):
+        self.model_id = cfg.embed_model
+        self._cfg = cfg
+        self._dim = dim_hint
+        self._model: Embedder | None = None
+
+    def _load(self) -> Embedder:
+        if self._model is None:
+            self._model = get_embedder(self._cfg.embed_model, self._cfg.embed_backend)
+            if self._dim is not None and self._model.dim != self._dim:
+                raise EmbeddingModelError(
+                    f"{self.model_id!r} now makes dim {self._model.dim}, the previous "
+                    f"index says {self._dim}. Delete {self._cfg.index_dir} and build again."
+                )
+            self._dim = self._model.dim
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        return self._dim if self._dim is not None else self._load().dim
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def encode(self, texts, batch_size: int = 64):
+        return self._load().encode(texts, batch_size=batch_size)
+
+
+def _previous_dim(cfg: Config) -> int | None:
+    from advisor.index import read_manifest
+
+    try:
+        man = read_manifest(cfg.index_dir)
+    except Exception:  # noqa: BLE001 - no previous index: the model gives the dim
+        return None
+    return man.get("dim") if man.get("embed_model") == cfg.embed_model else None
+
+
 def _unique(docs: list[Document]) -> list[Document]:
     """Drop repeated document ids (the first wins): chunk ids must be unique."""
     seen: set[str] = set()
@@ -302,7 +349,7 @@ def build(
     started = time.perf_counter()
     recover_interrupted_swap(cfg.index_dir)
     data = read_sources(cfg, source, limit, hub_filters)  # fails fast on a bad corpus
-    embedder = embedder or get_embedder(cfg.embed_model, cfg.embed_backend)
+    embedder = embedder or LazyEmbedder(cfg, _previous_dim(cfg))
     labelling = label_threads(data, embedder, cfg.index_dir)
     docs = [*taxonomy_documents(data.taxonomy), *thread_documents(data.threads), *data.model_docs]
     if not docs:

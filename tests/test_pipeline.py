@@ -156,3 +156,20 @@ def test_real_minilm_semantic_query(corpus_dir, tmp_path):
     assert any(h.doc_id.startswith("taxonomy:challenge:memory-performance") for h in top), [
         h.doc_id for h in top
     ]
+
+
+def test_no_change_rebuild_does_not_load_the_model(small_index_dir, corpus_dir, tmp_path,
+                                                   monkeypatch):
+    cfg = small_index_config(tmp_path / "index", corpus_dir)
+    shutil.copytree(small_index_dir, cfg.index_dir)
+    calls = []
+
+    def fake_get_embedder(*args, **kwargs):
+        calls.append(args)
+        return FakeEmbedder()
+
+    monkeypatch.setattr(pipeline, "get_embedder", fake_get_embedder)
+    res = build(cfg, limit=SMALL_INDEX_LIMIT)  # no embedder passed: the lazy one
+    assert calls == [] and res.embedded_new == 0
+    res = build(cfg, limit=SMALL_INDEX_LIMIT + 5)  # new cards: now the model is needed
+    assert len(calls) == 1 and res.embedded_new > 0
