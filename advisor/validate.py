@@ -130,8 +130,8 @@ def _parse_count(name: str, value: Any, upper: int) -> int | None:
     """``"350M"``, ``"7b"``, ``1e9``, ``"1,000"`` -> int; ``None``/``""`` -> None."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, bool):
-        raise InvalidInputError(f"Filter {name!r} must be a number, got {value!r}.")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InvalidInputError(f"Filter {name!r} must be a number, got {value!r:.60}.")
     try:
         if isinstance(value, (int, float)):
             n = float(value)
