@@ -199,6 +199,9 @@ def validate_model_id(s: Any) -> str:
         s = "/".join(parts[:2])
         if not s:
             raise InvalidModelIdError(f"The URL has no model id in it. {expected}")
+    if s.lower().startswith(("huggingface.co/", "www.huggingface.co/", "hf.co/")):
+        # "huggingface.co/huggingface.co/x": the host again after the URL was unwrapped
+        raise InvalidModelIdError(f"{s[:100]!r} is not a valid model id. {expected}")
     parts = s.split("/")
     if len(parts) > 2:
         raise InvalidModelIdError(f"{s[:100]!r} has {len(parts) - 1} slashes. {expected}")
