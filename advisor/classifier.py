@@ -1,0 +1,584 @@
+"""Question -> challenge category of the SANER 2024 taxonomy (codebook names), with a
+subcategory and a 0..1 score, plus a flag for when the answer should say it is unsure.
+
+How it decides (all fitted at build time; the state lands in the index dir):
+
+1. **Embedding classifier**: multinomial logistic regression on sentence embeddings of
+   labelled texts: the codebook's definitions and example quotes (read from the
+   :class:`TaxonomyEntry` list at fit time), the question codes of the 72 root-cause
+   threads (study-labelled), and the "Typical questions" of the project's guidance.
+2. **Prototypes**: cosine similarity to the mean embedding of each category's texts
+   (robust for categories with few examples), turned into a distribution by a softmax.
+3. **Keyword cues**: regular expressions for strong, unambiguous signals ("CUDA out of
+   memory", ``LABEL_1``, "SageMaker", "inference endpoint", "gated"), which add mass to a
+   category (and may fix the subcategory).
+
+The mixture is a probability vector over the 17 categories (scores sum to 1), so the top
+score reads as a rough confidence; :meth:`TaxonomyClassifier.is_unsure` flags a low top
+score or a small margin. The subcategory is the nearest subcategory prototype (codebook
+definition + example + root-cause questions of that subcategory) within the chosen
+category, unless a keyword cue names one.
+
+This module does not read corpus files (the builder passes the entries and threads in),
+does not retrieve evidence, and never stores training text: only vectors, coefficients
+and names are saved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from advisor.embedding import Embedder
+from advisor.errors import IndexCorruptError, IndexMismatchError
+from advisor.taxonomy import CHALLENGE_CATEGORIES, canonical_category
+from advisor.types import CategoryScore, TaxonomyEntry, ThreadInfo
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+NPZ_NAME = "classifier.npz"
+JSON_NAME = "classifier.json"
+
+# --- defaults, each with its reason ----------------------------------------------------
+DEFAULT_C = 4.0  # logistic-regression inverse regularisation; 5-fold CV on the training
+# texts is flat between 2 and 8, lower underfits the small categories
+DEFAULT_LR_WEIGHT = 0.5  # share of the embedding classifier in the mixture
+DEFAULT_LEX_WEIGHT = 0.25  # share of the word-n-gram classifier (catches names the
+# embedding blurs: config.json, Trainer, hf_hub_download); prototypes get the rest
+DEFAULT_LEX_C = 8.0  # word n-gram features are sparse; weaker regularisation fits them
+LEX_FEATURES = 2**14  # hashed word 1-2 grams: no vocabulary to store, 17 x 16k floats
+DEFAULT_PROTO_TEMPERATURE = 0.05  # cosine gaps between categories are ~0.05-0.15 for
+# MiniLM; a lower temperature makes the prototype vote too peaked
+DEFAULT_BOOST_SCALE = 1.0  # multiplies every keyword cue's weight
+DEFAULT_UNSURE_TOP = 0.35  # top score below this: say the category is a guess
+DEFAULT_UNSURE_MARGIN = 0.08  # top two within this: say it could be either
+DEFAULT_FORUM_TAG_FACTOR = 0.5  # keyword cues found in a thread's forum tag count half
+# Sample weights per source: root-cause question codes are the only real, study-labelled
+# forum questions; codebook examples are long and partly off-topic quotes.
+SOURCE_WEIGHTS = {"root_cause": 2.0, "guidance": 1.0, "definition": 1.0, "example": 0.7}
+
+
+@dataclass(frozen=True)
+class KeywordCue:
+    """A strong lexical signal: ``pattern`` (case-insensitive) adds ``weight`` to
+    ``category`` (and names ``subcategory`` when given)."""
+
+    pattern: str
+    category: str
+    subcategory: str = ""
+    weight: float = 0.3
+
+
+_KNOWN = set(CHALLENGE_CATEGORIES)
+
+# Ordered strongest first; each category is boosted at most once (its best cue).
+KEYWORD_CUES: tuple[KeywordCue, ...] = (
+    # Incomprehensible output: pasted outputs and their symptoms
+    KeywordCue(r"\blabel_\d\b", "Incomprehensible output", "", 0.6),
+    KeywordCue(r"\blogits?\b|tensor\(\[\[|generated_text|'score':\s*0?\.\d", "Incomprehensible output", "", 0.35),
+    KeywordCue(r"gibberish|nonsense|garbled|(repeats?|repeating|same (line|sentence|answer|word)s?) (again|over)|"
+               r"makes? no sense|weird (output|result|answer)s?|strange (output|result)s?|what does (this|the) output mean",
+               "Incomprehensible output", "", 0.35),
+    # Memory & Performance
+    KeywordCue(r"out of memory|\boom\b|cuda error: out of memory", "Memory & Performance", "Memory", 0.6),
+    KeywordCue(r"\b(4|8)[- ]?bit\b|quantiz|bitsandbytes|gradient checkpointing|low_cpu_mem_usage",
+               "Memory & Performance", "Memory", 0.3),
+    KeywordCue(r"multiple gpus|multi[- ]gpu|\b\d gpus\b|accelerate launch|torchrun|deepspeed|\bddp\b|"
+               r"cuda.is_available|not using (the )?gpu|uses? only one gpu", "Memory & Performance", "GPU & Optimization", 0.35),
+    KeywordCue(r"\b(too |very |so |super )?slow\b|speed ?up|faster|takes (hours|forever|ages)",
+               "Memory & Performance", "Speed", 0.25),
+    # External platforms
+    KeywordCue(r"sagemaker|\baws\b|amazon|lambda function", "External Platforms & Libraries", "Amazon", 0.5),
+    KeywordCue(r"\bcolab\b", "External Platforms & Libraries", "Google Colab", 0.45),
+    KeywordCue(r"\bkaggle\b", "External Platforms & Libraries", "Kaggle", 0.4),
+    KeywordCue(r"databricks", "External Platforms & Libraries", "Databricks", 0.5),
+    KeywordCue(r"tensorflow|\bkeras\b|\btf[a-z]*model|\bjax\b|\bflax\b", "External Platforms & Libraries", "DL framework", 0.35),
+    KeywordCue(r"langchain|llama[- ]?index|spacy|\bconda\b|\bm[12] mac|apple silicon|rust compiler",
+               "External Platforms & Libraries", "External Platform/Library", 0.35),
+    # Spaces (a Space, or a gradio app hosted as one)
+    KeywordCue(r"\b(my|a|the|this|our|free|gpu|gradio|docker|zerogpu|private|hf|hugging ?face) spaces?\b|"
+               r"\bspaces?\b (is|are|keeps?|shows?|stuck|build|runtime|sleep)|\bin (the|a|my) space\b",
+               "Spaces", "", 0.45),
+    KeywordCue(r"\bgradio\b", "External Platforms & Libraries", "Gradio", 0.2),
+    # Inference & Deployment
+    KeywordCue(r"inference endpoints?|\bendpoint\b|handler\.py|endpointhandler", "Inference & Deployment", "Inference Endpoints", 0.45),
+    KeywordCue(r"\bdeploy|production|\bdocker\b|fastapi|\bflask\b|\btgi\b|\bvllm\b|\bserv(e|ing)\b",
+               "Inference & Deployment", "Deployment & Production", 0.3),
+    # API usage
+    KeywordCue(r"inference api|hosted inference|rest api|\bcurl\b|requests\.(get|post)|api-inference|"
+               r"hf_hub_download|snapshot_download|\bhfapi\b|list_models|upload_(folder|file)|inferenceclient|"
+               r"\bthe api\b|\bapi (call|request)s?\b", "API Usage", "", 0.4),
+    # Privacy & Security
+    KeywordCue(r"\bgated\b|access to (the )?model .{0,20}restricted|restricted access|\bprivate (repo|model|dataset|repositor)|"
+               r"make .{0,20}private|leak|revoke|trust_remote_code|\bpickle\b|malicious|\bsecur|confidential|"
+               r"\bmy (access |hf_? ?)?token\b.{0,40}(public|pushed|exposed|committed)",
+               "Privacy & Security", "", 0.45),
+    # Website & Pricing
+    KeywordCue(r"pricing|\bprice|\bcost|billing|\bbilled\b|invoice|subscription|\bpro (account|plan|subscription)|"
+               r"\bcharged\b|\bpay\b", "Website & Pricing", "Pricing", 0.4),
+    KeywordCue(r"\b50[0234]\b|gateway timeout|website|web ?page|\bsite\b (is )?(down|slow)|huggingface\.co (is|keeps)",
+               "Website & Pricing", "Website", 0.3),
+    KeywordCue(r"file not found|entry ?not ?found|repository not found|\b404\b|does not appear to have a file",
+               "Website & Pricing", "File not found", 0.4),
+    # Lack of Support
+    KeywordCue(r"no ?(one|body) (has )?(answered|replied|responded|helped)|no (reply|answer|response)|heard nothing|"
+               r"\bbump|any update|still no (solution|fix|answer)|same (problem|issue) here|did you (ever )?(solve|fix)",
+               "Lack of Support", "", 0.5),
+    # Datasets
+    KeywordCue(r"\bdatasets?\b|load_dataset|\bcsv\b|dataframe|pandas|train_test_split|\bsplits?\b",
+               "Dataset Acquisition & Usage", "", 0.25),
+    # Tutorial & Documentation
+    KeywordCue(r"tutorial|\bcourse\b|\bdocs?\b|documentation|example (script|notebook)|\brun_\w+\.py|quicktour|blog post",
+               "Tutorial & Documentation", "", 0.3),
+    # Onboarding
+    KeywordCue(r"beginner|newbie|\bnew to\b|\bnew here\b|first (model|time|repo|project)|getting started|"
+               r"where (do i|to|should i) start|\bnovice\b|complete(ly)? new", "Onboarding", "", 0.3),
+    # Training
+    KeywordCue(r"fine[- ]?tun|\btrain(ing|er)?\b|\bloss\b|\bepochs?\b|learning rate|pre-?train",
+               "Training Pipeline", "", 0.15),
+    KeywordCue(r"tokeni[sz]|input_ids|special tokens|vocab|padding", "Training Pipeline", "Tokenization", 0.15),
+    # Model usage
+    KeywordCue(r"from_pretrained|save_pretrained|config\.json|\bonnx\b|model card|num_labels|automodel|"
+               r"state_dict|size mismatch|checkpoint", "Model Usage and Understanding", "", 0.15),
+    # HF library features
+    KeywordCue(r"is there (a|an) (way|feature|option|built[- ]?in|callback)|built[- ]in|feature request|"
+               r"does (the )?\w+ support|source code|implemented|add support", "HF Libraries' Features", "", 0.25),
+    # Specific solution need / model selection
+    KeywordCue(r"(which|what|best|good|any|recommend\w*|suggest\w*) (pretrained |pre-trained |hf |ready )?(model|approach)s?\b|"
+               r"is there (a|any) (\w+ )?model|model (that|to|for) \w+|how (can|do) i (build|make|detect|extract|classify)",
+               "Specific Solution Need", "", 0.3),
+    # Other
+    KeywordCue(r"pronounc|\bhiring\b|internship|\bjobs?\b|meetup|\bevents?\b|emoji|\blogo\b|username|avatar|badge|founded",
+               "Other Issues", "", 0.4),
+)
+_COMPILED = [(re.compile(c.pattern, re.IGNORECASE), c) for c in KEYWORD_CUES]
+for _cue in KEYWORD_CUES:  # fail at import, not at query time, on a misspelt category
+    assert _cue.category in _KNOWN, _cue.category
+
+
+@dataclass
+class LabelledText:
+    text: str
+    category: str
+    subcategory: str
+    source: str  # definition | example | root_cause | guidance
+
+
+_TOPIC_PREFIX = re.compile(r"^\s*T\d+\s*:\s*")
+
+
+def training_texts(
+    taxonomy: Sequence[TaxonomyEntry],
+    threads: Sequence[ThreadInfo],
+    guidance: Mapping[str, Any] | None,
+) -> list[LabelledText]:
+    """All labelled texts the classifier learns from (kept in memory only)."""
+    out: list[LabelledText] = []
+    for e in taxonomy:
+        if e.kind != "challenge":
+            continue
+        cat = canonical_category(e.category)
+        if cat is None:
+            log.warning("Codebook category %r is not a known challenge category", e.category)
+            continue
+        head = f"{cat}: {e.subcategory}." if e.subcategory else f"{cat}."
+        if e.definition.strip():
+            out.append(LabelledText(f"{head} {e.definition.strip()}", cat, e.subcategory, "definition"))
+        example = _TOPIC_PREFIX.sub("", e.example or "").strip().strip('"')
+        if example:
+            out.append(LabelledText(example, cat, e.subcategory, "example"))
+    for t in threads:
+        if t.label_source != "root_causes" or not t.category or not t.root_cause:
+            continue
+        cat = canonical_category(t.category)
+        question = (t.root_cause.get("question") or "").strip()
+        if cat and question:
+            out.append(LabelledText(question, cat, t.subcategory or "", "root_cause"))
+    for cat, g in (guidance or {}).items():
+        cat = canonical_category(cat)
+        if cat is None:
+            continue
+        for q in getattr(g, "typical_questions", []) or []:
+            out.append(LabelledText(q, cat, "", "guidance"))
+    return out
+
+
+def keyword_boosts(text: str, scale: float = DEFAULT_BOOST_SCALE) -> tuple[np.ndarray, dict[str, str]]:
+    """(n_categories,) additive boosts from :data:`KEYWORD_CUES`, and the subcategory each
+    boosted category's best cue names (if any)."""
+    boosts = np.zeros(len(CHALLENGE_CATEGORIES), dtype=np.float64)
+    subs: dict[str, str] = {}
+    index = {c: i for i, c in enumerate(CHALLENGE_CATEGORIES)}
+    for rx, cue in _COMPILED:
+        if not rx.search(text):
+            continue
+        i = index[cue.category]
+        w = cue.weight * scale
+        if w > boosts[i]:
+            boosts[i] = w
+            if cue.subcategory:
+                subs[cue.category] = cue.subcategory
+    return boosts, subs
+
+
+def _lexical(texts: Sequence[str]):
+    """(n, LEX_FEATURES) sparse, L2-normalised hashed word 1-2 grams (stateless)."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    vec = HashingVectorizer(
+        n_features=LEX_FEATURES,
+        ngram_range=(1, 2),
+        token_pattern=r"(?u)\b\w[\w.]*\w\b|\b\w\b",
+        alternate_sign=False,
+        norm="l2",
+    )
+    return vec.transform(list(texts))
+
+
+def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    x = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+class TaxonomyClassifier:
+    """See the module docstring. Typical use::
+
+        clf = TaxonomyClassifier().fit(taxonomy, threads, guidance, embedder)
+        clf.predict("CUDA out of memory when fine-tuning")  # -> [CategoryScore, ...]
+        clf.save(index_dir); TaxonomyClassifier.load(index_dir, embedder)
+    """
+
+    def __init__(
+        self,
+        c: float = DEFAULT_C,
+        lr_weight: float = DEFAULT_LR_WEIGHT,
+        lex_weight: float = DEFAULT_LEX_WEIGHT,
+        lex_c: float = DEFAULT_LEX_C,
+        proto_temperature: float = DEFAULT_PROTO_TEMPERATURE,
+        boost_scale: float = DEFAULT_BOOST_SCALE,
+        unsure_top: float = DEFAULT_UNSURE_TOP,
+        unsure_margin: float = DEFAULT_UNSURE_MARGIN,
+    ):
+        self.c = c
+        self.lr_weight = lr_weight
+        self.lex_weight = lex_weight
+        self.lex_c = lex_c
+        self.proto_temperature = proto_temperature
+        self.boost_scale = boost_scale
+        self.unsure_top = unsure_top
+        self.unsure_margin = unsure_margin
+        self.categories: list[str] = list(CHALLENGE_CATEGORIES)
+        self.embedder: Embedder | None = None
+        self.embed_model: str = ""
+        self.dim: int = 0
+        self.coef: np.ndarray | None = None  # (n_categories, dim)
+        self.intercept: np.ndarray | None = None  # (n_categories,)
+        self.lex_coef: np.ndarray | None = None  # (n_categories, LEX_FEATURES)
+        self.lex_intercept: np.ndarray | None = None  # (n_categories,)
+        self.protos: np.ndarray | None = None  # (n_categories, dim), L2-normalised
+        self.sub_protos: np.ndarray | None = None  # (n_subs, dim), L2-normalised
+        self.sub_labels: list[tuple[str, str]] = []  # (category, subcategory) per row
+        self.counts: dict[str, int] = {}
+
+    # ---------------------------------------------------------------- fitting
+    def fit(
+        self,
+        taxonomy: Sequence[TaxonomyEntry],
+        threads: Sequence[ThreadInfo],
+        guidance: Mapping[str, Any] | None,
+        embedder: Embedder,
+    ) -> TaxonomyClassifier:
+        """Embed the labelled texts (a few hundred short ones) and fit all parts."""
+        texts = training_texts(taxonomy, threads, guidance)
+        if not texts:
+            raise ValueError(
+                "No labelled text to train the taxonomy classifier: pass the codebook "
+                "entries (builder.sources.taxonomy.read_taxonomy) or the guidance."
+            )
+        vecs = embedder.encode([t.text for t in texts])  # (n, dim) float32
+        self.embedder = embedder
+        self.embed_model = embedder.model_id
+        self.dim = int(vecs.shape[1])
+        self._fit_vectors(texts, vecs)
+        log.info(
+            "Taxonomy classifier fitted on %d texts (%s) with %s",
+            len(texts),
+            ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())),
+            self.embed_model,
+        )
+        return self
+
+    def _fit_vectors(self, texts: Sequence[LabelledText], vecs: np.ndarray) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        cat_index = {c: i for i, c in enumerate(self.categories)}
+        y = np.array([cat_index[t.category] for t in texts])
+        w = np.array([SOURCE_WEIGHTS.get(t.source, 1.0) for t in texts])
+        self.counts = {}
+        for t in texts:
+            self.counts[t.source] = self.counts.get(t.source, 0) + 1
+        present = np.unique(y)
+        coef = np.zeros((len(self.categories), vecs.shape[1]))
+        intercept = np.full(len(self.categories), -1e3)  # absent categories never win
+        if len(present) >= 2:
+            lr = LogisticRegression(C=self.c, max_iter=2000)
+            lr.fit(vecs, y, sample_weight=w)
+            coef[lr.classes_] = lr.coef_
+            intercept[lr.classes_] = lr.intercept_
+        else:
+            intercept[present] = 0.0
+        self.coef, self.intercept = coef, intercept
+        lex_coef = np.zeros((len(self.categories), LEX_FEATURES), dtype=np.float32)
+        lex_intercept = np.full(len(self.categories), -1e3)
+        if len(present) >= 2:
+            lex = LogisticRegression(C=self.lex_c, max_iter=2000)
+            lex.fit(_lexical([t.text for t in texts]), y, sample_weight=w)
+            lex_coef[lex.classes_] = lex.coef_
+            lex_intercept[lex.classes_] = lex.intercept_
+        else:
+            lex_intercept[present] = 0.0
+        self.lex_coef, self.lex_intercept = lex_coef, lex_intercept
+        self.protos = self._prototypes(vecs, [t.category for t in texts], self.categories)
+        sub_keys = sorted({(t.category, t.subcategory) for t in texts if t.subcategory})
+        self.sub_labels = sub_keys
+        self.sub_protos = self._prototypes(
+            vecs, [(t.category, t.subcategory) for t in texts], sub_keys
+        )
+
+    @staticmethod
+    def _prototypes(vecs: np.ndarray, labels: Sequence[Any], keys: Sequence[Any]) -> np.ndarray:
+        out = np.zeros((len(keys), vecs.shape[1]), dtype=np.float32)
+        pos = {k: i for i, k in enumerate(keys)}
+        for v, lab in zip(vecs, labels, strict=True):
+            if lab in pos:
+                out[pos[lab]] += v
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return out / norms
+
+    # ---------------------------------------------------------------- predicting
+    def _check_fitted(self) -> None:
+        if self.coef is None or self.embedder is None:
+            raise RuntimeError("TaxonomyClassifier is not fitted: call fit() or load() first.")
+
+    def proba_vectors(self, vecs: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """(n, n_categories) scores summing to 1, from query vectors and their texts."""
+        self._check_fitted()
+        assert self.coef is not None and self.intercept is not None and self.protos is not None
+        p_lr = _softmax(vecs @ self.coef.T + self.intercept)
+        p_proto = _softmax((vecs @ self.protos.T) / self.proto_temperature)
+        mix = self.lr_weight * p_lr + (1.0 - self.lr_weight - self.lex_weight) * p_proto
+        if self.lex_weight > 0 and self.lex_coef is not None and len(texts):
+            p_lex = _softmax(np.asarray(_lexical(texts) @ self.lex_coef.T) + self.lex_intercept)
+            mix = mix + self.lex_weight * p_lex
+        boosts = np.stack([keyword_boosts(t, self.boost_scale)[0] for t in texts]) if len(texts) else mix * 0
+        mix = mix + boosts
+        return mix / mix.sum(axis=1, keepdims=True)
+
+    def _subcategory(self, vec: np.ndarray, category: str, cue_subs: dict[str, str]) -> str:
+        if category in cue_subs:
+            return cue_subs[category]
+        if self.sub_protos is None or not self.sub_labels:
+            return ""
+        rows = [i for i, (c, _) in enumerate(self.sub_labels) if c == category]
+        if not rows:
+            return ""
+        sims = self.sub_protos[rows] @ vec
+        return self.sub_labels[rows[int(np.argmax(sims))]][1]
+
+    def predict(self, text: str, k: int = 3) -> list[CategoryScore]:
+        """Top-``k`` categories, best first, with a subcategory and a 0..1 score."""
+        return self.predict_many([text], k=k)[0]
+
+    def predict_many(self, texts: Sequence[str], k: int = 3) -> list[list[CategoryScore]]:
+        self._check_fitted()
+        assert self.embedder is not None
+        texts = [t or "" for t in texts]
+        if not texts:
+            return []
+        vecs = self.embedder.encode(texts)
+        return self._rank(vecs, self.proba_vectors(vecs, texts), texts, k)
+
+    def _rank(self, vecs: np.ndarray, probs: np.ndarray, texts: Sequence[str], k: int) -> list[list[CategoryScore]]:
+        out = []
+        for vec, p, text in zip(vecs, probs, texts, strict=True):
+            cue_subs = keyword_boosts(text, self.boost_scale)[1]
+            order = np.argsort(-p)[: max(1, k)]
+            out.append(
+                [
+                    CategoryScore(
+                        category=self.categories[i],
+                        subcategory=self._subcategory(vec, self.categories[i], cue_subs),
+                        score=float(round(p[i], 4)),
+                    )
+                    for i in order
+                ]
+            )
+        return out
+
+    def is_unsure(self, scores: Sequence[CategoryScore]) -> bool:
+        """True when the top score is low or the runner-up is close behind."""
+        if not scores:
+            return True
+        top = scores[0].score
+        second = scores[1].score if len(scores) > 1 else 0.0
+        return top < self.unsure_top or (top - second) < self.unsure_margin
+
+    # ---------------------------------------------------------------- threads
+    def label_threads(self, threads: Sequence[ThreadInfo]) -> list[ThreadInfo]:
+        """Label threads the study did not label, from their codes and forum tag.
+
+        Each code is scored separately (a thread mixes questions, answers and thanks) and
+        the scores are averaged; keyword cues in the forum tag count
+        :data:`DEFAULT_FORUM_TAG_FACTOR`. Study-labelled threads come back unchanged.
+        Returns new :class:`ThreadInfo` objects (``label_source="derived"``).
+        """
+        self._check_fitted()
+        assert self.embedder is not None
+        todo = [t for t in threads if not (t.label_source == "root_causes" and t.category)]
+        codes: list[str] = []
+        owner: list[int] = []
+        for j, t in enumerate(todo):
+            for c in t.codes or []:
+                if c and c.strip():
+                    codes.append(c.strip())
+                    owner.append(j)
+        labelled: dict[int, ThreadInfo] = {}
+        if codes:
+            vecs = self.embedder.encode(codes)
+            probs = self.proba_vectors(vecs, codes)
+            owner_arr = np.array(owner)
+            for j, t in enumerate(todo):
+                mask = owner_arr == j
+                if not mask.any():
+                    continue
+                p = probs[mask].mean(axis=0)
+                tag_boost = keyword_boosts(t.forum_category or "", self.boost_scale * DEFAULT_FORUM_TAG_FACTOR)[0]
+                p = (p + tag_boost) / (p + tag_boost).sum()
+                v = vecs[mask].mean(axis=0)
+                v = v / (np.linalg.norm(v) or 1.0)
+                i = int(np.argmax(p))
+                cat = self.categories[i]
+                cue_subs = keyword_boosts(" ".join(t.codes), self.boost_scale)[1]
+                labelled[id(t)] = dataclasses.replace(
+                    t,
+                    category=cat,
+                    subcategory=self._subcategory(v, cat, cue_subs) or None,
+                    confidence=float(round(p[i], 4)),
+                    label_source="derived",
+                )
+        return [labelled.get(id(t), t) for t in threads]
+
+    # ---------------------------------------------------------------- persistence
+    def state(self) -> dict[str, Any]:
+        """The JSON half of the saved state (also what the manifest records)."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "embed_model": self.embed_model,
+            "dim": self.dim,
+            "categories": self.categories,
+            "sub_labels": [list(x) for x in self.sub_labels],
+            "params": {
+                "c": self.c,
+                "lr_weight": self.lr_weight,
+                "lex_weight": self.lex_weight,
+                "lex_c": self.lex_c,
+                "proto_temperature": self.proto_temperature,
+                "boost_scale": self.boost_scale,
+                "unsure_top": self.unsure_top,
+                "unsure_margin": self.unsure_margin,
+            },
+            "counts": self.counts,
+        }
+
+    def save(self, directory: Path | str) -> None:
+        """Write ``classifier.npz`` (arrays) and ``classifier.json`` (names, params)."""
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        np.savez(
+            directory / NPZ_NAME,
+            coef=self.coef.astype(np.float32),
+            intercept=self.intercept.astype(np.float32),
+            lex_coef=self.lex_coef.astype(np.float32),
+            lex_intercept=self.lex_intercept.astype(np.float32),
+            protos=self.protos,
+            sub_protos=self.sub_protos if self.sub_protos is not None else np.zeros((0, self.dim), np.float32),
+        )
+        (directory / JSON_NAME).write_text(json.dumps(self.state(), indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path | str, embedder: Embedder) -> TaxonomyClassifier:
+        """Read a saved classifier; the embedder must be the one it was fitted with."""
+        directory = Path(directory)
+        jpath, npath = directory / JSON_NAME, directory / NPZ_NAME
+        if not jpath.exists() or not npath.exists():
+            raise IndexCorruptError(
+                f"No taxonomy classifier in {directory} ({JSON_NAME}/{NPZ_NAME} missing). "
+                "Rebuild the index with `python -m builder build`."
+            )
+        try:
+            meta = json.loads(jpath.read_text(encoding="utf-8"))
+            arrays = np.load(npath)
+            coef, intercept = arrays["coef"], arrays["intercept"]
+            lex_coef, lex_intercept = arrays["lex_coef"], arrays["lex_intercept"]
+            protos, sub_protos = arrays["protos"], arrays["sub_protos"]
+        except (OSError, ValueError, KeyError) as e:
+            raise IndexCorruptError(
+                f"Taxonomy classifier in {directory} is unreadable ({e}). Rebuild the index "
+                "with `python -m builder build`."
+            ) from e
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"{directory} holds classifier format {meta.get('format_version')}, this "
+                f"code reads {FORMAT_VERSION}. Rebuild with `python -m builder build`."
+            )
+        if meta.get("embed_model") != embedder.model_id or int(meta.get("dim", -1)) != embedder.dim:
+            raise IndexMismatchError(
+                f"{directory} classifier was fitted with embed model {meta.get('embed_model')} "
+                f"(dim {meta.get('dim')}) but the configuration uses {embedder.model_id} "
+                f"(dim {embedder.dim}). Rebuild with `python -m builder build --index-dir {directory}`."
+            )
+        if list(meta.get("categories", [])) != list(CHALLENGE_CATEGORIES):
+            raise IndexMismatchError(
+                f"{directory} classifier knows other categories than this code. Rebuild with "
+                "`python -m builder build`."
+            )
+        p = meta.get("params", {})
+        clf = cls(
+            c=p.get("c", DEFAULT_C),
+            lr_weight=p.get("lr_weight", DEFAULT_LR_WEIGHT),
+            lex_weight=p.get("lex_weight", DEFAULT_LEX_WEIGHT),
+            lex_c=p.get("lex_c", DEFAULT_LEX_C),
+            proto_temperature=p.get("proto_temperature", DEFAULT_PROTO_TEMPERATURE),
+            boost_scale=p.get("boost_scale", DEFAULT_BOOST_SCALE),
+            unsure_top=p.get("unsure_top", DEFAULT_UNSURE_TOP),
+            unsure_margin=p.get("unsure_margin", DEFAULT_UNSURE_MARGIN),
+        )
+        clf.embedder = embedder
+        clf.embed_model = meta["embed_model"]
+        clf.dim = int(meta["dim"])
+        clf.coef = coef.astype(np.float64)
+        clf.intercept = intercept.astype(np.float64)
+        clf.lex_coef = lex_coef
+        clf.lex_intercept = lex_intercept.astype(np.float64)
+        clf.protos = protos
+        clf.sub_protos = sub_protos
+        clf.sub_labels = [tuple(x) for x in meta.get("sub_labels", [])]
+        clf.counts = dict(meta.get("counts", {}))
+        if clf.coef.shape != (len(CHALLENGE_CATEGORIES), clf.dim) or len(clf.sub_labels) != len(sub_protos):
+            raise IndexCorruptError(
+                f"Taxonomy classifier arrays in {directory} disagree with {JSON_NAME}. "
+                "Rebuild with `python -m builder build`."
+            )
+        return clf
