@@ -55,6 +55,7 @@ def progress(
             iterable, total=total, desc=desc, unit=unit, disable=disable,
             leave=False, dynamic_ncols=True,
             mininterval=0.5 if interactive else DEFAULT_LOG_INTERVAL,
+            maxinterval=max(10.0, 0.5 if interactive else DEFAULT_LOG_INTERVAL),
         )
     except Exception:  # noqa: BLE001 - a stderr that cannot take a bar must not stop a build
         return tqdm(iterable, total=total, disable=True)
