@@ -88,7 +88,32 @@ def sample_texts(
         finally:
             con.close()
         return texts, f"{store} ({total:,} chunks)"
+    try:
+        return _chunked_cards(n, corpus_dir, seed), f"builder.chunk over {corpus_dir} cards"
+    except ImportError as e:  # builder not importable: plain card pieces still measure speed
+        log.warning("builder.chunk unavailable (%s); using card pieces", e)
     return _card_pieces(n, corpus_dir), f"{corpus_dir}/model_cards_2022.jsonl.gz pieces"
+
+
+def _chunked_cards(n: int, corpus_dir: Path, seed: int) -> list[str]:
+    """Before an index exists: builder.chunk's chunks of the first 2022 + 2026 records,
+    a fixed random sample of ``n`` (read at run time; nothing is stored)."""
+    from itertools import chain
+
+    from advisor.config import Config
+    from builder.chunk import chunk_documents
+    from builder.report import SourceReport
+    from builder.sources.cards2022 import read_cards
+
+    # 4 cards per wanted chunk: the sample spans many cards, not the first few dozen
+    cards = read_cards(Path(corpus_dir) / "model_cards_2022.jsonl.gz",
+                       SourceReport("cards2022"), limit=max(50, 4 * n))
+    docs = (doc for _, doc in cards)
+    texts = [c.text for c in chunk_documents(chain(docs), Config(corpus_dir=Path(corpus_dir)))]
+    if len(texts) > n:
+        keep = np.sort(np.random.default_rng(seed).choice(len(texts), n, replace=False))
+        texts = [texts[i] for i in keep]
+    return texts
 
 
 def _card_pieces(n: int, corpus_dir: Path) -> list[str]:

@@ -133,3 +133,12 @@ def test_relevance_rules():
     assert is_relevant("model:google-t5/t5-small", q, cats)
     assert not model_matches("someone/t5-small-finetuned", ["t5-small"])
     assert ndcg([True, False], 1, 10) == 1.0 and ndcg([False, True], 1, 10) < 1.0
+
+
+def test_proxy_hash_embedder_shape():
+    from bench.proxy_index import HashEmbedder
+
+    v = HashEmbedder(dim=384).encode(["load a tokenizer", "", "load the tokenizer"])
+    assert v.shape == (3, 384) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v[[0, 2]], axis=1), 1.0) and not v[1].any()
+    assert float(v[0] @ v[2]) > 0.5  # shared words -> similar vectors
