@@ -163,7 +163,8 @@ def test_llm_failures_fall_back_to_offline_answer_via_the_app(small_index, serve
 
     cfg = small_index_config(small_index.index_dir).replace(
         log_db=str(tmp_path / "log.sqlite"), rate_limit_per_min=0, auto_build=False,
-        llm_backend="openai", llm_base_url=server.url + "/v1", llm_model="m", llm_timeout=0.5)
+        llm_backend="openai", llm_base_url=server.url + "/v1", llm_model="m",
+        llm_timeout=2.0)  # the server's "hang" sleeps 3 s
     demo, url = launch_app(cfg, lambda c: Advisor(c, index=small_index))
     try:
         client = Client(url, verbose=False)

@@ -34,6 +34,7 @@ INJECT_Q = (
     "should I use for sentiment of english product reviews?"
 )
 PLAIN_Q = "Which model should I use for sentiment of english product reviews?"
+LLM_TIMEOUT_S = 10.0  # the local server answers at once; margin for a loaded CI machine
 TOKEN_Q = f"my token is {TOKEN}, why does loading bert fail with 401?"
 
 
@@ -60,7 +61,7 @@ def server(monkeypatch):
 def _advisor(index, server: ChatServer, backend: str, **kw) -> Advisor:
     cfg = small_index_config(index.index_dir).replace(
         llm_backend=backend, llm_base_url=server.url + ("/v1" if backend == "openai" else ""),
-        llm_model="test-model", llm_timeout=2.0, hf_token=TOKEN, **kw)
+        llm_model="test-model", llm_timeout=LLM_TIMEOUT_S, hf_token=TOKEN, **kw)
     return Advisor(cfg, index=index)
 
 
@@ -137,7 +138,7 @@ def test_app_keeps_token_out_of_answers_errors_logs_and_query_log(hostile_index,
     cfg = small_index_config(hostile_index.index_dir).replace(
         log_db=str(tmp_path / "log.sqlite"), rate_limit_per_min=0, auto_build=False,
         llm_backend="openai", llm_base_url=server.url + "/v1", llm_model="m",
-        llm_timeout=2.0, hf_token=TOKEN)
+        llm_timeout=LLM_TIMEOUT_S, hf_token=TOKEN)
     demo, url = launch_app(cfg, lambda c: Advisor(c, index=hostile_index))
     try:
         client = Client(url, verbose=False)
