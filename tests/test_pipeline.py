@@ -140,14 +140,24 @@ def test_missing_corpus_is_a_typed_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_real_minilm_semantic_query(corpus_dir, tmp_path):
-    """A tiny index with the packaged MiniLM: a paraphrased question finds its category."""
+def test_real_minilm_semantic_query(corpus_dir, tmp_path, monkeypatch):
+    """A tiny index with the packaged MiniLM: a paraphrased question finds its category.
+
+    Threads are cut to 40 and models to 5 per source to keep the real-model time small.
+    """
     from advisor.config import Config
     from advisor.embedding import get_embedder
 
+    real_read = pipeline.read_sources
+
+    def fewer_threads(*a, **kw):
+        data = real_read(*a, **kw)
+        data.threads = data.threads[:40]
+        return data
+
+    monkeypatch.setattr(pipeline, "read_sources", fewer_threads)
     cfg = Config(corpus_dir=corpus_dir, index_dir=tmp_path / "index", disable_progress=True)
-    embedder = get_embedder(cfg.embed_model)
-    res = build(cfg, limit=10, embedder=embedder)
+    res = build(cfg, limit=5, embedder=get_embedder(cfg.embed_model))
     assert res.embedded_new > 0
     index = AdvisorIndex.load(cfg)  # creates its own (cached) embedder lazily
     rows = index.rows_for(kind="taxonomy")
