@@ -9,13 +9,9 @@ the index is built first while the UI shows progress. Serves on ``GRADIO_SERVER_
 from __future__ import annotations
 
 import logging
-import os
 
 from advisor.config import Config
 from advisor.ui import build_demo, launch_kwargs
-
-DEFAULT_SERVER_NAME = "127.0.0.1"  # loopback locally; Spaces set GRADIO_SERVER_NAME=0.0.0.0
-DEFAULT_SERVER_PORT = 7860  # Gradio's and Spaces' default
 
 cfg = Config.from_env()
 demo = build_demo(cfg)
@@ -24,10 +20,10 @@ if __name__ == "__main__":
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    # Gradio's own variables (read by launch() too); passed explicitly so the defaults
-    # above are ours, not Gradio's 0.0.0.0 on some platforms.
+    # Gradio's own GRADIO_SERVER_NAME/PORT, read by advisor.config and passed explicitly
+    # so that the loopback default is ours, not Gradio's 0.0.0.0 on some platforms.
     demo.queue(default_concurrency_limit=cfg.queue_concurrency).launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME") or DEFAULT_SERVER_NAME,
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT") or DEFAULT_SERVER_PORT),
+        server_name=cfg.server_name,
+        server_port=cfg.server_port,
         **launch_kwargs(cfg),
     )

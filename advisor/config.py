@@ -38,6 +38,8 @@ DEFAULT_MAX_OUTPUT_CHARS = 20000  # pasted outputs/tracebacks may be long
 DEFAULT_RATE_LIMIT_PER_MIN = 30  # questions per session per minute
 DEFAULT_QUEUE_CONCURRENCY = 2  # one worker per CPU core on a CPU Basic Space
 DEFAULT_LOG_DB = "data/querylog.sqlite"
+DEFAULT_SERVER_NAME = "127.0.0.1"  # loopback locally; Spaces set GRADIO_SERVER_NAME=0.0.0.0
+DEFAULT_SERVER_PORT = 7860  # Gradio's and Spaces' default
 
 
 def _is_true(value: str | None) -> bool:
@@ -97,6 +99,8 @@ class Config:
     auto_build: bool = True  # app builds a missing index on start
     auto_build_limit: int | None = 2000  # quick first build: model cards cap
     disable_progress: bool = False
+    server_name: str = DEFAULT_SERVER_NAME  # Gradio's own GRADIO_SERVER_NAME
+    server_port: int = DEFAULT_SERVER_PORT  # Gradio's own GRADIO_SERVER_PORT
 
     @classmethod
     def from_env(cls, **overrides) -> Config:
@@ -122,6 +126,8 @@ class Config:
             "rate_limit_per_min": ("ADVISOR_RATE_LIMIT", _as_int),
             "queue_concurrency": ("ADVISOR_CONCURRENCY", _as_int),
             "auto_build_limit": ("ADVISOR_AUTO_BUILD_LIMIT", _as_int),
+            "server_name": ("GRADIO_SERVER_NAME", str),
+            "server_port": ("GRADIO_SERVER_PORT", _as_int),
         }
         for name, (var, conv) in mapping.items():
             raw = _env(var)
