@@ -58,13 +58,13 @@ def _access_error(e: Exception, endpoint: str, token: str | None) -> HubAccessEr
     if isinstance(e, OfflineModeIsEnabled):
         return HubAccessError(
             "HF_HUB_OFFLINE is set, so the live Hub cannot be read. Unset HF_HUB_OFFLINE "
-            "to use --source hub, or build from the corpus snapshot (--source corpus)."
+            "to use --source hub, or build from the corpus snapshot (--source snapshot)."
         )
     status = getattr(getattr(e, "response", None), "status_code", None)
     hint = (
         "The Hub refused the token: check HF_TOKEN." if status in (401, 403)
         else "Check your network connection and HF_ENDPOINT, or build from the corpus "
-        "snapshot with --source corpus."
+        "snapshot with --source snapshot."
     )
     detail = _scrub(f"{type(e).__name__}: {e}", token)[:300]
     return HubAccessError(f"Could not list models from {endpoint} ({detail}). {hint}")
