@@ -197,6 +197,14 @@ class ChatSession:
                 return i + 1
         raise RuntimeError("question missing from the chat history")
 
+    def text(self, index: int) -> str:
+        """The text of one chat message (gradio 6 sends content as a list of parts)."""
+        content = self.history[index].get("content")
+        if isinstance(content, list):
+            return " ".join(p.get("text", "") if isinstance(p, dict) else str(p)
+                            for p in content)
+        return str(content or "")
+
     def like(self, index: int, liked: bool) -> str:
         value = self.history[index].get("content")
         data = self._call(self.like_fn, self.chat, [None],

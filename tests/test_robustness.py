@@ -370,6 +370,32 @@ def test_api_bad_inputs_get_messages_and_are_logged(real_app):
             assert r["reason"]
 
 
+def test_chat_bad_inputs_over_the_browser_protocol(real_app):
+    """The Ask tab's chat (a private handler) as the page calls it: refusals come back
+    as errors and are logged, hostile text is answered inertly, the like still works."""
+    import httpx
+
+    from bench.load import ChatSession
+
+    demo, url = real_app
+    qlog = demo.advisor_app.qlog
+    before = len(qlog.rows())
+    chat = ChatSession(url, httpx.get(url + "config", timeout=30).json(), timeout=60)
+    try:
+        for bad in ["", "  \n ", HUNDRED_KB]:
+            with pytest.raises(RuntimeError, match="type a question|limit is"):
+                chat.ask(bad)
+        i = chat.ask(HTML_Q)
+        assert chat.text(i) and "sentiment" in chat.text(i).lower()
+        assert_inert(chat.text(i))
+        assert "Thanks" in chat.like(i, False)
+    finally:
+        chat.close()
+    rows = qlog.rows()[before:]
+    assert [r["status"] for r in rows] == ["refused"] * 3 + ["answered"]
+    assert rows[-1]["feedback"] == "dislike"
+
+
 def test_mcp_tools_refuse_bad_input(real_app):
     """The MCP tools are the same functions: call them over MCP (streamable HTTP)."""
     import anyio
