@@ -46,7 +46,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from bench._common import REPO, machine_info, md_table, percentiles, write_result
+from bench._common import (
+    REPO,
+    machine_info,
+    md_table,
+    mib,
+    percentiles,
+    rss_bytes,
+    write_result,
+)
 
 log = logging.getLogger(__name__)
 
@@ -386,6 +394,34 @@ def start_app(index_dir: Path, log_db: Path, extra_env: dict[str, str] | None = 
     raise SystemExit(f"error: the app was not ready after {ready_timeout:.0f} s; see {logf.name}")
 
 
+class MemorySampler(threading.Thread):
+    """Samples the app process's RSS once a second while the load runs."""
+
+    def __init__(self, pid: int, every_s: float = 1.0):
+        super().__init__(name="rss-sampler", daemon=True)
+        self.pid, self.every_s = pid, every_s
+        self.samples: list[int] = []
+        self._halt = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.samples.append(rss_bytes(self.pid))
+            self._halt.wait(self.every_s)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(5)
+
+    def summary(self) -> dict[str, float]:
+        s = [x for x in self.samples if x] or [0]
+        third = max(1, len(s) // 3)
+        return {"start": round(mib(s[0]), 1), "max": round(mib(max(s)), 1),
+                "end": round(mib(s[-1]), 1),
+                "first_third_max": round(mib(max(s[:third])), 1),
+                "last_third_max": round(mib(max(s[-third:])), 1)}
+
+
 def report_markdown(summary: dict[str, Any], check: dict[str, Any]) -> str:
     rows = [{"action": k, "ok": v["ok"], "errors": v["errors"], "p50 ms": v["p50"],
              "p95 ms": v["p95"], "p99 ms": v["p99"]} for k, v in summary["by_kind"].items()]
@@ -401,6 +437,7 @@ def report_markdown(summary: dict[str, Any], check: dict[str, Any]) -> str:
         f"Query log: {check['answers']} answers -> lost {check['lost']}, duplicated "
         f"{check['duplicated']}, wrong kind/status {check['wrong_kind_or_status']}; "
         f"{check['feedback_clicks']} clicks -> feedback lost {check['feedback_lost']}.",
+        *([f"App RSS (MiB): {summary['app_rss_mib']}"] if "app_rss_mib" in summary else []),
     ])
 
 
@@ -432,11 +469,15 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tempfile.mkdtemp(prefix="advisor-load-"))
         log_db = tmp / "querylog.sqlite"
         proc, url = start_app(args.index_dir, log_db)
+    memory = MemorySampler(proc.pid) if proc is not None else None
     try:
         result = run_load(url, args.users, args.duration, args.max_actions, seed=args.seed)
         summary = result.summary()
         check = check_log(result, log_db)
     finally:
+        if memory is not None:
+            memory.stop()
+            summary_memory = memory.summary()
         if proc is not None:
             proc.terminate()
             try:
@@ -446,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
     manifest = {}
     if not args.url:
         manifest = json.loads((args.index_dir / "manifest.json").read_text())
+    if memory is not None:
+        summary["app_rss_mib"] = summary_memory
     payload = {"machine": machine_info(), "summary": summary, "log_check": check,
                "index": {"dir": str(args.index_dir), "counts": manifest.get("counts"),
                          "embed_model": manifest.get("embed_model")}}
