@@ -63,6 +63,16 @@ DEFAULT_BOOST_SCALE = 1.0  # multiplies every keyword cue's weight; CV over the 
 DEFAULT_UNSURE_TOP = 0.35  # top score below this: say the category is a guess
 DEFAULT_UNSURE_MARGIN = 0.08  # top two within this: say it could be either
 DEFAULT_FORUM_TAG_FACTOR = 0.5  # keyword cues found in a thread's forum tag count half
+DEFAULT_TITLE_WEIGHT = 0.3  # share of the title/first sentence in a long post's vector
+# (the rest is the prose body); a short text is its own title, so it is unaffected
+DEFAULT_WINDOW_CHARS = 900  # MiniLM reads 256 word pieces (~1,000 characters of English):
+# longer prose is embedded in windows of about this size and the windows averaged
+DEFAULT_MAX_WINDOWS = 4  # a long post's first ~3,600 prose characters carry its question
+DEFAULT_CODE_CUE_FACTOR = 0.5  # keyword cues found only in code/tracebacks count half:
+# a Spaces question that pastes a training script is not a Training Pipeline question
+DEFAULT_EXPLAINER_WEIGHT = 0.5  # share of the output explainer's categories when one of
+# its detectors recognised a specific kind of pasted output (label ids, OOM, nan loss...):
+# a detector that fired is more reliable than the text classifier on the same paste
 # Sample weights per source: root-cause question codes are the only real, study-labelled
 # forum questions; codebook examples are long and partly off-topic quotes.
 SOURCE_WEIGHTS = {"root_cause": 2.0, "guidance": 1.0, "definition": 1.0, "example": 0.7}
@@ -213,6 +223,80 @@ def training_texts(
     return out
 
 
+_FENCE = re.compile(r"```.*?(?:```|\Z)|<pre>.*?(?:</pre>|\Z)", re.S | re.I)
+_CODE_LINE = re.compile(
+    r"^\s*(?:File \"|Traceback|>>>|\.\.\.\s|\$ |!?pip |python |import \w|from [\w.]+ import|at [\w.$]+\(|"
+    r"#|//|[\w.\[\]'\"]+\s*[+\-*/]?=\s*\S|[\w.]+\(.*\)[:;,]?\s*$|[\]\[{}()<>|,:;'\"0-9.\s-]+$|"
+    r"(?:def|class|for|if|with|return|try|except|while|else)\b.*:?\s*$)"
+)
+_ERROR_LINE = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Warning|Exit))\b(?::[ \t]*([^\n]{0,160}))?")
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+(?=[A-Z0-9\"'(])")
+DEFAULT_TITLE_MAX_CHARS = 200  # a first line longer than this is a paragraph, not a title
+
+
+@dataclass(frozen=True)
+class PreparedText:
+    """A question split for the classifier: ``title`` (first line or sentence), ``prose``
+    (the text without code blocks, code lines and tracebacks, but with the error lines
+    ``XError: message`` kept), ``code`` (what was taken out)."""
+
+    title: str
+    prose: str
+    code: str
+
+
+def prepare_text(text: str) -> PreparedText:
+    """Split ``text`` into title, prose and code (see :class:`PreparedText`)."""
+    text = (text or "").replace("\r\n", "\n")
+    code_parts = [m.group(0) for m in _FENCE.finditer(text)]
+    body = _FENCE.sub("\n", text)
+    prose_lines: list[str] = []
+    for line in body.split("\n"):
+        if line.strip() and _CODE_LINE.match(line) and not _ERROR_LINE.match(line.strip()):
+            code_parts.append(line)
+        else:
+            prose_lines.append(line)
+    code = "\n".join(code_parts)
+    errors = list(dict.fromkeys(
+        m.group(0).strip() for m in _ERROR_LINE.finditer(code) if m.group(1) != "Exception"
+    ))[-3:]  # the last lines of a traceback name the error
+    prose = " ".join(" ".join(prose_lines).split())
+    if errors:
+        prose = f"{prose} {' '.join(errors)}".strip()
+    if not prose:
+        prose = " ".join(text.split())
+    first = text.strip().split("\n", 1)[0].strip()
+    if "\n" in text.strip() and 0 < len(first) <= DEFAULT_TITLE_MAX_CHARS and not _CODE_LINE.match(first):
+        title = first
+    else:
+        title = _SENTENCE_END.split(prose, 1)[0][:DEFAULT_TITLE_MAX_CHARS]
+    return PreparedText(title=title, prose=prose, code=code)
+
+
+def _windows(prose: str, size: int = DEFAULT_WINDOW_CHARS, limit: int = DEFAULT_MAX_WINDOWS) -> list[str]:
+    """``prose`` as up to ``limit`` consecutive pieces of about ``size`` characters,
+    cut at sentence ends where possible."""
+    if len(prose) <= size:
+        return [prose]
+    out: list[str] = []
+    cur = ""
+    for sent in _SENTENCE_END.split(prose):
+        while len(sent) > size:  # one huge "sentence": cut it hard
+            if cur:
+                out.append(cur)
+                cur = ""
+            out.append(sent[:size])
+            sent = sent[size:]
+        if cur and len(cur) + 1 + len(sent) > size:
+            out.append(cur)
+            cur = sent
+        else:
+            cur = f"{cur} {sent}".strip()
+    if cur:
+        out.append(cur)
+    return out[:limit]
+
+
 def keyword_boosts(text: str, scale: float = DEFAULT_BOOST_SCALE) -> tuple[np.ndarray, dict[str, str]]:
     """(n_categories,) additive boosts from :data:`KEYWORD_CUES`, and the subcategory each
     boosted category's best cue names (if any)."""
@@ -251,6 +335,35 @@ def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def merge_explanation(
+    scores: Sequence[CategoryScore],
+    explanation: Any,
+    weight: float = DEFAULT_EXPLAINER_WEIGHT,
+    k: int = 3,
+) -> list[CategoryScore]:
+    """Mix the classifier's ``scores`` with the categories of an
+    :class:`~advisor.types.Explanation` whose detectors found a specific kind (anything
+    but ``"unknown"``): ``(1 - weight) * classifier + weight * explainer`` (the explainer's
+    scores normalised to sum 1). Returns the top ``k``, best first; ``scores`` come back
+    unchanged when the explainer recognised nothing specific."""
+    kinds = [k_ for k_ in (getattr(explanation, "kinds", None) or []) if k_ != "unknown"]
+    ecats = [c for c in (getattr(explanation, "categories", None) or []) if c.category in _KNOWN]
+    if not kinds or not ecats or weight <= 0:
+        return list(scores)[:k]
+    total = sum(max(0.0, c.score) for c in ecats) or 1.0
+    mixed: dict[str, float] = {}
+    subs: dict[str, str] = {}
+    for s in scores:
+        mixed[s.category] = mixed.get(s.category, 0.0) + (1.0 - weight) * s.score
+        subs.setdefault(s.category, s.subcategory)
+    for c in ecats:
+        mixed[c.category] = mixed.get(c.category, 0.0) + weight * max(0.0, c.score) / total
+        if c.subcategory:
+            subs[c.category] = c.subcategory
+    order = sorted(mixed, key=lambda c: -mixed[c])[: max(1, k)]
+    return [CategoryScore(c, subs.get(c, ""), float(round(mixed[c], 4))) for c in order]
+
+
 class TaxonomyClassifier:
     """See the module docstring. Typical use::
 
@@ -269,7 +382,9 @@ class TaxonomyClassifier:
         boost_scale: float = DEFAULT_BOOST_SCALE,
         unsure_top: float = DEFAULT_UNSURE_TOP,
         unsure_margin: float = DEFAULT_UNSURE_MARGIN,
+        title_weight: float = DEFAULT_TITLE_WEIGHT,
     ):
+        self.title_weight = title_weight
         self.c = c
         self.lr_weight = lr_weight
         self.lex_weight = lex_weight
@@ -300,13 +415,16 @@ class TaxonomyClassifier:
         embedder: Embedder,
     ) -> TaxonomyClassifier:
         """Embed the labelled texts (a few hundred short ones) and fit all parts."""
-        texts = training_texts(taxonomy, threads, guidance)
+        return self.fit_texts(training_texts(taxonomy, threads, guidance), embedder)
+
+    def fit_texts(self, texts: Sequence[LabelledText], embedder: Embedder) -> TaxonomyClassifier:
+        """Fit on already collected labelled texts (cross-validation folds use this)."""
         if not texts:
             raise ValueError(
                 "No labelled text to train the taxonomy classifier: pass the codebook "
                 "entries (builder.sources.taxonomy.read_taxonomy) or the guidance."
             )
-        vecs = embedder.encode([t.text for t in texts])  # (n, dim) float32
+        vecs = self.featurize([t.text for t in texts], embedder)  # (n, dim) float32
         self.embedder = embedder
         self.embed_model = embedder.model_id
         self.dim = int(vecs.shape[1])
@@ -367,6 +485,45 @@ class TaxonomyClassifier:
         norms[norms == 0] = 1.0
         return out / norms
 
+    def featurize(self, texts: Sequence[str], embedder: Embedder | None = None) -> np.ndarray:
+        """(n, dim) L2-normalised vectors: the mean of the prose windows' embeddings,
+        mixed with the title's embedding by ``title_weight`` (a text that is its own
+        title is embedded once). Every distinct piece is embedded once per call."""
+        emb = embedder or self.embedder
+        if emb is None:
+            raise RuntimeError("TaxonomyClassifier is not fitted: call fit() or load() first.")
+        plans: list[tuple[list[str], str]] = []
+        pieces: dict[str, int] = {}
+        for t in texts:
+            prep = prepare_text(t)
+            wins = _windows(prep.prose)
+            plans.append((wins, prep.title))
+            for piece in [*wins, prep.title]:
+                pieces.setdefault(piece, len(pieces))
+        if not plans:
+            return np.zeros((0, getattr(emb, "dim", self.dim) or 0), dtype=np.float32)
+        pvecs = np.asarray(emb.encode(list(pieces)), dtype=np.float32)
+        out = np.zeros((len(plans), pvecs.shape[1]), dtype=np.float32)
+        for i, (wins, title) in enumerate(plans):
+            body = pvecs[[pieces[w] for w in wins]].mean(axis=0)
+            body /= np.linalg.norm(body) or 1.0
+            if wins != [title] and self.title_weight > 0:
+                body = (1 - self.title_weight) * body + self.title_weight * pvecs[pieces[title]]
+            out[i] = body / (np.linalg.norm(body) or 1.0)
+        return out
+
+    def cue_boosts(self, text: str) -> tuple[np.ndarray, dict[str, str]]:
+        """Keyword boosts of a question: cues in its prose count fully, cues found only in
+        its code or traceback count :data:`DEFAULT_CODE_CUE_FACTOR`."""
+        prep = prepare_text(text)
+        b_prose, subs = keyword_boosts(prep.prose, self.boost_scale)
+        if not prep.code:
+            return b_prose, subs
+        b_code, subs_code = keyword_boosts(prep.code, self.boost_scale * DEFAULT_CODE_CUE_FACTOR)
+        for cat, sub in subs_code.items():
+            subs.setdefault(cat, sub)
+        return np.maximum(b_prose, b_code), subs
+
     # ---------------------------------------------------------------- predicting
     def _check_fitted(self) -> None:
         if self.coef is None or self.embedder is None:
@@ -382,7 +539,7 @@ class TaxonomyClassifier:
         if self.lex_weight > 0 and self.lex_coef is not None and len(texts):
             p_lex = _softmax(np.asarray(_lexical(texts) @ self.lex_coef.T) + self.lex_intercept)
             mix = mix + self.lex_weight * p_lex
-        boosts = np.stack([keyword_boosts(t, self.boost_scale)[0] for t in texts]) if len(texts) else mix * 0
+        boosts = np.stack([self.cue_boosts(t)[0] for t in texts]) if len(texts) else mix * 0
         mix = mix + boosts
         return mix / mix.sum(axis=1, keepdims=True)
 
@@ -407,13 +564,13 @@ class TaxonomyClassifier:
         texts = [t or "" for t in texts]
         if not texts:
             return []
-        vecs = self.embedder.encode(texts)
+        vecs = self.featurize(texts)
         return self._rank(vecs, self.proba_vectors(vecs, texts), texts, k)
 
     def _rank(self, vecs: np.ndarray, probs: np.ndarray, texts: Sequence[str], k: int) -> list[list[CategoryScore]]:
         out = []
         for vec, p, text in zip(vecs, probs, texts, strict=True):
-            cue_subs = keyword_boosts(text, self.boost_scale)[1]
+            cue_subs = self.cue_boosts(text)[1]
             order = np.argsort(-p)[: max(1, k)]
             out.append(
                 [
@@ -456,7 +613,7 @@ class TaxonomyClassifier:
                     owner.append(j)
         labelled: dict[int, ThreadInfo] = {}
         if codes:
-            vecs = self.embedder.encode(codes)
+            vecs = self.featurize(codes)
             probs = self.proba_vectors(vecs, codes)
             owner_arr = np.array(owner)
             for j, t in enumerate(todo):
@@ -498,6 +655,7 @@ class TaxonomyClassifier:
                 "boost_scale": self.boost_scale,
                 "unsure_top": self.unsure_top,
                 "unsure_margin": self.unsure_margin,
+                "title_weight": self.title_weight,
             },
             "counts": self.counts,
         }
@@ -565,6 +723,7 @@ class TaxonomyClassifier:
             boost_scale=p.get("boost_scale", DEFAULT_BOOST_SCALE),
             unsure_top=p.get("unsure_top", DEFAULT_UNSURE_TOP),
             unsure_margin=p.get("unsure_margin", DEFAULT_UNSURE_MARGIN),
+            title_weight=p.get("title_weight", DEFAULT_TITLE_WEIGHT),
         )
         clf.embedder = embedder
         clf.embed_model = meta["embed_model"]

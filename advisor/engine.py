@@ -255,6 +255,17 @@ class Advisor:
             return scores, bool(p.classifier.is_unsure(scores))
         return self._classify_by_taxonomy(text, qvec)
 
+    def _merge_explanation(self, categories, unsure, explanation) -> tuple[list[CategoryScore], bool]:
+        """A detector that recognised the pasted output names its category with a strong
+        prior (see :func:`advisor.classifier.merge_explanation`)."""
+        from advisor.classifier import merge_explanation
+
+        merged = merge_explanation(categories, explanation)
+        if merged == list(categories)[:3]:
+            return categories, unsure
+        clf = self.parts.classifier
+        return merged, bool(clf.is_unsure(merged)) if clf is not None else unsure
+
     def _classify_by_taxonomy(self, text, qvec) -> tuple[list[CategoryScore], bool]:
         """Fallback: the categories of the nearest taxonomy documents (dense similarity)."""
         p = self.parts
@@ -327,6 +338,7 @@ class Advisor:
                 notes.append(str(e))
         elif intent == "explain" and p.explainer is not None:
             explanation = p.explainer.explain(question, model_id=(filters or {}).get("model_id"))
+            categories, unsure = self._merge_explanation(categories, unsure, explanation)
         composed = compose(question, categories, unsure, hits, models, p.guidance, p.index,
                            intent=intent, notes=[follow_note] if follow_note else [])
         if explanation is not None:  # the explainer's answer leads; the rest is context

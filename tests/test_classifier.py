@@ -13,13 +13,16 @@ from advisor.classifier import (
     JSON_NAME,
     NPZ_NAME,
     TaxonomyClassifier,
+    _windows,
     keyword_boosts,
+    merge_explanation,
+    prepare_text,
     training_texts,
 )
 from advisor.errors import IndexCorruptError, IndexMismatchError
 from advisor.guidance import Guidance, load_guidance
 from advisor.taxonomy import CHALLENGE_CATEGORIES
-from advisor.types import CategoryScore, TaxonomyEntry, ThreadInfo
+from advisor.types import CategoryScore, Explanation, TaxonomyEntry, ThreadInfo
 from tests.conftest import FakeEmbedder
 
 DEV = Path(__file__).resolve().parents[1] / "eval" / "dev_questions.jsonl"
@@ -159,6 +162,80 @@ def test_label_threads(toy_clf):
     assert out[2].category == "Dataset Acquisition & Usage"
     assert out[3].category is None  # no codes: left unlabelled
     assert threads[1].category is None  # inputs not mutated
+
+
+_POST = """Space stops after my training script runs
+Hi, my space keeps crashing after a while. Here is the app:
+```
+from datasets import load_dataset
+ds = load_dataset("imdb")
+trainer.train()
+```
+Traceback (most recent call last):
+  File "app.py", line 3, in <module>
+    trainer.train()
+ValueError: too many values to unpack
+any idea?"""
+
+
+def test_prepare_text_splits_title_prose_and_code():
+    prep = prepare_text(_POST)
+    assert prep.title == "Space stops after my training script runs"
+    assert "load_dataset" not in prep.prose and "File \"app.py\"" not in prep.prose
+    assert "load_dataset" in prep.code and "Traceback" in prep.code
+    assert "ValueError: too many values to unpack" in prep.prose  # error line kept
+    assert prep.prose.endswith("any idea?") or "any idea?" in prep.prose
+    short = prepare_text("How do I load a csv?  Thanks.")
+    assert short.prose == "How do I load a csv? Thanks." and short.title == "How do I load a csv?"
+    assert prepare_text("").prose == ""
+
+
+def test_windows_cut_long_prose():
+    prose = " ".join(f"Sentence number {i} is here." for i in range(200))
+    wins = _windows(prose, size=300, limit=3)
+    assert len(wins) == 3 and all(len(w) <= 300 for w in wins)
+    assert wins[0].startswith("Sentence number 0") and prose.startswith(wins[0])
+    assert _windows("short", size=300) == ["short"]
+    assert all(len(w) <= 50 for w in _windows("x" * 120, size=50, limit=5))
+
+
+def test_cues_in_code_count_less(toy_clf):
+    i = CHALLENGE_CATEGORIES.index
+    boosts, _ = toy_clf.cue_boosts(_POST)
+    prose_only, _ = keyword_boosts(prepare_text(_POST).prose)
+    full, _ = keyword_boosts(_POST)
+    ds = i("Dataset Acquisition & Usage")
+    assert prose_only[ds] == 0 and 0 < boosts[ds] < full[ds]  # load_dataset only in code
+    assert boosts[i("Spaces")] == full[i("Spaces")] > 0  # "my space" is in the prose
+
+
+def test_featurize_mixes_title_for_long_text(toy_clf, fake_embedder):
+    short = "csv dataset rows"
+    v_short = toy_clf.featurize([short])[0]
+    assert np.allclose(v_short, fake_embedder.encode([short])[0], atol=1e-5)  # own title
+    v_post = toy_clf.featurize([_POST])[0]
+    assert np.linalg.norm(v_post) == pytest.approx(1.0, abs=1e-4)
+    no_title = TaxonomyClassifier(title_weight=0.0)
+    no_title.embedder = fake_embedder
+    assert not np.allclose(no_title.featurize([_POST])[0], v_post)
+
+
+def test_merge_explanation():
+    scores = [CategoryScore("Dataset Acquisition & Usage", "", 0.46),
+              CategoryScore("Training Pipeline", "Training", 0.3),
+              CategoryScore("Incomprehensible output", "", 0.1)]
+
+    def exp(kinds, cats):
+        return Explanation("t", kinds, "a", {}, None, [], [CategoryScore(c, "", s) for c, s in cats])
+
+    merged = merge_explanation(scores, exp(["label_ids"], [("Incomprehensible output", 0.9)]))
+    assert merged[0].category == "Incomprehensible output"
+    assert merged[0].score == pytest.approx(0.5 * 0.1 + 0.5, abs=1e-3)
+    assert [s.category for s in merged[1:]] == ["Dataset Acquisition & Usage", "Training Pipeline"]
+    assert merged[2].subcategory == "Training"
+    # nothing specific recognised: the classifier's ranking stands
+    assert merge_explanation(scores, exp(["unknown"], [("Incomprehensible output", 0.9)])) == scores
+    assert merge_explanation(scores, None) == scores
 
 
 @pytest.mark.slow
