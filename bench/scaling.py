@@ -234,7 +234,9 @@ def main(
         q_rows, pool = perm[:n_queries], np.sort(perm[n_queries:])  # held-out queries
         cq = np.ascontiguousarray(corpus[q_rows])
         for n in real_sizes:
-            take = pool if n is None or n >= pool.size else np.sort(pool[:n])
+            if n is not None and n >= pool.size:
+                continue  # the "all" row covers it
+            take = pool if n is None else np.sort(pool[:n])
             rows += bench_dataset("corpus", np.ascontiguousarray(corpus[take]), cq, kinds)
     result = {"rows": [asdict(r) for r in rows], "dim": dim, "queries": n_queries, "k": DEFAULT_K}
     result["path"] = str(write_result(name, result, out_dir))
