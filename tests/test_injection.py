@@ -52,7 +52,11 @@ def hostile_index(corpus_dir, tmp_path_factory):
 
 @pytest.fixture
 def server(monkeypatch):
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # hf_hub refuses even loopback
+    # huggingface_hub refuses even loopback offline; it reads the variable at import
+    import huggingface_hub.constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     s = ChatServer()
     yield s
     s.close()
