@@ -28,6 +28,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -39,7 +40,6 @@ from advisor.errors import EmbeddingModelError
 log = logging.getLogger(__name__)
 
 PACKAGED_PREFIX = "packaged:"
-BACKENDS = ("torch", "onnx")
 # 17 is what bench/encoder.py measured (cosine 1.000 to torch); every current ONNX
 # Runtime supports it and the TorchScript exporter emits it without onnxscript.
 DEFAULT_ONNX_OPSET = 17
@@ -255,6 +255,9 @@ class OnnxEmbedder:
             export_onnx(model_dir, self.onnx_path)
             self.exported = True
         self._tokenizer = AutoTokenizer.from_pretrained(str(model_dir), use_fast=True)
+        # a fast tokenizer called from two threads at once (the app's queue workers) can
+        # raise "Already borrowed"; the ONNX session itself is thread-safe
+        self._tokenizer_lock = threading.Lock()
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or os.cpu_count() or 1
         self._session = ort.InferenceSession(
@@ -267,13 +270,14 @@ class OnnxEmbedder:
         order = np.argsort([-len(t) for t in texts], kind="stable")
         for start in range(0, len(texts), batch_size):
             idx = order[start : start + batch_size]
-            enc = self._tokenizer(
-                [texts[i] for i in idx],
-                padding=True,
-                truncation=True,
-                max_length=self.max_seq_length,
-                return_tensors="np",
-            )
+            with self._tokenizer_lock:
+                enc = self._tokenizer(
+                    [texts[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_seq_length,
+                    return_tensors="np",
+                )
             mask = enc["attention_mask"].astype(np.int64)
             feeds = {
                 "input_ids": enc["input_ids"].astype(np.int64),

@@ -85,6 +85,18 @@ def test_onnx_keeps_input_order_and_batching_does_not_matter(onnx_embedder):
 
 
 @pytest.mark.slow
+def test_onnx_encode_from_two_threads(onnx_embedder):
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = _texts()
+    expected = onnx_embedder.encode(texts, batch_size=8)
+    with ThreadPoolExecutor(2) as pool:  # the app's two queue workers share one embedder
+        got = list(pool.map(lambda ts: onnx_embedder.encode(ts, batch_size=8), [texts, texts]))
+    for g in got:
+        np.testing.assert_allclose(g, expected, atol=1e-5)
+
+
+@pytest.mark.slow
 def test_onnx_empty_input_and_contract(onnx_embedder):
     out = onnx_embedder.encode([])
     assert out.shape == (0, onnx_embedder.dim) and out.dtype == np.float32
