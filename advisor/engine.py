@@ -42,6 +42,11 @@ DEFAULT_MIN_THREADS = 2  # below this many threads in the hits, search threads a
 DEFAULT_EXTRA_THREADS = 3
 DEFAULT_MEMO_SIZE = 256  # cached query vectors (a few KB each)
 DEFAULT_UNSURE_SCORE = 0.35  # used only when the classifier offers no is_unsure()
+# Intra-op threads for query-time torch/faiss work. One short query gains little from a
+# second thread, and on a loaded 2-core machine the OpenMP workers spin-wait for each
+# other: MiniLM encode of one dev question measured 165 ms CPU / 335 ms wall with 2
+# threads vs 13 ms CPU / 26 ms wall with 1 (load average ~8). Builds set their own.
+DEFAULT_QUERY_THREADS = 1
 
 # --- intent cues ----------------------------------------------------------------------
 _RECOMMEND = re.compile(
@@ -229,6 +234,7 @@ class Advisor:
             explainer = OutputExplainer(index, retriever)
         except Exception as e:  # noqa: BLE001
             log.warning("output explainer unavailable: %s", e)
+        _limit_query_threads(DEFAULT_QUERY_THREADS)
         log.info("advisor ready in %.2f s", time.perf_counter() - t0)
         return _Parts(index, emb, retriever, classifier, guidance, recommender, explainer, notes)
 
@@ -405,6 +411,22 @@ class Advisor:
             final = adv or final
         assert final is not None
         return final
+
+
+def _limit_query_threads(n: int) -> None:
+    """Cap torch's and faiss's intra-op threads at ``n`` (see DEFAULT_QUERY_THREADS).
+
+    Process-wide: called once the index is loaded (an in-process auto-build has finished
+    by then). Libraries that are not imported are left alone."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() > n:
+        torch.set_num_threads(n)
+    faiss = sys.modules.get("faiss")
+    if faiss is not None and faiss.omp_get_max_threads() > n:
+        faiss.omp_set_num_threads(n)
+    log.debug("query-time intra-op threads capped at %d", n)
 
 
 def _sources_only(composed: Composed) -> str:
