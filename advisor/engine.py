@@ -226,6 +226,7 @@ class Advisor:
             from advisor.recommender import Recommender
 
             recommender = Recommender(index, retriever)
+            recommender.prepare()
         except Exception as e:  # noqa: BLE001
             log.warning("recommender unavailable: %s", e)
         try:

@@ -274,6 +274,61 @@ def _is_multilingual(m: ModelInfo) -> bool:
     )
 
 
+_ID_SPLIT = re.compile(r"[-_./]")
+
+
+@dataclass(frozen=True)
+class _Features:
+    """Per-model facts the ranking reads on every request, derived once per model (the
+    model-choice path scores 2-10k candidates a request; recomputing these from the
+    ``ModelInfo`` was most of its CPU time)."""
+
+    params: int | None
+    params_estimated: bool
+    low_id: str
+    id_tokens: frozenset[str]  # lower-case id split on - _ . /
+    langs: frozenset[str]
+    tags: frozenset[str]
+    multilingual: bool
+    have_library: frozenset[str]  # tags, formats and library, lower-case
+    log_downloads: float
+    log_likes: float
+
+    @classmethod
+    def of(cls, m: ModelInfo) -> _Features:
+        params, estimated = estimate_params(m)
+        low = m.id.lower()
+        return cls(
+            params=params, params_estimated=estimated, low_id=low,
+            id_tokens=frozenset(_ID_SPLIT.split(low)),
+            langs=frozenset(x.lower() for x in m.languages),
+            tags=frozenset(t.lower() for t in m.tags),
+            multilingual=_is_multilingual(m),
+            have_library=frozenset(x.lower() for x in (*m.tags, *m.formats, m.library or "")),
+            log_downloads=math.log1p(max(m.downloads, 0)),
+            log_likes=math.log1p(max(m.likes, 0)),
+        )
+
+
+def _tier(f: _Features, concrete: list[str], concrete_set: frozenset[str],
+          require_all: bool) -> int:
+    """:func:`language_tier` on precomputed features; -1 for None (drop). ``concrete`` is
+    the non-empty-request's asked languages without ``multilingual``."""
+    # Translation needs every language; otherwise the first one named is the ask
+    # ("German legal texts ... bert-base-uncased is English" wants German).
+    if concrete:
+        if require_all:
+            if all(c in f.langs or c in f.id_tokens for c in concrete_set):
+                return 0
+        elif concrete[0] in f.langs or concrete[0] in f.id_tokens:
+            return 0
+    if f.multilingual:
+        return 0 if not concrete else 1
+    if not f.langs:
+        return 0 if concrete == ["en"] else 2
+    return -1
+
+
 def language_tier(m: ModelInfo, wanted: list[str], require_all: bool = False) -> int | None:
     """0 speaks an asked language, 1 multilingual, 2 languages not stated, None: others.
 
@@ -284,19 +339,9 @@ def language_tier(m: ModelInfo, wanted: list[str], require_all: bool = False) ->
     wanted = [w.lower() for w in wanted if w]
     if not wanted:
         return 0
-    langs = {x.lower() for x in m.languages}
-    name_tokens = set(re.split(r"[-_./]", m.id.lower()))
     concrete = [w for w in wanted if w != MULTILINGUAL]
-    spoken = (langs | name_tokens) & set(concrete)
-    # Translation needs every language; otherwise the first one named is the ask
-    # ("German legal texts ... bert-base-uncased is English" wants German).
-    if concrete and (spoken == set(concrete) if require_all else concrete[0] in spoken):
-        return 0
-    if _is_multilingual(m):
-        return 0 if not concrete else 1
-    if not langs:
-        return 0 if concrete == ["en"] else 2
-    return None
+    tier = _tier(_Features.of(m), concrete, frozenset(concrete), require_all)
+    return None if tier < 0 else tier
 
 
 @dataclass
@@ -309,6 +354,7 @@ class _Scored:
     related_task: bool
     relevance: float = 0.0
     notes: list[str] = field(default_factory=list)
+    feat: _Features | None = None
 
 
 def _normalise_language(value: str) -> str:
@@ -355,6 +401,23 @@ class Recommender:
         self._by_task: dict[str | None, list[ModelInfo]] | None = None
         self._inferred: dict[str, list[ModelInfo]] = {}
         self._family_threads: dict[str, list[tuple[ThreadInfo, str]]] = {}
+        self._features: dict[str, tuple[ModelInfo, _Features]] = {}
+
+    def prepare(self) -> None:
+        """Derive every model's ranking features now (about a second for the full index)
+        instead of on the first request that meets each model."""
+        for m in self.models.values():
+            self._feat(m)
+        self._tasks_known()
+
+    def _feat(self, m: ModelInfo) -> _Features:
+        """The model's cached :class:`_Features` (recomputed if the record was replaced)."""
+        hit = self._features.get(m.id)
+        if hit is not None and hit[0] is m:
+            return hit[1]
+        f = _Features.of(m)
+        self._features[m.id] = (m, f)
+        return f
 
     # --- request -----------------------------------------------------------------
     def _tasks_known(self) -> dict[str | None, list[ModelInfo]]:
@@ -431,10 +494,10 @@ class Recommender:
 
     # --- candidates ----------------------------------------------------------------
     @staticmethod
-    def _library_ok(m: ModelInfo, library: str) -> bool:
+    def _library_ok(m: ModelInfo, library: str, feat: _Features | None = None) -> bool:
         wanted = LIBRARY_ALIASES.get(library, (library,))
-        have = {x.lower() for x in (*m.tags, *m.formats, m.library or "")}
-        return bool(have & set(wanted))
+        have = (feat or _Features.of(m)).have_library
+        return not have.isdisjoint(wanted)
 
     def candidates(self, req: ModelRequest, source: str | None = None) -> list[_Scored]:
         """Models that fit task, source, licence, library, size and language."""
@@ -446,35 +509,39 @@ class Recommender:
             pools += [(m, True) for m in self._inferred.get(req.task, [])]
         else:
             pools = [(m, False) for m in self.models.values()]
+        wanted = [w.lower() for w in req.languages if w]
+        concrete = [w for w in wanted if w != MULTILINGUAL]
+        concrete_set = frozenset(concrete)
+        require_all = req.task == "translation"
+        feat = self._feat
         out: list[_Scored] = []
         for m, related in pools:
             if source and m.source != source:
                 continue
             if req.license_family and (m.license_family or "unknown") != req.license_family:
                 continue
-            if req.library and not self._library_ok(m, req.library):
+            f = feat(m)
+            if req.library and not self._library_ok(m, req.library, f):
                 continue
-            params, estimated = estimate_params(m)
-            if req.max_params and params and params > req.max_params:
+            if req.max_params and f.params and f.params > req.max_params:
                 continue
-            tier = language_tier(m, req.languages, require_all=req.task == "translation")
-            if tier is None:
+            tier = _tier(f, concrete, concrete_set, require_all) if wanted else 0
+            if tier < 0:
                 continue
-            out.append(_Scored(m, tier, 0.0, params, estimated, related))
+            out.append(_Scored(m, tier, 0.0, f.params, f.params_estimated, related, feat=f))
         return out
 
     # --- relevance -----------------------------------------------------------------
     @staticmethod
-    def _lexical(req: ModelRequest, m: ModelInfo) -> float:
+    def _lexical(req: ModelRequest, m: ModelInfo, feat: _Features | None = None) -> float:
         """Request words/keywords found in the model id (full weight) or tags (half), 0..1.
 
         Tags count half because authors stuff them ("chat", "small", "sota"); the id is
         what the community sees and downloads by. A translation pair ("en-fr") counts
         double: it is the whole point of the request.
         """
-        mid = m.id.lower()
-        id_tokens = set(re.split(r"[-_./]", mid))
-        tags = {t.lower() for t in m.tags}
+        f = feat or _Features.of(m)
+        mid, id_tokens, tags = f.low_id, f.id_tokens, f.tags
         hits = 0.0
         for kw in req.keywords:
             weight = 2.0 if _PAIR.fullmatch(kw) else 1.0
@@ -518,14 +585,15 @@ class Recommender:
 
     def _score(self, req: ModelRequest, cands: list[_Scored]) -> None:
         dense = self._dense(req, cands)
-        max_dl = max((math.log1p(max(c.model.downloads, 0)) for c in cands), default=0.0) or 1.0
-        max_lk = max((math.log1p(max(c.model.likes, 0)) for c in cands), default=0.0) or 1.0
-        for c in cands:
+        feats = [c.feat or self._feat(c.model) for c in cands]
+        max_dl = max((f.log_downloads for f in feats), default=0.0) or 1.0
+        max_lk = max((f.log_likes for f in feats), default=0.0) or 1.0
+        for c, f in zip(cands, feats, strict=True):
             m = c.model
-            lex = self._lexical(req, m)
+            lex = self._lexical(req, m, f)
             rel = 0.5 * lex + 0.5 * dense.get(m.id, 0.0) if dense else lex
-            pop = ((1 - W_LIKES_IN_POPULARITY) * math.log1p(max(m.downloads, 0)) / max_dl
-                   + W_LIKES_IN_POPULARITY * math.log1p(max(m.likes, 0)) / max_lk)
+            pop = ((1 - W_LIKES_IN_POPULARITY) * f.log_downloads / max_dl
+                   + W_LIKES_IN_POPULARITY * f.log_likes / max_lk)
             card = m.card_quality if (m.card_chars or m.source == "2022") else NEUTRAL_CARD_QUALITY
             c.relevance = rel
             c.score = W_RELEVANCE * rel + W_POPULARITY * pop + W_CARD * card
