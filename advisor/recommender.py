@@ -20,6 +20,7 @@ mapping), so tests can run it on corpus slices without an index.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import re
@@ -61,6 +62,7 @@ NEUTRAL_CARD_QUALITY = 0.5  # 2026 records carry no card text: neither reward no
 RELATED_TASK_PENALTY = 0.10  # e.g. feature-extraction for a sentence-similarity request
 UNKNOWN_SIZE_PENALTY = 0.05  # size limit asked but the size is not known
 THIN_CARD_QUALITY = 0.4  # below this the card misses most sections
+MIN_PRUNE_CANDIDATES = 500  # below this, scoring all candidates is cheaper than bounding
 MIN_MAX_PARAMS = 1_000_000  # a budget below 1M parameters fits no useful model
 MULTILINGUAL_MIN_LANGUAGES = 5  # a card listing this many languages counts as multilingual
 DEFAULT_MAX_MENTIONS = 2  # thread lines per model: enough to warn, short enough to read
@@ -344,6 +346,18 @@ def language_tier(m: ModelInfo, wanted: list[str], require_all: bool = False) ->
     return None if tier < 0 else tier
 
 
+@dataclass(frozen=True)
+class _ScoreContext:
+    dense: dict[str, float]  # model id -> retrieval relevance 0..1
+    max_dl: float  # max log downloads over the candidates (> 0)
+    max_lk: float
+
+
+def _rank_key(c: _Scored) -> tuple:
+    """Final ranking order: language tier, then score, downloads, id."""
+    return (c.tier, -c.score, -c.model.downloads, c.model.id)
+
+
 @dataclass
 class _Scored:
     model: ModelInfo
@@ -584,23 +598,83 @@ class Recommender:
         return {mid: 1.0 - i / n for i, mid in enumerate(ranked)}
 
     def _score(self, req: ModelRequest, cands: list[_Scored]) -> None:
-        dense = self._dense(req, cands)
-        feats = [c.feat or self._feat(c.model) for c in cands]
-        max_dl = max((f.log_downloads for f in feats), default=0.0) or 1.0
-        max_lk = max((f.log_likes for f in feats), default=0.0) or 1.0
-        for c, f in zip(cands, feats, strict=True):
-            m = c.model
-            lex = self._lexical(req, m, f)
-            rel = 0.5 * lex + 0.5 * dense.get(m.id, 0.0) if dense else lex
-            pop = ((1 - W_LIKES_IN_POPULARITY) * f.log_downloads / max_dl
-                   + W_LIKES_IN_POPULARITY * f.log_likes / max_lk)
-            card = m.card_quality if (m.card_chars or m.source == "2022") else NEUTRAL_CARD_QUALITY
-            c.relevance = rel
-            c.score = W_RELEVANCE * rel + W_POPULARITY * pop + W_CARD * card
-            if c.related_task:
-                c.score -= RELATED_TASK_PENALTY
-            if req.max_params and c.params is None:
-                c.score -= UNKNOWN_SIZE_PENALTY
+        """Score every candidate (``c.relevance``, ``c.score``)."""
+        ctx = self._score_context(req, cands)
+        for c in cands:
+            self._score_one(req, c, ctx)
+
+    def _score_context(self, req: ModelRequest, cands: list[_Scored]) -> _ScoreContext:
+        """What one candidate's score needs from the whole set: dense relevance and the
+        popularity maxima."""
+        for c in cands:
+            if c.feat is None:
+                c.feat = self._feat(c.model)
+        return _ScoreContext(
+            dense=self._dense(req, cands),
+            max_dl=max((c.feat.log_downloads for c in cands), default=0.0) or 1.0,
+            max_lk=max((c.feat.log_likes for c in cands), default=0.0) or 1.0,
+        )
+
+    @staticmethod
+    def _combine(req: ModelRequest, c: _Scored, rel: float, ctx: _ScoreContext) -> float:
+        """The weighted score of ``c`` with relevance ``rel`` (monotone in ``rel``)."""
+        m, f = c.model, c.feat
+        pop = ((1 - W_LIKES_IN_POPULARITY) * f.log_downloads / ctx.max_dl
+               + W_LIKES_IN_POPULARITY * f.log_likes / ctx.max_lk)
+        card = m.card_quality if (m.card_chars or m.source == "2022") else NEUTRAL_CARD_QUALITY
+        score = W_RELEVANCE * rel + W_POPULARITY * pop + W_CARD * card
+        if c.related_task:
+            score -= RELATED_TASK_PENALTY
+        if req.max_params and c.params is None:
+            score -= UNKNOWN_SIZE_PENALTY
+        return score
+
+    def _score_one(self, req: ModelRequest, c: _Scored, ctx: _ScoreContext) -> None:
+        lex = self._lexical(req, c.model, c.feat)
+        dense = ctx.dense
+        rel = 0.5 * lex + 0.5 * dense.get(c.model.id, 0.0) if dense else lex
+        c.relevance = rel
+        c.score = self._combine(req, c, rel, ctx)
+
+    def _top(self, req: ModelRequest, cands: list[_Scored], k: int) -> list[_Scored]:
+        """The first ``k`` candidates in ranking order (tier, score, downloads, id),
+        exactly as scoring and sorting all of them would give, but scoring only those
+        that can still make the top ``k``: within a tier, candidates are visited by an
+        upper bound of their score (lexical relevance taken as 1) and the visit stops
+        once the bound falls below the k-th best score found. A request without a task
+        has all ~44k models as candidates; most are never scored."""
+        ctx = self._score_context(req, cands)
+        key = _rank_key
+        if len(cands) <= MIN_PRUNE_CANDIDATES:
+            for c in cands:
+                self._score_one(req, c, ctx)
+            return sorted(cands, key=key)[:k]
+        dense = ctx.dense
+        bounds = [self._combine(req, c, (0.5 + 0.5 * dense.get(c.model.id, 0.0)) if dense
+                                else 1.0, ctx) for c in cands]
+        order = sorted(range(len(cands)), key=lambda i: (cands[i].tier, -bounds[i]))
+        out: list[_Scored] = []
+        pos = 0
+        while pos < len(order) and len(out) < k:
+            tier, need = cands[order[pos]].tier, k - len(out)
+            best: list[float] = []  # min-heap of the `need` best scores in this tier
+            scored: list[_Scored] = []
+            while pos < len(order) and cands[order[pos]].tier == tier:
+                i = order[pos]
+                if len(best) == need and bounds[i] < best[0]:
+                    break  # neither this one nor any later one in the tier can enter
+                c = cands[i]
+                self._score_one(req, c, ctx)
+                scored.append(c)
+                if len(best) < need:
+                    heapq.heappush(best, c.score)
+                elif c.score > best[0]:
+                    heapq.heapreplace(best, c.score)
+                pos += 1
+            while pos < len(order) and cands[order[pos]].tier == tier:
+                pos += 1  # the rest of a pruned tier
+            out += sorted(scored, key=key)[:need]
+        return out
 
     # --- evidence ----------------------------------------------------------------------
     def _threads_for(self, family: str) -> list[tuple[ThreadInfo, str]]:
@@ -710,11 +784,10 @@ class Recommender:
             raise InvalidInputError(f"k must be between 1 and {MAX_K}; got {k!r}.")
         req, source = self.build_request(text, filters)
         cands = self.candidates(req, source)
-        self._score(req, cands)
-        cands.sort(key=lambda c: (c.tier, -c.score, -c.model.downloads, c.model.id))
+        top = self._top(req, cands, k)
         log.info("recommend %r: task=%s langs=%s -> %d candidates", req.text[:60], req.task,
                  req.languages, len(cands))
-        return [self._to_recommendation(req, c) for c in cands[:k]]
+        return [self._to_recommendation(req, c) for c in top]
 
     def explain_request(self, text: str, filters: dict | None = None) -> ModelRequest:
         """The parsed request (with filters applied), for the UI's "understood as" line."""
