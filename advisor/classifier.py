@@ -64,7 +64,9 @@ DEFAULT_UNSURE_TOP = 0.35  # top score below this: say the category is a guess
 DEFAULT_UNSURE_MARGIN = 0.08  # top two within this: say it could be either
 DEFAULT_FORUM_TAG_FACTOR = 0.5  # keyword cues found in a thread's forum tag count half
 DEFAULT_TITLE_WEIGHT = 0.3  # share of the title/first sentence in a long post's vector
-# (the rest is the prose body); a short text is its own title, so it is unaffected
+# (the rest is the prose body); a short text is its own title, so it is unaffected.
+# 10-fold CV top-1 (root-cause codes / codebook examples): 0 -> 0.60 / 0.60,
+# 0.3 -> 0.64 / 0.62, 0.5 -> 0.64 / 0.57; dev set 0.79 for all three
 DEFAULT_WINDOW_CHARS = 900  # MiniLM reads 256 word pieces (~1,000 characters of English):
 # longer prose is embedded in windows of about this size and the windows averaged
 DEFAULT_MAX_WINDOWS = 4  # a long post's first ~3,600 prose characters carry its question

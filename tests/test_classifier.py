@@ -26,10 +26,11 @@ from advisor.types import CategoryScore, Explanation, TaxonomyEntry, ThreadInfo
 from tests.conftest import FakeEmbedder
 
 DEV = Path(__file__).resolve().parents[1] / "eval" / "dev_questions.jsonl"
-# Measured 0.79 / 0.96 with MiniLM (see the report in the classifier's commit); the
-# thresholds leave a margin for library noise but fail on a real regression.
-DEV_TOP1_MIN = 0.72
-DEV_TOP3_MIN = 0.90
+# Measured 0.85 / 0.96 with MiniLM (title + prose features, forum-style guidance
+# questions; 0.79 / 0.96 before); the thresholds leave a margin for library noise but
+# fail on a real regression.
+DEV_TOP1_MIN = 0.78
+DEV_TOP3_MIN = 0.92
 
 
 def _entry(cat: str, sub: str, definition: str, example: str = "") -> TaxonomyEntry:
