@@ -32,6 +32,7 @@ import numpy as np
 from advisor.compose import Composed, compose, safe_text
 from advisor.config import Config
 from advisor.errors import AdvisorError, LLMBackendError
+from advisor.tasks import detect_task
 from advisor.types import Advice, CategoryScore, Explanation, Hit, ModelRecommendation
 from advisor.validate import RateLimiter, clean_output_text, clean_question, parse_filters
 
@@ -60,8 +61,21 @@ _RECOMMEND = re.compile(
     r"\b(recommend|suggest)\b",
     re.I,
 )
+# Seeking phrasings that name no "model" ("need something that finds cars", "can a model
+# answer questions about a spreadsheet", "bert vs distilbert, which one should I fine
+# tune"): they count as model choice only when the request also names a task.
+_SEEKING = re.compile(
+    r"\b(i (want|need) to|(need|want|looking for) (something|a way|anything)|"
+    r"something (that|to|where|which|for)|is there (something|a way|anything)|"
+    r"can (a|any|some) model|which one (should|would|do) (i|we)|vs\.?|versus|should i "
+    r"(use|fine-?tune|pick|choose|start with)|how (do|can|could) i (detect|transcribe|"
+    r"translate|summari[sz]e|extract|recogni[sz]e|caption))\b|"
+    r"\bmodels? (with|which)\b",
+    re.I,
+)
 _RECOMMEND_NEG = re.compile(
-    r"\b(error|traceback|exception|fails?|failed|crash\w*|how (do|can) i (load|fine-?tune|"
+    r"\b(model card|model repo\w*|difference between|programmatically|list_models|"
+    r"error|traceback|exception|fails?|failed|crash\w*|how (do|can) i (load|fine-?tune|"
     r"train|deploy|save|use)|out of memory|doesn'?t work|not working)\b",
     re.I,
 )
@@ -82,7 +96,11 @@ def detect_intent(question: str) -> str:
     """``"explain"`` (pasted output/error), ``"recommend"`` (model choice) or ``"challenge"``."""
     if _PASTED.search(question) and (len(question) > 60 or "\n" in question):
         return "explain"
-    if _RECOMMEND.search(question) and not _RECOMMEND_NEG.search(question):
+    if _RECOMMEND_NEG.search(question):
+        return "challenge"
+    if _RECOMMEND.search(question):
+        return "recommend"
+    if _SEEKING.search(question) and detect_task(question)[0] is not None:
         return "recommend"
     return "challenge"
 

@@ -178,6 +178,9 @@ TASK_CUES: tuple[TaskCue, ...] = (
             r"documents|questions)|vector search|retrieval|\brag\b|cluster(ing)? (texts|"
             r"sentences|documents)|dedup\w*|paraphrase (detection|mining)|duplicate questions",
             "sentence-similarity", ("sentence-transformers", "minilm", "mpnet")),
+    TaskCue(r"language (detection|identification|id)\b|(detect|identify|recogni[sz]e|guess)\w* "
+            r"(the |which |what )?language|which language .{0,40}(written|is it|is this)",
+            "text-classification", ("language-detection", "language-identification", "lid")),
     TaskCue(r"sentiment|opinion|polarity|positive|negative|(good|bad) reviews?|happy or",
             "text-classification", ("sentiment", "sst-2", "sst2", "imdb")),
     TaskCue(r"emotion|toxic(ity)?|hate speech|offensive|spam|intent|fake news|topic "

@@ -75,6 +75,14 @@ def test_resolve_follow_up_adds_size_cue():
     ("how do I load a model from a local folder?", "challenge"),
     ("Traceback (most recent call last):\n  File \"a.py\", line 1\nKeyError: 'x'", "explain"),
     ("I get [{'label': 'LABEL_1', 'score': 0.98}] what does LABEL_1 mean in this output?", "explain"),
+    # seeking phrasings without the word "model", counted only when a task is named
+    ("need something that spots bikes in photos and draws boxes around them", "recommend"),
+    ("can a model read my excel sheet and answer questions about the numbers?", "recommend"),
+    ("how do i detect the language of a tweet? about 30 languages", "recommend"),
+    ("i want to do something cool with hugging face", "challenge"),
+    # questions about models that are not a model choice
+    ("what should I put in my model card before publishing?", "challenge"),
+    ("what is the difference between a tokenizer and a model?", "challenge"),
 ])
 def test_detect_intent(q, intent):
     assert detect_intent(q) == intent
