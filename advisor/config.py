@@ -26,6 +26,10 @@ DEFAULT_CACHE_DIR = "~/.cache/reuse-advisor"
 # special value "packaged:all-MiniLM-L6-v2" resolves to that package's directory; any
 # other value is handed to sentence-transformers as a Hub id or local path.
 DEFAULT_EMBED_MODEL = "packaged:all-MiniLM-L6-v2"
+# ONNX Runtime fp32: the same vectors as torch (cosine 1.000) at 1.7-2x the speed on 2
+# cores (tests/test_embedding.py, bench/RESULTS.md); falls back to torch with a warning
+# when onnxruntime is missing. Either backend reads the other's index.
+DEFAULT_EMBED_BACKEND = "onnx"
 DEFAULT_EMBED_BATCH = 64  # MiniLM on 2 CPU cores: larger batches gain <5%, cost memory
 DEFAULT_CHUNK_SIZE = 128  # tokens; MiniLM was trained on 128-token inputs
 # and embeds ~55 such chunks/s on 2 cores: the full build budget (15 min) sets the cap
@@ -80,7 +84,7 @@ class Config:
     index_dir: Path = Path(DEFAULT_INDEX_DIR)
     embed_model: str = DEFAULT_EMBED_MODEL
     embed_batch: int = DEFAULT_EMBED_BATCH
-    embed_backend: str = "torch"  # torch | onnx (advisor.embedding: same vectors)
+    embed_backend: str = DEFAULT_EMBED_BACKEND  # onnx | torch (advisor.embedding)
     cache_dir: Path = Path(DEFAULT_CACHE_DIR).expanduser()
     chunk_size: int = DEFAULT_CHUNK_SIZE
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
