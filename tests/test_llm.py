@@ -111,8 +111,12 @@ class ChatServer:
 
 @pytest.fixture
 def chat_server(monkeypatch):
-    # huggingface_hub refuses every request in offline mode, even to 127.0.0.1
+    # huggingface_hub refuses every request in offline mode, even to 127.0.0.1; it reads
+    # HF_HUB_OFFLINE once at import, so the constant must be patched too (test order).
+    import huggingface_hub.constants
+
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     s = ChatServer()
     yield s
     s.close()
