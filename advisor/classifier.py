@@ -45,6 +45,9 @@ from advisor.types import CategoryScore, TaxonomyEntry, ThreadInfo
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+# Bump when fitting or featurising changes (e.g. 2: title + prose windows): the builder
+# puts it in the digest that decides whether a previous fit can be reused.
+FEATURES_VERSION = 2
 NPZ_NAME = "classifier.npz"
 JSON_NAME = "classifier.json"
 

@@ -132,10 +132,13 @@ def read_sources(
 def _classifier_inputs_sha256(data: SourceData, guidance: dict, embedder: Embedder) -> str:
     """Digest of everything the classifier is fitted on (a rebuild with the same digest
     reuses the previous fit and thread labels instead of embedding them again)."""
+    from advisor.classifier import FEATURES_VERSION
+
     payload = json.dumps(
         {
             "embed_model": embedder.model_id,
             "dim": embedder.dim,
+            "features_version": FEATURES_VERSION,
             "taxonomy": [asdict(e) for e in data.taxonomy],
             "threads": [asdict(t) for t in data.threads],
             "guidance": {k: asdict(v) if is_dataclass(v) else repr(v)

@@ -183,3 +183,18 @@ def test_no_change_rebuild_does_not_load_the_model(small_index_dir, corpus_dir, 
     assert calls == [] and res.embedded_new == 0
     res = build(cfg, limit=SMALL_INDEX_LIMIT + 5)  # new cards: now the model is needed
     assert len(calls) == 1 and res.embedded_new > 0
+
+
+def test_classifier_refit_when_its_features_change(small_index_dir, corpus_dir, tmp_path,
+                                                    monkeypatch):
+    """A new FEATURES_VERSION must not reuse a fit made with the old featuriser."""
+    import advisor.classifier
+
+    cfg = small_index_config(tmp_path / "index", corpus_dir)
+    shutil.copytree(small_index_dir, cfg.index_dir)
+    res = build(cfg, limit=SMALL_INDEX_LIMIT, embedder=FakeEmbedder())
+    assert res.manifest["classifier"]["reused"] is True
+    monkeypatch.setattr(advisor.classifier, "FEATURES_VERSION",
+                        advisor.classifier.FEATURES_VERSION + 1)
+    res = build(cfg, limit=SMALL_INDEX_LIMIT, embedder=FakeEmbedder())
+    assert res.manifest["classifier"]["reused"] is False
