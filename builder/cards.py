@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,18 @@ def is_safe_model_id(model_id: str) -> bool:
     """True when ``model_id`` can go into a URL or markdown as is (no HTML, pipes,
     spaces, newlines or '..')."""
     return bool(_SAFE_MODEL_ID.match(model_id.strip())) and ".." not in model_id
+
+
+def iter_model_rows(rows: Iterable[dict[str, Any]], report: Any) -> Iterator[dict[str, Any]]:
+    """Rows whose ``id`` is a non-empty, safe model id; others are counted as skipped
+    (``missing_id`` / ``invalid_id``: ids go into URLs and markdown unescaped)."""
+    for row in rows:
+        if not isinstance(row.get("id"), str) or not row["id"].strip():
+            report.skip("missing_id", str(row)[:80])
+        elif not is_safe_model_id(row["id"]):
+            report.skip("invalid_id", repr(row["id"])[:80])
+        else:
+            yield row
 
 
 def _strip_front(card_md: str) -> tuple[str | None, str]:

@@ -22,7 +22,7 @@ from builder.cards import (
     card_facts,
     formats_from_files,
     is_missing_card,
-    is_safe_model_id,
+    iter_model_rows,
     languages_from,
     license_family,
     license_from,
@@ -83,13 +83,7 @@ def read_cards(path: Path, report: SourceReport, limit: int | None = None) -> It
     if limit is not None and limit <= 0:
         return
     kept = 0
-    for row in iter_jsonl_gz(Path(path), report):
-        if not isinstance(row.get("id"), str) or not row["id"].strip():
-            report.skip("missing_id", str(row)[:80])
-            continue
-        if not is_safe_model_id(row["id"]):  # ids go into URLs and markdown unescaped
-            report.skip("invalid_id", repr(row["id"])[:80])
-            continue
+    for row in iter_model_rows(iter_jsonl_gz(Path(path), report), report):
         try:
             pair = model_from_row(row, report)
         except Exception as e:  # noqa: BLE001 - one odd row must not stop a build

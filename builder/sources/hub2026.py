@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from advisor.types import Document, ModelInfo
-from builder.cards import is_safe_model_id, license_family, model_document
+from builder.cards import iter_model_rows, license_family, model_document
 from builder.report import SourceReport, iter_jsonl_gz
 
 log = logging.getLogger(__name__)
@@ -71,13 +71,7 @@ def read_hub2026(path: Path, report: SourceReport, limit: int | None = None) -> 
     if limit is not None and limit <= 0:
         return
     kept = 0
-    for row in iter_jsonl_gz(Path(path), report):
-        if not isinstance(row.get("id"), str) or not row["id"].strip():
-            report.skip("missing_id", str(row)[:80])
-            continue
-        if not is_safe_model_id(row["id"]):  # ids go into URLs and markdown unescaped
-            report.skip("invalid_id", repr(row["id"])[:80])
-            continue
+    for row in iter_model_rows(iter_jsonl_gz(Path(path), report), report):
         if row.get("removed"):
             report.skip("removed", row["id"])
             continue
