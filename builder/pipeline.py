@@ -304,6 +304,13 @@ class LazyEmbedder:
     def loaded(self) -> bool:
         return self._model is not None
 
+    @property
+    def backend(self) -> str:
+        """The backend that actually embedded (ONNX may have fallen back to torch)."""
+        if self._model is None:
+            return self._cfg.embed_backend
+        return getattr(self._model, "backend", self._cfg.embed_backend)
+
     def encode(self, texts, batch_size: int = 64):
         return self._load().encode(texts, batch_size=batch_size)
 
@@ -370,7 +377,7 @@ def build(
     del previous
     manifest = {
         "embed_model": embedder.model_id,
-        "embed_backend": cfg.embed_backend,
+        "embed_backend": getattr(embedder, "backend", cfg.embed_backend),
         "source": source,
         "limit": limit,
         "hub_filters": list(hub_filters or []),

@@ -198,3 +198,12 @@ def test_classifier_refit_when_its_features_change(small_index_dir, corpus_dir, 
                         advisor.classifier.FEATURES_VERSION + 1)
     res = build(cfg, limit=SMALL_INDEX_LIMIT, embedder=FakeEmbedder())
     assert res.manifest["classifier"]["reused"] is False
+
+
+def test_manifest_records_the_backend_that_embedded(corpus_dir, tmp_path):
+    """If the ONNX export fell back to torch, the manifest must say torch."""
+    cfg = small_index_config(tmp_path / "index", corpus_dir).replace(embed_backend="onnx")
+    emb = FakeEmbedder()
+    emb.backend = "torch"  # what get_embedder returns after a fallback
+    res = build(cfg, limit=5, embedder=emb)
+    assert res.manifest["embed_backend"] == "torch"
