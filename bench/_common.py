@@ -22,12 +22,21 @@ from typing import Any
 
 import numpy as np
 
+from advisor.config import DEFAULT_CORPUS_DIR as DEFAULT_CONFIG_CORPUS_DIR
+from advisor.config import Config
+
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "bench" / "out"  # gitignored
 DEFAULT_INDEX_DIR = REPO / "index"  # the full build lands here
-DEFAULT_CORPUS_DIR = REPO.parent / "shared" / "corpus"
+# ADVISOR_CORPUS_DIR (read by advisor.config) wins; else the snapshot beside the repo.
+_ENV_CORPUS_DIR = Config.from_env().corpus_dir
+DEFAULT_CORPUS_DIR = (
+    _ENV_CORPUS_DIR
+    if _ENV_CORPUS_DIR != Path(DEFAULT_CONFIG_CORPUS_DIR)
+    else REPO.parent / "shared" / "corpus"
+)
 PACKAGES = (
     "numpy",
     "faiss",

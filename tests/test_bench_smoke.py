@@ -77,11 +77,12 @@ def test_overlap_at_k_identical_and_disjoint():
     assert overlap_at_k(base, q, base, -q, k=3) < 1.0
 
 
-def test_build_rebuild_on_copy(small_index_dir, tmp_path):
+def test_build_rebuild_on_copy(small_index_dir, corpus_dir, tmp_path):
     from bench import build
 
     before = (small_index_dir / "manifest.json").read_text()
-    res = build.main(index_dir=small_index_dir, embedder=FakeEmbedder(), out_dir=tmp_path)
+    res = build.main(index_dir=small_index_dir, corpus_dir=corpus_dir, embedder=FakeEmbedder(),
+                     out_dir=tmp_path)
     full, rebuild = res["rows"]
     assert full["chunks"] > 0 and full["wall_s"] is None  # read from the manifest
     assert rebuild["embedded_new"] == 0 and rebuild["reused"] == full["chunks"]
