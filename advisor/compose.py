@@ -43,6 +43,12 @@ from advisor.types import (
 
 log = logging.getLogger(__name__)
 
+# Common words that match the guidance vocabulary but explain nothing in "why" lines.
+_WHY_IGNORE = frozenset(
+    "get gets got getting out after before few steps step when why what just still all new "
+    "one also now then there here have has had know try tried".split()
+)
+
 TAXONOMY_URL = "https://github.com/mina-taraghi/SANER2024ReplicationPackage"
 DEFAULT_MAX_CAUSES = 4  # a beginner reads 3-5 bullet points, not 12
 DEFAULT_MAX_STEPS = 5
@@ -189,7 +195,7 @@ def _category_section(categories, unsure, words, guidance, index, hits, cites) -
          *(getattr(g, "causes", []) or []), entry.definition if entry else ""]
     )
     vocab_words = _word_set(vocab)
-    shared = [w for w in sorted(words) if w in vocab_words]
+    shared = [w for w in sorted(words) if w in vocab_words and w not in _WHY_IGNORE]
     if shared:
         why.append("your question mentions " + ", ".join(f"*{safe_text(w, 30)}*" for w in shared[:6]))
     same = [h for h in hits if h.kind == "thread" and _thread_category(index, h) == top.category]

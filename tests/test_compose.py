@@ -170,3 +170,11 @@ def test_on_small_real_index(small_index):
     for c in thread_cites:
         assert c.url == f"https://discuss.huggingface.co/t/{c.id}"
         assert int(c.id) in small_index.threads
+
+
+def test_why_line_names_telling_words_not_filler():
+    md, _ = compose_answer("I get CUDA out of memory after a few steps while training",
+                           CATS, False, HITS, [], GUIDE, INDEX)
+    why = next(line for line in md.splitlines() if line.startswith("Why:"))
+    assert "*cuda*" in why and "*memory*" in why
+    assert "*get*" not in why and "*out*" not in why
