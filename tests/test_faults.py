@@ -30,7 +30,7 @@ from advisor.engine import Advisor
 from advisor.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from advisor.index import AdvisorIndex
 from tests.conftest import FakeEmbedder, small_index_config
-from tests.test_llm import ChatServer
+from tests.test_llm import online_chat_server
 from tests.test_robustness import _free_port, launch_app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -152,8 +152,7 @@ def test_app_builds_a_missing_index_then_answers(corpus_dir, tmp_path):
 # --- LLM backend faults ---------------------------------------------------------------------
 @pytest.fixture
 def server(monkeypatch):
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    s = ChatServer()
+    s = online_chat_server(monkeypatch)
     yield s
     s.close()
 

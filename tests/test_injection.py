@@ -25,7 +25,7 @@ import pytest
 
 from advisor.engine import Advisor
 from tests.conftest import FakeEmbedder, small_index_config
-from tests.test_llm import TOKEN, ChatServer
+from tests.test_llm import TOKEN, ChatServer, online_chat_server
 from tests.test_robustness import launch_app, write_hostile_corpus
 
 INJECT_Q = (
@@ -52,12 +52,7 @@ def hostile_index(corpus_dir, tmp_path_factory):
 
 @pytest.fixture
 def server(monkeypatch):
-    # huggingface_hub refuses even loopback offline; it reads the variable at import
-    import huggingface_hub.constants
-
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    s = ChatServer()
+    s = online_chat_server(monkeypatch)
     yield s
     s.close()
 

@@ -109,15 +109,22 @@ class ChatServer:
         self.httpd.server_close()
 
 
-@pytest.fixture
-def chat_server(monkeypatch):
-    # huggingface_hub refuses every request in offline mode, even to 127.0.0.1; it reads
-    # HF_HUB_OFFLINE once at import, so the constant must be patched too (test order).
+def online_chat_server(monkeypatch) -> ChatServer:
+    """A started ChatServer, with huggingface_hub's offline mode off for this test.
+
+    huggingface_hub refuses every request in offline mode, even to 127.0.0.1; it reads
+    HF_HUB_OFFLINE once at import, so the constant is patched too (test order).
+    """
     import huggingface_hub.constants
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    s = ChatServer()
+    return ChatServer()
+
+
+@pytest.fixture
+def chat_server(monkeypatch):
+    s = online_chat_server(monkeypatch)
     yield s
     s.close()
 
