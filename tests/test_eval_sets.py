@@ -1,0 +1,80 @@
+"""The real-question sets: frozen splits, disjoint sources, valid labels.
+
+These files are the project's measure of quality (see bench/RESULTS.md); the test keeps
+them honest: every row carries the split its URL hashes to, no URL appears in two files
+(the training posts stay apart from both evaluation sets), labels use codebook names,
+and every good model of a request exists in the corpus.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from advisor.eval import split_of
+from advisor.taxonomy import CHALLENGE_CATEGORIES
+
+EVAL = Path(__file__).resolve().parents[1] / "eval"
+FILES = {"requests": "real_requests.jsonl", "questions": "real_questions.jsonl",
+         "train": "train_posts.jsonl"}
+MINIMUM = {"requests": 120, "questions": 150, "train": 300}
+
+
+def _rows(name: str) -> list[dict]:
+    return [json.loads(x) for x in (EVAL / FILES[name]).read_text(encoding="utf-8").splitlines()
+            if x.strip()]
+
+
+@pytest.mark.parametrize("name", list(FILES))
+def test_rows_are_complete_and_split_by_url_hash(name):
+    rows = _rows(name)
+    assert len(rows) >= MINIMUM[name]
+    assert len({r["id"] for r in rows}) == len(rows)
+    for r in rows:
+        assert r["source_url"].startswith("https://"), r["id"]
+        assert r["split"] == split_of(r["source_url"]), r["id"]
+        assert len(r["question"].split()) >= 8, r["id"]
+    halves = Counter(r["split"] for r in rows)
+    assert min(halves.values()) >= 0.35 * len(rows)
+
+
+def test_no_url_in_two_sets():
+    seen: dict[str, str] = {}
+    for name in FILES:
+        for r in _rows(name):
+            assert r["source_url"] not in seen, (r["source_url"], seen.get(r["source_url"]), name)
+            seen[r["source_url"]] = name
+
+
+@pytest.mark.parametrize("name", ["questions", "train"])
+def test_categories_are_codebook_names_and_cover_the_taxonomy(name):
+    rows = _rows(name)
+    cats = Counter(r["category"] for r in rows)
+    assert set(cats) <= set(CHALLENGE_CATEGORIES)
+    assert len(cats) == len(CHALLENGE_CATEGORIES)
+    if name == "questions":
+        assert sum(bool(r.get("has_paste")) for r in rows) >= 30
+        assert all(2 <= len(r["key_points"]) <= 4 for r in rows)
+
+
+def test_requests_cover_tasks_languages_and_exist_in_the_corpus(corpus_dir):
+    rows = _rows("requests")
+    assert len({r["task"] for r in rows}) >= 20
+    langs = {lang for r in rows for lang in (r.get("constraints") or {}).get("languages") or []}
+    assert len(langs) >= 10
+    ids = set()
+    for name in ("model_cards_2022.jsonl.gz", "hub_models_2026.jsonl.gz"):
+        with gzip.open(corpus_dir / name, "rt", encoding="utf-8") as f:
+            for line in f:
+                try:
+                    ids.add(json.loads(line)["id"])
+                except (ValueError, KeyError):
+                    continue
+    for r in rows:
+        assert 2 <= len(r["good_models"]) <= 6, r["id"]
+        missing = [g for g in r["good_models"] if g not in ids]
+        assert not missing, (r["id"], missing)
