@@ -21,7 +21,9 @@ This module does not build indexes or judge answer quality beyond these measures
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import re
 import logging
 import sys
 from collections.abc import Iterator, Sequence
@@ -50,6 +52,8 @@ class Question:
     task: str | None = None
     good_models: list[str] = field(default_factory=list)
     key_points: list[str] = field(default_factory=list)
+    source_url: str | None = None
+    known_issue: str | None = None  # id of the KB entry holding the accepted fix, if any
 
 
 def read_questions(path: Path, errors: list[str]) -> Iterator[Question]:
@@ -73,6 +77,8 @@ def read_questions(path: Path, errors: list[str]) -> Iterator[Question]:
                     id=str(qid), question=q, category=d.get("category") or None,
                     subcategory=d.get("subcategory") or None, task=d.get("task") or None,
                     good_models=[str(x) for x in good], key_points=[str(x) for x in keys],
+                    source_url=d.get("source_url") or None,
+                    known_issue=d.get("known_issue") or None,
                 )
             except ValueError as e:  # JSONDecodeError is a ValueError
                 errors.append(f"{path}:{lineno}: skipped ({e})")
@@ -89,9 +95,56 @@ def hit_at(good: Sequence[str], recommended: Sequence[str], k: int = HIT_AT) -> 
     return any(model_matches(g, r) for g in good for r in recommended[:k])
 
 
+def split_of(source_url: str) -> str:
+    """The frozen split of a real question: ``"tune"`` or ``"test"``, by a hash of its URL.
+
+    sha256 of the URL (stripped); an even first byte is ``tune``. Never change this: the
+    test half must stay unseen while the method is tuned."""
+    return "tune" if hashlib.sha256(source_url.strip().encode("utf-8")).digest()[0] % 2 == 0 \
+        else "test"
+
+
+STEM_CHARS = 5  # a content word is compared by its first 5 letters ("tokenizer" ~ "tokenization")
+FIRST_SCREEN_WORDS = 300  # what a reader sees before scrolling
+_KP_WORD = re.compile(r"[a-z0-9_]+")
+
+
+def _stems(text: str) -> set[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return {w[:STEM_CHARS] for w in _KP_WORD.findall(text.lower())
+            if w not in ENGLISH_STOP_WORDS and len(w) > 2}
+
+
+def key_point_found(point: str, answer: str) -> bool:
+    """A key point counts as found when at least half of its content words (5-letter
+    stems, stop words removed) occur in the answer."""
+    want = _stems(point)
+    if not want:
+        return point.lower() in answer.lower()
+    have = _stems(answer)
+    return len(want & have) >= len(want) / 2
+
+
 def key_point_coverage(points: Sequence[str], answer: str) -> float:
-    low = answer.lower()
-    return sum(p.lower() in low for p in points) / len(points) if points else 0.0
+    return sum(key_point_found(p, answer) for p in points) / len(points) if points else 0.0
+
+
+def answer_body(answer: str) -> str:
+    """The answer before its Sources section (what the word counts measure)."""
+    cut = answer.find("### Sources")
+    return answer if cut < 0 else answer[:cut]
+
+
+def first_words(text: str, n: int = FIRST_SCREEN_WORDS) -> str:
+    return " ".join(text.split()[:n])
+
+
+def reciprocal_rank(good: Sequence[str], recommended: Sequence[str], k: int = HIT_AT) -> float:
+    for i, r in enumerate(recommended[:k]):
+        if any(model_matches(g, r) for g in good):
+            return 1.0 / (i + 1)
+    return 0.0
 
 
 def details_line(qid: str, advice: Advice) -> dict[str, Any]:
@@ -112,8 +165,9 @@ def _mean(xs: list[float]) -> float | None:
 
 
 def evaluate(questions_path: Path, cfg: Config, details_path: Path | None = None,
-             advisor=None, limit: int | None = None) -> dict[str, Any]:
-    """Run every question; write details; return the summary dict."""
+             advisor=None, limit: int | None = None, split: str | None = None) -> dict[str, Any]:
+    """Run every question (of ``split`` when given: rows whose ``source_url`` hashes to
+    it); write details; return the summary dict."""
     from advisor.engine import Advisor
 
     adv = advisor or Advisor(cfg)
@@ -122,7 +176,14 @@ def evaluate(questions_path: Path, cfg: Config, details_path: Path | None = None
     top1: list[float] = []
     top3: list[float] = []
     sel: list[float] = []
+    sel1: list[float] = []
+    mrr: list[float] = []
+    task_ok: list[float] = []
+    any_models: list[float] = []
     cover: list[float] = []
+    cover_first: list[float] = []
+    words: list[int] = []
+    kb_hit: list[float] = []
     lat: list[float] = []
     n = errors = 0
     out = open(details_path, "w", encoding="utf-8") if details_path else None
@@ -130,6 +191,8 @@ def evaluate(questions_path: Path, cfg: Config, details_path: Path | None = None
         for q in read_questions(questions_path, bad):
             if limit is not None and n + errors >= limit:
                 break
+            if split and (not q.source_url or split_of(q.source_url) != split):
+                continue
             try:
                 advice = adv.advise(q.question)
             except AdvisorError as e:
@@ -146,10 +209,20 @@ def evaluate(questions_path: Path, cfg: Config, details_path: Path | None = None
                 got = [canonical_category(c) or c for c in line["categories"]]
                 top1.append(float(bool(got) and got[0] == want))
                 top3.append(float(want in got[:3]))
+            body = answer_body(advice.answer)
+            words.append(len(body.split()))
             if q.good_models:
                 sel.append(float(hit_at(q.good_models, line["models"])))
+                sel1.append(float(hit_at(q.good_models, line["models"], 1)))
+                mrr.append(reciprocal_rank(q.good_models, line["models"]))
+                any_models.append(float(bool(line["models"])))
+                if q.task:
+                    task_ok.append(float(advice.task == q.task))
             if q.key_points:
                 cover.append(key_point_coverage(q.key_points, advice.answer))
+                cover_first.append(key_point_coverage(q.key_points, first_words(body)))
+            if q.known_issue:
+                kb_hit.append(float(q.known_issue in advice.known_issues))
     finally:
         if out is not None:
             out.close()
@@ -164,8 +237,16 @@ def evaluate(questions_path: Path, cfg: Config, details_path: Path | None = None
         "category_top3": _mean(top3),
         "selection_n": len(sel),
         f"selection_hit@{HIT_AT}": _mean(sel),
+        "selection_hit@1": _mean(sel1),
+        "selection_mrr": _mean(mrr),
+        "selection_intent_recall": _mean(any_models),
+        "selection_task_accuracy": _mean(task_ok),
         "key_points_n": len(cover),
         "key_point_coverage": _mean(cover),
+        f"key_point_coverage_first_{FIRST_SCREEN_WORDS}_words": _mean(cover_first),
+        "answer_words_median": int(np.median(words)) if words else None,
+        "known_issue_n": len(kb_hit),
+        "known_issue_hit_rate": _mean(kb_hit),
         "latency_ms_p50": round(float(np.percentile(lat, 50)), 2) if lat else None,
         "latency_ms_p95": round(float(np.percentile(lat, 95)), 2) if lat else None,
         "backend": cfg.llm_backend,
@@ -184,6 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="index directory (default: ADVISOR_INDEX_DIR or index/)")
     parser.add_argument("--details", type=Path, default=None, help="per-question JSONL output")
     parser.add_argument("--limit", type=int, default=None, help="answer only the first N")
+    parser.add_argument("--split", choices=("tune", "test"), default=None,
+                        help="only the rows of this frozen split (by a hash of source_url)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -193,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     cfg = Config.from_env(index_dir=args.index_dir)
     try:
-        summary = evaluate(args.questions, cfg, args.details, limit=args.limit)
+        summary = evaluate(args.questions, cfg, args.details, limit=args.limit, split=args.split)
     except AdvisorError as e:
         print(str(e), file=sys.stderr)
         return 1

@@ -153,6 +153,7 @@ class CategoryScore:
     category: str  # exact codebook name
     subcategory: str
     score: float  # 0..1, calibrated-ish
+    evidence: list[str] = field(default_factory=list)  # what decided: nearest labelled posts
 
 
 @dataclass
@@ -191,6 +192,9 @@ class Advice:
     backend: str = "offline"
     notes: list[str] = field(default_factory=list)  # e.g. "LLM timed out; offline answer"
     latency_ms: float = 0.0
+    task: str | None = None  # the Hub task the request was understood as (model choice)
+    task_confidence: float | None = None
+    known_issues: list[str] = field(default_factory=list)  # ids of matched KB entries
 
     def to_dict(self, with_hits: bool = False) -> dict[str, Any]:
         d = asdict(self)
