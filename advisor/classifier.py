@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 # Bump when fitting or featurising changes (e.g. 2: title + prose windows): the builder
 # puts it in the digest that decides whether a previous fit can be reused.
-FEATURES_VERSION = 2
+FEATURES_VERSION = 3  # 3: real labelled posts join the training texts
 NPZ_NAME = "classifier.npz"
 JSON_NAME = "classifier.json"
 
@@ -80,7 +80,11 @@ DEFAULT_EXPLAINER_WEIGHT = 0.5  # share of the output explainer's categories whe
 # a detector that fired is more reliable than the text classifier on the same paste
 # Sample weights per source: root-cause question codes are the only real, study-labelled
 # forum questions; codebook examples are long and partly off-topic quotes.
-SOURCE_WEIGHTS = {"root_cause": 2.0, "guidance": 1.0, "definition": 1.0, "example": 0.7}
+SOURCE_WEIGHTS = {"root_cause": 2.0, "guidance": 1.0, "definition": 1.0, "example": 0.7,
+                  "real_post": 1.0}
+EVIDENCE_POSTS = 2  # nearest labelled real posts shown as the evidence for a category
+MIN_EVIDENCE_SIMILARITY = 0.45  # below this cosine a "similar post" is not similar
+EVIDENCE_CHARS = 110
 
 
 @dataclass(frozen=True)
@@ -186,19 +190,46 @@ class LabelledText:
     text: str
     category: str
     subcategory: str
-    source: str  # definition | example | root_cause | guidance
+    source: str  # definition | example | root_cause | guidance | real_post
+    url: str = ""  # where a real post was asked (shown as evidence)
 
 
 _TOPIC_PREFIX = re.compile(r"^\s*T\d+\s*:\s*")
+
+
+def read_labelled_posts(path: Path) -> list[LabelledText]:
+    """Real questions labelled with the codebook (``eval/train_posts.jsonl``: ``question``,
+    ``category``, ``subcategory``, ``source_url``); rows with an unknown category are
+    skipped with a warning. A missing file gives ``[]``."""
+    out: list[LabelledText] = []
+    if not Path(path).exists():
+        log.warning("No labelled posts at %s; the classifier learns from the codebook only", path)
+        return out
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            cat = canonical_category(d["category"])
+            if cat is None:
+                raise ValueError(f"unknown category {d['category']!r}")
+            out.append(LabelledText(str(d["question"]), cat, str(d.get("subcategory") or ""),
+                                    "real_post", str(d.get("source_url") or "")))
+        except (ValueError, KeyError, TypeError) as e:
+            log.warning("%s:%d skipped (%s)", path, n, e)
+    return out
 
 
 def training_texts(
     taxonomy: Sequence[TaxonomyEntry],
     threads: Sequence[ThreadInfo],
     guidance: Mapping[str, Any] | None,
+    posts: Sequence[LabelledText] = (),
 ) -> list[LabelledText]:
-    """All labelled texts the classifier learns from (kept in memory only)."""
-    out: list[LabelledText] = []
+    """All labelled texts the classifier learns from. Codebook, root-cause and guidance
+    texts stay in memory only; real posts (our own paraphrases, shipped in the repo) are
+    also kept as evidence."""
+    out: list[LabelledText] = list(posts)
     for e in taxonomy:
         if e.kind != "challenge":
             continue
@@ -334,6 +365,11 @@ def _lexical(texts: Sequence[str]):
     return vec.transform(list(texts))
 
 
+def _snippet(text: str, n: int = EVIDENCE_CHARS) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= n else one[: n - 3].rsplit(" ", 1)[0] + "..."
+
+
 def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     x = x - x.max(axis=axis, keepdims=True)
     e = np.exp(x)
@@ -367,6 +403,31 @@ def merge_explanation(
             subs[c.category] = c.subcategory
     order = sorted(mixed, key=lambda c: -mixed[c])[: max(1, k)]
     return [CategoryScore(c, subs.get(c, ""), float(round(mixed[c], 4))) for c in order]
+
+
+def merge_categories(scores: Sequence[CategoryScore], extra: Sequence[CategoryScore],
+                     weight: float, k: int = 3) -> list[CategoryScore]:
+    """``(1 - weight) * scores + weight * extra`` (``extra`` normalised to sum 1), top ``k``.
+    Used when a known issue matched: its codebook category is evidence too. The top
+    category keeps its evidence when it stays on top."""
+    extra = [c for c in extra if c.category in _KNOWN]
+    if not extra or weight <= 0:
+        return list(scores)[:k]
+    total = sum(max(0.0, c.score) for c in extra) or 1.0
+    mixed: dict[str, float] = {}
+    subs: dict[str, str] = {}
+    for s in scores:
+        mixed[s.category] = mixed.get(s.category, 0.0) + (1.0 - weight) * s.score
+        subs.setdefault(s.category, s.subcategory)
+    for c in extra:
+        mixed[c.category] = mixed.get(c.category, 0.0) + weight * max(0.0, c.score) / total
+        if c.subcategory:
+            subs[c.category] = c.subcategory
+    order = sorted(mixed, key=lambda c: -mixed[c])[: max(1, k)]
+    out = [CategoryScore(c, subs.get(c, ""), float(round(mixed[c], 4))) for c in order]
+    if scores and out[0].category == scores[0].category:
+        out[0].evidence = list(scores[0].evidence)
+    return out
 
 
 class TaxonomyClassifier:
@@ -410,6 +471,8 @@ class TaxonomyClassifier:
         self.sub_protos: np.ndarray | None = None  # (n_subs, dim), L2-normalised
         self.sub_labels: list[tuple[str, str]] = []  # (category, subcategory) per row
         self.counts: dict[str, int] = {}
+        self.post_vecs: np.ndarray | None = None  # (n_posts, dim) labelled real posts
+        self.post_meta: list[tuple[str, str, str]] = []  # (category, snippet, url) per row
 
     # ---------------------------------------------------------------- fitting
     def fit(
@@ -418,9 +481,10 @@ class TaxonomyClassifier:
         threads: Sequence[ThreadInfo],
         guidance: Mapping[str, Any] | None,
         embedder: Embedder,
+        posts: Sequence[LabelledText] = (),
     ) -> TaxonomyClassifier:
         """Embed the labelled texts (a few hundred short ones) and fit all parts."""
-        return self.fit_texts(training_texts(taxonomy, threads, guidance), embedder)
+        return self.fit_texts(training_texts(taxonomy, threads, guidance, posts), embedder)
 
     def fit_texts(self, texts: Sequence[LabelledText], embedder: Embedder) -> TaxonomyClassifier:
         """Fit on already collected labelled texts (cross-validation folds use this)."""
@@ -478,6 +542,9 @@ class TaxonomyClassifier:
         self.sub_protos = self._prototypes(
             vecs, [(t.category, t.subcategory) for t in texts], sub_keys
         )
+        rows = [i for i, t in enumerate(texts) if t.source == "real_post"]
+        self.post_vecs = vecs[rows].astype(np.float32) if rows else np.zeros((0, vecs.shape[1]), np.float32)
+        self.post_meta = [(texts[i].category, _snippet(texts[i].text), texts[i].url) for i in rows]
 
     @staticmethod
     def _prototypes(vecs: np.ndarray, labels: Sequence[Any], keys: Sequence[Any]) -> np.ndarray:
@@ -572,21 +639,38 @@ class TaxonomyClassifier:
         vecs = self.featurize(texts)
         return self._rank(vecs, self.proba_vectors(vecs, texts), texts, k)
 
+    def evidence(self, vec: np.ndarray, category: str, limit: int = EVIDENCE_POSTS) -> list[str]:
+        """The labelled real posts nearest to ``vec`` that carry ``category``: what a
+        reader can check the decision against ("asked like: ... (url)")."""
+        if self.post_vecs is None or not len(self.post_vecs):
+            return []
+        sims = self.post_vecs @ vec
+        out = []
+        for j in np.argsort(-sims):
+            if float(sims[j]) < MIN_EVIDENCE_SIMILARITY or len(out) >= limit:
+                break
+            cat, snippet, url = self.post_meta[j]
+            if cat == category:
+                out.append(f"a similar labelled question, \"{snippet}\" ({url})" if url
+                           else f"a similar labelled question, \"{snippet}\"")
+        return out
+
     def _rank(self, vecs: np.ndarray, probs: np.ndarray, texts: Sequence[str], k: int) -> list[list[CategoryScore]]:
         out = []
         for vec, p, text in zip(vecs, probs, texts, strict=True):
             cue_subs = self.cue_boosts(text)[1]
             order = np.argsort(-p)[: max(1, k)]
-            out.append(
-                [
-                    CategoryScore(
-                        category=self.categories[i],
-                        subcategory=self._subcategory(vec, self.categories[i], cue_subs),
-                        score=float(round(p[i], 4)),
-                    )
-                    for i in order
-                ]
-            )
+            scores = [
+                CategoryScore(
+                    category=self.categories[i],
+                    subcategory=self._subcategory(vec, self.categories[i], cue_subs),
+                    score=float(round(p[i], 4)),
+                )
+                for i in order
+            ]
+            if scores:
+                scores[0].evidence = self.evidence(vec, scores[0].category)
+            out.append(scores)
         return out
 
     def is_unsure(self, scores: Sequence[CategoryScore]) -> bool:
@@ -663,6 +747,7 @@ class TaxonomyClassifier:
                 "title_weight": self.title_weight,
             },
             "counts": self.counts,
+            "post_meta": [list(x) for x in self.post_meta],
         }
 
     def save(self, directory: Path | str) -> None:
@@ -678,6 +763,7 @@ class TaxonomyClassifier:
             lex_intercept=self.lex_intercept.astype(np.float32),
             protos=self.protos,
             sub_protos=self.sub_protos if self.sub_protos is not None else np.zeros((0, self.dim), np.float32),
+            post_vecs=self.post_vecs if self.post_vecs is not None else np.zeros((0, self.dim), np.float32),
         )
         (directory / JSON_NAME).write_text(json.dumps(self.state(), indent=2), encoding="utf-8")
 
@@ -697,6 +783,7 @@ class TaxonomyClassifier:
             coef, intercept = arrays["coef"], arrays["intercept"]
             lex_coef, lex_intercept = arrays["lex_coef"], arrays["lex_intercept"]
             protos, sub_protos = arrays["protos"], arrays["sub_protos"]
+            post_vecs = arrays["post_vecs"] if "post_vecs" in arrays.files else None
         except (OSError, ValueError, KeyError) as e:
             raise IndexCorruptError(
                 f"Taxonomy classifier in {directory} is unreadable ({e}). Rebuild the index "
@@ -741,6 +828,9 @@ class TaxonomyClassifier:
         clf.sub_protos = sub_protos
         clf.sub_labels = [tuple(x) for x in meta.get("sub_labels", [])]
         clf.counts = dict(meta.get("counts", {}))
+        clf.post_meta = [tuple(x) for x in meta.get("post_meta", [])]
+        clf.post_vecs = post_vecs if post_vecs is not None and len(post_vecs) == len(clf.post_meta) \
+            else np.zeros((0, clf.dim), np.float32)
         if clf.coef.shape != (len(CHALLENGE_CATEGORIES), clf.dim) or len(clf.sub_labels) != len(sub_protos):
             raise IndexCorruptError(
                 f"Taxonomy classifier arrays in {directory} disagree with {JSON_NAME}. "

@@ -50,12 +50,13 @@ _WHY_IGNORE = frozenset(
 )
 
 TAXONOMY_URL = "https://github.com/mina-taraghi/SANER2024ReplicationPackage"
-DEFAULT_MAX_CAUSES = 4  # a beginner reads 3-5 bullet points, not 12
-DEFAULT_MAX_STEPS = 5
+DEFAULT_MAX_CAUSES = 3  # a beginner reads 3 bullet points, not 12
+DEFAULT_MAX_STEPS = 3
 DEFAULT_MAX_THREADS = 3  # similar threads shown as evidence
 DEFAULT_MAX_MODEL_CARDS = 3  # related model cards when no recommendation table
 DEFAULT_SNIPPET_CHARS = 220  # per quoted piece of retrieved text
 DEFAULT_CELL_CHARS = 80  # per table cell
+CPU_OK_PARAMS = 1_500_000_000  # fp32 weights of ~6 GB: the most a laptop CPU runs comfortably
 
 _MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
@@ -99,6 +100,13 @@ def _word_set(text: str) -> frozenset[str]:
 
 def _relevance(words: set[str], text: str) -> int:
     return len(words & _word_set(text))
+
+
+def matching_items(items: Sequence[str], words: set[str], limit: int) -> list[str]:
+    """Items that share at least one content word with the question, best first: a tip
+    is shown because it matches this question, not because it belongs to the category."""
+    scored = [(_relevance(words, it), i, it) for i, it in enumerate(items)]
+    return [it for r, _, it in sorted(scored, key=lambda x: (-x[0], x[1])) if r > 0][:limit]
 
 
 def rank_by_question(items: Sequence[str], words: set[str], limit: int) -> list[str]:
@@ -168,53 +176,63 @@ class _Cites:
 
 
 def _category_section(categories, unsure, words, guidance, index, hits, cites) -> str:
+    """One short paragraph: the category, its confidence, the evidence that decided and
+    the codebook link. The generic definition is left to the linked codebook."""
     if not categories:
-        return (
-            "### Challenge category\nI could not match this question to a challenge "
-            "category of the study's taxonomy; the evidence below is the closest I found."
-        )
+        return ("**Challenge category:** no category of the study's taxonomy fits this "
+                "question well.")
     top = categories[0]
     name = top.category + (f" › {top.subcategory}" if top.subcategory else "")
-    lines = ["### Challenge category"]
-    if unsure:
-        lines.append(
-            f"I am **not sure** which kind of problem this is (best guess **{name}**, "
-            f"confidence {top.score:.0%}). The closest categories of the study's taxonomy:"
-        )
-        for i, c in enumerate(categories[:3], 1):
-            sub = f" › {c.subcategory}" if c.subcategory else ""
-            lines.append(f"{i}. **{c.category}{sub}** ({c.score:.0%})")
-        lines.append("Adding the exact error message or what you tried helps me narrow it down.")
-    else:
-        lines.append(f"**{name}** (confidence {top.score:.0%})")
     entry = _taxonomy_entry(index, top.category, top.subcategory)
-    g = guidance_for(guidance, top.category)
-    why: list[str] = []
-    vocab = " ".join(
-        [getattr(g, "summary", "") or "", *(getattr(g, "typical_questions", []) or []),
-         *(getattr(g, "causes", []) or []), entry.definition if entry else ""]
-    )
-    vocab_words = _word_set(vocab)
-    shared = [w for w in sorted(words) if w in vocab_words and w not in _WHY_IGNORE]
-    if shared:
-        why.append("your question mentions " + ", ".join(f"*{safe_text(w, 30)}*" for w in shared[:6]))
-    same = [h for h in hits if h.kind == "thread" and _thread_category(index, h) == top.category]
-    if same:
-        why.append(f"{len(same)} of the most similar forum threads carry this label")
-    if why:
-        lines.append("Why: " + "; ".join(why) + ".")
+    ref = ""
     if entry is not None:
         n = cites.add("taxonomy", entry.id, _taxonomy_url(entry), f"Codebook: {name}")
-        example = ""
-        if entry.example_topic:
-            url = THREAD_URL.format(id=entry.example_topic)
-            example = f" (codebook example: [thread {entry.example_topic}]({url}))"
-        lines.append(
-            f"> Codebook definition: {safe_text(entry.definition, 300)}{example} [{n}]"
-        )
-    if g is not None and getattr(g, "summary", ""):
-        lines.append(str(g.summary).strip())
-    return "\n\n".join(lines)
+        ref = f" [{n}]"
+    if unsure:
+        alts = ", ".join(f"{c.category} ({c.score:.0%})" for c in categories[:3])
+        line = (f"**Challenge category:** not sure; closest are {alts}{ref}. The exact error "
+                "message or what you tried would narrow it down.")
+    else:
+        line = f"**Challenge category:** {name} (confidence {top.score:.0%}){ref}."
+    evidence = getattr(top, "evidence", None) or []
+    if evidence:
+        line += " Decided by: " + "; ".join(safe_text(e, 120) for e in evidence[:2]) + "."
+    else:
+        same = [h for h in hits if h.kind == "thread" and _thread_category(index, h) == top.category]
+        if same:
+            line += f" {len(same)} of the most similar forum threads carry this label."
+    return line
+
+
+def _known_issue_section(matches, cites) -> str:
+    """The specific fix(es) the knowledge base holds for this question, first."""
+    out = []
+    for i, m in enumerate(matches):
+        k = m.issue
+        strong = getattr(m, "strong", True)
+        head = ("### Likely fix: " if i == 0 else "### Also possible: ") if strong else \
+            "### Possibly related known issue: "
+        lines = [head + safe_text(k.title, 120)]
+        if m.how == "signature" and m.matched:
+            lines.append(f"Your text matches `{safe_text(m.matched, 100)}`.")
+        lines.append(f"**Why:** {safe_text(k.cause, 500)}")
+        if k.applies_when:
+            lines.append(f"_Applies when {safe_text(k.applies_when, 200)}._")
+        lines.append("**What to do:**\n" + "\n".join(
+            f"{j}. {safe_text(step, 300)}" for j, step in enumerate(k.fix[:5], 1)))
+        if k.snippet and i == 0:
+            lines.append(f"```python\n{k.snippet.strip()}\n```")
+        refs = []
+        if k.docs:
+            n = cites.add("docs", k.id, k.docs, f"Docs: {k.title}")
+            refs.append(f"[docs]({k.docs}) [{n}]")
+        for url in k.threads[:1]:
+            n = cites.add("known_issue", k.id, url, f"Solved thread: {k.title}")
+            refs.append(f"[a thread where it was solved]({url}) [{n}]")
+        if refs:
+            lines.append("See " + ", ".join(refs) + ".")
+        out.append("\n\n".join(lines))
+    return "\n\n".join(out)
 
 
 def _taxonomy_url(entry: TaxonomyEntry) -> str:
@@ -244,14 +262,16 @@ def _root_causes(index, hits: Sequence[Hit]) -> list[tuple[str, int]]:
 
 def _guidance_sections(g, words, index, hits, cites, composed: Composed) -> list[str]:
     sections = []
-    causes = rank_by_question(list(getattr(g, "causes", []) or []), words, DEFAULT_MAX_CAUSES)
-    steps = rank_by_question(list(getattr(g, "steps", []) or []), words, DEFAULT_MAX_STEPS)
+    causes = matching_items(list(getattr(g, "causes", []) or []), words, DEFAULT_MAX_CAUSES)
+    steps = matching_items(list(getattr(g, "steps", []) or []), words, DEFAULT_MAX_STEPS)
     composed.causes, composed.steps = causes, steps
     lines = []
     if causes:
         lines += [f"- {c}" for c in causes]
-    for text, tid in _root_causes(index, hits)[:2]:
-        n = cites.add("thread", str(tid), THREAD_URL.format(id=tid), f"Forum thread {tid}")
+    for text, tid in _root_causes(index, hits)[:1]:
+        t = (getattr(index, "threads", None) or {}).get(tid)
+        n = cites.add("thread", str(tid), THREAD_URL.format(id=tid),
+                      safe_text(thread_title(t, f"Forum thread {tid}"), 110))
         lines.append(f"- In a similar thread the accepted answer found: {safe_text(text)} [{n}]")
         composed.causes.append(safe_text(text))
     if lines:
@@ -263,16 +283,18 @@ def _guidance_sections(g, words, index, hits, cites, composed: Composed) -> list
     docs = list(getattr(g, "docs", []) or [])
     if docs:
         refs = []
-        for title, url in docs[:4]:
+        for title, url in docs[:2]:
             n = cites.add("guidance", str(title), str(url), str(title))
             refs.append(f"- [{safe_text(title, 80)}]({url}) [{n}]")
         sections.append("### Read more\n" + "\n".join(refs))
     return sections
 
 
-def _models_section(models: Sequence[ModelRecommendation], cites) -> str:
+def _models_section(models: Sequence[ModelRecommendation], cites, request_line: str = "",
+                    title: str = "Recommended models") -> str:
     rows = [
-        "### Recommended models",
+        f"### {title}",
+        *([f"_{safe_text(request_line, 300)}_", ""] if request_line else []),
         "| # | Model | Task | Downloads | Likes | Size | Licence | Card quality | Watch out |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -288,7 +310,8 @@ def _models_section(models: Sequence[ModelRecommendation], cites) -> str:
         )
     top = models[0]
     if top.snippet:
-        rows.append(f"\nTry the first one (runs on CPU):\n\n```python\n{top.snippet.strip()}\n```")
+        cpu = " (small enough for a CPU)" if top.parameters and top.parameters <= CPU_OK_PARAMS else ""
+        rows.append(f"\nTry the first one{cpu}:\n\n```python\n{top.snippet.strip()}\n```")
     mentions = [x for m in models for x in m.thread_mentions][:2]
     if mentions:
         rows.append(
@@ -300,45 +323,38 @@ def _models_section(models: Sequence[ModelRecommendation], cites) -> str:
     return "\n".join(rows)
 
 
-def _evidence_section(index, hits: Sequence[Hit], cites, with_models: bool) -> str:
+def thread_title(thread, fallback: str = "") -> str:
+    """A readable title for a coded thread: its real title when the builder fetched one,
+    else its first question code (the coder's summary of what was asked)."""
+    title = getattr(thread, "title", "") or ""
+    if title:
+        return title
+    codes = list(getattr(thread, "codes", []) or [])
+    return codes[0] if codes else fallback
+
+
+def _evidence_section(index, hits: Sequence[Hit], cites, with_models: bool,
+                      max_threads: int = DEFAULT_MAX_THREADS) -> str:
+    """Similar forum threads, one line each: a readable title, its category and link.
+    Model cards are not listed here (models appear only when a model choice is asked)."""
     lines = []
     threads = getattr(index, "threads", None) or {}
-    shown = 0
     for h in hits:
-        if h.kind != "thread" or shown >= DEFAULT_MAX_THREADS:
+        if h.kind != "thread" or len(lines) >= max_threads:
             continue
         tid = _thread_id(h)
         t = threads.get(tid) if tid is not None else None
         url = THREAD_URL.format(id=tid) if tid is not None else h.url
-        n = cites.add("thread", str(tid if tid is not None else h.doc_id), url, h.title)
-        if t is not None:
-            codes = "; ".join(safe_text(c, 120) for c in t.codes[:2]) or safe_text(h.text)
-            label = ""
-            if t.category:
-                src = "labelled by the study" if t.label_source == "root_causes" else (
-                    f"derived label, confidence {t.confidence:.0%}")
-                label = f" — category *{safe_text(t.category, 60)}* ({src})"
-            forum = f" ({safe_text(t.forum_category, 40)})" if t.forum_category else ""
-            lines.append(f"- [Thread {tid}]({url}){forum}: {codes}{label} [{n}]")
-        else:
-            lines.append(f"- [{safe_text(h.title, 80)}]({url}): {safe_text(h.text)} [{n}]")
-        shown += 1
-    if not with_models:
-        cards = [h for h in hits if h.kind in ("model", "model2026")][:DEFAULT_MAX_MODEL_CARDS]
-        for h in cards:
-            mid = h.doc_id.split(":", 1)[1]
-            url = MODEL_URL.format(id=mid)
-            n = cites.add("model", mid, url, mid)
-            lines.append(f"- Model card [{table_cell(mid)}]({url}): {safe_text(h.text)} [{n}]")
+        title = safe_text(thread_title(t, h.title) if t is not None else h.title, 110)
+        n = cites.add("thread", str(tid if tid is not None else h.doc_id), url, title)
+        label = ""
+        if t is not None and t.category:
+            src = "study label" if t.label_source == "root_causes" else "derived label"
+            label = f" — *{safe_text(t.category, 60)}* ({src})"
+        lines.append(f"- [{title}]({url}){label} [{n}]")
     if not lines:
         return ""
-    head = "### Similar questions and evidence"
-    if shown:
-        head += (
-            "\n_Thread categories are derived labels (nearest taxonomy category), "
-            "unless marked as labelled by the study._"
-        )
-    return head + "\n" + "\n".join(lines)
+    return "### Similar forum threads\n" + "\n".join(lines)
 
 
 def _sources_section(cites: _Cites) -> str:
@@ -362,26 +378,36 @@ def compose(
     *,
     intent: str = "challenge",
     notes: Sequence[str] = (),
+    known: Sequence[Any] = (),
+    request_line: str = "",
 ) -> Composed:
-    """Build the answer section by section (see the module docstring)."""
+    """Build the answer section by section: the specific fix first (known issues), then
+    models when a model choice was asked, then the category in one line, the category's
+    tips that match the question (only when no specific fix matched and the category is
+    confident), similar threads and the sources."""
     words = set(content_words(question))
     cites = _Cites()
     out = Composed()
     if notes:
         out.sections.append("\n".join(f"> _{safe_text(n, 300)}_" for n in notes))
+    if known:
+        out.sections.append(_known_issue_section(known, cites))
+        out.causes = [m.issue.cause for m in known]
+        out.steps = [s for m in known for s in m.issue.fix]
     if intent == "recommend" and models:
-        out.sections.append(_models_section(models, cites))
-    out.sections.append(_category_section(categories, unsure, words, guidance, index, hits, cites))
-    g = guidance_for(guidance, categories[0].category) if categories else None
-    if g is not None:
-        out.sections.extend(_guidance_sections(g, words, index, hits, cites, out))
-    if intent != "recommend" and models:
-        out.sections.append(_models_section(models, cites))
+        out.sections.append(_models_section(models, cites, request_line))
     if intent == "recommend" and not models:
         out.sections.append(
             "### Recommended models\nNo known model fits all the constraints. Try removing "
             "the size, licence or language constraint, or describe the task differently."
         )
+    out.sections.append(_category_section(categories, unsure, words, guidance, index, hits, cites))
+    g = guidance_for(guidance, categories[0].category) if categories else None
+    if g is not None and not known and not unsure and intent != "recommend":
+        out.sections.extend(_guidance_sections(g, words, index, hits, cites, out))
+    if intent != "recommend" and models:
+        out.sections.append(_models_section(models, cites, request_line,
+                                            title="Other models for this task"))
     out.sections.append(_evidence_section(index, hits, cites, with_models=bool(models)))
     out.sections.append(_sources_section(cites))
     out.citations = cites.items

@@ -19,6 +19,11 @@ from pathlib import Path
 # --- defaults, each with its reason -------------------------------------------------
 DEFAULT_CORPUS_DIR = "../shared/corpus"  # the study's snapshot lives beside the repo
 DEFAULT_INDEX_DIR = "index"  # build outputs only, gitignored
+# Content (guidance, task descriptions, known issues, prompts) ships with the code.
+PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+# Real questions labelled with the codebook, the taxonomy classifier's training posts
+# (disjoint from the evaluation sets beside it; see eval/README.md).
+LABELLED_POSTS_FILE = Path(__file__).resolve().parents[1] / "eval" / "train_posts.jsonl"
 # Derived files that are costly to remake but safe to delete (the ONNX export of the
 # embedding model): outside the repo, shared by every checkout of this user.
 DEFAULT_CACHE_DIR = "~/.cache/reuse-advisor"

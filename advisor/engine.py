@@ -42,6 +42,9 @@ DEFAULT_MODELS_K = 5  # rows in the recommendation table
 DEFAULT_MIN_THREADS = 2  # below this many threads in the hits, search threads alone
 DEFAULT_EXTRA_THREADS = 3
 DEFAULT_MEMO_SIZE = 256  # cached query vectors (a few KB each)
+KB_SIGNATURE_WEIGHT = 0.4  # share of a known issue's category when its signature matched
+KB_SEMANTIC_WEIGHT = 0.2  # ... when it matched by meaning (tuned on the `tune` questions)
+CLOSE_TASK_RATIO = 0.6  # a runner-up task this close to the first is shown too
 DEFAULT_UNSURE_SCORE = 0.35  # used only when the classifier offers no is_unsure()
 # Intra-op threads for query-time torch/faiss work. One short query gains little from a
 # second thread, and on a loaded 2-core machine the OpenMP workers spin-wait for each
@@ -174,6 +177,8 @@ class _Parts:
     guidance: dict
     recommender: Any | None
     explainer: Any | None
+    known_issues: Any | None = None  # KnownIssueMatcher
+    intent_model: Any | None = None  # IntentModel
     notes: list[str] = field(default_factory=list)
 
 
@@ -258,6 +263,22 @@ class Advisor:
             explainer = OutputExplainer(index, retriever)
         except Exception as e:  # noqa: BLE001
             log.warning("output explainer unavailable: %s", e)
+        intent_model = None
+        try:
+            from advisor.intent import IntentModel
+
+            intent_model = IntentModel.load(index.index_dir)
+        except FileNotFoundError:
+            log.warning("No intent model in %s: model requests are recognised by phrasing "
+                        "only. Rebuild with `python -m builder build` to add it.", index.index_dir)
+        known = None
+        try:
+            from advisor.known_issues import KnownIssueMatcher, load_known_issues
+
+            known = KnownIssueMatcher(load_known_issues(), emb)
+        except AdvisorError as e:  # a broken KB file: say which, answer without the KB
+            log.error("known-issues knowledge base not loaded: %s", e)
+            notes.append(f"Known-issues knowledge base not loaded: {e}")
         _limit_query_threads(DEFAULT_QUERY_THREADS)
         if DEFAULT_FREEZE_GC:
             import gc
@@ -265,7 +286,8 @@ class Advisor:
             gc.collect()
             gc.freeze()
         log.info("advisor ready in %.2f s", time.perf_counter() - t0)
-        return _Parts(index, emb, retriever, classifier, guidance, recommender, explainer, notes)
+        return _Parts(index, emb, retriever, classifier, guidance, recommender, explainer,
+                      known, intent_model, notes)
 
     def llm(self):
         """The configured LLM backend (or None); a misconfiguration is noted, not fatal."""
@@ -283,6 +305,17 @@ class Advisor:
         return self._llm
 
     # --- pieces -----------------------------------------------------------------
+    def detect_intent(self, text: str, qvec: np.ndarray) -> str:
+        """``explain`` for a pasted output/error; else ``recommend`` when the learned
+        intent model (:mod:`advisor.intent`) says a model choice is asked or implied;
+        else ``challenge``. Without an intent model: the phrasing rules of
+        :func:`detect_intent`."""
+        first = detect_intent(text)
+        model = self.parts.intent_model
+        if first == "explain" or model is None:
+            return first
+        return "recommend" if model.proba(text, qvec) >= model.threshold else "challenge"
+
     def classify(self, text: str, qvec: np.ndarray | None = None) -> tuple[list[CategoryScore], bool]:
         p = self.parts
         if p.classifier is not None:
@@ -298,6 +331,17 @@ class Advisor:
         merged = merge_explanation(categories, explanation)
         if merged == list(categories)[:3]:
             return categories, unsure
+        clf = self.parts.classifier
+        return merged, bool(clf.is_unsure(merged)) if clf is not None else unsure
+
+    def _merge_known(self, categories, unsure, known) -> tuple[list[CategoryScore], bool]:
+        """A matched known issue carries its codebook category: mix it in (a signature
+        match, i.e. the user's own error text, weighs more than a match by meaning)."""
+        from advisor.classifier import merge_categories
+
+        w = KB_SIGNATURE_WEIGHT if known[0].how == "signature" else KB_SEMANTIC_WEIGHT
+        extra = [CategoryScore(m.issue.category, m.issue.subcategory, m.score) for m in known]
+        merged = merge_categories(categories, extra, w)
         clf = self.parts.classifier
         return merged, bool(clf.is_unsure(merged)) if clf is not None else unsure
 
@@ -356,26 +400,34 @@ class Advisor:
         parse_filters(filters)  # type/range errors before any work
         p = self.parts
         request, follow_note = resolve_follow_up(question, history)
-        intent = detect_intent(request)
         notes = list(p.notes)
         if follow_note:
             notes.append(follow_note)
         qtext = request[: self.cfg.max_question_chars]
         qvec = p.embedder.encode([qtext])[0]  # (dim,) once; reused below via the memo
+        intent = self.detect_intent(request, qvec)
         categories, unsure = self.classify(qtext, qvec)
         hits = self.retrieve(qtext, qvec, intent)
         models: list[ModelRecommendation] = []
         explanation: Explanation | None = None
+        req = None
+        known = []
+        if intent != "recommend" and p.known_issues is not None:
+            known = p.known_issues.match(question, qvec)
+            if known:
+                categories, unsure = self._merge_known(categories, unsure, known)
         if intent == "recommend" and p.recommender is not None:
             try:
-                models = p.recommender.recommend(request, filters=filters, k=DEFAULT_MODELS_K)
+                req, models = p.recommender.recommend_with_request(
+                    request, filters=filters, k=DEFAULT_MODELS_K, qvec=qvec)
             except AdvisorError as e:
                 notes.append(str(e))
         elif intent == "explain" and p.explainer is not None:
             explanation = p.explainer.explain(question, model_id=(filters or {}).get("model_id"))
             categories, unsure = self._merge_explanation(categories, unsure, explanation)
         composed = compose(question, categories, unsure, hits, models, p.guidance, p.index,
-                           intent=intent, notes=[follow_note] if follow_note else [])
+                           intent=intent, notes=[follow_note] if follow_note else [],
+                           known=known, request_line=_request_line(req))
         if explanation is not None:  # the explainer's answer leads; the rest is context
             composed.sections.insert(0, explanation.answer)
             seen = {c.url for c in composed.citations}
@@ -386,6 +438,9 @@ class Advisor:
             confidence=categories[0].score if categories else 0.0, unsure=unsure,
             models=models, citations=composed.citations, hits=hits, intent=intent,
             backend="offline", notes=notes,
+            task=req.task if req is not None else None,
+            task_confidence=req.task_confidence if req is not None else None,
+            known_issues=[m.issue.id for m in known],
         )
         return advice, composed, t0
 
@@ -456,6 +511,32 @@ def _limit_query_threads(n: int) -> None:
     if faiss is not None and faiss.omp_get_max_threads() > n:
         faiss.omp_set_num_threads(n)
     log.debug("query-time intra-op threads capped at %d", n)
+
+
+def _request_line(req) -> str:
+    """"Understood as: ..." for the models section (what was assumed, and the runner-up
+    task when it was close)."""
+    if req is None:
+        return ""
+    parts = []
+    if req.task:
+        conf = f" ({req.task_confidence:.0%})" if req.task_confidence is not None else ""
+        parts.append(f"task **{req.task}**{conf}")
+        close = [t for t, p in req.task_alternatives[:1]
+                 if req.task_confidence and p >= CLOSE_TASK_RATIO * req.task_confidence]
+        if close:
+            parts.append(f"or perhaps {close[0]}")
+    if req.languages:
+        parts.append("language " + ", ".join(req.languages))
+    if req.max_params:
+        parts.append(f"at most {req.max_params / 1e6:,.0f}M parameters")
+    if req.license_family:
+        parts.append(f"licence {req.license_family}")
+    if req.library:
+        parts.append(f"library {req.library}")
+    if req.mentioned:
+        parts.append("not repeating " + ", ".join(req.mentioned[:3]))
+    return "Understood as: " + "; ".join(parts) + "." if parts else ""
 
 
 def _sources_only(composed: Composed) -> str:

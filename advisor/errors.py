@@ -65,3 +65,8 @@ class LLMBackendError(AdvisorError, RuntimeError):
 
 class EmbeddingModelError(AdvisorError, OSError):
     """The embedding model could not be loaded."""
+
+
+class KnowledgeBaseError(AdvisorError, ValueError):
+    """A known-issues file under ``prompts/known_issues/`` is invalid; the message names
+    the file and the field to fix."""

@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+from advisor.entities import EntityLinker, wants_smaller
 from advisor.errors import InvalidInputError, InvalidModelIdError
+from advisor.taskmodel import TaskModel, blend
 from advisor.tasks import (
     LANGUAGE_NAMES,
     LIBRARY_ALIASES,
@@ -54,9 +56,9 @@ MAX_RETRIEVER_DOC_IDS = 5000  # above this, search unfiltered and intersect afte
 # Score weights: relevance and popularity dominate, card quality breaks near-ties (the
 # study's point is that thin cards hurt beginners, so it must count, but a perfect card
 # on an unused model should not beat the model everybody uses).
-W_RELEVANCE = 0.40
+W_RELEVANCE = 0.50  # tuned on the `tune` requests: 0.4/0.4/0.2 -> hit@5 0.62, this 0.63
 W_POPULARITY = 0.40
-W_CARD = 0.20
+W_CARD = 0.10
 W_LIKES_IN_POPULARITY = 0.2  # downloads say "works for many", likes are sparse
 NEUTRAL_CARD_QUALITY = 0.5  # 2026 records carry no card text: neither reward nor punish
 RELATED_TASK_PENALTY = 0.10  # e.g. feature-extraction for a sentence-similarity request
@@ -69,6 +71,20 @@ DEFAULT_MAX_MENTIONS = 2  # thread lines per model: enough to warn, short enough
 SOURCES = ("2022", "2026", "hub")
 # Sections Liang et al. (2022) found least often filled in Hub model cards.
 LEAST_FILLED_KEYS = ("limitation", "bias", "evaluation", "environment")
+
+# Task inference (see Recommender.understand): shares of each vote, tuned on the `tune`
+# half of eval/real_requests.jsonl.
+KNN_K = 40  # nearest model chunks whose tags vote on the task
+W_KNN = 0.2
+W_MENTION = 0.25  # a named model's task: evidence, but people name what failed them
+W_MENTION_RELATIVE = 0.7  # "a smaller X": X's task is the task
+W_CUE = 0.4  # the readable task cues of advisor.tasks (tune: 0.67 task accuracy without
+# them, 0.85 with; the learned model alone misreads rare phrasings and vice versa)
+# Language as a soft preference (score penalties) rather than hard tiers: on the tune
+# requests the best-known multilingual models were what people were told to use, and
+# hard tiers ranked every little-used single-language model above them.
+LANGUAGE_PENALTY = {0: 0.0, 1: 0.05, 2: 0.15}  # speaks it / multilingual / not stated
+SMALLER_FACTOR = 0.8  # "smaller than X" means at most 80% of X's parameters
 
 # Tasks that can stand in for each other (with RELATED_TASK_PENALTY).
 RELATED_TASKS: dict[str, tuple[str, ...]] = {
@@ -354,14 +370,14 @@ class _ScoreContext:
 
 
 def _rank_key(c: _Scored) -> tuple:
-    """Final ranking order: language tier, then score, downloads, id."""
-    return (c.tier, -c.score, -c.model.downloads, c.model.id)
+    """Final ranking order: score (language counted in it), downloads, id."""
+    return (-c.score, -c.model.downloads, c.model.id)
 
 
 @dataclass
 class _Scored:
     model: ModelInfo
-    tier: int
+    tier: int  # language tier (0 speaks it, 1 multilingual, 2 unstated); see LANGUAGE_PENALTY
     score: float
     params: int | None
     params_estimated: bool
@@ -385,6 +401,19 @@ def _normalise_language(value: str) -> str:
     )
 
 
+def _load_task_model(index_dir) -> TaskModel | None:
+    """The index's task model, or None (an index built before it existed: the readable
+    cues of :mod:`advisor.tasks` decide alone, with a warning)."""
+    if index_dir is None:
+        return None
+    try:
+        return TaskModel.load(index_dir)
+    except FileNotFoundError:
+        log.warning("No task model in %s: task inference uses the task cues only. "
+                    "Rebuild with `python -m builder build` to add it.", index_dir)
+    return None
+
+
 class Recommender:
     """Ranks known models for a request. See the module docstring for the method.
 
@@ -398,7 +427,8 @@ class Recommender:
     """
 
     def __init__(self, index_or_models: Any, retriever: Any = None,
-                 threads: Mapping[int, ThreadInfo] | Iterable[ThreadInfo] | None = None):
+                 threads: Mapping[int, ThreadInfo] | Iterable[ThreadInfo] | None = None,
+                 task_model: Any = None):
         if isinstance(index_or_models, Mapping):
             models = index_or_models
         else:
@@ -416,6 +446,12 @@ class Recommender:
         self._inferred: dict[str, list[ModelInfo]] = {}
         self._family_threads: dict[str, list[tuple[ThreadInfo, str]]] = {}
         self._features: dict[str, tuple[ModelInfo, _Features]] = {}
+        self.task_model = task_model
+        if task_model is None and not isinstance(index_or_models, Mapping):
+            self.task_model = _load_task_model(getattr(index_or_models, "index_dir", None))
+        self.index = None if isinstance(index_or_models, Mapping) else index_or_models
+        self._linker: EntityLinker | None = None
+        self._model_rows = None
 
     def prepare(self) -> None:
         """Derive every model's ranking features now (about a second for the full index)
@@ -423,6 +459,7 @@ class Recommender:
         for m in self.models.values():
             self._feat(m)
         self._tasks_known()
+        self.linker  # noqa: B018 - build the id tables now, not on the first request
 
     def _feat(self, m: ModelInfo) -> _Features:
         """The model's cached :class:`_Features` (recomputed if the record was replaced)."""
@@ -451,7 +488,77 @@ class Recommender:
             self._inferred = inferred
         return self._by_task
 
-    def build_request(self, text: str, filters: dict | None = None) -> tuple[ModelRequest, str | None]:
+    @property
+    def linker(self) -> EntityLinker:
+        if self._linker is None:
+            self._linker = EntityLinker(self.models)
+        return self._linker
+
+    def _knn_votes(self, qvec) -> dict[str, float]:
+        """Pipeline tags of the model chunks nearest to the question, weighted by
+        similarity (see :data:`KNN_K`)."""
+        idx = self.index
+        if qvec is None or idx is None or not hasattr(idx, "dense_search"):
+            return {}
+        if self._model_rows is None:
+            self._model_rows = idx.rows_for(kind=["model", "model2026"])
+        votes: dict[str, float] = {}
+        seen: set[str] = set()
+        for row, score in idx.dense_search(qvec, KNN_K, rows=self._model_rows):
+            mid = str(idx.doc_ids[row]).split(":", 1)[-1]
+            m = self.models.get(mid)
+            if m is None or mid in seen or not m.pipeline_tag:
+                continue
+            seen.add(mid)
+            votes[m.pipeline_tag] = votes.get(m.pipeline_tag, 0.0) + max(0.0, float(score))
+        return votes
+
+    def understand(self, req: ModelRequest, qvec=None) -> ModelRequest:
+        """Infer the task (learned from model cards, the nearest cards' tags and the models
+        the text names) and relative constraints ("a smaller X"); fills ``req`` in place.
+
+        The regex cue of :func:`advisor.tasks.parse_request` counts as one more vote
+        (:data:`W_CUE`); the learned model decides when they disagree strongly."""
+        text = req.text
+        mentions = self.linker.find(text)
+        req.mentioned = [mm.model.id for mm in mentions]
+        req.exclude = list(req.mentioned)
+        if qvec is None and self.task_model is not None and self.index is not None:
+            try:
+                qvec = self.index.embed_query(text)
+            except Exception:  # noqa: BLE001 - text-only inference still works
+                log.exception("query embedding failed; task inference from text only")
+        cue_task = req.task
+        if self.task_model is not None:
+            guesses = self.task_model.predict(text, qvec, k=8)
+            guesses = blend(guesses, self._knn_votes(qvec), W_KNN, "nearest model cards")
+            tags = {mm.model.pipeline_tag: 1.0 for mm in mentions if mm.model.pipeline_tag}
+            guesses = blend(guesses, tags, W_MENTION if not wants_smaller(text) else
+                            W_MENTION_RELATIVE, "the model you named")
+            if cue_task:
+                guesses = blend(guesses, {cue_task: 1.0}, W_CUE, "task words")
+            if guesses:
+                req.task = guesses[0].task
+                req.task_confidence = round(guesses[0].prob, 3)
+                req.task_alternatives = [(g.task, round(g.prob, 3)) for g in guesses[1:3]]
+                req.cues = [c for c in req.cues if not c.endswith(f"-> {cue_task}")] \
+                    if cue_task and cue_task != req.task else req.cues
+                req.cues.insert(0, f"task {req.task} ({req.task_confidence:.0%}; "
+                                f"{guesses[0].evidence or 'learned'})")
+        if mentions and wants_smaller(text):
+            ref = mentions[0].model
+            size, _ = estimate_params(ref)
+            if size:
+                limit = int(size * SMALLER_FACTOR)
+                req.max_params = min(req.max_params or limit, limit)
+                req.cues.append(f"smaller than {ref.id} (~{_human_params(size)}): "
+                                f"max {_human_params(limit)}")
+            if not req.languages and ref.languages:
+                req.languages = [x for x in ref.languages[:1]]
+        return req
+
+    def build_request(self, text: str, filters: dict | None = None,
+                      qvec=None) -> tuple[ModelRequest, str | None]:
         """Parse ``text`` and apply explicit ``filters`` over it; returns (request, source).
 
         Raises:
@@ -468,6 +575,8 @@ class Recommender:
         checked = parse_filters(filters)
         text = clean_question(text) if (text or "").strip() else ""
         req = parse_request(text)
+        if text:
+            self.understand(req, qvec)
         if checked.task:
             task = checked.task.strip().lower()
             if task not in TASKS and task not in self._tasks_known():
@@ -529,8 +638,11 @@ class Recommender:
         require_all = req.task == "translation"
         feat = self._feat
         out: list[_Scored] = []
+        excluded = set(req.exclude)
         for m, related in pools:
             if source and m.source != source:
+                continue
+            if m.id in excluded:
                 continue
             if req.license_family and (m.license_family or "unknown") != req.license_family:
                 continue
@@ -623,6 +735,7 @@ class Recommender:
                + W_LIKES_IN_POPULARITY * f.log_likes / ctx.max_lk)
         card = m.card_quality if (m.card_chars or m.source == "2022") else NEUTRAL_CARD_QUALITY
         score = W_RELEVANCE * rel + W_POPULARITY * pop + W_CARD * card
+        score -= LANGUAGE_PENALTY.get(c.tier, 0.0)
         if c.related_task:
             score -= RELATED_TASK_PENALTY
         if req.max_params and c.params is None:
@@ -637,44 +750,33 @@ class Recommender:
         c.score = self._combine(req, c, rel, ctx)
 
     def _top(self, req: ModelRequest, cands: list[_Scored], k: int) -> list[_Scored]:
-        """The first ``k`` candidates in ranking order (tier, score, downloads, id),
-        exactly as scoring and sorting all of them would give, but scoring only those
-        that can still make the top ``k``: within a tier, candidates are visited by an
-        upper bound of their score (lexical relevance taken as 1) and the visit stops
-        once the bound falls below the k-th best score found. A request without a task
-        has all ~44k models as candidates; most are never scored."""
+        """The first ``k`` candidates in ranking order (score, downloads, id), exactly as
+        scoring and sorting all of them would give, but scoring only those that can still
+        make the top ``k``: candidates are visited by an upper bound of their score
+        (lexical relevance taken as 1) and the visit stops once the bound falls below the
+        k-th best score found. A request without a task has all ~44k models as
+        candidates; most are never scored."""
         ctx = self._score_context(req, cands)
-        key = _rank_key
         if len(cands) <= MIN_PRUNE_CANDIDATES:
             for c in cands:
                 self._score_one(req, c, ctx)
-            return sorted(cands, key=key)[:k]
+            return sorted(cands, key=_rank_key)[:k]
         dense = ctx.dense
         bounds = [self._combine(req, c, (0.5 + 0.5 * dense.get(c.model.id, 0.0)) if dense
                                 else 1.0, ctx) for c in cands]
-        order = sorted(range(len(cands)), key=lambda i: (cands[i].tier, -bounds[i]))
-        out: list[_Scored] = []
-        pos = 0
-        while pos < len(order) and len(out) < k:
-            tier, need = cands[order[pos]].tier, k - len(out)
-            best: list[float] = []  # min-heap of the `need` best scores in this tier
-            scored: list[_Scored] = []
-            while pos < len(order) and cands[order[pos]].tier == tier:
-                i = order[pos]
-                if len(best) == need and bounds[i] < best[0]:
-                    break  # neither this one nor any later one in the tier can enter
-                c = cands[i]
-                self._score_one(req, c, ctx)
-                scored.append(c)
-                if len(best) < need:
-                    heapq.heappush(best, c.score)
-                elif c.score > best[0]:
-                    heapq.heapreplace(best, c.score)
-                pos += 1
-            while pos < len(order) and cands[order[pos]].tier == tier:
-                pos += 1  # the rest of a pruned tier
-            out += sorted(scored, key=key)[:need]
-        return out
+        best: list[float] = []  # min-heap of the k best scores so far
+        scored: list[_Scored] = []
+        for i in sorted(range(len(cands)), key=lambda i: -bounds[i]):
+            if len(best) == k and bounds[i] < best[0]:
+                break  # neither this one nor any later one can enter
+            c = cands[i]
+            self._score_one(req, c, ctx)
+            scored.append(c)
+            if len(best) < k:
+                heapq.heappush(best, c.score)
+            elif c.score > best[0]:
+                heapq.heapreplace(best, c.score)
+        return sorted(scored, key=_rank_key)[:k]
 
     # --- evidence ----------------------------------------------------------------------
     def _threads_for(self, family: str) -> list[tuple[ThreadInfo, str]]:
@@ -769,7 +871,7 @@ class Recommender:
 
     # --- entry point -------------------------------------------------------------------
     def recommend(self, text: str, filters: dict | None = None,
-                  k: int = DEFAULT_K) -> list[ModelRecommendation]:
+                  k: int = DEFAULT_K, qvec=None) -> list[ModelRecommendation]:
         """Top ``k`` models for ``text`` (free text) under ``filters``.
 
         ``filters`` keys: task, language, license_family (oss | non-commercial |
@@ -780,14 +882,20 @@ class Recommender:
         Raises:
             InvalidInputError: bad filters or an empty request.
         """
+        return self.recommend_with_request(text, filters, k, qvec)[1]
+
+    def recommend_with_request(self, text: str, filters: dict | None = None,
+                               k: int = DEFAULT_K, qvec=None
+                               ) -> tuple[ModelRequest, list[ModelRecommendation]]:
+        """Like :meth:`recommend`, also returning the request as understood."""
         if not isinstance(k, int) or not 1 <= k <= MAX_K:
             raise InvalidInputError(f"k must be between 1 and {MAX_K}; got {k!r}.")
-        req, source = self.build_request(text, filters)
+        req, source = self.build_request(text, filters, qvec)
         cands = self.candidates(req, source)
         top = self._top(req, cands, k)
         log.info("recommend %r: task=%s langs=%s -> %d candidates", req.text[:60], req.task,
                  req.languages, len(cands))
-        return [self._to_recommendation(req, c) for c in top]
+        return req, [self._to_recommendation(req, c) for c in top]
 
     def explain_request(self, text: str, filters: dict | None = None) -> ModelRequest:
         """The parsed request (with filters applied), for the UI's "understood as" line."""

@@ -14,9 +14,13 @@ which models exist; the recommender (:mod:`advisor.recommender`) does the matchi
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from advisor.config import PROMPTS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -33,69 +37,32 @@ DEFAULT_MOBILE_MAX_PARAMS = 100_000_000
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One Hub task: its pipeline tag, a human title and a sensible example input."""
+    """One Hub task: its pipeline tag, a human title, a description and an example input."""
 
     tag: str
     title: str
     example: str  # Python literal source for the example input of the snippet
     kind: str = "pipeline"  # pipeline | sentence-transformers | diffusers
+    description: str = ""
 
 
-TASKS: dict[str, TaskSpec] = {
-    t.tag: t
-    for t in (
-        TaskSpec("text-classification", "Text classification (sentiment, topics, spam)",
-                 '"I love this movie, the acting was great!"'),
-        TaskSpec("token-classification", "Named-entity recognition / token tagging",
-                 '"My name is Sarah and I live in London."'),
-        TaskSpec("question-answering", "Extractive question answering",
-                 'question="Where do I live?", context="My name is Sarah and I live in London."'),
-        TaskSpec("zero-shot-classification", "Zero-shot classification (labels you choose)",
-                 '"I want to return these shoes.", candidate_labels=["complaint", "praise", "question"]'),
-        TaskSpec("summarization", "Summarisation",
-                 '"Long article text goes here. " * 20, max_new_tokens=60'),
-        TaskSpec("translation", "Translation", '"How old are you?"'),
-        TaskSpec("text2text-generation", "Text-to-text generation (T5-style)",
-                 '"translate English to German: How old are you?"'),
-        TaskSpec("text-generation", "Text generation / chat",
-                 '"Once upon a time,", max_new_tokens=40'),
-        TaskSpec("conversational", "Conversational (legacy chat tag)",
-                 '"Hello, how are you?", max_new_tokens=40'),
-        TaskSpec("fill-mask", "Fill in the blank (masked language model)",
-                 '"Paris is the <mask> of France."'),
-        TaskSpec("feature-extraction", "Feature extraction / embeddings",
-                 '["first sentence", "second sentence"]', kind="sentence-transformers"),
-        TaskSpec("sentence-similarity", "Sentence embeddings / semantic search",
-                 '["How do I reset my password?", "I forgot my password"]',
-                 kind="sentence-transformers"),
-        TaskSpec("automatic-speech-recognition", "Speech recognition (transcription)",
-                 '"audio.wav"'),
-        TaskSpec("text-to-speech", "Text to speech", '"Hello, welcome to the course."'),
-        TaskSpec("audio-classification", "Audio classification", '"audio.wav"'),
-        TaskSpec("image-classification", "Image classification",
-                 '"http://images.cocodataset.org/val2017/000000039769.jpg"'),
-        TaskSpec("object-detection", "Object detection",
-                 '"http://images.cocodataset.org/val2017/000000039769.jpg"'),
-        TaskSpec("image-segmentation", "Image segmentation",
-                 '"http://images.cocodataset.org/val2017/000000039769.jpg"'),
-        TaskSpec("image-to-text", "Image captioning",
-                 '"http://images.cocodataset.org/val2017/000000039769.jpg"'),
-        TaskSpec("image-text-to-text", "Vision-language chat (image + text in, text out)",
-                 'images="http://images.cocodataset.org/val2017/000000039769.jpg", '
-                 'text="What is in this picture?"'),
-        TaskSpec("zero-shot-image-classification", "Match images to text descriptions (CLIP)",
-                 '"http://images.cocodataset.org/val2017/000000039769.jpg", '
-                 'candidate_labels=["two cats on a sofa", "a red car at night"]'),
-        TaskSpec("text-to-image", "Text to image", '"an astronaut riding a horse, watercolor"',
-                 kind="diffusers"),
-        TaskSpec("table-question-answering", "Questions over tables",
-                 'table={"city": ["Paris", "Rome"], "people": ["2.1M", "2.8M"]}, '
-                 'query="How many people live in Rome?"'),
-        TaskSpec("visual-question-answering", "Questions about an image",
-                 'image="http://images.cocodataset.org/val2017/000000039769.jpg", '
-                 'question="How many cats are there?"'),
-    )
-}
+TASKS_FILE = PROMPTS_DIR / "tasks.yaml"
+
+
+@functools.lru_cache(maxsize=4)
+def load_task_specs(path: Path = TASKS_FILE) -> dict[str, TaskSpec]:
+    """The Hub tasks described in ``prompts/tasks.yaml`` (content lives there, not here)."""
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    return {
+        str(tag): TaskSpec(str(tag), str(d["title"]), str(d.get("example", '""')),
+                           str(d.get("kind", "pipeline")), " ".join(str(d.get("description", "")).split()))
+        for tag, d in data.items()
+    }
+
+
+TASKS: dict[str, TaskSpec] = load_task_specs()
 
 
 @dataclass(frozen=True)
@@ -235,18 +202,24 @@ _SMALL = re.compile(r"\b(small|tiny|lightweight|light[- ]weight|compact|fast|qui
                     r"distilled|little)\b")
 _MOBILE = re.compile(r"\b(mobile|phone|android|ios|iphone|edge device|raspberry|browser|"
                      r"embedded|microcontroller)\b")
-LIBRARY_CUES: dict[str, str] = {
-    r"\bpy ?torch\b": "pytorch",
-    r"\btensor ?flow\b|\btf\b|\bkeras\b": "tensorflow",
-    r"\bonnx\b": "onnx",
-    r"\bgguf\b|llama\.?cpp|ollama": "gguf",
-    r"\bjax\b|\bflax\b": "jax",
-    r"\bmlx\b|apple silicon": "mlx",
-    r"sentence[- ]transformers": "sentence-transformers",
-    r"\bspacy\b": "spacy",
-    r"\bflair\b": "flair",
-    r"\bdiffusers\b": "diffusers",
-}
+TOOLS_FILE = PROMPTS_DIR / "tools.yaml"
+
+
+@functools.lru_cache(maxsize=4)
+def load_tool_formats(path: Path = TOOLS_FILE) -> dict[str, str]:
+    """Regex on a request -> the library/format filter it implies (``prompts/tools.yaml``:
+    the tools and runtimes people name, mapped to what they load)."""
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    out: dict[str, str] = {}
+    for library, names in data.items():
+        pattern = "|".join(rf"\b{re.escape(str(n).lower())}\b" for n in names)
+        out[pattern] = str(library)
+    return out
+
+
+LIBRARY_CUES: dict[str, str] = load_tool_formats()
 # Library filter value -> the tags/formats/library names that satisfy it.
 LIBRARY_ALIASES: dict[str, tuple[str, ...]] = {
     "pytorch": ("pytorch", "transformers", "safetensors"),
@@ -296,6 +269,10 @@ class ModelRequest:
     keywords: list[str] = field(default_factory=list)  # task cue boosts ("sentiment", "ner")
     domain: list[str] = field(default_factory=list)  # domain boosts ("finbert", "twitter")
     cues: list[str] = field(default_factory=list)  # human-readable: "'NER' -> token-classification"
+    task_confidence: float | None = None  # learned task inference: probability of ``task``
+    task_alternatives: list[tuple[str, float]] = field(default_factory=list)  # runner-ups
+    mentioned: list[str] = field(default_factory=list)  # model ids named in the text
+    exclude: list[str] = field(default_factory=list)  # ids not to offer (already named)
 
 
 def _cue(m: re.Match, what: str) -> str:

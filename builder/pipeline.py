@@ -28,6 +28,7 @@ from typing import Any, Literal
 from advisor.config import Config
 from advisor.embedding import Embedder, get_embedder
 from advisor.errors import CorpusNotFoundError, EmbeddingModelError, EmptyCorpusError
+from advisor.taskmodel import FORMAT_VERSION as TASK_MODEL_FORMAT
 from advisor.types import Chunk, Document, ModelInfo, TaxonomyEntry, ThreadInfo
 from builder.embed import embed_chunks
 from builder.report import SourceReport
@@ -129,7 +130,8 @@ def read_sources(
     return SourceData(taxonomy, threads, models, docs, reports)
 
 
-def _classifier_inputs_sha256(data: SourceData, guidance: dict, embedder: Embedder) -> str:
+def _classifier_inputs_sha256(data: SourceData, guidance: dict, embedder: Embedder,
+                              posts: list | None = None) -> str:
     """Digest of everything the classifier is fitted on (a rebuild with the same digest
     reuses the previous fit and thread labels instead of embedding them again)."""
     from advisor.classifier import FEATURES_VERSION
@@ -143,6 +145,7 @@ def _classifier_inputs_sha256(data: SourceData, guidance: dict, embedder: Embedd
             "threads": [asdict(t) for t in data.threads],
             "guidance": {k: asdict(v) if is_dataclass(v) else repr(v)
                          for k, v in sorted(guidance.items())},
+            "posts": [asdict(p) for p in posts or []],
         },
         sort_keys=True, default=str,
     )
@@ -209,19 +212,21 @@ def label_threads(data: SourceData, embedder: Embedder, index_dir: Path) -> Labe
     labels.
     """
     try:
-        from advisor.classifier import TaxonomyClassifier
+        from advisor.classifier import TaxonomyClassifier, read_labelled_posts
+        from advisor.config import LABELLED_POSTS_FILE
         from advisor.guidance import load_guidance
     except ImportError as e:
         log.warning("Taxonomy classifier unavailable (%s); threads are not labelled", e)
         return Labelling()
     guidance = load_guidance()
-    digest = _classifier_inputs_sha256(data, guidance, embedder)
+    posts = read_labelled_posts(LABELLED_POSTS_FILE)
+    digest = _classifier_inputs_sha256(data, guidance, embedder, posts)
     previous = _previous_labels(Path(index_dir), digest)
     if previous is not None and set(previous) == {t.topic_id for t in data.threads}:
         data.threads = [previous[t.topic_id] for t in data.threads]
         log.info("Reusing the previous classifier and thread labels (inputs unchanged)")
         return Labelling(reuse_from=Path(index_dir), inputs_sha256=digest)
-    clf = TaxonomyClassifier().fit(data.taxonomy, data.threads, guidance, embedder)
+    clf = TaxonomyClassifier().fit(data.taxonomy, data.threads, guidance, embedder, posts)
     data.threads = clf.label_threads(data.threads)
     return Labelling(classifier=clf, inputs_sha256=digest)
 
@@ -338,6 +343,82 @@ def _unique(docs: list[Document]) -> list[Document]:
     return out
 
 
+def fit_task_stage(cfg: Config, chunks, vectors, models: list[ModelInfo], embedder: Embedder):
+    """Fit the task model (:mod:`builder.taskfit`) and the intent model
+    (:mod:`advisor.intent`) on this build's data. Returns ``(save(tmp_dir), info)``.
+
+    The task model is reused from the previous index when its inputs are unchanged (its
+    fit takes a minute or two); a build with too few tagged models has none (tiny test
+    builds), and the app then falls back to the readable task cues."""
+    from builder.taskfit import fit_task_model, inputs_sha256
+
+    by_id: dict[str, ModelInfo] = {}
+    for m in models:  # the 2026 record wins, as in AdvisorIndex.load
+        if m.id not in by_id or m.source != "2022":
+            by_id[m.id] = m
+    digest = inputs_sha256(chunks, by_id, embedder)
+    prev_dir = Path(cfg.index_dir)
+    task_model = None
+    reuse = False
+    try:
+        prev = json.loads((prev_dir / "manifest.json").read_text(encoding="utf-8"))
+        reuse = ((prev.get("task_model") or {}).get("inputs_sha256") == digest
+                 and (prev_dir / "taskmodel.npz").exists())
+    except (OSError, ValueError):
+        pass
+    if not reuse:
+        try:
+            task_model = fit_task_model([c.text for c in chunks], [c.kind for c in chunks],
+                                        [c.doc_id for c in chunks], vectors, by_id, embedder)
+        except ValueError as e:
+            log.warning("No task model in this build (%s); the app falls back to task cues", e)
+    else:
+        log.info("Reusing the previous task model (inputs unchanged)")
+    intent, intent_digest, intent_reuse = fit_intent_stage(embedder, prev_dir)
+
+    def save(tmp: Path) -> None:
+        if reuse:
+            for name in ("taskmodel.npz", "taskmodel.json"):
+                shutil.copy2(prev_dir / name, tmp / name)
+        elif task_model is not None:
+            task_model.save(tmp)
+        if intent_reuse:
+            for name in ("intent.npz", "intent.json"):
+                shutil.copy2(prev_dir / name, tmp / name)
+        elif intent is not None:
+            intent.save(tmp)
+
+    info = {"format_version": TASK_MODEL_FORMAT, "inputs_sha256": digest, "reused": reuse,
+            "present": reuse or task_model is not None,
+            "intent_model": intent_reuse or intent is not None, "intent_sha256": intent_digest}
+    return save, info
+
+
+def fit_intent_stage(embedder: Embedder, prev_dir: Path):
+    """The intent model from the labelled questions in ``eval/``: ``(model or None,
+    inputs digest, reuse the previous index's files)``."""
+    from advisor.config import LABELLED_POSTS_FILE
+    from advisor.intent import FORMAT_VERSION, IntentModel, training_rows
+
+    texts, labels = training_rows(Path(LABELLED_POSTS_FILE).parent)
+    digest = hashlib.sha256(json.dumps([FORMAT_VERSION, embedder.model_id, texts, labels])
+                            .encode()).hexdigest()
+    if len(set(labels)) < 2:
+        log.warning("No intent model: labelled questions missing under %s",
+                    Path(LABELLED_POSTS_FILE).parent)
+        return None, digest, False
+    try:
+        prev = json.loads((prev_dir / "manifest.json").read_text(encoding="utf-8"))
+        if ((prev.get("task_model") or {}).get("intent_sha256") == digest
+                and (prev_dir / "intent.npz").exists()):
+            log.info("Reusing the previous intent model (inputs unchanged)")
+            return None, digest, True
+    except (OSError, ValueError):
+        pass
+    vecs = embedder.encode(texts)
+    return IntentModel.fit(texts, vecs, labels), digest, False
+
+
 def build(
     cfg: Config,
     source: Source = "snapshot",
@@ -392,10 +473,17 @@ def build(
         "reused_vectors": emb.reused,
         "rechunked_documents": rechunked,
     }
+    save_models, manifest["task_model"] = fit_task_stage(cfg, chunks, emb.vectors, data.models,
+                                                         embedder)
+
+    def extra(tmp: Path) -> dict[str, Any]:
+        save_models(tmp)
+        return labelling.save(tmp, data.threads)
+
     written = write_index(
         cfg.index_dir, chunks, emb.vectors,
         models=data.models, threads=data.threads, taxonomy=data.taxonomy,
-        manifest=manifest, extra=lambda tmp: labelling.save(tmp, data.threads),
+        manifest=manifest, extra=extra,
         n_documents=len(docs), doc_digests=digests, started=started,
     )
     result = BuildResult(

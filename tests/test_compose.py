@@ -76,11 +76,10 @@ def _model(mid="acme/bert|base", warnings=None):
 def test_challenge_answer_structure_and_citations():
     md, cites = compose_answer("CUDA out of memory: how do I reduce the batch size?",
                                CATS, False, HITS, [], GUIDE, INDEX)
-    for heading in ("### Challenge category", "### What usually causes this",
-                    "### What to try", "### Similar questions and evidence", "### Sources"):
+    for heading in ("### What usually causes this", "### What to try",
+                    "### Similar forum threads", "### Sources"):
         assert heading in md
-    assert "**Memory & Performance › Memory** (confidence 81%)" in md
-    assert "Out of memory errors." in md  # subcategory's codebook definition
+    assert "**Challenge category:** Memory & Performance › Memory (confidence 81%)" in md
     assert "not sure" not in md
     kinds = {c.kind for c in cites}
     assert {"taxonomy", "thread", "guidance"} <= kinds
@@ -88,34 +87,54 @@ def test_challenge_answer_structure_and_citations():
     assert "https://discuss.huggingface.co/t/7" in urls and len(urls) == len(set(urls))
     for i, c in enumerate(cites, 1):  # the Sources list numbers every citation
         assert f"{i}. [" in md and c.url in md
-    assert "derived label, confidence 61%" in md and "labelled by the study" in md
+    assert "(derived label)" in md and "(study label)" in md
     assert "batch too large" in md  # root cause of the accepted answer
+    # threads are cited by a readable title (their first question code), not "Thread 7"
+    assert "[GPU runs out of memory with batch 64](https://discuss.huggingface.co/t/7)" in md
+    assert "Forum thread 7" not in md
 
 
-def test_causes_and_steps_ordered_by_question_words():
+def test_only_tips_that_match_the_question_are_shown():
     c = compose("my batch size is too large for the GPU", CATS, False, [], [], GUIDE, INDEX)
     assert c.causes[0] == "Batch size too large for the GPU"
     assert c.steps[0] == "Reduce the batch size"
+    assert "Use LoRA" not in c.steps and "Downloads interrupted" not in c.causes
     # ties keep the guidance order
     assert rank_by_question(["a b", "c d", "e f"], {"zzz"}, 2) == ["a b", "c d"]
 
 
-def test_unsure_lists_top3():
-    md, _ = compose_answer("help", CATS, True, [], [], GUIDE, INDEX)
+def test_unsure_names_top3_and_shows_no_generic_tips():
+    md, _ = compose_answer("help with memory batch", CATS, True, [], [], GUIDE, INDEX)
     assert "not sure" in md
-    assert "1. **Memory & Performance › Memory** (81%)" in md
-    assert "2. **Training Pipeline** (10%)" in md and "3. **Spaces** (5%)" in md
+    assert "Memory & Performance (81%), Training Pipeline (10%), Spaces (5%)" in md
+    assert "### What to try" not in md and "### What usually causes this" not in md
 
 
 def test_no_category():
     md, cites = compose_answer("hello", [], False, [], [], GUIDE, INDEX)
-    assert "could not match" in md and cites == []
+    assert "no category" in md and cites == []
+
+
+def test_known_issue_leads_and_replaces_generic_tips():
+    from advisor.known_issues import KnownIssue, KnownIssueMatch
+
+    k = KnownIssue(id="pad", title="Set a pad token", category="Training Pipeline",
+                   subcategory="Tokenization", description="d", cause="GPT-2 has no pad token.",
+                   fix=("Set tokenizer.pad_token = tokenizer.eos_token",), snippet="tok.pad_token = tok.eos_token",
+                   docs="https://huggingface.co/docs/x", threads=("https://github.com/a/b/issues/1",))
+    md, cites = compose_answer("batch size memory", CATS, False, HITS, [], GUIDE, INDEX,
+                               known=[KnownIssueMatch(k, 1.0, "signature", "no padding token")])
+    assert md.startswith("### Likely fix: Set a pad token")
+    assert "GPT-2 has no pad token." in md and "tok.pad_token = tok.eos_token" in md
+    assert "### What to try" not in md  # the specific fix replaces the category's tips
+    assert {"docs", "known_issue"} <= {c.kind for c in cites}
+    assert md.index("### Likely fix") < md.index("**Challenge category:**")
 
 
 def test_model_table_escapes_cells_and_cites_models():
     md, cites = compose_answer("which model for sentiment?", CATS, False, HITS, [_model()],
                                GUIDE, INDEX, intent="recommend")
-    assert md.index("### Recommended models") < md.index("### Challenge category")
+    assert md.index("### Recommended models") < md.index("**Challenge category:**")
     row = next(line for line in md.splitlines() if line.startswith("| 1 |"))
     assert row.count("|") - row.count("\\|") == 10  # 9 columns, pipes in cells escaped
     assert "acme/bert\\|base" in row and "thin card \\| no eval" in row
@@ -129,8 +148,13 @@ def test_recommend_without_models_says_so():
     assert "No known model fits" in md
 
 
-def test_retrieved_card_text_is_neutralised():
-    md, _ = compose_answer("memory", CATS, False, HITS, [], GUIDE, INDEX)
+def test_retrieved_text_is_neutralised():
+    hostile = "<script>alert(1)</script> ![x](http://evil/img.png) [click](http://evil) oom"
+    index = SimpleNamespace(taxonomy=INDEX.taxonomy, threads={
+        9: ThreadInfo(9, "Beginners", [hostile], "https://discuss.huggingface.co/t/9")})
+    hits = [Hit(0, "thread:9#0", "thread:9", "thread", "Thread 9", hostile,
+                "https://discuss.huggingface.co/t/9", 0.03)]
+    md, _ = compose_answer("memory", CATS, False, hits, [], GUIDE, index)
     assert "<script>" not in md and "&lt;script&gt;" in md
     assert "http://evil" not in md
     assert "click" in md  # link text kept, target dropped
@@ -172,9 +196,9 @@ def test_on_small_real_index(small_index):
         assert int(c.id) in small_index.threads
 
 
-def test_why_line_names_telling_words_not_filler():
-    md, _ = compose_answer("I get CUDA out of memory after a few steps while training",
-                           CATS, False, HITS, [], GUIDE, INDEX)
-    why = next(line for line in md.splitlines() if line.startswith("Why:"))
-    assert "*cuda*" in why and "*memory*" in why
-    assert "*get*" not in why and "*out*" not in why
+def test_category_line_shows_the_deciding_evidence():
+    cats = [CategoryScore("Memory & Performance", "Memory", 0.81,
+                          evidence=['a similar labelled question, "OOM at batch 64" (https://x/1)'])]
+    md, _ = compose_answer("I get CUDA out of memory", cats, False, HITS, [], GUIDE, INDEX)
+    line = next(x for x in md.splitlines() if x.startswith("**Challenge category:**"))
+    assert "Decided by: a similar labelled question" in line and "OOM at batch 64" in line

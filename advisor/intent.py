@@ -1,0 +1,123 @@
+"""Does a question ask (or imply) a model choice? Learned from labelled real questions.
+
+"Which model for Spanish NER?" asks it outright; "I use bert-base-uncased for German
+reviews and the results are bad" and "can this English model also classify Italian?"
+imply it. Word rules miss the second kind, so this is a small logistic regression on
+the question's MiniLM vector plus hashed word n-grams, fitted at build time on:
+
+- positives: model-selection requests (the ``tune`` half of ``eval/real_requests.jsonl``
+  and the selection questions of ``eval/dev_questions.jsonl``);
+- negatives: labelled real posts and questions that are not model requests
+  (``eval/train_posts.jsonl`` and the ``tune`` half of ``eval/real_questions.jsonl``,
+  without the "Specific Solution Need" ones, which are often requests themselves).
+
+The ``test`` halves are never read. Saved as ``intent.npz`` + ``intent.json`` in the
+index. This module does not decide the task or rank models.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+NPZ_FILE = "intent.npz"
+JSON_FILE = "intent.json"
+LEX_FEATURES = 2**14  # hashed word 1-2 grams, as in advisor.classifier
+DEFAULT_C = 2.0
+THRESHOLD = 0.5  # P(model choice) at or above which the answer shows models
+NOT_REQUESTS = frozenset({"Specific Solution Need"})
+
+
+def _lexical(texts: Sequence[str]):
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(n_features=LEX_FEATURES, ngram_range=(1, 2), alternate_sign=False,
+                             norm="l2", stop_words=None).transform(list(texts))
+
+
+def _features(vecs: np.ndarray, texts: Sequence[str]):
+    from scipy.sparse import csr_matrix, hstack
+
+    return hstack([csr_matrix(np.asarray(vecs, np.float32)), _lexical(texts)]).tocsr()
+
+
+def training_rows(eval_dir: Path) -> tuple[list[str], list[int]]:
+    """(texts, labels 1/0) from the labelled files in ``eval_dir`` (see the docstring)."""
+    from advisor.eval import split_of
+
+    texts: list[str] = []
+    labels: list[int] = []
+
+    def rows(name: str):
+        p = eval_dir / name
+        if not p.exists():
+            log.warning("intent training: %s missing", p)
+            return []
+        return [json.loads(x) for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+    for r in rows("real_requests.jsonl"):
+        if r.get("source_url") and split_of(r["source_url"]) == "tune":
+            texts.append(r["question"])
+            labels.append(1)
+    for r in rows("dev_questions.jsonl"):
+        texts.append(r["question"])
+        labels.append(1 if r.get("good_models") else 0)
+    for name, tune_only in (("train_posts.jsonl", False), ("real_questions.jsonl", True)):
+        for r in rows(name):
+            if tune_only and split_of(r.get("source_url", "")) != "tune":
+                continue
+            if r.get("category") in NOT_REQUESTS:
+                continue
+            texts.append(r["question"])
+            labels.append(0)
+    return texts, labels
+
+
+class IntentModel:
+    """P(the question asks for a model choice). Build with :meth:`fit` or :meth:`load`."""
+
+    def __init__(self, coef: np.ndarray, intercept: float, threshold: float = THRESHOLD):
+        self.coef = coef  # (dim + LEX_FEATURES,) float32
+        self.intercept = float(intercept)
+        self.threshold = threshold
+
+    @classmethod
+    def fit(cls, texts: Sequence[str], vecs: np.ndarray, labels: Sequence[int]) -> IntentModel:
+        from sklearn.linear_model import LogisticRegression
+
+        if len(set(labels)) < 2:
+            raise ValueError("intent model needs both model requests and other questions")
+        clf = LogisticRegression(C=DEFAULT_C, max_iter=2000, class_weight="balanced")
+        clf.fit(_features(vecs, texts), np.asarray(labels))
+        log.info("intent model fitted on %d questions (%d requests)", len(labels), sum(labels))
+        return cls(clf.coef_[0].astype(np.float32), float(clf.intercept_[0]))
+
+    def proba(self, text: str, qvec: np.ndarray) -> float:
+        x = _features(np.asarray(qvec, np.float32)[None, :], [text])
+        z = float((x @ self.coef)[0]) + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def save(self, directory: Path) -> None:
+        np.savez_compressed(Path(directory) / NPZ_FILE, coef=self.coef)
+        (Path(directory) / JSON_FILE).write_text(json.dumps(
+            {"format_version": FORMAT_VERSION, "intercept": self.intercept,
+             "threshold": self.threshold}), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> IntentModel:
+        """Raises FileNotFoundError (an index built before this model) or ValueError
+        (another format: rebuild)."""
+        meta = json.loads((Path(directory) / JSON_FILE).read_text(encoding="utf-8"))
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{directory}/{JSON_FILE} has format {meta.get('format_version')}; "
+                             "rebuild the index with `python -m builder build`.")
+        with np.load(Path(directory) / NPZ_FILE) as z:
+            coef = z["coef"]
+        return cls(coef, meta["intercept"], meta.get("threshold", THRESHOLD))

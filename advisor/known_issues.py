@@ -1,0 +1,231 @@
+"""The known-issues knowledge base: matching a question to errors people have solved.
+
+Entries are data (``prompts/known_issues/<id>.yaml``, one per file; the format is in
+``prompts/known_issues/README.md``): signatures (regexes on error or output text), a
+description in a user's words, the codebook category, the situation the fix applies to
+and when it does not, cause, fix steps, a snippet, a docs link and public threads where
+it was solved. :func:`load_known_issues` reads and validates them.
+
+:class:`KnownIssueMatcher` matches a question in three steps:
+
+1. **signatures**: any entry whose regex occurs in the text (pasted errors are the most
+   specific evidence there is);
+2. **semantic + lexical**: cosine similarity of the question's MiniLM vector with each
+   entry's description, averaged with a TF-IDF cosine over the same texts; an entry
+   counts when the blend passes :data:`MIN_SEMANTIC_SCORE` (chosen on the ``tune`` half
+   of ``eval/real_questions.jsonl``);
+3. **premise check**: an entry whose ``not_when`` situation is closer to the question
+   than its ``applies_when`` situation is withheld.
+
+The composer (:mod:`advisor.compose`) leads the answer with the matches; with none it
+falls back to the category guidance. This module does not write answer prose.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from advisor.config import PROMPTS_DIR
+from advisor.errors import KnowledgeBaseError
+from advisor.taxonomy import canonical_category
+
+log = logging.getLogger(__name__)
+
+KNOWN_ISSUES_DIR = PROMPTS_DIR / "known_issues"
+MIN_SEMANTIC_SCORE = 0.30  # blend of dense and TF-IDF cosine, tuned on `tune`: below
+# it the best entry is rarely the right one; between this and STRONG_SEMANTIC_SCORE the
+# answer words the entry as "possibly related", not as the fix
+STRONG_SEMANTIC_SCORE = 0.45
+SEMANTIC_MARGIN = 0.04  # a second semantic match must be this close to the first
+W_DENSE = 0.4  # share of the dense cosine in the semantic score (tune: 0.4-0.6 alike)
+MAX_MATCHES = 2  # answers lead with at most two specific fixes
+MAX_SIGNATURE_TEXT = 20_000  # regexes run on at most this much text (bounded time)
+REQUIRED = ("id", "title", "category", "description", "cause", "fix")
+
+
+@dataclass(frozen=True)
+class KnownIssue:
+    """One entry (see the module docstring)."""
+
+    id: str
+    title: str
+    category: str
+    subcategory: str
+    description: str
+    cause: str
+    fix: tuple[str, ...]
+    signatures: tuple[re.Pattern, ...] = ()
+    libraries: tuple[str, ...] = ()
+    applies_when: str = ""
+    not_when: str = ""
+    snippet: str = ""
+    docs: str = ""
+    threads: tuple[str, ...] = ()
+    example: str = ""
+
+    @property
+    def match_text(self) -> str:
+        return f"{self.title}. {self.description}"
+
+
+@dataclass(frozen=True)
+class KnownIssueMatch:
+    issue: KnownIssue
+    score: float  # 1.0 for a signature match
+    how: str  # "signature" | "semantic"
+    matched: str = ""  # the text a signature matched
+
+    @property
+    def strong(self) -> bool:
+        """A signature match, or a match by meaning above :data:`STRONG_SEMANTIC_SCORE`."""
+        return self.how == "signature" or self.score >= STRONG_SEMANTIC_SCORE
+
+
+def _entry(path: Path, d: object) -> KnownIssue:
+    if not isinstance(d, dict):
+        raise KnowledgeBaseError(f"{path}: expected a mapping of fields, got {type(d).__name__}.")
+    missing = [k for k in REQUIRED if not d.get(k)]
+    if missing:
+        raise KnowledgeBaseError(f"{path}: missing {', '.join(missing)}.")
+    if d["id"] != path.stem:
+        raise KnowledgeBaseError(f"{path}: id {d['id']!r} must equal the file name {path.stem!r}.")
+    cat = canonical_category(str(d["category"]))
+    if not cat:
+        raise KnowledgeBaseError(f"{path}: unknown category {d['category']!r}; use a codebook name.")
+    sigs = []
+    for s in d.get("signatures") or []:
+        try:
+            sigs.append(re.compile(str(s), re.I))
+        except re.error as e:
+            raise KnowledgeBaseError(f"{path}: signature {s!r} is not a valid regex ({e}).") from e
+    fix = d["fix"] if isinstance(d["fix"], list) else [d["fix"]]
+    as_tuple = lambda v: tuple(str(x) for x in (v or []))  # noqa: E731
+    return KnownIssue(
+        id=str(d["id"]), title=str(d["title"]), category=cat,
+        subcategory=str(d.get("subcategory") or ""), description=" ".join(str(d["description"]).split()),
+        cause=" ".join(str(d["cause"]).split()), fix=as_tuple(fix), signatures=tuple(sigs),
+        libraries=as_tuple(d.get("libraries")), applies_when=str(d.get("applies_when") or ""),
+        not_when=str(d.get("not_when") or ""), snippet=str(d.get("snippet") or "").rstrip(),
+        docs=str(d.get("docs") or ""), threads=as_tuple(d.get("threads")),
+        example=str(d.get("example") or ""),
+    )
+
+
+def load_known_issues(directory: Path = KNOWN_ISSUES_DIR) -> list[KnownIssue]:
+    """Every ``*.yaml`` entry in ``directory``, sorted by id.
+
+    Raises:
+        KnowledgeBaseError: a file that does not parse or lacks a required field; the
+            message names the file.
+    """
+    import yaml
+
+    out = []
+    for path in sorted(Path(directory).glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise KnowledgeBaseError(f"{path}: not valid YAML ({e}).") from e
+        out.append(_entry(path, data))
+    return out
+
+
+class KnownIssueMatcher:
+    """Matches text against the entries (see the module docstring).
+
+    Args:
+        issues: the entries.
+        embedder: encodes texts to normalised vectors (the index's query embedder), or
+            None for signatures + TF-IDF only.
+    """
+
+    def __init__(self, issues: Sequence[KnownIssue], embedder=None):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.issues = list(issues)
+        self.embedder = embedder
+        texts = [i.match_text for i in self.issues]
+        self._tfidf = TfidfVectorizer(stop_words="english", sublinear_tf=True,
+                                      ngram_range=(1, 2), min_df=1)
+        self._tf = self._tfidf.fit_transform(texts or ["empty"])
+        self._vecs = None
+        self._applies = self._not = None
+        if embedder is not None and self.issues:
+            self._vecs = np.asarray(embedder.encode(texts), np.float32)  # (n, dim)
+            premised = [i for i, x in enumerate(self.issues) if x.not_when and x.applies_when]
+            self._premised = premised
+            if premised:
+                self._applies = np.asarray(embedder.encode(
+                    [self.issues[i].applies_when for i in premised]), np.float32)
+                self._not = np.asarray(embedder.encode(
+                    [self.issues[i].not_when for i in premised]), np.float32)
+
+    def by_id(self, issue_id: str) -> KnownIssue | None:
+        return next((i for i in self.issues if i.id == issue_id), None)
+
+    def signature_matches(self, text: str) -> list[KnownIssueMatch]:
+        text = (text or "")[:MAX_SIGNATURE_TEXT]
+        out = []
+        for issue in self.issues:
+            for rx in issue.signatures:
+                m = rx.search(text)
+                if m:
+                    out.append(KnownIssueMatch(issue, 1.0, "signature", m.group(0)[:120]))
+                    break
+        return out
+
+    def semantic_scores(self, text: str, qvec: np.ndarray | None = None) -> np.ndarray:
+        """``(n,)`` blended dense + TF-IDF cosine of ``text`` with every entry."""
+        tf = np.asarray((self._tfidf.transform([text]) @ self._tf.T).todense()).ravel()
+        if self._vecs is None:
+            return tf
+        if qvec is None:
+            qvec = self.embedder.encode([text])[0]
+        dense = self._vecs @ np.asarray(qvec, np.float32)
+        return W_DENSE * dense + (1 - W_DENSE) * tf
+
+    def _premise_fails(self, j: int, qvec: np.ndarray | None) -> bool:
+        if qvec is None or self._applies is None or j not in self._premised:
+            return False
+        k = self._premised.index(j)
+        return float(self._not[k] @ qvec) > float(self._applies[k] @ qvec)
+
+    def match(self, text: str, qvec: np.ndarray | None = None,
+              k: int = MAX_MATCHES) -> list[KnownIssueMatch]:
+        """Best matches first: signatures, then semantic ones above the threshold."""
+        if not self.issues:
+            return []
+        out = self.signature_matches(text)
+        if self._vecs is not None and qvec is None:
+            qvec = self.embedder.encode([text[:4000]])[0]
+        if len(out) < k:
+            scores = self.semantic_scores(text[:4000], qvec)
+            taken = {m.issue.id for m in out}
+            best = None
+            for j in np.argsort(-scores):
+                s = float(scores[j])
+                if s < MIN_SEMANTIC_SCORE or len(out) >= k:
+                    break
+                if best is not None and s < best - SEMANTIC_MARGIN:
+                    break
+                issue = self.issues[j]
+                if issue.id in taken or self._premise_fails(int(j), qvec):
+                    continue
+                best = s if best is None else best
+                out.append(KnownIssueMatch(issue, round(s, 3), "semantic"))
+        return out[:k]
+
+
+@dataclass
+class KnownIssueStats:
+    """What the app's status line says about the knowledge base."""
+
+    entries: int = 0
+    with_signatures: int = 0
+    categories: dict[str, int] = field(default_factory=dict)

@@ -1,0 +1,85 @@
+"""The known-issues knowledge base: every entry is valid and its own example finds it."""
+
+from __future__ import annotations
+
+import pytest
+
+from advisor.errors import KnowledgeBaseError
+from advisor.known_issues import (
+    KnownIssueMatcher,
+    load_known_issues,
+)
+from advisor.taxonomy import CHALLENGE_CATEGORIES
+
+MIN_ENTRIES = 200
+
+
+@pytest.fixture(scope="module")
+def issues():
+    return load_known_issues()
+
+
+@pytest.fixture(scope="module")
+def matcher(issues):
+    return KnownIssueMatcher(issues)  # signatures + TF-IDF (no embedder: fast, exact)
+
+
+def test_the_knowledge_base_is_large_and_valid(issues):
+    assert len(issues) >= MIN_ENTRIES
+    assert len({i.id for i in issues}) == len(issues)
+    for i in issues:
+        assert i.category in CHALLENGE_CATEGORIES, i.id
+        assert i.fix and i.cause and i.description, i.id
+        assert i.threads and all(u.startswith("https://") for u in i.threads), i.id
+        assert i.example, i.id
+
+
+def test_every_example_finds_its_own_entry(matcher, issues):
+    """An example matches its own signature, or (entries without signatures) ranks its
+    entry among the top 3 by meaning."""
+    missed = []
+    for i in issues:
+        if i.signatures:
+            if i.id not in {m.issue.id for m in matcher.signature_matches(i.example)}:
+                missed.append(i.id)
+        else:
+            scores = matcher.semantic_scores(i.example)
+            top = [matcher.issues[j].id for j in scores.argsort()[::-1][:3]]
+            if i.id not in top:
+                missed.append(i.id)
+    assert not missed, missed
+
+
+def test_signatures_do_not_fire_on_plain_questions(matcher):
+    for text in ("Which model should I use for German sentiment analysis?",
+                 "How do I get started with the course?",
+                 "My Space shows a blank page after I changed the title"):
+        hits = [m.issue.id for m in matcher.signature_matches(text)]
+        assert len(hits) <= 1, (text, hits)
+
+
+def test_a_broken_file_is_reported_by_name(tmp_path):
+    (tmp_path / "bad-entry.yaml").write_text("id: bad-entry\ntitle: [unclosed\n")
+    with pytest.raises(KnowledgeBaseError, match="bad-entry.yaml"):
+        load_known_issues(tmp_path)
+    (tmp_path / "bad-entry.yaml").write_text(
+        "id: other\ntitle: t\ncategory: Spaces\ndescription: d\ncause: c\nfix: [x]\n")
+    with pytest.raises(KnowledgeBaseError, match="must equal the file name"):
+        load_known_issues(tmp_path)
+    (tmp_path / "bad-entry.yaml").write_text(
+        "id: bad-entry\ntitle: t\ncategory: Nope\ndescription: d\ncause: c\nfix: [x]\n")
+    with pytest.raises(KnowledgeBaseError, match="unknown category"):
+        load_known_issues(tmp_path)
+
+
+def test_premise_check_withholds_a_contradicted_entry(tmp_path, fake_embedder):
+    (tmp_path / "pad-token.yaml").write_text(
+        "id: pad-token\ntitle: Set a pad token\ncategory: Training Pipeline\n"
+        "description: the tokenizer has no pad token for batching gpt2\n"
+        "applies_when: the tokenizer has no pad token at all\n"
+        "not_when: padding side left right already set pad token eos generation repeats\n"
+        "cause: c\nfix: [set tokenizer.pad_token]\nthreads: ['https://x']\nexample: e\n")
+    m = KnownIssueMatcher(load_known_issues(tmp_path), fake_embedder)
+    assert m.match("gpt2 tokenizer has no pad token for batching")
+    q = "I already set pad token eos but generation repeats with padding side right"
+    assert all(x.how == "signature" for x in m.match(q)) or not m.match(q)

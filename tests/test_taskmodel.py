@@ -1,0 +1,89 @@
+"""The task model learns pipeline tags from real model cards (a corpus slice)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from advisor.taskmodel import TaskGuess, TaskModel, blend, card_training_text
+
+N_CARDS = 4000  # a real slice: enough tagged cards for ~10 tasks with >= 25 examples
+
+
+@pytest.fixture(scope="module")
+def card_slice(corpus_dir):
+    from builder.report import SourceReport
+    from builder.sources.cards2022 import read_cards
+
+    texts, labels = [], []
+    for info, doc in read_cards(corpus_dir / "model_cards_2022.jsonl.gz", SourceReport("c"),
+                                limit=N_CARDS):
+        if info.pipeline_tag:
+            body = doc.text + "\n" + "\n".join(t for _, t in doc.sections)
+            texts.append(card_training_text(body, info.pipeline_tag))
+            labels.append(info.pipeline_tag)
+    return texts, labels
+
+
+def test_card_training_text_blanks_the_task_tag():
+    out = card_training_text("Model a/b. task: token-classification; library: x", "token-classification")
+    assert "token-classification" not in out and "token classification" not in out
+    assert "library" in out
+
+
+def test_fit_predicts_held_out_cards_better_than_the_majority(card_slice, fake_embedder):
+    texts, labels = card_slice
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(texts))
+    cut = int(0.8 * len(order))
+    tr, te = order[:cut], order[cut:]
+    vecs = fake_embedder.encode(texts)
+    tm = TaskModel.fit([texts[i] for i in tr], vecs[tr], [labels[i] for i in tr])
+    known = set(tm.labels)
+    held = [i for i in te if labels[i] in known]
+    acc = np.mean([tm.predict(texts[i], vecs[i], k=1)[0].task == labels[i] for i in held])
+    majority = Counter(labels[i] for i in held).most_common(1)[0][1] / len(held)
+    assert acc > majority + 0.15, (acc, majority)
+    assert acc > 0.6
+
+
+def test_save_load_round_trip(card_slice, fake_embedder, tmp_path):
+    texts, labels = card_slice
+    vecs = fake_embedder.encode(texts[:800])
+    tm = TaskModel.fit(texts[:800], vecs, labels[:800],
+                       descriptions={labels[0]: "a description of the first task"},
+                       description_vectors={labels[0]: vecs[0]})
+    tm.save(tmp_path)
+    back = TaskModel.load(tmp_path)
+    q = "which model transcribes german speech recordings"
+    qv = fake_embedder.encode([q])[0]
+    assert back.labels == tm.labels
+    np.testing.assert_allclose(back.proba(q, qv), tm.proba(q, qv), rtol=1e-5, atol=1e-6)
+
+
+def test_load_refuses_another_format_version(tmp_path, card_slice, fake_embedder):
+    import json
+
+    texts, labels = card_slice
+    tm = TaskModel.fit(texts[:600], fake_embedder.encode(texts[:600]), labels[:600])
+    tm.save(tmp_path)
+    meta = json.loads((tmp_path / "taskmodel.json").read_text())
+    meta["format_version"] = 99
+    (tmp_path / "taskmodel.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="rebuild the index"):
+        TaskModel.load(tmp_path)
+
+
+def test_fit_needs_two_tasks():
+    with pytest.raises(ValueError, match="at least 2 tasks"):
+        TaskModel.fit(["a"] * 30, np.zeros((30, 4), np.float32), ["x"] * 30)
+
+
+def test_blend_moves_mass_to_the_vote_and_keeps_a_distribution():
+    g = [TaskGuess("a", 0.6), TaskGuess("b", 0.4)]
+    out = blend(g, {"b": 3.0}, 0.5, "votes")
+    assert out[0].task == "b" and abs(sum(x.prob for x in out) - 1.0) < 1e-9
+    assert "votes" in out[0].evidence
+    assert blend(g, {}, 0.5, "none") == g
