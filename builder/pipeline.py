@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from advisor.config import Config
-from advisor.embedding import Embedder, get_embedder
+from advisor.embedding import QUERY_ENCODER_DIR, Embedder, get_embedder
 from advisor.errors import CorpusNotFoundError, EmbeddingModelError, EmptyCorpusError
 from advisor.types import Chunk, Document, ModelInfo, TaxonomyEntry, ThreadInfo
-from builder.embed import embed_chunks
+from builder.embed import embed_chunks, export_query_encoder
 from builder.report import SourceReport
 from builder.store import (
     CLASSIFIER_FILES,
@@ -287,7 +287,8 @@ class LazyEmbedder:
 
     def _load(self) -> Embedder:
         if self._model is None:
-            self._model = get_embedder(self._cfg.embed_model, self._cfg.embed_backend)
+            self._model = get_embedder(self._cfg.embed_model, self._cfg.embed_backend,
+                                       cache_dir=self._cfg.cache_dir)
             if self._dim is not None and self._model.dim != self._dim:
                 raise EmbeddingModelError(
                     f"{self.model_id!r} now makes dim {self._model.dim}, the previous "
@@ -336,6 +337,13 @@ def _unique(docs: list[Document]) -> list[Document]:
         seen.add(d.id)
         out.append(d)
     return out
+
+
+def _extra_files(tmp: Path, cfg: Config, embedder: Embedder, labelling: Labelling,
+                 data: SourceData) -> dict[str, Any]:
+    """The index's query encoder (``onnx/``) and classifier, written into ``tmp``."""
+    export_query_encoder(embedder, cfg, tmp / QUERY_ENCODER_DIR)
+    return labelling.save(tmp, data.threads)
 
 
 def build(
@@ -395,7 +403,7 @@ def build(
     written = write_index(
         cfg.index_dir, chunks, emb.vectors,
         models=data.models, threads=data.threads, taxonomy=data.taxonomy,
-        manifest=manifest, extra=lambda tmp: labelling.save(tmp, data.threads),
+        manifest=manifest, extra=lambda tmp: _extra_files(tmp, cfg, embedder, labelling, data),
         n_documents=len(docs), doc_digests=digests, started=started,
     )
     result = BuildResult(
