@@ -6,7 +6,10 @@ themselves. Precedence: explicit keyword arguments (e.g. CLI flags) > environmen
 variables > the ``DEFAULT_*`` constants below.
 
 This module does not validate that paths exist or that the index matches; that is the
-index loader's job (:mod:`advisor.index`).
+index loader's job (:mod:`advisor.index`). It imports nothing from the project, so any
+module may import it at the top (no import cycles through here). Nothing writes the
+environment back: huggingface_hub's own ``HF_HUB_OFFLINE`` and ``HF_ENDPOINT`` are read
+here and handed to the code that calls the Hub.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ DEFAULT_QUEUE_CONCURRENCY = 2  # one worker per CPU core on a CPU Basic Space
 DEFAULT_LOG_DB = "data/querylog.sqlite"
 DEFAULT_SERVER_NAME = "127.0.0.1"  # loopback locally; Spaces set GRADIO_SERVER_NAME=0.0.0.0
 DEFAULT_SERVER_PORT = 7860  # Gradio's and Spaces' default
+DEFAULT_HF_ENDPOINT = "https://huggingface.co"  # huggingface_hub's own default
 
 
 def _is_true(value: str | None) -> bool:
@@ -114,6 +118,12 @@ class Config:
     disable_progress: bool = False
     server_name: str = DEFAULT_SERVER_NAME  # Gradio's own GRADIO_SERVER_NAME
     server_port: int = DEFAULT_SERVER_PORT  # Gradio's own GRADIO_SERVER_PORT
+    # A prebuilt index shipped as a Hub dataset (``python -m builder push``): the app
+    # downloads it on start instead of building (advisor.hub_index).
+    index_repo: str | None = None  # "owner/name" of the dataset repo
+    index_revision: str | None = None  # branch, tag or commit; None = latest on main
+    hf_endpoint: str = DEFAULT_HF_ENDPOINT  # huggingface_hub's HF_ENDPOINT (tests: a local server)
+    hub_offline: bool = False  # huggingface_hub's HF_HUB_OFFLINE: never call the Hub
 
     @classmethod
     def from_env(cls, **overrides) -> Config:
@@ -142,6 +152,9 @@ class Config:
             "auto_build_limit": ("ADVISOR_AUTO_BUILD_LIMIT", _as_int),
             "server_name": ("GRADIO_SERVER_NAME", str),
             "server_port": ("GRADIO_SERVER_PORT", _as_int),
+            "index_repo": ("ADVISOR_INDEX_REPO", str),
+            "index_revision": ("ADVISOR_INDEX_REVISION", str),
+            "hf_endpoint": ("HF_ENDPOINT", lambda v: v.rstrip("/")),
         }
         for name, (var, conv) in mapping.items():
             raw = _env(var)
@@ -149,6 +162,8 @@ class Config:
                 values[name] = conv(raw)
         if _env("ADVISOR_AUTO_BUILD") is not None:
             values["auto_build"] = _is_true(_env("ADVISOR_AUTO_BUILD"))
+        if _env("HF_HUB_OFFLINE") is not None:
+            values["hub_offline"] = _is_true(_env("HF_HUB_OFFLINE"))
         if _env("ADVISOR_DISABLE_PROGRESS") is not None:
             values["disable_progress"] = _is_true(_env("ADVISOR_DISABLE_PROGRESS"))
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -156,9 +171,3 @@ class Config:
 
     def replace(self, **changes) -> Config:
         return dataclasses.replace(self, **changes)
-
-    def resolved_embed_model(self) -> str:
-        """The path or Hub id to hand to ``SentenceTransformer``."""
-        from advisor.embedding import resolve_model_path
-
-        return resolve_model_path(self.embed_model)

@@ -9,6 +9,12 @@
   L2 normalisation). Same vectors (cosine 1.000 to torch), ~1.6-1.8x faster on CPU
   (``bench/RESULTS.md``). It needs only ``onnxruntime`` and ``onnx``; sentence-transformers'
   own ``backend="onnx"`` is not used (it needs optimum-onnx, which pins an old transformers).
+  Tokenisation uses the ``tokenizers`` library on the model's ``tokenizer.json``.
+
+Lean serving: the builder copies the export, ``tokenizer.json`` and ``encoder.json`` into
+``index/onnx/`` (:func:`write_query_encoder`); :func:`embedder_for` loads that with
+onnxruntime + tokenizers only, so a serving process never imports torch,
+sentence-transformers or transformers unless it has to build or export.
 
 :func:`get_embedder` picks one per ``(model, backend)``; if the ONNX path cannot be set up
 (package missing, export fails, a model whose pipeline is not Transformer -> mean Pooling
@@ -35,6 +41,7 @@ from typing import Protocol
 
 import numpy as np
 
+from advisor.config import Config
 from advisor.errors import EmbeddingModelError
 
 log = logging.getLogger(__name__)
@@ -49,6 +56,11 @@ ONNX_EXPORT_VERSION = 1
 # Files whose names and sizes identify a model directory's weights for the export cache.
 _WEIGHT_SUFFIXES = (".json", ".safetensors", ".bin")
 _ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# A query encoder shipped inside an index (builder writes it, the app reads it):
+QUERY_ENCODER_DIR = "onnx"
+QUERY_ENCODER_MODEL = "model.onnx"
+QUERY_ENCODER_TOKENIZER = "tokenizer.json"
+QUERY_ENCODER_META = "encoder.json"
 
 
 class Embedder(Protocol):
@@ -79,10 +91,10 @@ def resolve_model_path(model: str) -> str:
 def resolve_model_dir(model: str) -> Path:
     """A local directory holding ``model``: the packaged one, a path, or a Hub snapshot
     (``huggingface_hub.snapshot_download``, which uses only the cache when
-    ``HF_HUB_OFFLINE=1``)."""
+    ``HF_HUB_OFFLINE=1``). The packaged model is a directory: no Hub call.
+
+    This module never writes ``os.environ``; offline mode is the user's setting."""
     path = resolve_model_path(model)
-    if model.startswith(PACKAGED_PREFIX):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if Path(path).is_dir():
         return Path(path)
     try:
@@ -111,12 +123,12 @@ class SentenceTransformerEmbedder:
         self.model_id = model
         self.backend = backend
         path = resolve_model_path(model)
-        if model.startswith(PACKAGED_PREFIX):
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(path, backend=backend, device=device)
+            # the packaged model is a local directory: never ask the Hub about it
+            self._model = SentenceTransformer(path, backend=backend, device=device,
+                                              local_files_only=model.startswith(PACKAGED_PREFIX))
         except Exception as e:  # noqa: BLE001 - any load failure means the same to users
             raise EmbeddingModelError(
                 f"Could not load embedding model {model!r} ({type(e).__name__}: {e}). "
@@ -230,33 +242,132 @@ def export_onnx(model_dir: Path, out_path: Path) -> None:
         shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
+def _pad_token(model_dir: Path) -> str:
+    """The tokenizer's padding token (``tokenizer_config.json``), ``[PAD]`` by default."""
+    path = model_dir / "tokenizer_config.json"
+    pad = _read_json(path).get("pad_token") if path.exists() else None
+    if isinstance(pad, dict):  # {"content": "[PAD]", ...} in older configs
+        pad = pad.get("content")
+    return pad or "[PAD]"
+
+
+def write_query_encoder(model: str, cache_dir: str | Path, out_dir: str | Path) -> dict:
+    """Write what :meth:`OnnxEmbedder.from_export` needs into ``out_dir``: ``model.onnx``
+    (the cached export, made once if missing: this imports torch), ``tokenizer.json`` and
+    ``encoder.json`` (model id, dim, max length, padding, export version). The builder
+    puts it into ``index/onnx/`` so the app can embed queries without torch or
+    transformers. Returns the ``encoder.json`` content."""
+    model_dir = resolve_model_dir(model)
+    dim, max_len = _check_pipeline(model_dir)
+    tokenizer = model_dir / "tokenizer.json"
+    if not tokenizer.is_file():
+        raise EmbeddingModelError(
+            f"{model_dir} has no tokenizer.json (a fast tokenizer); the ONNX backend needs "
+            "one. Set ADVISOR_EMBED_BACKEND=torch."
+        )
+    onnx_path = Path(cache_dir) / "onnx" / onnx_cache_key(model_dir) / "model.onnx"
+    if not onnx_path.exists():
+        log.info("Exporting %s to ONNX at %s (once)", model, onnx_path)
+        export_onnx(model_dir, onnx_path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(onnx_path, out / QUERY_ENCODER_MODEL)
+    shutil.copy2(tokenizer, out / QUERY_ENCODER_TOKENIZER)
+    meta = {
+        "model_id": model,
+        "dim": dim,
+        "max_seq_length": max_len,
+        "pad_token": _pad_token(model_dir),
+        "export_version": ONNX_EXPORT_VERSION,
+        "opset": DEFAULT_ONNX_OPSET,
+    }
+    (out / QUERY_ENCODER_META).write_text(json.dumps(meta, indent=2, sort_keys=True), "utf-8")
+    return meta
+
+
 class OnnxEmbedder:
     """The model's transformer in ONNX Runtime + mean pooling + L2 norm (CPU).
+
+    Tokenises with the ``tokenizers`` library (the model's ``tokenizer.json``), so once
+    the ONNX file exists nothing here imports torch or transformers.
 
     Args:
         model: as for :class:`SentenceTransformerEmbedder`; kept as ``model_id``.
         cache_dir: exports go to ``<cache_dir>/onnx/<key>/model.onnx`` (created once).
         threads: ONNX Runtime intra-op threads; ``None`` = all cores.
+
+    :meth:`from_export` loads an export written by :func:`write_query_encoder` instead
+    (an index's ``onnx/`` directory): no model directory, no export step.
     """
 
     backend = "onnx"
 
     def __init__(self, model: str, cache_dir: str | Path, threads: int | None = None):
-        import onnxruntime as ort  # ImportError: get_embedder falls back to torch
-        from transformers import AutoTokenizer
+        import onnxruntime  # noqa: F401 - ImportError here: get_embedder falls back to torch
+
+        model_dir = resolve_model_dir(model)
+        dim, max_len = _check_pipeline(model_dir)
+        onnx_path = Path(cache_dir) / "onnx" / onnx_cache_key(model_dir) / "model.onnx"
+        self.exported = False  # True when this instance ran the export (tests read it)
+        if not onnx_path.exists():
+            log.info("Exporting %s to ONNX at %s (once)", model, onnx_path)
+            export_onnx(model_dir, onnx_path)
+            self.exported = True
+        self._setup(model, dim, max_len, onnx_path, model_dir / "tokenizer.json",
+                    _pad_token(model_dir), threads)
+
+    @classmethod
+    def from_export(cls, export_dir: str | Path, model: str, threads: int | None = None) -> OnnxEmbedder:
+        """Load ``export_dir`` (see :func:`write_query_encoder`); refuse another model.
+
+        Raises:
+            EmbeddingModelError: files missing, another model id or export version.
+        """
+        export_dir = Path(export_dir)
+        meta_path = export_dir / QUERY_ENCODER_META
+        if not meta_path.is_file():
+            raise EmbeddingModelError(
+                f"No query encoder in {export_dir}. Rebuild the index with "
+                "`python -m builder build` to add one."
+            )
+        meta = _read_json(meta_path)
+        if meta.get("model_id") != model or meta.get("export_version") != ONNX_EXPORT_VERSION:
+            raise EmbeddingModelError(
+                f"The query encoder in {export_dir} is {meta.get('model_id')!r} (export "
+                f"version {meta.get('export_version')}), the configuration asks for {model!r} "
+                f"(version {ONNX_EXPORT_VERSION}). Rebuild the index with `python -m builder build`."
+            )
+        self = cls.__new__(cls)
+        self.exported = False
+        self._setup(model, int(meta["dim"]), int(meta["max_seq_length"]),
+                    export_dir / QUERY_ENCODER_MODEL, export_dir / QUERY_ENCODER_TOKENIZER,
+                    str(meta.get("pad_token") or "[PAD]"), threads)
+        return self
+
+    def _setup(self, model: str, dim: int, max_len: int, onnx_path: Path,
+               tokenizer_path: Path, pad_token: str, threads: int | None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
 
         self.model_id = model
-        model_dir = resolve_model_dir(model)
-        self.dim, self.max_seq_length = _check_pipeline(model_dir)
-        self.onnx_path = Path(cache_dir) / "onnx" / onnx_cache_key(model_dir) / "model.onnx"
-        self.exported = False  # True when this instance ran the export (tests read it)
-        if not self.onnx_path.exists():
-            log.info("Exporting %s to ONNX at %s (once)", model, self.onnx_path)
-            export_onnx(model_dir, self.onnx_path)
-            self.exported = True
-        self._tokenizer = AutoTokenizer.from_pretrained(str(model_dir), use_fast=True)
-        # a fast tokenizer called from two threads at once (the app's queue workers) can
-        # raise "Already borrowed"; the ONNX session itself is thread-safe
+        self.dim, self.max_seq_length = dim, max_len
+        self.onnx_path = Path(onnx_path)
+        try:
+            tok = Tokenizer.from_file(str(tokenizer_path))
+        except Exception as e:  # noqa: BLE001 - missing or unreadable: same advice
+            raise EmbeddingModelError(
+                f"Could not read the tokenizer {tokenizer_path} ({e}). "
+                "Set ADVISOR_EMBED_BACKEND=torch or rebuild the index."
+            ) from e
+        # what sentence-transformers asks of the fast tokenizer: truncate to the model's
+        # max_seq_length, pad to the longest text of the batch (tokenizer.json may carry
+        # other settings, e.g. a fixed 128-token padding)
+        tok.enable_truncation(max_length=max_len)
+        pad_id = tok.token_to_id(pad_token)
+        tok.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token=pad_token)
+        self._tokenizer = tok
+        # encode_batch from two threads at once (the app's queue workers) is not
+        # guaranteed safe; the ONNX session itself is thread-safe
         self._tokenizer_lock = threading.Lock()
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or os.cpu_count() or 1
@@ -271,18 +382,13 @@ class OnnxEmbedder:
         for start in range(0, len(texts), batch_size):
             idx = order[start : start + batch_size]
             with self._tokenizer_lock:
-                enc = self._tokenizer(
-                    [texts[i] for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_seq_length,
-                    return_tensors="np",
-                )
-            mask = enc["attention_mask"].astype(np.int64)
+                encs = self._tokenizer.encode_batch([texts[i] for i in idx])
+            ids = np.array([e.ids for e in encs], dtype=np.int64)  # (b, seq)
+            mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
             feeds = {
-                "input_ids": enc["input_ids"].astype(np.int64),
+                "input_ids": ids,
                 "attention_mask": mask,
-                "token_type_ids": enc.get("token_type_ids", np.zeros_like(mask)).astype(np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encs], dtype=np.int64),
             }
             hidden = self._session.run(None, feeds)[0]  # (b, seq, dim)
             weights = mask[..., None].astype(np.float32)
@@ -293,27 +399,41 @@ class OnnxEmbedder:
 
 
 # --- one embedder per (model, backend) ------------------------------------------------------
-_CACHE: dict[tuple[str, str], Embedder] = {}
+_CACHE: dict[tuple[str, ...], Embedder] = {}
 
 
-def _default_cache_dir() -> Path:
-    from advisor.config import Config  # lazy: config imports this module lazily too
-
-    return Config.from_env().cache_dir
-
-
-def get_embedder(model: str, backend: str = "torch", cache_dir: str | Path | None = None) -> Embedder:
+def get_embedder(
+    model: str,
+    backend: str = "torch",
+    cache_dir: str | Path | None = None,
+    index_dir: str | Path | None = None,
+) -> Embedder:
     """One embedder per (model, backend) per process.
 
-    ``backend="onnx"`` returns an :class:`OnnxEmbedder` (export cached in ``cache_dir``,
-    default ``Config.cache_dir``); if that fails for any reason, one warning and the
-    torch embedder instead. Any other backend goes to sentence-transformers.
+    ``backend="onnx"``: when ``index_dir`` holds a query encoder for ``model`` (``onnx/``,
+    written at build time) it is loaded with onnxruntime + tokenizers only (no torch);
+    otherwise an :class:`OnnxEmbedder` from the export cache in ``cache_dir`` (default
+    ``Config.from_env().cache_dir``); if that fails for any reason, one warning and the
+    torch embedder instead. Any other backend goes to sentence-transformers. Callers
+    holding a :class:`~advisor.config.Config` use :func:`embedder_for`.
     """
+    if backend == "onnx" and index_dir is not None:
+        export_dir = Path(index_dir) / QUERY_ENCODER_DIR
+        key = (model, "onnx-index", str(export_dir.resolve()))
+        if key in _CACHE:
+            return _CACHE[key]
+        if (export_dir / QUERY_ENCODER_META).is_file():
+            try:
+                _CACHE[key] = OnnxEmbedder.from_export(export_dir, model)
+                return _CACHE[key]
+            except Exception as e:  # noqa: BLE001 - the cache-dir path below still works
+                log.warning("Query encoder in %s unusable (%s); loading %r instead",
+                            export_dir, e, model)
     key = (model, backend)
     if key not in _CACHE:
         if backend == "onnx":
             try:
-                _CACHE[key] = OnnxEmbedder(model, cache_dir or _default_cache_dir())
+                _CACHE[key] = OnnxEmbedder(model, cache_dir or Config.from_env().cache_dir)
             except Exception as e:  # noqa: BLE001 - any ONNX failure: the torch path works
                 log.warning(
                     "ONNX embedding backend unavailable for %r (%s: %s); using torch "
@@ -325,3 +445,10 @@ def get_embedder(model: str, backend: str = "torch", cache_dir: str | Path | Non
         else:
             _CACHE[key] = SentenceTransformerEmbedder(model, backend=backend)
     return _CACHE[key]
+
+
+def embedder_for(cfg: Config) -> Embedder:
+    """The query/build embedder ``cfg`` asks for: its model, backend, cache dir and the
+    query encoder shipped in its index dir."""
+    return get_embedder(cfg.embed_model, cfg.embed_backend,
+                        cache_dir=cfg.cache_dir, index_dir=cfg.index_dir)

@@ -225,9 +225,9 @@ class Advisor:
         notes: list[str] = []
         index = self._index
         if index is None:
-            from advisor.embedding import get_embedder
+            from advisor.embedding import embedder_for
 
-            inner = self._embedder or get_embedder(self.cfg.embed_model, self.cfg.embed_backend)
+            inner = self._embedder or embedder_for(self.cfg)
             emb = MemoEmbedder(inner)
             index = AdvisorIndex.load(self.cfg, embedder=emb)
         else:

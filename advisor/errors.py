@@ -32,6 +32,15 @@ class IndexCorruptError(AdvisorError, ValueError):
     """An index file is truncated, unreadable or disagrees with the manifest."""
 
 
+class IndexChecksumError(IndexCorruptError):
+    """A file's sha256 differs from the one the manifest recorded at build time.
+
+    Message: "index/vectors.faiss does not match the manifest (sha256 ..., expected ...):
+    it was changed after the build. Run `python -m builder build --index-dir index/`
+    (or push a fresh build) to replace it."
+    """
+
+
 # CORPUS / BUILD ERRORS
 class CorpusNotFoundError(AdvisorError, FileNotFoundError):
     """The corpus directory or one of its expected files is missing."""
@@ -43,6 +52,24 @@ class EmptyCorpusError(AdvisorError, ValueError):
 
 class HubAccessError(AdvisorError, ConnectionError):
     """The live Hub could not be reached or refused the request."""
+
+
+# HUB INDEX ERRORS (advisor.hub_index, builder push)
+class IndexDownloadError(HubAccessError):
+    """The index dataset repo could not be downloaded (unreachable, missing, no access).
+
+    Message: "Could not download the index from dataset owner/name@main (...). Check
+    ADVISOR_INDEX_REPO / ADVISOR_INDEX_REVISION and HF_TOKEN for a private repo; the app
+    builds a local index meanwhile."
+    """
+
+
+class IndexUploadError(HubAccessError):
+    """``python -m builder push`` could not create the repo or upload the index.
+
+    Message: "Could not upload index/ to dataset owner/name (...). Check that HF_TOKEN
+    has write access to owner/ and retry."
+    """
 
 
 # INPUT ERRORS

@@ -17,6 +17,7 @@ per thread, so the Gradio app may query from several worker threads at once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sqlite3
@@ -30,7 +31,12 @@ import numpy as np
 
 from advisor.config import Config
 from advisor.embedding import Embedder
-from advisor.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from advisor.errors import (
+    IndexChecksumError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexNotFoundError,
+)
 from advisor.types import Hit, ModelInfo, TaxonomyEntry, ThreadInfo
 
 log = logging.getLogger(__name__)
@@ -108,6 +114,60 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
             f"version {FORMAT_VERSION}. {rebuild_hint(index_dir)} to rebuild it."
         )
     return manifest
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_digests(index_dir: Path) -> dict[str, dict[str, Any]]:
+    """``{relative posix path: {"sha256", "size"}}`` of every file under ``index_dir``
+    except the manifest and hidden paths (``.cache/`` left by a Hub download)."""
+    index_dir = Path(index_dir)
+    out: dict[str, dict[str, Any]] = {}
+    for p in sorted(index_dir.rglob("*")):
+        rel = p.relative_to(index_dir)
+        if not p.is_file() or rel.as_posix() == MANIFEST_FILE:
+            continue
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        out[rel.as_posix()] = {"sha256": _sha256(p), "size": p.stat().st_size}
+    return out
+
+
+def verify_files(index_dir: Path, manifest: dict[str, Any]) -> int:
+    """Check every file the manifest lists against its sha256 and size; return how many.
+
+    Raises:
+        IndexCorruptError: the manifest lists no files (built before hashes were
+            recorded) or a file is missing.
+        IndexChecksumError: a file's content differs from what was built.
+    """
+    index_dir = Path(index_dir)
+    fix = f"{rebuild_hint(index_dir)} (or push a fresh build) to replace it."
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise IndexCorruptError(
+            f"{index_dir}/{MANIFEST_FILE} records no file hashes, so the files cannot be "
+            f"checked. {fix}"
+        )
+    for rel, want in sorted(files.items()):
+        path = index_dir / rel
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise IndexCorruptError(f"{index_dir}/{MANIFEST_FILE} lists a bad path {rel!r}. {fix}")
+        if not path.is_file():
+            raise IndexCorruptError(f"{path} is missing. {fix}")
+        got = _sha256(path)
+        if got != want.get("sha256") or path.stat().st_size != want.get("size"):
+            raise IndexChecksumError(
+                f"{path} does not match the manifest (sha256 {got[:12]}..., expected "
+                f"{str(want.get('sha256'))[:12]}...): it was changed after the build. {fix}"
+            )
+    return len(files)
 
 
 class AdvisorIndex:
@@ -254,9 +314,9 @@ class AdvisorIndex:
         if self._embedder is None:
             with self._embedder_lock:
                 if self._embedder is None:
-                    from advisor.embedding import get_embedder
+                    from advisor.embedding import embedder_for
 
-                    emb = get_embedder(self.cfg.embed_model, self.cfg.embed_backend)
+                    emb = embedder_for(self.cfg)
                     if emb.dim != self.dim:
                         raise IndexMismatchError(
                             f"{self.index_dir} has vectors of dim {self.dim} but "

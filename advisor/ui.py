@@ -9,8 +9,11 @@ private (not in the API docs, not MCP tools).
 :class:`EngineHolder` loads the engine (:class:`advisor.engine.Advisor`) in a
 background thread, so building the demo never blocks; when the index is missing and
 ``cfg.auto_build`` is on it builds a quick index first (``cfg.auto_build_limit`` cards
-per source), serves it, then builds the full index and swaps it in. Until an engine is
-ready every handler answers with the build status instead of failing.
+per source), serves it, then builds the full index and swaps it in. With
+``cfg.index_repo`` (``ADVISOR_INDEX_REPO``) it first downloads a prebuilt index from that
+Hub dataset (:mod:`advisor.hub_index`); when that fails (unreachable, mismatched,
+tampered) the status line says why and the steps above run as before. Until an engine
+is ready every handler answers with the build status instead of failing.
 
 Every question, search and explanation is logged to :class:`advisor.querylog.QueryLog`
 (refused ones too, with the reason); likes/dislikes in the chat update that row.
@@ -142,6 +145,8 @@ class EngineHolder:
         self.started_at = 0.0
         self.ready_seconds: float | None = None
         self._progress = _LastLogLine()
+        self.notice = ""  # where the index came from, or why the Hub index was not used
+        self.fetched = False  # True when the index came from cfg.index_repo
 
     def start(self) -> EngineHolder:
         """Start loading (once); returns immediately."""
@@ -187,8 +192,27 @@ class EngineHolder:
         finally:
             builder_log.removeHandler(self._progress)
 
+    def _fetch(self) -> None:
+        """Download the index from ``cfg.index_repo``; on failure set ``notice`` and let
+        :meth:`_run` fall back to the local index or the auto-build."""
+        from advisor.hub_index import fetch_index
+
+        where = f"{self.cfg.index_repo}@{self.cfg.index_revision or 'main'}"
+        self.state, self.detail = "loading", f"Downloading the index from dataset {where}"
+        try:
+            self.notice = fetch_index(self.cfg).status_line()
+            self.fetched = True
+        except AdvisorError as e:
+            fallback = "the local index" if (Path(self.cfg.index_dir) / "manifest.json").exists() \
+                else "a locally built index" if self.cfg.auto_build else "no index"
+            self.notice = f"Could not use the index from dataset {where}: {e} Using {fallback}."
+            log.warning("%s", self.notice)
+        self.detail = ""
+
     def _run(self) -> None:
         try:
+            if self.cfg.index_repo:
+                self._fetch()
             try:
                 self._load()
                 return
@@ -235,6 +259,12 @@ class EngineHolder:
         )
 
     def status_markdown(self) -> str:
+        text = self._status_text()
+        if self.notice and not self.fetched:  # the Hub index was refused: say so
+            return f"⚠️ {self.notice}" + (f"\n\n{text}" if text else "")
+        return text
+
+    def _status_text(self) -> str:
         elapsed = time.perf_counter() - self.started_at if self.started_at else 0.0
         if self.state == "ready" and not self.detail:
             return ""

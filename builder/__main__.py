@@ -6,10 +6,14 @@ examples:
   python -m builder build --index-dir /tmp/idx --embed-model sentence-transformers/all-MiniLM-L6-v2
   python -m builder build --source hub --hub-filter text-classification --hub-filter language:es --limit 100
   python -m builder info --index-dir index/        # what an index holds
+  HF_TOKEN=hf_... python -m builder push --repo-id me/advisor-index   # ship it as a Hub dataset
+  python -m builder push --repo-id me/advisor-index --revision v2 --private
 
 A rebuild re-embeds only chunks whose text changed; unchanged ones reuse their vectors.
 The new index is written beside the old one and swapped in at the end, so an
-interrupted build leaves the old index usable. Settings default to the ADVISOR_*
+interrupted build leaves the old index usable. `push` uploads a built index (manifest
+and file hashes included) to a Hub dataset repo; a Space with ADVISOR_INDEX_REPO set
+downloads it on start instead of building. Settings default to the ADVISOR_*
 environment variables (see advisor/config.py), then to the built-in defaults.
 Errors print one line on stderr and exit with status 1.
 """
@@ -35,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{build,info}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{build,info,push}")
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
@@ -78,6 +82,19 @@ def _parser() -> argparse.ArgumentParser:
                        description="Print what an index holds and how it was built.")
     common(i)
     i.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
+    u = sub.add_parser(
+        "push", help="upload a built index to a Hub dataset repo",
+        description="Check the index's files against its manifest, create the dataset repo "
+        "if needed and upload the index in one commit. The token comes from HF_TOKEN.",
+        epilog=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common(u)
+    u.add_argument("--repo-id", required=True, metavar="OWNER/NAME",
+                   help="dataset repo to upload to, e.g. --repo-id me/advisor-index")
+    u.add_argument("--revision", metavar="BRANCH",
+                   help="branch to commit to (created if missing; default: main), e.g. --revision v2")
+    u.add_argument("--private", action="store_true",
+                   help="create the repo as private (an existing repo keeps its visibility)")
     return p
 
 
@@ -124,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.command == "info":
             print(_info(cfg, args.json))
+            return 0
+        if args.command == "push":
+            from builder.push import push_index
+
+            print(push_index(cfg, args.repo_id, args.revision, args.private).summary())
             return 0
         from builder.pipeline import build
 

@@ -96,7 +96,9 @@ def get_token_counter(model_path: str) -> TokenCounter:
 
 def _counter_for(cfg: Config) -> TokenCounter:
     try:
-        path = cfg.resolved_embed_model()
+        from advisor.embedding import resolve_model_path
+
+        path = resolve_model_path(cfg.embed_model)
     except Exception as e:  # noqa: BLE001 - a missing package only changes the counter
         log.warning("Could not resolve %s (%s); using the tiktoken counter", cfg.embed_model, e)
         path = ""

@@ -10,16 +10,21 @@ order. :func:`progress` is the one tqdm wrapper the builder uses; it is silent w
 ``cfg.disable_progress`` (``ADVISOR_DISABLE_PROGRESS=1``) is set or stderr is not a
 terminal that can take it.
 
-This module does not choose or load the model (:mod:`advisor.embedding`) and does not
-write files (:mod:`builder.store`).
+:func:`export_query_encoder` puts the ONNX query encoder (model, tokenizer, settings)
+into the new index's ``onnx/`` so the app embeds questions without torch.
+
+This module does not choose or load the model (:mod:`advisor.embedding`) and writes no
+index file other than the query encoder (:mod:`builder.store` writes the rest).
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -131,3 +136,26 @@ def embed_chunks(
         f"{len(todo):,}", f"{reused:,}", seconds, rate,
     )
     return EmbedResult(vectors=vectors, embedded_new=len(todo), reused=reused, seconds=seconds)
+
+
+def export_query_encoder(embedder: Embedder, cfg: Config, out_dir: Path) -> bool:
+    """Write ``cfg.embed_model``'s ONNX query encoder into ``out_dir`` (an index's
+    ``onnx/``); True when written.
+
+    Only for real embedders (they have a ``backend``; the tests' fakes do not) whose
+    model is ``cfg.embed_model``. Uses the export cache in ``cfg.cache_dir`` (the first
+    export imports torch, later builds copy files). A failure (onnx missing, a model the
+    ONNX backend cannot run) logs one warning: the app then embeds queries as before.
+    """
+    from advisor.embedding import write_query_encoder
+
+    if getattr(embedder, "backend", None) is None or embedder.model_id != cfg.embed_model:
+        return False
+    try:
+        write_query_encoder(cfg.embed_model, cfg.cache_dir, out_dir)
+    except Exception as e:  # noqa: BLE001 - the index is complete without it
+        log.warning("No ONNX query encoder in the index (%s: %s); the app will load "
+                    "%r with its full stack", type(e).__name__, e, cfg.embed_model)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return False
+    return True

@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from advisor.config import Config
-from advisor.embedding import Embedder, get_embedder
+from advisor.embedding import QUERY_ENCODER_DIR, Embedder, get_embedder
 from advisor.errors import CorpusNotFoundError, EmbeddingModelError, EmptyCorpusError
 from advisor.taskmodel import FORMAT_VERSION as TASK_MODEL_FORMAT
 from advisor.types import Chunk, Document, ModelInfo, TaxonomyEntry, ThreadInfo
-from builder.embed import embed_chunks
+from builder.embed import embed_chunks, export_query_encoder
 from builder.report import SourceReport
 from builder.store import (
     CLASSIFIER_FILES,
@@ -292,7 +292,8 @@ class LazyEmbedder:
 
     def _load(self) -> Embedder:
         if self._model is None:
-            self._model = get_embedder(self._cfg.embed_model, self._cfg.embed_backend)
+            self._model = get_embedder(self._cfg.embed_model, self._cfg.embed_backend,
+                                       cache_dir=self._cfg.cache_dir)
             if self._dim is not None and self._model.dim != self._dim:
                 raise EmbeddingModelError(
                     f"{self.model_id!r} now makes dim {self._model.dim}, the previous "
@@ -419,6 +420,13 @@ def fit_intent_stage(embedder: Embedder, prev_dir: Path):
     return IntentModel.fit(texts, vecs, labels), digest, False
 
 
+def _extra_files(tmp: Path, cfg: Config, embedder: Embedder, labelling: Labelling,
+                 data: SourceData) -> dict[str, Any]:
+    """The index's query encoder (``onnx/``) and classifier, written into ``tmp``."""
+    export_query_encoder(embedder, cfg, tmp / QUERY_ENCODER_DIR)
+    return labelling.save(tmp, data.threads)
+
+
 def build(
     cfg: Config,
     source: Source = "snapshot",
@@ -478,7 +486,7 @@ def build(
 
     def extra(tmp: Path) -> dict[str, Any]:
         save_models(tmp)
-        return labelling.save(tmp, data.threads)
+        return _extra_files(tmp, cfg, embedder, labelling, data)
 
     written = write_index(
         cfg.index_dir, chunks, emb.vectors,

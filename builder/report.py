@@ -151,3 +151,12 @@ def iter_jsonl_gz(path: Path, report: SourceReport) -> Iterator[dict[str, Any]]:
                 report.skip("not_an_object", type(obj).__name__)
                 continue
             yield obj
+
+
+class QuietReport(SourceReport):
+    """A report that counts without logging: for a pre-pass over rows that the real
+    pass (with the real report) reads again and reports once."""
+
+    def skip(self, reason: str, detail: str = "") -> None:
+        self.skipped += 1
+        self.reasons[reason] += 1

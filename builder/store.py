@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from advisor.embedding import QUERY_ENCODER_DIR
 from advisor.index import (
     BM25_DIR,
     FORMAT_VERSION,
@@ -37,6 +38,7 @@ from advisor.index import (
     STORE_FILE,
     VECTORS_FILE,
     bm25_tokenize,
+    file_digests,
     read_manifest,
 )
 from advisor.types import Chunk, ModelInfo, TaxonomyEntry, ThreadInfo
@@ -45,7 +47,8 @@ log = logging.getLogger(__name__)
 
 # Files the builder owns; anything else in an old index dir is carried over.
 CLASSIFIER_FILES = ("classifier.npz", "classifier.json")
-OWNED_FILES = (MANIFEST_FILE, VECTORS_FILE, STORE_FILE, BM25_DIR, *CLASSIFIER_FILES)
+OWNED_FILES = (MANIFEST_FILE, VECTORS_FILE, STORE_FILE, BM25_DIR, QUERY_ENCODER_DIR,
+               *CLASSIFIER_FILES)
 
 _SCHEMA = """
 CREATE TABLE chunks(row INTEGER PRIMARY KEY, id TEXT UNIQUE, doc_id TEXT, kind TEXT,
@@ -164,7 +167,9 @@ def write_index(
     Args:
         vectors: (len(chunks), dim) float32, L2-normalised, row i = chunk i.
         manifest: fields from the caller (embed_model, chunking, sources, timings...);
-            format_version, dim, normalize, metric, counts and built_at are set here.
+            format_version, dim, normalize, metric, counts, built_at and ``files``
+            (``{relative path: {"sha256", "size"}}`` of every file but the manifest,
+            checked by :func:`advisor.index.verify_files`) are set here.
         extra: called with the temp dir before the manifest is written (e.g. to save
             the classifier there); a dict it returns goes into ``manifest["classifier"]``.
         n_documents: documents the chunks came from (default: distinct doc ids).
@@ -219,6 +224,8 @@ def write_index(
         man.setdefault("classifier", {})
         if started is not None:
             man["build_seconds"] = round(time.perf_counter() - started, 2)
+        # every file the index holds, so a downloaded copy can be checked byte for byte
+        man["files"] = file_digests(tmp)
         (tmp / MANIFEST_FILE).write_text(json.dumps(man, indent=2, sort_keys=True), "utf-8")
         _carry_over(index_dir, tmp)
         _swap(tmp, index_dir)

@@ -192,3 +192,50 @@ def test_config_cache_dir_from_env(monkeypatch, tmp_path):
     assert Config.from_env().cache_dir == tmp_path / "c"
     monkeypatch.delenv("ADVISOR_CACHE_DIR")
     assert Config.from_env().cache_dir.name == "reuse-advisor"
+
+
+# --- configuration: one reader of the environment, no cycle, cache_dir honoured ---------
+def test_config_imports_no_project_module():
+    import subprocess
+
+    code = ("import sys, advisor.config; "
+            "print(sorted(m for m in sys.modules if m.startswith(('advisor.', 'builder'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=emb.Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "['advisor.config']"
+
+
+def test_embedding_never_writes_hf_hub_offline(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    path = emb.resolve_model_dir(MODEL)  # the packaged model: a directory, no Hub call
+    assert path.is_dir()
+    assert "HF_HUB_OFFLINE" not in emb.os.environ
+
+
+def test_config_reads_hub_settings(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9/")
+    monkeypatch.setenv("ADVISOR_INDEX_REPO", "me/advisor-index")
+    monkeypatch.setenv("ADVISOR_INDEX_REVISION", "v1")
+    cfg = Config.from_env()
+    assert cfg.hub_offline is True and cfg.hf_endpoint == "http://127.0.0.1:9"
+    assert (cfg.index_repo, cfg.index_revision) == ("me/advisor-index", "v1")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert Config.from_env().hub_offline is False
+
+
+def test_embedder_for_uses_config_cache_dir(monkeypatch, tmp_path):
+    seen = {}
+
+    class Recorder:
+        def __init__(self, model, cache_dir, threads=None):
+            seen.update(model=model, cache_dir=cache_dir)
+            self.model_id, self.dim = model, 8
+
+    monkeypatch.setattr(emb, "OnnxEmbedder", Recorder)
+    monkeypatch.setattr(emb, "_CACHE", {})
+    cfg = Config(embed_model="some/model", embed_backend="onnx", cache_dir=tmp_path / "c",
+                 index_dir=tmp_path / "no-index")
+    got = emb.embedder_for(cfg)
+    assert isinstance(got, Recorder)
+    assert seen == {"model": "some/model", "cache_dir": tmp_path / "c"}

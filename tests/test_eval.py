@@ -35,7 +35,7 @@ def questions_file(tmp_path):
 
 def test_cli_end_to_end(small_index_dir, questions_file, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ADVISOR_EMBED_MODEL", FakeEmbedder().model_id)
-    monkeypatch.setattr(advisor.embedding, "get_embedder", lambda model, backend="torch": FakeEmbedder())
+    monkeypatch.setattr(advisor.embedding, "get_embedder", lambda model, backend="torch", **kw: FakeEmbedder())
     details = tmp_path / "out.jsonl"
     rc = main([str(questions_file), "--index-dir", str(small_index_dir), "--details", str(details)])
     captured = capsys.readouterr()
@@ -68,7 +68,7 @@ def test_cli_end_to_end(small_index_dir, questions_file, tmp_path, monkeypatch, 
 
 
 def test_missing_index_is_one_line_error(tmp_path, questions_file, capsys, monkeypatch):
-    monkeypatch.setattr(advisor.embedding, "get_embedder", lambda model, backend="torch": FakeEmbedder())
+    monkeypatch.setattr(advisor.embedding, "get_embedder", lambda model, backend="torch", **kw: FakeEmbedder())
     monkeypatch.setenv("ADVISOR_EMBED_MODEL", FakeEmbedder().model_id)
     rc = main([str(questions_file), "--index-dir", str(tmp_path / "none")])
     err = capsys.readouterr().err

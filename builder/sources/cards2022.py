@@ -29,7 +29,8 @@ from builder.cards import (
     model_document,
     parse_front_matter,
 )
-from builder.report import SourceReport, iter_jsonl_gz
+from builder.report import QuietReport, SourceReport, iter_jsonl_gz
+from builder.sources.quick import candidates, describe_2022, select_rows
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +80,23 @@ def model_from_row(row: dict[str, Any], report: SourceReport) -> tuple[ModelInfo
 
 
 def read_cards(path: Path, report: SourceReport, limit: int | None = None) -> Iterator[tuple[ModelInfo, Document]]:
-    """Yield (ModelInfo, Document) per valid row, in file order, at most ``limit``."""
+    """Yield (ModelInfo, Document) per valid row, in file order.
+
+    With ``limit``, only the ``limit`` most useful rows (:mod:`builder.sources.quick`:
+    most downloaded, best-carded, per pipeline tag and language); the others are
+    counted as skipped with reason ``quick_slice``.
+    """
     if limit is not None and limit <= 0:
         return
-    kept = 0
-    for row in iter_model_rows(iter_jsonl_gz(Path(path), report), report):
+    wanted = None
+    if limit is not None:
+        rows = iter_model_rows(iter_jsonl_gz(Path(path), QuietReport(report.name)), QuietReport(""))
+        wanted = select_rows(candidates(rows, describe_2022), limit)
+    for i, row in enumerate(iter_model_rows(iter_jsonl_gz(Path(path), report), report)):
+        if wanted is not None and i not in wanted:
+            report.skipped += 1
+            report.reasons["quick_slice"] += 1
+            continue
         try:
             pair = model_from_row(row, report)
         except Exception as e:  # noqa: BLE001 - one odd row must not stop a build
@@ -92,7 +105,4 @@ def read_cards(path: Path, report: SourceReport, limit: int | None = None) -> It
         if pair[0].card_chars == 0:
             report.reasons["no_card"] += 1  # kept: metadata only
         report.kept += 1
-        kept += 1
         yield pair
-        if limit is not None and kept >= limit:
-            return  # before reading another row, so read == kept + skipped

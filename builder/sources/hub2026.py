@@ -18,7 +18,8 @@ from typing import Any
 
 from advisor.types import Document, ModelInfo
 from builder.cards import iter_model_rows, license_family, model_document
-from builder.report import SourceReport, iter_jsonl_gz
+from builder.report import QuietReport, SourceReport, iter_jsonl_gz
+from builder.sources.quick import candidates, describe_2026, select_rows
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +68,26 @@ def model2026_from_row(row: dict[str, Any]) -> tuple[ModelInfo, Document]:
 
 
 def read_hub2026(path: Path, report: SourceReport, limit: int | None = None) -> Iterator[tuple[ModelInfo, Document]]:
-    """Yield (ModelInfo, Document) per live row, in file order, at most ``limit``."""
+    """Yield (ModelInfo, Document) per live row, in file order.
+
+    With ``limit``, only the ``limit`` most useful live rows (:mod:`builder.sources.quick`:
+    most downloaded per pipeline tag and language); the other live rows are counted as
+    skipped with reason ``quick_slice``.
+    """
     if limit is not None and limit <= 0:
         return
-    kept = 0
-    for row in iter_model_rows(iter_jsonl_gz(Path(path), report), report):
+    wanted = None
+    if limit is not None:
+        rows = iter_model_rows(iter_jsonl_gz(Path(path), QuietReport(report.name)), QuietReport(""))
+        wanted = select_rows(candidates(rows, describe_2026, keep=lambda r: not r.get("removed")),
+                             limit)
+    for i, row in enumerate(iter_model_rows(iter_jsonl_gz(Path(path), report), report)):
         if row.get("removed"):
             report.skip("removed", row["id"])
+            continue
+        if wanted is not None and i not in wanted:
+            report.skipped += 1
+            report.reasons["quick_slice"] += 1
             continue
         try:
             pair = model2026_from_row(row)
@@ -81,7 +95,4 @@ def read_hub2026(path: Path, report: SourceReport, limit: int | None = None) -> 
             report.skip("bad_row", f"{row.get('id')}: {type(e).__name__}: {e}")
             continue
         report.kept += 1
-        kept += 1
         yield pair
-        if limit is not None and kept >= limit:
-            return  # before reading another row, so read == kept + skipped

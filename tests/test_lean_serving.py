@@ -1,0 +1,114 @@
+"""Lean serving: an index that ships its ONNX query encoder (index/onnx/) is served
+with onnxruntime + tokenizers only. A fresh interpreter loads the engine on a small
+such index, answers one question, and must not have imported torch,
+sentence-transformers or transformers. The shipped encoder's vectors match the
+sentence-transformers (torch) backend."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from advisor.config import Config
+from tests.conftest import REPO
+
+MODEL = "packaged:all-MiniLM-L6-v2"
+SENTENCES = [
+    "Which model should I use for sentiment analysis of German product reviews?",
+    "CUDA out of memory when fine-tuning BERT on Colab.",
+    "OSError: Can't load tokenizer for 'my-model'.",
+    "ok",
+]
+
+
+@pytest.fixture(scope="session")
+def encoder_dir(tmp_path_factory):
+    pytest.importorskip("onnxruntime")
+    from advisor.embedding import write_query_encoder
+
+    out = tmp_path_factory.mktemp("encoder") / "onnx"
+    write_query_encoder(MODEL, Config.from_env().cache_dir, out)  # exports once if needed
+    return out
+
+
+@pytest.fixture(scope="session")
+def lean_index_dir(small_index, small_index_dir, encoder_dir, tmp_path_factory):
+    """A small real-model index: every taxonomy chunk plus some thread and model chunks
+    of the small index, embedded with the shipped encoder, which the index holds."""
+    import shutil
+
+    from advisor.embedding import QUERY_ENCODER_DIR, OnnxEmbedder
+    from builder.store import read_chunk_cache, write_index
+
+    by_kind: dict[str, list] = {}
+    for _, chunks in read_chunk_cache(small_index_dir).values():
+        for c in chunks:
+            by_kind.setdefault(c.kind, []).append(c)
+    chunks = [c for kind, cs in sorted(by_kind.items())
+              for c in (cs if kind == "taxonomy" else cs[:40])]
+    vecs = OnnxEmbedder.from_export(encoder_dir, MODEL).encode([c.text for c in chunks])
+    out = tmp_path_factory.mktemp("lean") / "index"
+
+    def extra(tmp):
+        shutil.copytree(encoder_dir, tmp / QUERY_ENCODER_DIR)
+
+    write_index(out, chunks, vecs, models=[*small_index.models.values(),
+                                           *small_index.models_2022.values()],
+                threads=small_index.threads.values(), taxonomy=small_index.taxonomy,
+                manifest={"embed_model": MODEL, "embed_backend": "onnx"}, extra=extra)
+    return out
+
+
+def test_shipped_encoder_matches_torch_backend(encoder_dir):
+    from advisor.embedding import OnnxEmbedder, SentenceTransformerEmbedder
+
+    lean = OnnxEmbedder.from_export(encoder_dir, MODEL).encode(SENTENCES)
+    full = SentenceTransformerEmbedder(MODEL).encode(SENTENCES)
+    cos = np.sum(lean * full, axis=1)
+    assert cos.min() >= 0.9999, cos
+
+
+def test_shipped_encoder_refuses_another_model(encoder_dir):
+    from advisor.embedding import OnnxEmbedder
+    from advisor.errors import EmbeddingModelError
+
+    with pytest.raises(EmbeddingModelError, match="Rebuild the index"):
+        OnnxEmbedder.from_export(encoder_dir, "other/model")
+
+
+def test_manifest_hashes_the_encoder(lean_index_dir):
+    files = json.loads((lean_index_dir / "manifest.json").read_text())["files"]
+    assert {"onnx/model.onnx", "onnx/tokenizer.json", "onnx/encoder.json"} <= set(files)
+
+
+_SERVE = """
+import json, sys
+from advisor.config import Config
+from advisor.engine import Advisor
+cfg = Config.from_env(index_dir=sys.argv[1], embed_model="packaged:all-MiniLM-L6-v2",
+                      embed_backend="onnx", cache_dir=sys.argv[2])
+adv = Advisor(cfg)
+adv.parts
+answer = adv.advise("Which model should I use for sentiment analysis of German reviews?")
+heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules)
+print(json.dumps({"heavy": heavy, "embedder": type(adv.parts.embedder.inner).__name__,
+                  "answer": answer.answer[:200], "hits": len(answer.hits)}))
+"""
+
+
+def test_fresh_interpreter_serves_without_torch(lean_index_dir, tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "ADVISOR_DISABLE_PROGRESS": "1",
+           "ADVISOR_LOG_DB": str(tmp_path / "q.sqlite"), "HOME": str(tmp_path)}
+    # an empty cache dir: the query encoder must come from the index, not an export
+    out = subprocess.run([sys.executable, "-c", _SERVE, str(lean_index_dir), str(tmp_path / "c")],
+                         capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["heavy"] == [], res
+    assert res["embedder"] == "OnnxEmbedder"
+    assert res["answer"].strip() and res["hits"] > 0
+    assert not (tmp_path / "c" / "onnx").exists()
