@@ -47,6 +47,13 @@ DEFAULT_QUEUE_CONCURRENCY = 2  # one worker per CPU core on a CPU Basic Space
 DEFAULT_LOG_DB = "data/querylog.sqlite"
 DEFAULT_SERVER_NAME = "127.0.0.1"  # loopback locally; Spaces set GRADIO_SERVER_NAME=0.0.0.0
 DEFAULT_SERVER_PORT = 7860  # Gradio's and Spaces' default
+# --fetch-threads: the forum whose public Discourse JSON API (/t/{id}.json) gives each
+# coded thread's real title and first post. Off by default: the build stays offline.
+DEFAULT_DISCOURSE_URL = "https://discuss.huggingface.co"
+# Discourse's default anonymous limit is 200 requests/min per IP (about 3.3/s); 2/s stays
+# well under it and fetches the 455 coded threads in ~4 minutes, once (they are cached).
+DEFAULT_DISCOURSE_RATE = 2.0  # requests per second
+DEFAULT_DISCOURSE_TIMEOUT = 10.0  # seconds per request (connect + read)
 
 
 def _is_true(value: str | None) -> bool:
@@ -109,6 +116,10 @@ class Config:
     disable_progress: bool = False
     server_name: str = DEFAULT_SERVER_NAME  # Gradio's own GRADIO_SERVER_NAME
     server_port: int = DEFAULT_SERVER_PORT  # Gradio's own GRADIO_SERVER_PORT
+    fetch_threads: bool = False  # builder: fetch thread titles/first posts (network)
+    discourse_url: str = DEFAULT_DISCOURSE_URL
+    discourse_rate: float = DEFAULT_DISCOURSE_RATE  # requests per second
+    discourse_timeout: float = DEFAULT_DISCOURSE_TIMEOUT  # seconds per request
 
     @classmethod
     def from_env(cls, **overrides) -> Config:
@@ -137,6 +148,9 @@ class Config:
             "auto_build_limit": ("ADVISOR_AUTO_BUILD_LIMIT", _as_int),
             "server_name": ("GRADIO_SERVER_NAME", str),
             "server_port": ("GRADIO_SERVER_PORT", _as_int),
+            "discourse_url": ("ADVISOR_DISCOURSE_URL", str),
+            "discourse_rate": ("ADVISOR_DISCOURSE_RATE", _as_float),
+            "discourse_timeout": ("ADVISOR_DISCOURSE_TIMEOUT", _as_float),
         }
         for name, (var, conv) in mapping.items():
             raw = _env(var)
@@ -144,6 +158,8 @@ class Config:
                 values[name] = conv(raw)
         if _env("ADVISOR_AUTO_BUILD") is not None:
             values["auto_build"] = _is_true(_env("ADVISOR_AUTO_BUILD"))
+        if _env("ADVISOR_FETCH_THREADS") is not None:
+            values["fetch_threads"] = _is_true(_env("ADVISOR_FETCH_THREADS"))
         if _env("ADVISOR_DISABLE_PROGRESS") is not None:
             values["disable_progress"] = _is_true(_env("ADVISOR_DISABLE_PROGRESS"))
         values.update({k: v for k, v in overrides.items() if v is not None})
