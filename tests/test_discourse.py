@@ -323,3 +323,85 @@ def test_a_forum_failing_every_topic_stops_being_asked(forum, tmp_path, caplog):
     assert len(_Forum.seen) == 1 + discourse.MAX_CONSECUTIVE_FAILURES
     assert report.reasons["offline"] == 19 - 1 - (discourse.MAX_CONSECUTIVE_FAILURES - 1)
     assert sum("Could not reach the forum" in r.getMessage() for r in caplog.records) == 1
+
+
+# --- config, CLI, store round trip ----------------------------------------------------
+def test_flag_and_env_turn_fetching_on(monkeypatch):
+    from builder.__main__ import _parser
+
+    assert Config.from_env().fetch_threads is False
+    assert _parser().parse_args(["build"]).fetch_threads is None
+    assert _parser().parse_args(["build", "--fetch-threads"]).fetch_threads is True
+    assert Config.from_env(fetch_threads=True).fetch_threads is True
+    monkeypatch.setenv("ADVISOR_FETCH_THREADS", "1")
+    monkeypatch.setenv("ADVISOR_DISCOURSE_URL", "http://forum.invalid")
+    monkeypatch.setenv("ADVISOR_DISCOURSE_RATE", "0.5")
+    cfg = Config.from_env()
+    assert (cfg.fetch_threads, cfg.discourse_url, cfg.discourse_rate) == (
+        True, "http://forum.invalid", 0.5)
+
+
+def test_thread_documents_use_title_and_first_post():
+    from builder.documents import thread_documents
+
+    offline, online = _threads(9)[0], _threads(9)[0]
+    online.title, online.first_post = "Tokenizer warning on load", "I see a warning when loading."
+    d_off, d_on = thread_documents([offline, online])
+    assert d_off.title == "Forum thread 9 (Beginners)" and "Title:" not in d_off.text
+    assert "First post:" not in d_off.text
+    assert d_on.title == "Tokenizer warning on load"
+    assert "Title: Tokenizer warning on load" in d_on.text
+    assert d_on.text.endswith("First post: I see a warning when loading.")
+    assert "code of 9" in d_on.text
+
+
+def test_build_with_fetch_threads_stores_titles(forum, corpus_dir, tmp_path, monkeypatch,
+                                                fake_embedder):
+    """A small corpus slice (12 threads, 3 models per source) built with the flag set.
+
+    The taxonomy classifier is not fitted (its sklearn fit is most of a small build and
+    has nothing to do with fetching); threads keep only the study's labels.
+    """
+    import builder.sources.threads as threads_mod
+    from advisor.index import AdvisorIndex
+    from builder import pipeline
+
+    real = threads_mod.read_threads
+    monkeypatch.setattr(threads_mod, "read_threads", lambda *a, **kw: real(*a, **kw)[:12])
+    monkeypatch.setattr(pipeline, "label_threads", lambda *a, **kw: pipeline.Labelling())
+    _Forum.answer_any = True
+    first = real(corpus_dir, SourceReport("threads"))[0].topic_id
+    _Forum.plan = {first: [(404, {}, b"{}")]}  # one thread stays offline
+    cfg = _cfg(forum, tmp_path, corpus_dir=corpus_dir, index_dir=tmp_path / "index",
+               embed_model=fake_embedder.model_id, fetch_threads=True)
+    result = pipeline.build(cfg, limit=3, embedder=fake_embedder)
+    assert result.manifest["sources"]["discourse"]["kept"] == 11
+    assert result.manifest["sources"]["discourse"]["reasons"]["http_404"] == 1
+
+    index = AdvisorIndex.load(cfg, embedder=fake_embedder)
+    assert len(index.threads) == 12
+    titled = [t for t in index.threads.values() if t.title]
+    assert len(titled) == 11 and index.threads[first].title == ""
+    t = titled[0]
+    assert t.title == f"How do I fine-tune model {t.topic_id}?"
+    assert t.first_post == f"Question body of {t.topic_id}."
+    doc_titles = {h.title for h in index.hits([(r, 1.0) for r in index.rows_for(kind="thread")])}
+    assert t.title in doc_titles
+
+
+def test_without_the_flag_nothing_is_fetched(corpus_dir, tmp_path):
+    from builder.pipeline import read_sources
+
+    cfg = _cfg("http://127.0.0.1:9", tmp_path, corpus_dir=corpus_dir)  # would refuse
+    assert cfg.fetch_threads is False
+    data = read_sources(cfg, limit=1)
+    assert "discourse" not in data.reports and len(data.threads) > 400
+    assert all(t.title == "" and t.first_post == "" for t in data.threads)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_old_thread_json_without_the_new_fields_loads():
+    from advisor.index import _from_dict
+
+    t = _from_dict(ThreadInfo, {"topic_id": 1, "forum_category": "x", "codes": ["c"], "url": "u"})
+    assert (t.title, t.first_post) == ("", "")
