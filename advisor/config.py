@@ -56,6 +56,13 @@ DEFAULT_LOG_DB = "data/querylog.sqlite"
 DEFAULT_SERVER_NAME = "127.0.0.1"  # loopback locally; Spaces set GRADIO_SERVER_NAME=0.0.0.0
 DEFAULT_SERVER_PORT = 7860  # Gradio's and Spaces' default
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"  # huggingface_hub's own default
+# --fetch-threads: the forum whose public Discourse JSON API (/t/{id}.json) gives each
+# coded thread's real title and first post. Off by default: the build stays offline.
+DEFAULT_DISCOURSE_URL = "https://discuss.huggingface.co"
+# Discourse's default anonymous limit is 200 requests/min per IP (about 3.3/s); 2/s stays
+# well under it and fetches the 455 coded threads in ~4 minutes, once (they are cached).
+DEFAULT_DISCOURSE_RATE = 2.0  # requests per second
+DEFAULT_DISCOURSE_TIMEOUT = 10.0  # seconds per request (connect + read)
 
 
 def _is_true(value: str | None) -> bool:
@@ -124,6 +131,10 @@ class Config:
     index_revision: str | None = None  # branch, tag or commit; None = latest on main
     hf_endpoint: str = DEFAULT_HF_ENDPOINT  # huggingface_hub's HF_ENDPOINT (tests: a local server)
     hub_offline: bool = False  # huggingface_hub's HF_HUB_OFFLINE: never call the Hub
+    fetch_threads: bool = False  # builder: fetch thread titles/first posts (network)
+    discourse_url: str = DEFAULT_DISCOURSE_URL
+    discourse_rate: float = DEFAULT_DISCOURSE_RATE  # requests per second
+    discourse_timeout: float = DEFAULT_DISCOURSE_TIMEOUT  # seconds per request
 
     @classmethod
     def from_env(cls, **overrides) -> Config:
@@ -155,6 +166,9 @@ class Config:
             "index_repo": ("ADVISOR_INDEX_REPO", str),
             "index_revision": ("ADVISOR_INDEX_REVISION", str),
             "hf_endpoint": ("HF_ENDPOINT", lambda v: v.rstrip("/")),
+            "discourse_url": ("ADVISOR_DISCOURSE_URL", str),
+            "discourse_rate": ("ADVISOR_DISCOURSE_RATE", _as_float),
+            "discourse_timeout": ("ADVISOR_DISCOURSE_TIMEOUT", _as_float),
         }
         for name, (var, conv) in mapping.items():
             raw = _env(var)
@@ -164,6 +178,8 @@ class Config:
             values["auto_build"] = _is_true(_env("ADVISOR_AUTO_BUILD"))
         if _env("HF_HUB_OFFLINE") is not None:
             values["hub_offline"] = _is_true(_env("HF_HUB_OFFLINE"))
+        if _env("ADVISOR_FETCH_THREADS") is not None:
+            values["fetch_threads"] = _is_true(_env("ADVISOR_FETCH_THREADS"))
         if _env("ADVISOR_DISABLE_PROGRESS") is not None:
             values["disable_progress"] = _is_true(_env("ADVISOR_DISABLE_PROGRESS"))
         values.update({k: v for k, v in overrides.items() if v is not None})

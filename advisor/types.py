@@ -83,7 +83,12 @@ class TaxonomyEntry:
 
 @dataclass
 class ThreadInfo:
-    """A coded forum thread with its derived taxonomy label (marked as derived)."""
+    """A coded forum thread with its derived taxonomy label (marked as derived).
+
+    ``title`` and ``first_post`` (plain text, capped) come from the forum itself, only
+    when the build ran with ``--fetch-threads`` (:mod:`builder.sources.discourse`);
+    an offline build leaves them empty and readers fall back to the codes.
+    """
 
     topic_id: int
     forum_category: str
@@ -94,6 +99,8 @@ class ThreadInfo:
     subcategory: str | None = None
     confidence: float = 0.0  # 0..1
     label_source: str = "derived"  # "root_causes" when the study labelled it
+    title: str = ""  # the forum thread's title ("" offline)
+    first_post: str = ""  # the question post as plain text ("" offline)
 
 
 @dataclass

@@ -5,6 +5,7 @@ examples:
   python -m builder build --limit 300              # quick build: 300 cards per model source
   python -m builder build --index-dir /tmp/idx --embed-model sentence-transformers/all-MiniLM-L6-v2
   python -m builder build --source hub --hub-filter text-classification --hub-filter language:es --limit 100
+  python -m builder build --fetch-threads          # + real titles/first posts of the coded forum threads
   python -m builder info --index-dir index/        # what an index holds
   HF_TOKEN=hf_... python -m builder push --repo-id me/advisor-index   # ship it as a Hub dataset
   python -m builder push --repo-id me/advisor-index --revision v2 --private
@@ -16,6 +17,12 @@ and file hashes included) to a Hub dataset repo; a Space with ADVISOR_INDEX_REPO
 downloads it on start instead of building. Settings default to the ADVISOR_*
 environment variables (see advisor/config.py), then to the built-in defaults.
 Errors print one line on stderr and exit with status 1.
+
+--fetch-threads asks the forum's public JSON API ($ADVISOR_DISCOURSE_URL, default
+https://discuss.huggingface.co) for each coded thread's title and first post, at most
+$ADVISOR_DISCOURSE_RATE requests/s (default 2), caching each topic under
+$ADVISOR_CACHE_DIR/discourse/ so a rebuild asks only for what it lacks. Without network it
+warns once and builds offline: threads are then cited by their codes.
 """
 
 from __future__ import annotations
@@ -72,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
         "--hub-filter", action="append", default=[], metavar="FILTER",
         help="with --source hub: a list_models filter, repeatable, "
         "e.g. --hub-filter text-classification --hub-filter language:es",
+    )
+    b.add_argument(
+        "--fetch-threads", action="store_true", default=None,
+        help="fetch each coded thread's title and first post from the forum "
+        "(needs network; cached, rate-limited; default: $ADVISOR_FETCH_THREADS or off)",
     )
     b.add_argument(
         "--embed-model", metavar="MODEL",
@@ -138,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             corpus_dir=Path(corpus_dir) if corpus_dir else None,
             index_dir=Path(args.index_dir) if args.index_dir else None,
             embed_model=getattr(args, "embed_model", None),
+            fetch_threads=getattr(args, "fetch_threads", None),
         )
         if args.command == "info":
             print(_info(cfg, args.json))

@@ -7,7 +7,9 @@
 - :func:`thread_documents`: one per coded thread: forum category, all codes, the
   study's root cause when there is one, and the taxonomy label; a classifier label is
   written as a "derived label" with its confidence so no reader mistakes it for the
-  study's own.
+  study's own. When the build fetched the forum (``--fetch-threads``) the thread's real
+  title is the document title and its first post ends the text; offline the title is
+  "Forum thread <id> (<forum category>)".
 
 Model documents are made by :func:`builder.cards.model_document`. This module reads no
 files and does not chunk.
@@ -81,6 +83,8 @@ def thread_documents(threads: Iterable[ThreadInfo]) -> list[Document]:
     docs = []
     for t in threads:
         lines = [f"Hugging Face forum thread {t.topic_id} (category {t.forum_category or 'unknown'})."]
+        if t.title:
+            lines.append(f"Title: {t.title}")
         lines.append("What happened in the thread: " + "; ".join(t.codes) + ".")
         rc = t.root_cause or {}
         if rc.get("question"):
@@ -95,10 +99,12 @@ def thread_documents(threads: Iterable[ThreadInfo]) -> list[Document]:
                 lines.append(f"Challenge (derived label, confidence {t.confidence:.2f}): {label}.")
             else:
                 lines.append(f"Challenge (labelled by the study): {label}.")
+        if t.first_post:  # last: the study's codes and label stay in the first chunk
+            lines.append(f"First post: {t.first_post}")
         docs.append(Document(
             id=f"thread:{t.topic_id}",
             kind="thread",
-            title=f"Forum thread {t.topic_id} ({t.forum_category or 'unknown'})",
+            title=t.title or f"Forum thread {t.topic_id} ({t.forum_category or 'unknown'})",
             text="\n".join(lines),
             url=t.url or THREAD_URL.format(id=t.topic_id),
             metadata={"topic_id": t.topic_id, "forum_category": t.forum_category,

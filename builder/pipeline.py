@@ -100,6 +100,11 @@ def read_sources(
     reports = {name: SourceReport(name) for name in ("taxonomy", "threads")}
     taxonomy = read_taxonomy(corpus, reports["taxonomy"])
     threads = read_threads(corpus, reports["threads"])
+    if cfg.fetch_threads:  # --fetch-threads: titles and first posts from the forum
+        from builder.sources.discourse import fetch_thread_texts
+
+        reports["discourse"] = SourceReport("discourse")
+        threads = fetch_thread_texts(threads, cfg, reports["discourse"])
     models: list[ModelInfo] = []
     docs: list[Document] = []
     if source == "snapshot":
