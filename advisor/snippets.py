@@ -204,7 +204,7 @@ def _size_note(model: ModelInfo, runner: str) -> str:
         return f"~{_human(p)} parameters: runs on a laptop CPU."
     gb = p * FP16_BYTES_PER_PARAM / 1e9
     return (f"~{_human(p)} parameters: too big for a laptop CPU; needs a GPU with more than "
-            f"{gb:.0f} GB in fp16, or a quantised (GGUF) build.")
+            f"{gb:.0f} GB in fp16, or a quantised build.")
 
 
 # --- helpers --------------------------------------------------------------------------
@@ -218,6 +218,13 @@ def _tags(model: ModelInfo) -> set[str]:
 
 
 def _is_chat(model: ModelInfo) -> bool:
+    """A model that takes a messages list through its chat template.
+
+    Chat templates arrived in transformers 4.34 (Oct 2023): in the Feb 2022 snapshot the
+    "conversational" tag means the legacy task (DialoGPT, BlenderBot), not a template.
+    """
+    if model.source == "2022":
+        return False
     return bool(CHAT_TAGS & _tags(model)) or bool(CHAT_ID.search(model.id.split("/")[-1]))
 
 
@@ -309,8 +316,11 @@ def _mlx(model: ModelInfo, task: str | None, s: dict[str, Any], lang: str) -> Sn
     else:
         lines += [f"prompt = {_lit(s['story'])}"]
     lines += [f"print(generate(model, tokenizer, prompt=prompt, max_tokens={DEMO_MAX_NEW_TOKENS * 4}))"]
+    # No CPU/GPU size advice: MLX repos are mostly quantised and the Hub's parameter count
+    # is of the packed weights; on a Mac they need about their download size in memory.
     return Snippet("\n".join(lines), "mlx-lm", ["mlx-lm"],
-                   "MLX runs on Apple-silicon Macs only. " + _size_note(model, "mlx-lm"), lang)
+                   "MLX runs on Apple-silicon Macs only; the model needs about its download "
+                   "size in memory.", lang)
 
 
 def _diffusers(model: ModelInfo, task: str | None, s: dict[str, Any], lang: str) -> Snippet:
@@ -494,8 +504,18 @@ def _other_library(model: ModelInfo, task: str | None, s: dict[str, Any],
     return None
 
 
-def _pipeline_call(model: ModelInfo, task: str, s: dict[str, Any]) -> list[str] | None:
-    """Lines that feed the sample to ``pipe`` and print the result."""
+def _speech_model(model: ModelInfo) -> bool:
+    """A text-to-audio model that speaks (SpeechT5, Bark, MMS-TTS) rather than makes music."""
+    words = " ".join([model.id.lower(), *_tags(model)])
+    return any(w in words for w in ("tts", "speech", "voice", "bark", "vits"))
+
+
+def _pipeline_call(model: ModelInfo, task: str, s: dict[str, Any],
+                   legacy: bool = False) -> list[str] | None:
+    """Lines that feed the sample to ``pipe`` and print the result.
+
+    ``legacy``: a 2022 "conversational" model, prompted with the chat sentence as text.
+    """
     chat = _is_chat(model)
     n = DEMO_MAX_NEW_TOKENS
     if task in ("text-classification",):
@@ -515,7 +535,8 @@ def _pipeline_call(model: ModelInfo, task: str, s: dict[str, Any]) -> list[str] 
                 f"out = pipe(messages, max_new_tokens={n * 4})",
                 'print(out[0]["generated_text"][-1]["content"])']
     if task == "text-generation":
-        return [f"print(pipe({_lit(s['story'])}, max_new_tokens={n})[0][\"generated_text\"])"]
+        prompt = s["chat"] if legacy else s["story"]
+        return [f"print(pipe({_lit(prompt)}, max_new_tokens={n})[0][\"generated_text\"])"]
     if task == "image-text-to-text":
         return ["messages = [{",
                 '    "role": "user",',
@@ -529,9 +550,9 @@ def _pipeline_call(model: ModelInfo, task: str, s: dict[str, Any]) -> list[str] 
     if task in AUDIO_IN_TASKS:
         return [f"print(pipe({_lit(s['audio_url'])}))  # an English speech clip"]
     if task in ("text-to-speech", "text-to-audio"):
-        text = s["greeting"] if task == "text-to-speech" else s["audio_prompt"]
-        return ["import soundfile as sf", "",
-                f"out = pipe({_lit(text)})",
+        speech = task == "text-to-speech" or _speech_model(model)
+        text = s["greeting"] if speech else s["audio_prompt"]
+        return [f"out = pipe({_lit(text)})",
                 'sf.write("out.wav", out["audio"].squeeze(), out["sampling_rate"])']
     if task in ("image-classification", "object-detection", "image-feature-extraction"):
         return [f"print(pipe({_lit(s['image_url'])}))"]
@@ -564,11 +585,12 @@ def _transformers(model: ModelInfo, task: str | None, s: dict[str, Any],
         if snip is not None:
             return snip
     if run_task in PIPELINE_TASKS:
-        call = _pipeline_call(model, run_task, s)
+        call = _pipeline_call(model, run_task, s, legacy=task in LEGACY_PIPELINE_TASKS)
         if call is None:
             return _none(model, f"no demo input for {task}", lang)
         extra = ', aggregation_strategy="simple"' if run_task == "token-classification" else ""
-        code = "\n".join(["from transformers import pipeline", "",
+        imports = ["import soundfile as sf"] if run_task in ("text-to-speech", "text-to-audio") else []
+        code = "\n".join([*imports, "from transformers import pipeline", "",
                           f"pipe = pipeline({_lit(run_task)}, model={_lit(model.id)}{extra}{rc})",
                           *call])
         needs = ["transformers", "torch"]
@@ -576,7 +598,9 @@ def _transformers(model: ModelInfo, task: str | None, s: dict[str, Any],
             needs.append("pillow")
         if run_task in ("text-to-speech", "text-to-audio"):
             needs.append("soundfile")
-            notes.append("TTS models speak the language(s) they were trained on.")
+            if run_task == "text-to-speech" or _speech_model(model):
+                notes.append("TTS models speak the language(s) they were trained on; some "
+                             "also need a speaker embedding (see the card).")
         if run_task in AUDIO_IN_TASKS:
             notes.append("Decoding audio needs ffmpeg installed on the system.")
         if task in LEGACY_PIPELINE_TASKS:
@@ -584,7 +608,7 @@ def _transformers(model: ModelInfo, task: str | None, s: dict[str, Any],
         notes.append(_size_note(model, "transformers"))
         return Snippet(code, "transformers.pipeline", needs, " ".join(notes), lang)
     if run_task in SEQ2SEQ_TASKS:
-        text = s["paragraph"] if run_task == "summarization" else s["text"]
+        text = {"summarization": s["paragraph"], "conversational": s["chat"]}.get(task, s["text"])
         if "t5" in tags and run_task == "translation":
             text = s["t5_translation_prefix"] + samples_for("en")["text"]
         elif "t5" in tags and run_task == "summarization":
