@@ -23,8 +23,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import re
 import logging
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
