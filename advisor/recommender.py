@@ -31,6 +31,7 @@ from urllib.parse import urlparse
 
 from advisor.entities import EntityLinker, wants_smaller
 from advisor.errors import InvalidInputError, InvalidModelIdError
+from advisor.snippets import plan_snippet
 from advisor.taskmodel import TaskModel, blend
 from advisor.tasks import (
     LANGUAGE_NAMES,
@@ -38,7 +39,6 @@ from advisor.tasks import (
     MULTILINGUAL,
     TASKS,
     ModelRequest,
-    make_snippet,
     parse_request,
 )
 from advisor.types import MODEL_URL, ModelInfo, ModelRecommendation, ThreadInfo
@@ -850,6 +850,8 @@ class Recommender:
 
     def _to_recommendation(self, req: ModelRequest, c: _Scored) -> ModelRecommendation:
         m = c.model
+        lang = next((x for x in req.languages if x != MULTILINGUAL), None)
+        snip = plan_snippet(m, req.task, lang)  # code "" + the reason when no snippet fits
         return ModelRecommendation(
             model_id=m.id,
             score=round(c.score, 4),
@@ -863,8 +865,8 @@ class Recommender:
             card_quality=m.card_quality,
             missing_sections=list(m.missing_sections),
             source=m.source,
-            snippet=make_snippet(m.pipeline_tag or req.task, m.id, m.library),
-            warnings=self._warnings(req, c),
+            snippet=snip.code,
+            warnings=self._warnings(req, c) + ([snip.note] if not snip.code and snip.note else []),
             thread_mentions=self.thread_mentions(m.id),
             url=MODEL_URL.format(id=m.id),
         )

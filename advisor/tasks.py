@@ -3,13 +3,14 @@
 :func:`parse_request` turns free text such as "small model for Spanish NER that runs on
 CPU, commercial use" into a :class:`ModelRequest`: a Hub ``pipeline_tag``, language
 codes, a licence family, a parameter budget, a library/format and the cues that fired
-(so the UI can say *why* it understood the request that way). :func:`make_snippet`
-writes a ready-to-run snippet for a task and a model.
+(so the UI can say *why* it understood the request that way).
 
-Everything here is a readable table of regular expressions, checked in order (the
-first task cue that matches wins, so specific phrasings such as "zero-shot" come before
-generic ones such as "classify"). This module reads no files and knows nothing about
-which models exist; the recommender (:mod:`advisor.recommender`) does the matching.
+The task cues are a readable table of regular expressions, checked in order (the first
+that matches wins); they are one vote among several: the recommender blends them with
+the task model learned from the corpus (:mod:`advisor.taskmodel`). Task descriptions
+(``prompts/tasks.yaml``) and the tool -> format map (``prompts/tools.yaml``) are data.
+This module knows nothing about which models exist; the recommender
+(:mod:`advisor.recommender`) does the matching, :mod:`advisor.snippets` the code.
 """
 
 from __future__ import annotations
@@ -403,38 +404,3 @@ def parse_request(text: str) -> ModelRequest:
 
 def task_title(tag: str | None) -> str:
     return TASKS[tag].title if tag in TASKS else (tag or "unknown task")
-
-
-def make_snippet(task: str | None, model_id: str, library: str | None = None) -> str:
-    """Ready-to-run code for ``model_id`` on ``task`` with a sensible example input."""
-    spec = TASKS.get(task or "")
-    if library in ("sentence-transformers",) or (spec and spec.kind == "sentence-transformers"):
-        example = spec.example if spec else '["first sentence", "second sentence"]'
-        return (
-            "from sentence_transformers import SentenceTransformer\n"
-            f'model = SentenceTransformer("{model_id}")\n'
-            f"embeddings = model.encode({example})\n"
-            "print(embeddings.shape)  # (2, embedding size)\n"
-            "print(model.similarity(embeddings[0:1], embeddings[1:2]))"
-        )
-    if spec and spec.kind == "diffusers":
-        return (
-            "from diffusers import DiffusionPipeline\n"
-            f'pipe = DiffusionPipeline.from_pretrained("{model_id}")\n'
-            f"image = pipe({spec.example}).images[0]\n"
-            'image.save("out.png")'
-        )
-    if library in ("spacy", "flair", "espnet", "speechbrain", "stanza", "fairseq", "gguf",
-                   "llama.cpp", "mlx", "stable-baselines3"):
-        return (
-            f"# {model_id} is a {library} model: it does not load with transformers.pipeline.\n"
-            f"# Follow the usage section of its card: https://huggingface.co/{model_id}"
-        )
-    tag = task if spec else (task or "text-classification")
-    example = spec.example if spec else '"Hello world"'
-    extra = ', aggregation_strategy="simple"' if tag == "token-classification" else ""
-    return (
-        "from transformers import pipeline\n"
-        f'pipe = pipeline("{tag}", model="{model_id}"{extra})\n'
-        f"print(pipe({example}))"
-    )
