@@ -4,7 +4,7 @@ On one frozen split of ``eval/real_questions.jsonl`` (default ``test``) this rep
 category top-1 / top-3 of the taxonomy classifier exactly as the app runs it (through
 :meth:`advisor.engine.Advisor.advise`, so known-issue and explainer evidence count), a
 reliability table (confidence bins vs accuracy), how often the answer is right when it
-says it is sure, and the agreement of a second human coder who labelled 50 ``test``
+says it is sure (not "probably" or "not sure"), and the agreement of a second human coder who labelled 50 ``test``
 questions blind (``bench/second_coder_labels.jsonl``: top-3 categories per question,
 from the question text and the codebook only) with the first coder's labels.
 
@@ -50,6 +50,7 @@ def second_coder(gold: dict[str, str]) -> dict:
 
 
 def main(split: str = "test", index_dir: Path = ROOT / "index", out_dir: Path | None = None) -> dict:
+    from advisor.compose import SURE_CONFIDENCE
     from advisor.config import Config
     from advisor.engine import Advisor
     from advisor.eval import split_of
@@ -64,7 +65,7 @@ def main(split: str = "test", index_dir: Path = ROOT / "index", out_dir: Path | 
         conf.append(a.confidence)
         ok.append(bool(cats) and cats[0] == r["category"])
         ok3.append(r["category"] in cats[:3])
-        if not a.unsure:
+        if not a.unsure and a.confidence >= SURE_CONFIDENCE:  # worded as sure in the answer
             sure.append(ok[-1])
     n = max(1, len(rows))
     result = {
