@@ -408,7 +408,8 @@ def compose(
         )
     out.sections.append(_category_section(categories, unsure, words, guidance, index, hits, cites))
     g = guidance_for(guidance, categories[0].category) if categories else None
-    if g is not None and not known and not unsure and intent != "recommend":
+    confident = bool(categories) and not unsure and categories[0].score >= SURE_CONFIDENCE
+    if g is not None and not known and confident and intent != "recommend":
         out.sections.extend(_guidance_sections(g, words, index, hits, cites, out))
     if intent != "recommend" and models:
         out.sections.append(_models_section(models, cites, request_line,

@@ -85,6 +85,8 @@ W_CUE = 0.4  # the readable task cues of advisor.tasks (tune: 0.67 task accuracy
 # hard tiers ranked every little-used single-language model above them.
 LANGUAGE_PENALTY = {0: 0.0, 1: 0.05, 2: 0.15}  # speaks it / multilingual / not stated
 SMALLER_FACTOR = 0.8  # "smaller than X" means at most 80% of X's parameters
+MAX_PER_FAMILY = 2  # at most this many size/format variants of one model in a top list
+COLLAPSE_POOL = 3  # rank k * this many candidates so variants can be skipped
 
 # Tasks that can stand in for each other (with RELATED_TASK_PENALTY).
 RELATED_TASKS: dict[str, tuple[str, ...]] = {
@@ -399,6 +401,37 @@ def _normalise_language(value: str) -> str:
         f"Unknown language {value!r}. Use an ISO code such as 'en', 'es', 'de' or a name "
         "such as 'Spanish', or 'multilingual'."
     )
+
+
+_VARIANT_TOKENS = re.compile(
+    r"^(?:v?\d+(?:\.\d+)*[bmk]?|x{0,2}s|xl|xxl|tiny|mini|small|base|medium|large|huge|"
+    r"uncased|cased|q\d\w*|f16|fp16|bf16|int[48]|gguf|onnx|awq|gptq|mlx|\d+bit)$")
+
+
+def family_key(model: ModelInfo) -> str:
+    """Models that are size/format/version variants of one another share a key: the
+    owner plus the name without size, version and quantisation tokens
+    ("openai/whisper-large-v3" and "openai/whisper-small" -> "openai/whisper")."""
+    owner, _, name = model.id.lower().rpartition("/")
+    tokens = [t for t in _ID_SPLIT.split(name) if t and not _VARIANT_TOKENS.match(t)]
+    return f"{owner}/{'-'.join(tokens) or name}"
+
+
+def collapse_variants(ranked: list, k: int, per_family: int = MAX_PER_FAMILY) -> list:
+    """The first ``k`` of ``ranked`` keeping at most ``per_family`` models of one family
+    (five sizes of one checkpoint crowd out the alternatives a user should see); the
+    skipped ones fill up only when too few families are left."""
+    out, skipped, seen = [], [], {}
+    for c in ranked:
+        key = family_key(c.model)
+        if seen.get(key, 0) < per_family:
+            seen[key] = seen.get(key, 0) + 1
+            out.append(c)
+        else:
+            skipped.append(c)
+        if len(out) == k:
+            return out
+    return (out + skipped)[:k]
 
 
 def _load_task_model(index_dir) -> TaskModel | None:
@@ -757,26 +790,27 @@ class Recommender:
         k-th best score found. A request without a task has all ~44k models as
         candidates; most are never scored."""
         ctx = self._score_context(req, cands)
+        want = k * COLLAPSE_POOL  # room to skip near-duplicates (see family_key)
         if len(cands) <= MIN_PRUNE_CANDIDATES:
             for c in cands:
                 self._score_one(req, c, ctx)
-            return sorted(cands, key=_rank_key)[:k]
+            return collapse_variants(sorted(cands, key=_rank_key)[:want], k)
         dense = ctx.dense
         bounds = [self._combine(req, c, (0.5 + 0.5 * dense.get(c.model.id, 0.0)) if dense
                                 else 1.0, ctx) for c in cands]
-        best: list[float] = []  # min-heap of the k best scores so far
+        best: list[float] = []  # min-heap of the `want` best scores so far
         scored: list[_Scored] = []
         for i in sorted(range(len(cands)), key=lambda i: -bounds[i]):
-            if len(best) == k and bounds[i] < best[0]:
+            if len(best) == want and bounds[i] < best[0]:
                 break  # neither this one nor any later one can enter
             c = cands[i]
             self._score_one(req, c, ctx)
             scored.append(c)
-            if len(best) < k:
+            if len(best) < want:
                 heapq.heappush(best, c.score)
             elif c.score > best[0]:
                 heapq.heapreplace(best, c.score)
-        return sorted(scored, key=_rank_key)[:k]
+        return collapse_variants(sorted(scored, key=_rank_key)[:want], k)
 
     # --- evidence ----------------------------------------------------------------------
     def _threads_for(self, family: str) -> list[tuple[ThreadInfo, str]]:

@@ -251,3 +251,20 @@ def test_model_families():
     assert "bert" not in model_families("distilbert-base-uncased")
     assert model_families("facebook/wav2vec2-base-960h") == ["wav2vec2"]
     assert not math.isnan(len(model_families("")))
+
+
+def test_collapse_keeps_at_most_two_variants_of_one_family():
+    from types import SimpleNamespace
+
+    from advisor.recommender import collapse_variants, family_key
+    from advisor.types import ModelInfo
+
+    ids = ["openai/whisper-large-v3", "openai/whisper-small", "openai/whisper-base",
+           "facebook/wav2vec2-base-960h", "openai/whisper-tiny", "nvidia/parakeet-tdt-0.6b"]
+    ranked = [SimpleNamespace(model=ModelInfo(id=i, source="2026")) for i in ids]
+    assert family_key(ranked[0].model) == family_key(ranked[1].model) == "openai/whisper"
+    out = [c.model.id for c in collapse_variants(ranked, 4)]
+    assert out == ["openai/whisper-large-v3", "openai/whisper-small",
+                   "facebook/wav2vec2-base-960h", "nvidia/parakeet-tdt-0.6b"]
+    # too few families left: the skipped variants fill up
+    assert len(collapse_variants(ranked[:3], 3)) == 3
