@@ -388,21 +388,10 @@ def merge_explanation(
     scores normalised to sum 1). Returns the top ``k``, best first; ``scores`` come back
     unchanged when the explainer recognised nothing specific."""
     kinds = [k_ for k_ in (getattr(explanation, "kinds", None) or []) if k_ != "unknown"]
-    ecats = [c for c in (getattr(explanation, "categories", None) or []) if c.category in _KNOWN]
-    if not kinds or not ecats or weight <= 0:
+    if not kinds:
         return list(scores)[:k]
-    total = sum(max(0.0, c.score) for c in ecats) or 1.0
-    mixed: dict[str, float] = {}
-    subs: dict[str, str] = {}
-    for s in scores:
-        mixed[s.category] = mixed.get(s.category, 0.0) + (1.0 - weight) * s.score
-        subs.setdefault(s.category, s.subcategory)
-    for c in ecats:
-        mixed[c.category] = mixed.get(c.category, 0.0) + weight * max(0.0, c.score) / total
-        if c.subcategory:
-            subs[c.category] = c.subcategory
-    order = sorted(mixed, key=lambda c: -mixed[c])[: max(1, k)]
-    return [CategoryScore(c, subs.get(c, ""), float(round(mixed[c], 4))) for c in order]
+    return merge_categories(scores, list(getattr(explanation, "categories", None) or []),
+                            weight, k)
 
 
 def merge_categories(scores: Sequence[CategoryScore], extra: Sequence[CategoryScore],

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import Any
 
 from advisor.config import Config
 from advisor.errors import IndexDownloadError, IndexMismatchError
-from advisor.index import FORMAT_VERSION, MANIFEST_FILE, read_manifest, verify_files
+from advisor.index import FORMAT_VERSION, MANIFEST_FILE, read_manifest, swap_dir, verify_files
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +112,7 @@ def fetch_index(cfg: Config) -> FetchResult:
     try:
         n = verify_files(staging, manifest)
         shutil.rmtree(staging / HF_LOCAL_META_DIR, ignore_errors=True)
-        _swap_in(staging, index_dir)
+        swap_dir(staging, index_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -173,14 +172,3 @@ def _download_error(where: str, e: Exception) -> IndexDownloadError:
         "ADVISOR_INDEX_REVISION, HF_ENDPOINT and, for a private repo, HF_TOKEN; "
         "meanwhile the app uses a local index or builds one."
     )
-
-
-def _swap_in(staging: Path, index_dir: Path) -> None:
-    """Replace ``index_dir`` with ``staging`` (two renames; the old one is removed)."""
-    old = index_dir.parent / f".{index_dir.name}.old-{os.getpid()}"
-    if old.exists():
-        shutil.rmtree(old)
-    if index_dir.exists():
-        os.rename(index_dir, old)
-    os.rename(staging, index_dir)
-    shutil.rmtree(old, ignore_errors=True)

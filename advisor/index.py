@@ -20,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -53,6 +55,20 @@ _CURRENT_MODEL_SOURCES = ("hub", "2026")
 # BM25 tokenisation: lower-case words of 2+ characters, English stopwords removed,
 # Snowball-stemmed when PyStemmer is installed (it is in requirements.txt).
 BM25_STOPWORDS = "en"
+
+
+def swap_dir(new: Path, index_dir: Path) -> None:
+    """Replace ``index_dir`` with the finished directory ``new``: two renames, then the
+    old copy is removed (a crash between the renames leaves ``.<name>.old-<pid>``, which
+    ``builder.store.recover_interrupted_swap`` puts back). Used by the builder and by the
+    Hub download."""
+    old = index_dir.parent / f".{index_dir.name}.old-{os.getpid()}"
+    if old.exists():
+        shutil.rmtree(old)
+    if index_dir.exists():
+        os.rename(index_dir, old)
+    os.rename(new, index_dir)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def rebuild_hint(index_dir: Path | str) -> str:

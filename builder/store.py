@@ -40,6 +40,7 @@ from advisor.index import (
     bm25_tokenize,
     file_digests,
     read_manifest,
+    swap_dir,
 )
 from advisor.types import Chunk, ModelInfo, TaxonomyEntry, ThreadInfo
 
@@ -228,7 +229,7 @@ def write_index(
         man["files"] = file_digests(tmp)
         (tmp / MANIFEST_FILE).write_text(json.dumps(man, indent=2, sort_keys=True), "utf-8")
         _carry_over(index_dir, tmp)
-        _swap(tmp, index_dir)
+        swap_dir(tmp, index_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -289,13 +290,3 @@ def _carry_over(index_dir: Path, tmp: Path) -> None:
             shutil.copytree(p, tmp / p.name)
         else:
             shutil.copy2(p, tmp / p.name)
-
-
-def _swap(tmp: Path, index_dir: Path) -> None:
-    old = index_dir.parent / f".{index_dir.name}.old-{os.getpid()}"
-    if old.exists():
-        shutil.rmtree(old)
-    if index_dir.exists():
-        os.rename(index_dir, old)
-    os.rename(tmp, index_dir)
-    shutil.rmtree(old, ignore_errors=True)
