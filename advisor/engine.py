@@ -273,9 +273,14 @@ class Advisor:
                         "only. Rebuild with `python -m builder build` to add it.", index.index_dir)
         known = None
         try:
-            from advisor.known_issues import KnownIssueMatcher, load_known_issues
+            from advisor.known_issues import (
+                KnownIssueMatcher,
+                load_known_issues,
+                load_vector_cache,
+            )
 
-            known = KnownIssueMatcher(load_known_issues(), emb)
+            known = KnownIssueMatcher(load_known_issues(), emb,
+                                      cache=load_vector_cache(index.index_dir, emb.model_id))
         except AdvisorError as e:  # a broken KB file: say which, answer without the KB
             log.error("known-issues knowledge base not loaded: %s", e)
             notes.append(f"Known-issues knowledge base not loaded: {e}")

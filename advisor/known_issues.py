@@ -23,6 +23,7 @@ falls back to the category guidance. This module does not write answer prose.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Sequence
@@ -47,6 +48,7 @@ W_DENSE = 0.4  # share of the dense cosine in the semantic score (tune: 0.4-0.6 
 MAX_MATCHES = 2  # answers lead with at most two specific fixes
 MAX_SIGNATURE_TEXT = 20_000  # regexes run on at most this much text (bounded time)
 REQUIRED = ("id", "title", "category", "description", "cause", "fix")
+VECTORS_FILE = "kb_vectors.npz"  # in index/: the entries' texts embedded at build time
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,52 @@ def load_known_issues(directory: Path = KNOWN_ISSUES_DIR) -> list[KnownIssue]:
     return out
 
 
+def kb_texts(issues: Sequence[KnownIssue]) -> list[str]:
+    """Every text of the entries the matcher embeds (descriptions and premises), once."""
+    out: dict[str, None] = {}
+    for i in issues:
+        out[i.match_text] = None
+        if i.applies_when and i.not_when:
+            out[i.applies_when] = None
+            out[i.not_when] = None
+    return list(out)
+
+
+def _key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def load_vector_cache(directory: Path, model_id: str | None = None) -> dict[str, np.ndarray]:
+    """``{sha1(text): vector}`` from ``directory/kb_vectors.npz``; ``{}`` when absent or
+    made with another embedding model than ``model_id`` (when given)."""
+    path = Path(directory) / VECTORS_FILE
+    if not path.exists():
+        return {}
+    with np.load(path) as z:
+        made_with = str(z["model"]) if "model" in z.files else None
+        if model_id is not None and made_with != model_id:
+            return {}
+        return {str(k): v for k, v in zip(z["keys"], z["vectors"], strict=True)}
+
+
+def save_vector_cache(directory: Path, issues: Sequence[KnownIssue], embedder,
+                      previous: dict[str, np.ndarray] | None = None) -> int:
+    """Embed the entries' texts (reusing ``previous`` vectors of unchanged texts) into
+    ``directory/kb_vectors.npz``, so the app does not embed ~400 texts at every start.
+    Returns how many texts were embedded anew."""
+    texts = kb_texts(issues)
+    keys = [_key(t) for t in texts]
+    previous = previous or {}
+    missing = [t for t, k in zip(texts, keys, strict=True) if k not in previous]
+    fresh = dict(zip((_key(t) for t in missing), embedder.encode(missing), strict=True)) \
+        if missing else {}
+    vecs = np.stack([np.asarray(previous.get(k, fresh.get(k)), np.float32) for k in keys]) \
+        if keys else np.zeros((0, 1), np.float32)
+    np.savez(Path(directory) / VECTORS_FILE, keys=np.array(keys), vectors=vecs,
+             model=np.array(getattr(embedder, "model_id", "")))
+    return len(missing)
+
+
 class KnownIssueMatcher:
     """Matches text against the entries (see the module docstring).
 
@@ -143,9 +191,12 @@ class KnownIssueMatcher:
         issues: the entries.
         embedder: encodes texts to normalised vectors (the index's query embedder), or
             None for signatures + TF-IDF only.
+        cache: ``{sha1(text): vector}`` computed at build time (:func:`load_vector_cache`);
+            texts not in it (an entry edited since the build) are embedded here.
     """
 
-    def __init__(self, issues: Sequence[KnownIssue], embedder=None):
+    def __init__(self, issues: Sequence[KnownIssue], embedder=None,
+                 cache: dict[str, np.ndarray] | None = None):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.issues = list(issues)
@@ -156,15 +207,22 @@ class KnownIssueMatcher:
         self._tf = self._tfidf.fit_transform(texts or ["empty"])
         self._vecs = None
         self._applies = self._not = None
+        self._cache = dict(cache or {})
         if embedder is not None and self.issues:
-            self._vecs = np.asarray(embedder.encode(texts), np.float32)  # (n, dim)
+            self._vecs = self._encode(texts)  # (n, dim)
             premised = [i for i, x in enumerate(self.issues) if x.not_when and x.applies_when]
             self._premised = premised
             if premised:
-                self._applies = np.asarray(embedder.encode(
-                    [self.issues[i].applies_when for i in premised]), np.float32)
-                self._not = np.asarray(embedder.encode(
-                    [self.issues[i].not_when for i in premised]), np.float32)
+                self._applies = self._encode([self.issues[i].applies_when for i in premised])
+                self._not = self._encode([self.issues[i].not_when for i in premised])
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        """Vectors of ``texts``: from the build-time cache, embedding only what it lacks."""
+        missing = [t for t in texts if _key(t) not in self._cache]
+        if missing:
+            for t, v in zip(missing, self.embedder.encode(missing), strict=True):
+                self._cache[_key(t)] = v
+        return np.stack([np.asarray(self._cache[_key(t)], np.float32) for t in texts])
 
     def by_id(self, issue_id: str) -> KnownIssue | None:
         return next((i for i in self.issues if i.id == issue_id), None)

@@ -427,9 +427,28 @@ def fit_intent_stage(embedder: Embedder, prev_dir: Path):
 
 def _extra_files(tmp: Path, cfg: Config, embedder: Embedder, labelling: Labelling,
                  data: SourceData) -> dict[str, Any]:
-    """The index's query encoder (``onnx/``) and classifier, written into ``tmp``."""
+    """The index's query encoder (``onnx/``), the known-issue vectors and the classifier,
+    written into ``tmp``."""
     export_query_encoder(embedder, cfg, tmp / QUERY_ENCODER_DIR)
+    save_known_issue_vectors(tmp, cfg, embedder)
     return labelling.save(tmp, data.threads)
+
+
+def save_known_issue_vectors(tmp: Path, cfg: Config, embedder: Embedder) -> None:
+    """Embed the known-issues KB into the index (vectors of unchanged entries are taken
+    from the previous index); a broken KB file is reported and skipped, the app then
+    embeds at start."""
+    from advisor.errors import KnowledgeBaseError
+    from advisor.known_issues import load_known_issues, load_vector_cache, save_vector_cache
+
+    try:
+        issues = load_known_issues()
+    except KnowledgeBaseError as e:
+        log.warning("Known-issue vectors not built: %s", e)
+        return
+    previous = load_vector_cache(Path(cfg.index_dir), embedder.model_id)
+    fresh = save_vector_cache(tmp, issues, embedder, previous)
+    log.info("Known-issue vectors: %d entries, %d texts embedded anew", len(issues), fresh)
 
 
 def build(

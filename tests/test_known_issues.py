@@ -83,3 +83,19 @@ def test_premise_check_withholds_a_contradicted_entry(tmp_path, fake_embedder):
     assert m.match("gpt2 tokenizer has no pad token for batching")
     q = "I already set pad token eos but generation repeats with padding side right"
     assert all(x.how == "signature" for x in m.match(q)) or not m.match(q)
+
+
+def test_build_time_vectors_are_used_at_load(issues, fake_embedder, tmp_path):
+    from advisor.known_issues import kb_texts, load_vector_cache, save_vector_cache
+
+    some = issues[:20]
+    assert save_vector_cache(tmp_path, some, fake_embedder) == len(kb_texts(some))
+    cache = load_vector_cache(tmp_path)
+    before = fake_embedder.texts_seen
+    m = KnownIssueMatcher(some, fake_embedder, cache=cache)
+    assert fake_embedder.texts_seen == before  # nothing embedded at load
+    fresh = KnownIssueMatcher(some, fake_embedder)
+    assert (m._vecs == fresh._vecs).all()
+    # a rebuild embeds only texts it has not seen
+    assert save_vector_cache(tmp_path, issues[:21], fake_embedder, cache) >= 1
+    assert save_vector_cache(tmp_path, some, fake_embedder, cache) == 0
