@@ -108,8 +108,8 @@ def _relevance(words: set[str], text: str) -> int:
 def matching_items(items: Sequence[str], words: set[str], limit: int) -> list[str]:
     """Items that share at least one content word with the question, best first: a tip
     is shown because it matches this question, not because it belongs to the category."""
-    scored = [(_relevance(words, it), i, it) for i, it in enumerate(items)]
-    return [it for r, _, it in sorted(scored, key=lambda x: (-x[0], x[1])) if r > 0][:limit]
+    ranked = rank_by_question(items, words, len(items))
+    return [it for it in ranked if _relevance(words, it) > 0][:limit]
 
 
 def rank_by_question(items: Sequence[str], words: set[str], limit: int) -> list[str]:

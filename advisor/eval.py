@@ -116,18 +116,22 @@ def _stems(text: str) -> set[str]:
             if w not in ENGLISH_STOP_WORDS and len(w) > 2}
 
 
-def key_point_found(point: str, answer: str) -> bool:
+def key_point_found(point: str, answer: str, answer_stems: set[str] | None = None) -> bool:
     """A key point counts as found when at least half of its content words (5-letter
-    stems, stop words removed) occur in the answer."""
+    stems, stop words removed) occur in the answer (``answer_stems``: its stems, when the
+    caller already has them)."""
     want = _stems(point)
     if not want:
         return point.lower() in answer.lower()
-    have = _stems(answer)
+    have = _stems(answer) if answer_stems is None else answer_stems
     return len(want & have) >= len(want) / 2
 
 
 def key_point_coverage(points: Sequence[str], answer: str) -> float:
-    return sum(key_point_found(p, answer) for p in points) / len(points) if points else 0.0
+    if not points:
+        return 0.0
+    have = _stems(answer)
+    return sum(key_point_found(p, answer, have) for p in points) / len(points)
 
 
 def answer_body(answer: str) -> str:

@@ -27,7 +27,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -278,12 +278,3 @@ class KnownIssueMatcher:
                 best = s if best is None else best
                 out.append(KnownIssueMatch(issue, round(s, 3), "semantic"))
         return out[:k]
-
-
-@dataclass
-class KnownIssueStats:
-    """What the app's status line says about the knowledge base."""
-
-    entries: int = 0
-    with_signatures: int = 0
-    categories: dict[str, int] = field(default_factory=dict)

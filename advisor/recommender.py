@@ -574,8 +574,8 @@ class Recommender:
                 req.task = guesses[0].task
                 req.task_confidence = round(guesses[0].prob, 3)
                 req.task_alternatives = [(g.task, round(g.prob, 3)) for g in guesses[1:3]]
-                req.cues = [c for c in req.cues if not c.endswith(f"-> {cue_task}")] \
-                    if cue_task and cue_task != req.task else req.cues
+                if cue_task and cue_task != req.task:  # the cue was outvoted: drop its line
+                    req.cues = [c for c in req.cues if not c.endswith(f"-> {cue_task}")]
                 req.cues.insert(0, f"task {req.task} ({req.task_confidence:.0%}; "
                                 f"{guesses[0].evidence or 'learned'})")
         if mentions and wants_smaller(text):

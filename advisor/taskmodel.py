@@ -87,8 +87,7 @@ class TaskModel:
 
     def __init__(self, labels: list[str], vocabulary: dict[str, int], idf: np.ndarray,
                  coef_text: np.ndarray, icpt_text: np.ndarray, coef_dense: np.ndarray,
-                 icpt_dense: np.ndarray, w_text: float = W_TEXT,
-                 descriptions: dict[str, str] | None = None):
+                 icpt_dense: np.ndarray, w_text: float = W_TEXT):
         self.labels = labels
         self.vocabulary = vocabulary
         self.idf = idf  # (V,) float32
@@ -97,7 +96,6 @@ class TaskModel:
         self.coef_dense = coef_dense  # (L, dim)
         self.icpt_dense = icpt_dense  # (L,)
         self.w_text = w_text
-        self.descriptions = descriptions or {}
         self._vectorizer = None
 
     # --- fitting ---------------------------------------------------------------------
@@ -150,8 +148,7 @@ class TaskModel:
         vocab = {str(k): int(v) for k, v in vec.vocabulary_.items()}
         return cls(labels_out, vocab, vec.idf_.astype(np.float32),
                    text_clf.coef_.astype(np.float32), text_clf.intercept_.astype(np.float32),
-                   dense_clf.coef_.astype(np.float32), dense_clf.intercept_.astype(np.float32),
-                   descriptions=descriptions)
+                   dense_clf.coef_.astype(np.float32), dense_clf.intercept_.astype(np.float32))
 
     # --- persistence -------------------------------------------------------------------
     def save(self, directory: Path) -> None:

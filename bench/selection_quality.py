@@ -103,15 +103,15 @@ def main(split: str = "test", questions_path: Path = DEFAULT_QUESTIONS,
     out = open(details, "w", encoding="utf-8") if details else None
     for r in rows:
         advice = adv.advise(r["question"])
+        req, recs = rec.recommend_with_request(r["question"], k=K)
         got = {
             "advisor": [m.model_id for m in advice.models],
-            "recommender": [m.model_id for m in rec.recommend(r["question"], k=K)],
+            "recommender": [m.model_id for m in recs],
             "dense": dense_models(index, r["question"]),
             "hub, told the task": hub_told_task(pool, r.get("task")),
             "hub search": hub_search(pool, r["question"]),
         }
         intent += bool(advice.models)
-        req = rec.explain_request(r["question"])
         task_ok += req.task == r.get("task")
         for s in systems:
             for key, v in score(r["good_models"], got[s]).items():

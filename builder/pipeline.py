@@ -364,14 +364,9 @@ def fit_task_stage(cfg: Config, chunks, vectors, models: list[ModelInfo], embedd
             by_id[m.id] = m
     digest = inputs_sha256(chunks, by_id, embedder)
     prev_dir = Path(cfg.index_dir)
+    prev = _previous_task_info(prev_dir)
     task_model = None
-    reuse = False
-    try:
-        prev = json.loads((prev_dir / "manifest.json").read_text(encoding="utf-8"))
-        reuse = ((prev.get("task_model") or {}).get("inputs_sha256") == digest
-                 and (prev_dir / "taskmodel.npz").exists())
-    except (OSError, ValueError):
-        pass
+    reuse = prev.get("inputs_sha256") == digest and (prev_dir / "taskmodel.npz").exists()
     if not reuse:
         try:
             task_model = fit_task_model([c.text for c in chunks], [c.kind for c in chunks],
@@ -380,7 +375,7 @@ def fit_task_stage(cfg: Config, chunks, vectors, models: list[ModelInfo], embedd
             log.warning("No task model in this build (%s); the app falls back to task cues", e)
     else:
         log.info("Reusing the previous task model (inputs unchanged)")
-    intent, intent_digest, intent_reuse = fit_intent_stage(embedder, prev_dir)
+    intent, intent_digest, intent_reuse = fit_intent_stage(embedder, prev_dir, prev)
 
     def save(tmp: Path) -> None:
         if reuse:
@@ -400,9 +395,20 @@ def fit_task_stage(cfg: Config, chunks, vectors, models: list[ModelInfo], embedd
     return save, info
 
 
-def fit_intent_stage(embedder: Embedder, prev_dir: Path):
+def _previous_task_info(index_dir: Path) -> dict[str, Any]:
+    """The ``task_model`` section of the index being replaced (``{}`` when none)."""
+    from advisor.index import read_manifest
+
+    try:
+        return dict(read_manifest(index_dir).get("task_model") or {})
+    except Exception:  # noqa: BLE001 - no (readable) previous index: fit anew
+        return {}
+
+
+def fit_intent_stage(embedder: Embedder, prev_dir: Path, prev: dict[str, Any]):
     """The intent model from the labelled questions in ``eval/``: ``(model or None,
-    inputs digest, reuse the previous index's files)``."""
+    inputs digest, reuse the previous index's files)``; ``prev`` is the previous index's
+    ``task_model`` manifest section."""
     from advisor.config import LABELLED_POSTS_FILE
     from advisor.intent import FORMAT_VERSION, IntentModel, training_rows
 
@@ -413,14 +419,9 @@ def fit_intent_stage(embedder: Embedder, prev_dir: Path):
         log.warning("No intent model: labelled questions missing under %s",
                     Path(LABELLED_POSTS_FILE).parent)
         return None, digest, False
-    try:
-        prev = json.loads((prev_dir / "manifest.json").read_text(encoding="utf-8"))
-        if ((prev.get("task_model") or {}).get("intent_sha256") == digest
-                and (prev_dir / "intent.npz").exists()):
-            log.info("Reusing the previous intent model (inputs unchanged)")
-            return None, digest, True
-    except (OSError, ValueError):
-        pass
+    if prev.get("intent_sha256") == digest and (prev_dir / "intent.npz").exists():
+        log.info("Reusing the previous intent model (inputs unchanged)")
+        return None, digest, True
     vecs = embedder.encode(texts)
     return IntentModel.fit(texts, vecs, labels), digest, False
 
