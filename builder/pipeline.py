@@ -217,14 +217,14 @@ def label_threads(data: SourceData, embedder: Embedder, index_dir: Path) -> Labe
     labels.
     """
     try:
-        from advisor.classifier import TaxonomyClassifier, read_labelled_posts
+        from advisor.classifier import TaxonomyClassifier, labelled_posts
         from advisor.config import LABELLED_POSTS_FILE
         from advisor.guidance import load_guidance
     except ImportError as e:
         log.warning("Taxonomy classifier unavailable (%s); threads are not labelled", e)
         return Labelling()
     guidance = load_guidance()
-    posts = read_labelled_posts(LABELLED_POSTS_FILE)
+    posts = labelled_posts(Path(LABELLED_POSTS_FILE).parent)
     digest = _classifier_inputs_sha256(data, guidance, embedder, posts)
     previous = _previous_labels(Path(index_dir), digest)
     if previous is not None and set(previous) == {t.topic_id for t in data.threads}:

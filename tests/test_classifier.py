@@ -267,3 +267,35 @@ def test_real_minilm_on_dev_set(corpus_dir, tmp_path):
 
     labelled = clf.label_threads(threads[:40])
     assert all(t.category in CHALLENGE_CATEGORIES for t in labelled if t.codes)
+
+
+def test_knn_vote_follows_the_nearest_labelled_posts(fake_embedder):
+    """With only the kNN share, a question takes the category of the labelled posts it is
+    nearest to."""
+    from advisor.classifier import LabelledText
+
+    taxonomy, threads, guidance = _toy()
+    posts = [LabelledText("quokka wombat numbat gpu memory", "Spaces", "", "real_post", "https://x/1"),
+             LabelledText("quokka wombat numbat gpu", "Spaces", "", "real_post", "https://x/2"),
+             LabelledText("csv columns rows", "Dataset Acquisition & Usage", "", "real_post", "")]
+    knn_only = TaxonomyClassifier(lr_weight=0.0, lex_weight=0.0, knn_weight=1.0, boost_scale=0.0)
+    knn_only.fit(taxonomy, threads, guidance, fake_embedder, posts)
+    assert knn_only.predict("quokka wombat numbat gpu memory")[0].category == "Spaces"
+    assert knn_only.predict("csv columns rows gpu")[0].category == "Dataset Acquisition & Usage"
+    vote = knn_only._knn_vote(knn_only.featurize(["csv columns rows"]))
+    assert vote.shape == (1, len(CHALLENGE_CATEGORIES)) and vote.sum() == pytest.approx(1.0)
+
+
+def test_labelled_posts_take_train_posts_and_the_tune_half_only(tmp_path):
+    from advisor.classifier import labelled_posts
+    from advisor.eval import split_of
+
+    urls = [f"https://example.org/q/{i}" for i in range(40)]
+    tune = next(u for u in urls if split_of(u) == "tune")
+    test = next(u for u in urls if split_of(u) == "test")
+    row = {"question": "q", "category": "Spaces", "subcategory": ""}
+    (tmp_path / "train_posts.jsonl").write_text(json.dumps({**row, "source_url": test}) + "\n")
+    (tmp_path / "real_questions.jsonl").write_text(
+        "".join(json.dumps({**row, "source_url": u}) + "\n" for u in (tune, test)))
+    got = [p.url for p in labelled_posts(tmp_path)]
+    assert got == [test, tune]  # every train post; of the questions only the tune half
