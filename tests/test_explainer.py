@@ -191,3 +191,35 @@ def test_pasted_logits_round_trip(values):
     assert "logits" in exp.kinds
     probs = softmax([float(f"{v:.4f}") for v in values])
     assert math.isclose(sum(probs), 1.0, rel_tol=1e-9)
+
+
+def test_finding_texts_come_from_the_data_file():
+    """Every kind the explainer reports has its prose and category in prompts/explainer.yaml."""
+    from advisor.explainer import kind_category, load_finding_texts
+
+    texts = load_finding_texts()
+    emitted = set()
+    for example in EXAMPLES.values():
+        emitted.update(OutputExplainer().explain(example).kinds)
+    for kind in emitted:
+        assert kind_category(kind) in {t.category for t in texts.values()}
+    assert OutputExplainer().explain(EXAMPLES["nan_loss"]).answer.count(
+        texts["nan_loss"].steps[0][:40]) == 1
+
+
+def test_malformed_explainer_file_is_a_clear_error(tmp_path):
+    from advisor.errors import KnowledgeBaseError
+    from advisor.explainer import load_finding_texts
+
+    good = {"category": "Spaces", "title": "t", "meaning": "m", "steps": ["s"], "query": "q"}
+    cases = {
+        "missing.yaml": {"unknown": {**good, "steps": []}},
+        "regex.yaml": {"unknown": {**good, "signatures": ["(unclosed"]}},
+        "category.yaml": {"unknown": {**good, "category": "Nope"}},
+        "nofallback.yaml": {"other": good},
+    }
+    for name, data in cases.items():
+        path = tmp_path / name
+        path.write_text(json.dumps(data))  # JSON is YAML
+        with pytest.raises(KnowledgeBaseError, match=name):
+            load_finding_texts(path)
