@@ -31,7 +31,7 @@ from typing import Any
 
 from advisor.config import PROMPTS_DIR, Config
 from advisor.errors import InvalidInputError, KnowledgeBaseError
-from advisor.recommender import validate_model_id
+from advisor.modelfacts import validate_model_id
 from advisor.taxonomy import CHALLENGE_CATEGORIES
 from advisor.types import MODEL_URL, CategoryScore, Citation, Explanation, ModelInfo
 from advisor.validate import clean_output_text

@@ -1,8 +1,8 @@
 """Model recommender: a beginner's request -> a short, explained list of Hub models.
 
-Steps: :func:`advisor.tasks.parse_request` reads task, languages, licence, size and
-library cues from the text; explicit UI/API filters override them (checked by
-:func:`advisor.validate.parse_filters` plus the task/language/source checks here). The
+Steps: :mod:`advisor.understanding` turns the text and explicit UI/API filters into a
+:class:`~advisor.tasks.ModelRequest` (task, languages, licence, size, library; facts
+about single models come from :mod:`advisor.modelfacts`). The
 candidate set is every known model that fits the task, licence, size, library and
 source; language is a hard tier (a model that speaks the asked language first, then
 multilingual ones, then models whose languages are not stated; models stated to speak
@@ -22,32 +22,35 @@ from __future__ import annotations
 
 import heapq
 import logging
-import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse
 
-from advisor.entities import EntityLinker, wants_smaller
-from advisor.errors import InvalidInputError, InvalidModelIdError
-from advisor.snippets import plan_snippet
-from advisor.taskmodel import TaskModel, blend
-from advisor.tasks import (
-    LANGUAGE_NAMES,
-    LIBRARY_ALIASES,
-    MULTILINGUAL,
-    TASKS,
-    ModelRequest,
-    parse_request,
+from advisor.entities import EntityLinker
+from advisor.errors import InvalidInputError
+from advisor.modelfacts import (
+    FAMILY_RX,
+    INFER_RX,
+    ModelFeatures,
+    collapse_variants,
+    estimate_params,
+    family_key,
+    human_params,
+    language_tier,
+    model_families,
+    tier_of,
+    validate_model_id,
 )
+from advisor.snippets import plan_snippet
+from advisor.tasks import LIBRARY_ALIASES, MULTILINGUAL, ModelRequest, parse_request
 from advisor.types import MODEL_URL, ModelInfo, ModelRecommendation, ThreadInfo
-from advisor.validate import clean_question, parse_filters
+from advisor.understanding import SOURCES, RequestUnderstanding, load_task_model
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Recommender", "parse_request", "validate_model_id", "estimate_params",
-           "model_families"]
+           "model_families", "language_tier", "collapse_variants", "family_key", "SOURCES"]
 
 DEFAULT_K = 5
 MAX_K = 50  # more rows than a beginner reads
@@ -65,27 +68,14 @@ RELATED_TASK_PENALTY = 0.10  # e.g. feature-extraction for a sentence-similarity
 UNKNOWN_SIZE_PENALTY = 0.05  # size limit asked but the size is not known
 THIN_CARD_QUALITY = 0.4  # below this the card misses most sections
 MIN_PRUNE_CANDIDATES = 500  # below this, scoring all candidates is cheaper than bounding
-MIN_MAX_PARAMS = 1_000_000  # a budget below 1M parameters fits no useful model
-MULTILINGUAL_MIN_LANGUAGES = 5  # a card listing this many languages counts as multilingual
 DEFAULT_MAX_MENTIONS = 2  # thread lines per model: enough to warn, short enough to read
-SOURCES = ("2022", "2026", "hub")
 # Sections Liang et al. (2022) found least often filled in Hub model cards.
 LEAST_FILLED_KEYS = ("limitation", "bias", "evaluation", "environment")
 
-# Task inference (see Recommender.understand): shares of each vote, tuned on the `tune`
-# half of eval/real_requests.jsonl.
-KNN_K = 40  # nearest model chunks whose tags vote on the task
-W_KNN = 0.2
-W_MENTION = 0.25  # a named model's task: evidence, but people name what failed them
-W_MENTION_RELATIVE = 0.7  # "a smaller X": X's task is the task
-W_CUE = 0.4  # the readable task cues of advisor.tasks (tune: 0.67 task accuracy without
-# them, 0.85 with; the learned model alone misreads rare phrasings and vice versa)
 # Language as a soft preference (score penalties) rather than hard tiers: on the tune
 # requests the best-known multilingual models were what people were told to use, and
 # hard tiers ranked every little-used single-language model above them.
 LANGUAGE_PENALTY = {0: 0.0, 1: 0.05, 2: 0.15}  # speaks it / multilingual / not stated
-SMALLER_FACTOR = 0.8  # "smaller than X" means at most 80% of X's parameters
-MAX_PER_FAMILY = 2  # at most this many size/format variants of one model in a top list
 COLLAPSE_POOL = 3  # rank k * this many candidates so variants can be skipped
 
 # Tasks that can stand in for each other (with RELATED_TASK_PENALTY).
@@ -99,269 +89,7 @@ RELATED_TASKS: dict[str, tuple[str, ...]] = {
     "text2text-generation": ("summarization", "translation"),
 }
 
-# Models whose record has no (or a generic) pipeline tag, recognised by name. They join
-# the candidates with RELATED_TASK_PENALTY and a warning that the task was inferred.
-INFERRED_TASKS: tuple[tuple[str, str], ...] = (
-    (r"trocr|\bocr\b|-ocr", "image-to-text"),
-    (r"image-captioning|captioning", "image-to-text"),
-    (r"\bvqa\b|-vqa", "visual-question-answering"),
-    (r"\bclip-vit|^openai/clip|\bclip\b", "zero-shot-image-classification"),
-    (r"tapas.*(wtq|sqa|wikisql)", "table-question-answering"),
-)
-_INFER_RX = [(re.compile(rx), task) for rx, task in INFERRED_TASKS]
-
-# Model families and how forum posts spell them (regex on lower-case text). Longest /
-# most specific first; a model id can belong to several ("xlm-roberta" and "roberta").
-FAMILY_PATTERNS: dict[str, str] = {
-    "distilbert": r"distil-?bert",
-    "xlm-roberta": r"xlm-?r(oberta)?\b",
-    "roberta": r"\broberta\b",
-    "deberta": r"\bdeberta",
-    "albert": r"\balbert\b",
-    "camembert": r"\bcamembert\b",
-    "electra": r"\belectra\b",
-    "longformer": r"\blongformer\b",
-    "bigbird": r"\bbig-?bird\b",
-    "layoutlm": r"\blayoutlm",
-    "bert": r"\bbert\b",
-    "distilgpt2": r"distil-?gpt-?2",
-    "gpt2": r"\bgpt-?2\b",
-    "gpt-neo": r"\bgpt-?neo",
-    "gpt-j": r"\bgpt-?j\b",
-    "dialogpt": r"\bdialo-?gpt",
-    "bloom": r"\bbloom",
-    "llama": r"\bllama",
-    "mistral": r"\bmistral\b",
-    "qwen": r"\bqwen",
-    "gemma": r"\bgemma",
-    "flan-t5": r"\bflan-?t5\b",
-    "mt5": r"\bmt5\b",
-    "t5": r"\bt5\b",
-    "mbart": r"\bmbart",
-    "bart": r"\bbart\b",
-    "pegasus": r"\bpegasus\b",
-    "marian": r"\bmarian|opus-mt",
-    "wav2vec2": r"\bwav2vec-?2?",
-    "whisper": r"\bwhisper\b",
-    "hubert": r"\bhubert\b",
-    "vit": r"\bvit\b",
-    "detr": r"\bdetr\b",
-    "clip": r"\bclip\b",
-    "blip": r"\bblip",
-    "tapas": r"\btapas\b",
-    "xlnet": r"\bxlnet\b",
-    "sentence-transformers": r"sentence[- ]transformers?|\bsbert\b",
-    "stable-diffusion": r"stable[- ]diffusion",
-}
-_FAMILY_RX = {name: re.compile(rx) for name, rx in FAMILY_PATTERNS.items()}
-
-# Parameter estimates from name parts, when the record has no count (2022 snapshot).
-_EXPLICIT_SIZE = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)([bm])(?![a-z0-9])")
-SIZE_WORDS: tuple[tuple[str, int], ...] = (
-    ("xxl", 11_000_000_000),  # t5-xxl 11B, mt5-xxl 13B
-    ("xl", 1_500_000_000),  # gpt2-xl 1.5B, t5-3b is spelled "3b"
-    ("large", 500_000_000),  # bert-large 340M .. t5-large 770M
-    ("medium", 350_000_000),  # gpt2-medium
-    ("base", 150_000_000),  # bert-base 110M, roberta-base 125M, t5-base 220M
-    ("small", 60_000_000),  # t5-small 60M
-    ("mini", 33_000_000),
-    ("tiny", 15_000_000),
-)
-PREFIX_SIZES: tuple[tuple[str, int], ...] = (
-    ("distil", 80_000_000),  # distilbert 66M, distilgpt2 82M, distilroberta 82M
-    ("minilm", 33_000_000),
-    ("tinybert", 15_000_000),
-    ("mobilebert", 25_000_000),
-)
-QUANTISED_UNDERCOUNT = 3  # name size > 3x the record's count: trust the name
-KNOWN_SIZES: dict[str, int] = {"gpt2": 124_000_000, "distilgpt2": 82_000_000}
-
 _PAIR = re.compile(r"[a-z]{2,3}-[a-z]{2,3}")  # "en-fr": a translation direction
-_ID_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-MAX_ID_PART = 96  # the Hub's limit for a repo name
-
-
-def validate_model_id(s: Any) -> str:
-    """Return a clean Hub model id or raise :class:`InvalidModelIdError`.
-
-    Accepts ``owner/name``, legacy single names (``bert-base-uncased``) and model page
-    URLs (``https://huggingface.co/owner/name``, the id is extracted). Rejects paths,
-    other URLs, control characters, empty parts and parts longer than 96 characters.
-    """
-    expected = ("Expected a Hub model id such as 'distilbert-base-uncased' or "
-                "'cardiffnlp/twitter-roberta-base-sentiment' (owner/name, letters, digits, "
-                "'-', '_', '.').")
-    if not isinstance(s, str):
-        raise InvalidModelIdError(f"Model id must be text, got {type(s).__name__}. {expected}")
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in s):
-        raise InvalidModelIdError(f"Model id contains control characters. {expected}")
-    s = s.strip()
-    if not s:
-        raise InvalidModelIdError(f"Model id is empty. {expected}")
-    if "://" in s or s.lower().startswith(("huggingface.co/", "hf.co/")):
-        url = urlparse(s if "://" in s else "https://" + s)
-        if url.scheme not in ("http", "https") or url.hostname not in (
-            "huggingface.co", "www.huggingface.co", "hf.co"
-        ):
-            raise InvalidModelIdError(
-                f"Only huggingface.co model URLs are accepted, got {s[:100]!r}. {expected}"
-            )
-        parts = [p for p in url.path.split("/") if p]
-        if parts and parts[0] in ("models",):
-            parts = parts[1:]
-        # /owner/name/tree/main, /owner/name/blob/... -> owner/name
-        for marker in ("tree", "blob", "resolve", "discussions", "commits"):
-            if marker in parts[1:]:
-                parts = parts[: parts.index(marker, 1)]
-        if parts and parts[0] in ("datasets", "spaces"):
-            raise InvalidModelIdError(f"That URL points to a {parts[0][:-1]}, not a model. "
-                                      f"{expected}")
-        s = "/".join(parts[:2])
-        if not s:
-            raise InvalidModelIdError(f"The URL has no model id in it. {expected}")
-    if s.lower().startswith(("huggingface.co/", "www.huggingface.co/", "hf.co/")):
-        # "huggingface.co/huggingface.co/x": the host again after the URL was unwrapped
-        raise InvalidModelIdError(f"{s[:100]!r} is not a valid model id. {expected}")
-    parts = s.split("/")
-    if len(parts) > 2:
-        raise InvalidModelIdError(f"{s[:100]!r} has {len(parts) - 1} slashes. {expected}")
-    for part in parts:
-        if part in ("", ".", "..") or not _ID_PART.match(part) or ".." in part:
-            raise InvalidModelIdError(f"{s[:100]!r} is not a valid model id. {expected}")
-        if len(part) > MAX_ID_PART:
-            raise InvalidModelIdError(
-                f"Model id part is {len(part)} characters long; the Hub allows {MAX_ID_PART}. "
-                f"{expected}"
-            )
-        if part.endswith((".git", ".ipynb")) or part.endswith("."):
-            raise InvalidModelIdError(f"{s[:100]!r} is not a valid model id. {expected}")
-    return s
-
-
-def estimate_params(model: ModelInfo | str) -> tuple[int | None, bool]:
-    """``(parameters, estimated)``: the record's count, else a guess from the name.
-
-    The guess reads explicit sizes ("gpt-j-6B", "pythia-160m"), family prefixes
-    ("distil", "MiniLM") and size words ("base", "large", "xl"). ``(None, False)`` when
-    the name says nothing.
-    """
-    model_id = model.id if isinstance(model, ModelInfo) else model
-    name = model_id.lower().split("/")[-1]
-    explicit = [
-        float(n) * (10**9 if unit == "b" else 10**6) for n, unit in _EXPLICIT_SIZE.findall(name)
-    ]
-    if isinstance(model, ModelInfo) and model.parameters:
-        # Quantised uploads (GGUF, NVFP4) report packed tensor sizes: "27B" in the name
-        # of a record counting 0.46B is the truth about the memory/compute it needs.
-        if explicit and max(explicit) > QUANTISED_UNDERCOUNT * model.parameters:
-            return int(max(explicit)), True
-        return int(model.parameters), False
-    if explicit:
-        return int(max(explicit)), True
-    if name in KNOWN_SIZES:
-        return KNOWN_SIZES[name], True
-    tokens = re.split(r"[-_.]", name)
-    for prefix, size in PREFIX_SIZES:
-        if any(t.startswith(prefix) for t in tokens):
-            return size, True
-    for word, size in SIZE_WORDS:
-        if word in tokens:
-            return size, True
-    return None, False
-
-
-def model_families(model_id: str) -> list[str]:
-    """Families a model id belongs to, most specific first (``["xlm-roberta", "roberta"]``)."""
-    low = model_id.lower()
-    return [name for name, rx in _FAMILY_RX.items() if rx.search(low)]
-
-
-def _human_params(n: int | None) -> str:
-    if not n:
-        return "unknown"
-    return f"{n / 1e9:.1f}B" if n >= 10**9 else f"{n / 1e6:.0f}M"
-
-
-def _is_multilingual(m: ModelInfo) -> bool:
-    langs = {x.lower() for x in m.languages}
-    name = m.id.lower()
-    return (
-        MULTILINGUAL in langs
-        or "multilingual" in (t.lower() for t in m.tags)
-        or len(langs) >= MULTILINGUAL_MIN_LANGUAGES
-        or any(x in name for x in ("multilingual", "xlm-r", "xlsr", "mbert", "labse", "m2m",
-                                   "nllb", "mt5", "mbart", "-multi"))
-    )
-
-
-_ID_SPLIT = re.compile(r"[-_./]")
-
-
-@dataclass(frozen=True)
-class _Features:
-    """Per-model facts the ranking reads on every request, derived once per model (the
-    model-choice path scores 2-10k candidates a request; recomputing these from the
-    ``ModelInfo`` was most of its CPU time)."""
-
-    params: int | None
-    params_estimated: bool
-    low_id: str
-    id_tokens: frozenset[str]  # lower-case id split on - _ . /
-    langs: frozenset[str]
-    tags: frozenset[str]
-    multilingual: bool
-    have_library: frozenset[str]  # tags, formats and library, lower-case
-    log_downloads: float
-    log_likes: float
-
-    @classmethod
-    def of(cls, m: ModelInfo) -> _Features:
-        params, estimated = estimate_params(m)
-        low = m.id.lower()
-        return cls(
-            params=params, params_estimated=estimated, low_id=low,
-            id_tokens=frozenset(_ID_SPLIT.split(low)),
-            langs=frozenset(x.lower() for x in m.languages),
-            tags=frozenset(t.lower() for t in m.tags),
-            multilingual=_is_multilingual(m),
-            have_library=frozenset(x.lower() for x in (*m.tags, *m.formats, m.library or "")),
-            log_downloads=math.log1p(max(m.downloads, 0)),
-            log_likes=math.log1p(max(m.likes, 0)),
-        )
-
-
-def _tier(f: _Features, concrete: list[str], concrete_set: frozenset[str],
-          require_all: bool) -> int:
-    """:func:`language_tier` on precomputed features; -1 for None (drop). ``concrete`` is
-    the non-empty-request's asked languages without ``multilingual``."""
-    # Translation needs every language; otherwise the first one named is the ask
-    # ("German legal texts ... bert-base-uncased is English" wants German).
-    if concrete:
-        if require_all:
-            if all(c in f.langs or c in f.id_tokens for c in concrete_set):
-                return 0
-        elif concrete[0] in f.langs or concrete[0] in f.id_tokens:
-            return 0
-    if f.multilingual:
-        return 0 if not concrete else 1
-    if not f.langs:
-        return 0 if concrete == ["en"] else 2
-    return -1
-
-
-def language_tier(m: ModelInfo, wanted: list[str], require_all: bool = False) -> int | None:
-    """0 speaks an asked language, 1 multilingual, 2 languages not stated, None: others.
-
-    For English, models that state no language count as tier 0: most untagged Hub
-    models of the 2022 snapshot are English. ``require_all`` (translation) needs every
-    asked language for tier 0: an English-French request must not get zh-en first.
-    """
-    wanted = [w.lower() for w in wanted if w]
-    if not wanted:
-        return 0
-    concrete = [w for w in wanted if w != MULTILINGUAL]
-    tier = _tier(_Features.of(m), concrete, frozenset(concrete), require_all)
-    return None if tier < 0 else tier
 
 
 @dataclass(frozen=True)
@@ -386,65 +114,7 @@ class _Scored:
     related_task: bool
     relevance: float = 0.0
     notes: list[str] = field(default_factory=list)
-    feat: _Features | None = None
-
-
-def _normalise_language(value: str) -> str:
-    v = value.strip().lower()
-    if v in LANGUAGE_NAMES:
-        return LANGUAGE_NAMES[v]
-    if v in (MULTILINGUAL, "multi"):
-        return MULTILINGUAL
-    if re.fullmatch(r"[a-z]{2,3}", v):
-        return v
-    raise InvalidInputError(
-        f"Unknown language {value!r}. Use an ISO code such as 'en', 'es', 'de' or a name "
-        "such as 'Spanish', or 'multilingual'."
-    )
-
-
-_VARIANT_TOKENS = re.compile(
-    r"^(?:v?\d+(?:\.\d+)*[bmk]?|x{0,2}s|xl|xxl|tiny|mini|small|base|medium|large|huge|"
-    r"uncased|cased|q\d\w*|f16|fp16|bf16|int[48]|gguf|onnx|awq|gptq|mlx|\d+bit)$")
-
-
-def family_key(model: ModelInfo) -> str:
-    """Models that are size/format/version variants of one another share a key: the
-    owner plus the name without size, version and quantisation tokens
-    ("openai/whisper-large-v3" and "openai/whisper-small" -> "openai/whisper")."""
-    owner, _, name = model.id.lower().rpartition("/")
-    tokens = [t for t in _ID_SPLIT.split(name) if t and not _VARIANT_TOKENS.match(t)]
-    return f"{owner}/{'-'.join(tokens) or name}"
-
-
-def collapse_variants(ranked: list, k: int, per_family: int = MAX_PER_FAMILY) -> list:
-    """The first ``k`` of ``ranked`` keeping at most ``per_family`` models of one family
-    (five sizes of one checkpoint crowd out the alternatives a user should see); the
-    skipped ones fill up only when too few families are left."""
-    out, skipped, seen = [], [], {}
-    for c in ranked:
-        key = family_key(c.model)
-        if seen.get(key, 0) < per_family:
-            seen[key] = seen.get(key, 0) + 1
-            out.append(c)
-        else:
-            skipped.append(c)
-        if len(out) == k:
-            return out
-    return (out + skipped)[:k]
-
-
-def _load_task_model(index_dir) -> TaskModel | None:
-    """The index's task model, or None (an index built before it existed: the readable
-    cues of :mod:`advisor.tasks` decide alone, with a warning)."""
-    if index_dir is None:
-        return None
-    try:
-        return TaskModel.load(index_dir)
-    except FileNotFoundError:
-        log.warning("No task model in %s: task inference uses the task cues only. "
-                    "Rebuild with `python -m builder build` to add it.", index_dir)
-    return None
+    feat: ModelFeatures | None = None
 
 
 class Recommender:
@@ -478,13 +148,11 @@ class Recommender:
         self._by_task: dict[str | None, list[ModelInfo]] | None = None
         self._inferred: dict[str, list[ModelInfo]] = {}
         self._family_threads: dict[str, list[tuple[ThreadInfo, str]]] = {}
-        self._features: dict[str, tuple[ModelInfo, _Features]] = {}
-        self.task_model = task_model
-        if task_model is None and not isinstance(index_or_models, Mapping):
-            self.task_model = _load_task_model(getattr(index_or_models, "index_dir", None))
+        self._features: dict[str, tuple[ModelInfo, ModelFeatures]] = {}
         self.index = None if isinstance(index_or_models, Mapping) else index_or_models
-        self._linker: EntityLinker | None = None
-        self._model_rows = None
+        if task_model is None and self.index is not None:
+            task_model = load_task_model(getattr(self.index, "index_dir", None))
+        self.reader = RequestUnderstanding(models, self.index, task_model, self._tasks_known)
 
     def prepare(self) -> None:
         """Derive every model's ranking features now (about a second for the full index)
@@ -494,12 +162,12 @@ class Recommender:
         self._tasks_known()
         self.linker  # noqa: B018 - build the id tables now, not on the first request
 
-    def _feat(self, m: ModelInfo) -> _Features:
-        """The model's cached :class:`_Features` (recomputed if the record was replaced)."""
+    def _feat(self, m: ModelInfo) -> ModelFeatures:
+        """The model's cached :class:`ModelFeatures` (recomputed if the record was replaced)."""
         hit = self._features.get(m.id)
         if hit is not None and hit[0] is m:
             return hit[1]
-        f = _Features.of(m)
+        f = ModelFeatures.of(m)
         self._features[m.id] = (m, f)
         return f
 
@@ -513,7 +181,7 @@ class Recommender:
                 by.setdefault(tag, []).append(m)
                 if tag in (None, "feature-extraction"):
                     low = m.id.lower()
-                    for rx, task in _INFER_RX:
+                    for rx, task in INFER_RX:
                         if task != tag and rx.search(low):
                             inferred.setdefault(task, []).append(m)
                             break
@@ -522,137 +190,27 @@ class Recommender:
         return self._by_task
 
     @property
-    def linker(self) -> EntityLinker:
-        if self._linker is None:
-            self._linker = EntityLinker(self.models)
-        return self._linker
+    def task_model(self):
+        return self.reader.task_model
 
-    def _knn_votes(self, qvec) -> dict[str, float]:
-        """Pipeline tags of the model chunks nearest to the question, weighted by
-        similarity (see :data:`KNN_K`)."""
-        idx = self.index
-        if qvec is None or idx is None or not hasattr(idx, "dense_search"):
-            return {}
-        if self._model_rows is None:
-            self._model_rows = idx.rows_for(kind=["model", "model2026"])
-        votes: dict[str, float] = {}
-        seen: set[str] = set()
-        for row, score in idx.dense_search(qvec, KNN_K, rows=self._model_rows):
-            mid = str(idx.doc_ids[row]).split(":", 1)[-1]
-            m = self.models.get(mid)
-            if m is None or mid in seen or not m.pipeline_tag:
-                continue
-            seen.add(mid)
-            votes[m.pipeline_tag] = votes.get(m.pipeline_tag, 0.0) + max(0.0, float(score))
-        return votes
+    @property
+    def linker(self) -> EntityLinker:
+        return self.reader.linker
 
     def understand(self, req: ModelRequest, qvec=None) -> ModelRequest:
-        """Infer the task (learned from model cards, the nearest cards' tags and the models
-        the text names) and relative constraints ("a smaller X"); fills ``req`` in place.
-
-        The regex cue of :func:`advisor.tasks.parse_request` counts as one more vote
-        (:data:`W_CUE`); the learned model decides when they disagree strongly."""
-        text = req.text
-        mentions = self.linker.find(text)
-        req.mentioned = [mm.model.id for mm in mentions]
-        req.exclude = list(req.mentioned)
-        if qvec is None and self.task_model is not None and self.index is not None:
-            try:
-                qvec = self.index.embed_query(text)
-            except Exception:  # noqa: BLE001 - text-only inference still works
-                log.exception("query embedding failed; task inference from text only")
-        cue_task = req.task
-        if self.task_model is not None:
-            guesses = self.task_model.predict(text, qvec, k=8)
-            guesses = blend(guesses, self._knn_votes(qvec), W_KNN, "nearest model cards")
-            tags = {mm.model.pipeline_tag: 1.0 for mm in mentions if mm.model.pipeline_tag}
-            guesses = blend(guesses, tags, W_MENTION if not wants_smaller(text) else
-                            W_MENTION_RELATIVE, "the model you named")
-            if cue_task:
-                guesses = blend(guesses, {cue_task: 1.0}, W_CUE, "task words")
-            if guesses:
-                req.task = guesses[0].task
-                req.task_confidence = round(guesses[0].prob, 3)
-                req.task_alternatives = [(g.task, round(g.prob, 3)) for g in guesses[1:3]]
-                if cue_task and cue_task != req.task:  # the cue was outvoted: drop its line
-                    req.cues = [c for c in req.cues if not c.endswith(f"-> {cue_task}")]
-                req.cues.insert(0, f"task {req.task} ({req.task_confidence:.0%}; "
-                                f"{guesses[0].evidence or 'learned'})")
-        if mentions and wants_smaller(text):
-            ref = mentions[0].model
-            size, _ = estimate_params(ref)
-            if size:
-                limit = int(size * SMALLER_FACTOR)
-                req.max_params = min(req.max_params or limit, limit)
-                req.cues.append(f"smaller than {ref.id} (~{_human_params(size)}): "
-                                f"max {_human_params(limit)}")
-            if not req.languages and ref.languages:
-                req.languages = [x for x in ref.languages[:1]]
-        return req
+        """See :meth:`advisor.understanding.RequestUnderstanding.understand`."""
+        return self.reader.understand(req, qvec)
 
     def build_request(self, text: str, filters: dict | None = None,
                       qvec=None) -> tuple[ModelRequest, str | None]:
-        """Parse ``text`` and apply explicit ``filters`` over it; returns (request, source).
-
-        Raises:
-            InvalidInputError: unknown task, language or source, out-of-range size, or
-                neither text nor a task filter.
-        """
-        if filters is not None and not isinstance(filters, dict):
-            parse_filters(filters)  # raises InvalidInputError: not a mapping
-        if text is not None and not isinstance(text, str):
-            clean_question(text)  # raises InvalidInputError: not text
-        filters = dict(filters or {})
-        if "max_params" in filters:  # the UI's name; validate.parse_filters' name below
-            filters.setdefault("max_parameters", filters.pop("max_params"))
-        checked = parse_filters(filters)
-        text = clean_question(text) if (text or "").strip() else ""
-        req = parse_request(text)
-        if text:
-            self.understand(req, qvec)
-        if checked.task:
-            task = checked.task.strip().lower()
-            if task not in TASKS and task not in self._tasks_known():
-                raise InvalidInputError(
-                    f"Unknown task {checked.task!r}. Use a Hub pipeline tag such as "
-                    f"{', '.join(sorted(TASKS)[:8])}, ..."
-                )
-            req.task = task
-            req.cues.append(f"filter task={task}")
-        if not text and not req.task:
-            raise InvalidInputError(
-                "Describe what the model should do (e.g. 'sentiment of English tweets') "
-                "or choose a task."
-            )
-        if checked.language:
-            req.languages = [_normalise_language(checked.language)]
-            req.cues.append(f"filter language={req.languages[0]}")
-        if checked.license_family:
-            req.license_family = checked.license_family
-            req.cues.append(f"filter license_family={checked.license_family}")
-        if checked.max_parameters is not None:
-            if checked.max_parameters < MIN_MAX_PARAMS:
-                raise InvalidInputError(
-                    f"max_params must be at least {MIN_MAX_PARAMS:,} (1M), e.g. 350M or 7B; "
-                    f"got {checked.max_parameters:,}."
-                )
-            req.max_params = checked.max_parameters
-            req.cues.append(f"filter max_params={checked.max_parameters:,}")
-        if checked.library:
-            req.library = checked.library.lower()
-            req.cues.append(f"filter library={req.library}")
-        source = checked.extra.get("source")
-        if source in (None, "", "any", "all"):
-            source = None
-        elif str(source) not in SOURCES:
-            raise InvalidInputError(f"Unknown source {source!r}; use one of {', '.join(SOURCES)} or any.")
-        return req, (str(source) if source else None)
+        """See :meth:`advisor.understanding.RequestUnderstanding.build_request`."""
+        return self.reader.build_request(text, filters, qvec)
 
     # --- candidates ----------------------------------------------------------------
     @staticmethod
-    def _library_ok(m: ModelInfo, library: str, feat: _Features | None = None) -> bool:
+    def _library_ok(m: ModelInfo, library: str, feat: ModelFeatures | None = None) -> bool:
         wanted = LIBRARY_ALIASES.get(library, (library,))
-        have = (feat or _Features.of(m)).have_library
+        have = (feat or ModelFeatures.of(m)).have_library
         return not have.isdisjoint(wanted)
 
     def candidates(self, req: ModelRequest, source: str | None = None) -> list[_Scored]:
@@ -684,7 +242,7 @@ class Recommender:
                 continue
             if req.max_params and f.params and f.params > req.max_params:
                 continue
-            tier = _tier(f, concrete, concrete_set, require_all) if wanted else 0
+            tier = tier_of(f, concrete, concrete_set, require_all) if wanted else 0
             if tier < 0:
                 continue
             out.append(_Scored(m, tier, 0.0, f.params, f.params_estimated, related, feat=f))
@@ -692,14 +250,14 @@ class Recommender:
 
     # --- relevance -----------------------------------------------------------------
     @staticmethod
-    def _lexical(req: ModelRequest, m: ModelInfo, feat: _Features | None = None) -> float:
+    def _lexical(req: ModelRequest, m: ModelInfo, feat: ModelFeatures | None = None) -> float:
         """Request words/keywords found in the model id (full weight) or tags (half), 0..1.
 
         Tags count half because authors stuff them ("chat", "small", "sota"); the id is
         what the community sees and downloads by. A translation pair ("en-fr") counts
         double: it is the whole point of the request.
         """
-        f = feat or _Features.of(m)
+        f = feat or ModelFeatures.of(m)
         mid, id_tokens, tags = f.low_id, f.id_tokens, f.tags
         hits = 0.0
         for kw in req.keywords:
@@ -815,7 +373,7 @@ class Recommender:
     # --- evidence ----------------------------------------------------------------------
     def _threads_for(self, family: str) -> list[tuple[ThreadInfo, str]]:
         if family not in self._family_threads:
-            rx = _FAMILY_RX[family]
+            rx = FAMILY_RX[family]
             found = []
             for t in self.threads:
                 for code in t.codes:
@@ -878,7 +436,7 @@ class Recommender:
         if req.max_params and c.params is None:
             w.append("Parameter count unknown: could not check your size limit.")
         elif req.cpu_only and c.params and c.params > 1_000_000_000:
-            w.append(f"~{_human_params(c.params)} parameters: slow on CPU; a quantised "
+            w.append(f"~{human_params(c.params)} parameters: slow on CPU; a quantised "
                      "(GGUF/ONNX) version helps.")
         return w
 

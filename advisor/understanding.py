@@ -1,0 +1,207 @@
+"""Request understanding: a model-choice request's text and filters -> a filled
+:class:`~advisor.tasks.ModelRequest`.
+
+The task is inferred from the text by the learned task model (fitted on the index's
+model cards), the pipeline tags of the nearest model chunks, the models the text names
+(entity linking) and the readable cues of :mod:`advisor.tasks`; relative constraints
+("a smaller X") come from the named model's record. Explicit UI/API filters override
+what the text says. This module ranks nothing (see :mod:`advisor.recommender`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from advisor.entities import EntityLinker, wants_smaller
+from advisor.errors import InvalidInputError
+from advisor.modelfacts import estimate_params, human_params
+from advisor.taskmodel import TaskModel, blend
+from advisor.tasks import LANGUAGE_NAMES, MULTILINGUAL, TASKS, ModelRequest, parse_request
+from advisor.types import ModelInfo
+from advisor.validate import clean_question, parse_filters
+
+log = logging.getLogger(__name__)
+
+MIN_MAX_PARAMS = 1_000_000  # a budget below 1M parameters fits no useful model
+SOURCES = ("2022", "2026", "hub")
+# Task inference: shares of each vote, tuned on the `tune` half of eval/real_requests.jsonl.
+KNN_K = 40  # nearest model chunks whose tags vote on the task
+W_KNN = 0.2
+W_MENTION = 0.25  # a named model's task: evidence, but people name what failed them
+W_MENTION_RELATIVE = 0.7  # "a smaller X": X's task is the task
+W_CUE = 0.4  # the readable task cues of advisor.tasks (tune: 0.67 task accuracy without
+# them, 0.85 with; the learned model alone misreads rare phrasings and vice versa)
+SMALLER_FACTOR = 0.8  # "smaller than X" means at most 80% of X's parameters
+
+
+def _normalise_language(value: str) -> str:
+    v = value.strip().lower()
+    if v in LANGUAGE_NAMES:
+        return LANGUAGE_NAMES[v]
+    if v in (MULTILINGUAL, "multi"):
+        return MULTILINGUAL
+    if re.fullmatch(r"[a-z]{2,3}", v):
+        return v
+    raise InvalidInputError(
+        f"Unknown language {value!r}. Use an ISO code such as 'en', 'es', 'de' or a name "
+        "such as 'Spanish', or 'multilingual'."
+    )
+
+
+def load_task_model(index_dir) -> TaskModel | None:
+    """The index's task model, or None (an index built before it existed: the readable
+    cues of :mod:`advisor.tasks` decide alone, with a warning)."""
+    if index_dir is None:
+        return None
+    try:
+        return TaskModel.load(index_dir)
+    except FileNotFoundError:
+        log.warning("No task model in %s: task inference uses the task cues only. "
+                    "Rebuild with `python -m builder build` to add it.", index_dir)
+    return None
+
+
+class RequestUnderstanding:
+    """Reads requests against the known models. Args: the ``{id: ModelInfo}`` mapping,
+    the index (for the nearest model chunks and query embeddings; ``None`` works), the
+    task model (``None``: the readable cues decide alone) and the known pipeline tags."""
+
+    def __init__(self, models: Mapping[str, ModelInfo], index: Any = None,
+                 task_model: TaskModel | None = None,
+                 known_tasks: Callable[[], Mapping[str | None, Any]] = dict):
+        self.models = models
+        self.index = index
+        self.task_model = task_model
+        self.known_tasks = known_tasks
+        self._linker: EntityLinker | None = None
+        self._model_rows = None
+
+    @property
+    def linker(self) -> EntityLinker:
+        if self._linker is None:
+            self._linker = EntityLinker(self.models)
+        return self._linker
+
+    def _knn_votes(self, qvec) -> dict[str, float]:
+        """Pipeline tags of the model chunks nearest to the question, weighted by
+        similarity (see :data:`KNN_K`)."""
+        idx = self.index
+        if qvec is None or idx is None or not hasattr(idx, "dense_search"):
+            return {}
+        if self._model_rows is None:
+            self._model_rows = idx.rows_for(kind=["model", "model2026"])
+        votes: dict[str, float] = {}
+        seen: set[str] = set()
+        for row, score in idx.dense_search(qvec, KNN_K, rows=self._model_rows):
+            mid = str(idx.doc_ids[row]).split(":", 1)[-1]
+            m = self.models.get(mid)
+            if m is None or mid in seen or not m.pipeline_tag:
+                continue
+            seen.add(mid)
+            votes[m.pipeline_tag] = votes.get(m.pipeline_tag, 0.0) + max(0.0, float(score))
+        return votes
+
+    def understand(self, req: ModelRequest, qvec=None) -> ModelRequest:
+        """Infer the task (learned from model cards, the nearest cards' tags and the models
+        the text names) and relative constraints ("a smaller X"); fills ``req`` in place.
+
+        The regex cue of :func:`advisor.tasks.parse_request` counts as one more vote
+        (:data:`W_CUE`); the learned model decides when they disagree strongly."""
+        text = req.text
+        mentions = self.linker.find(text)
+        req.mentioned = [mm.model.id for mm in mentions]
+        req.exclude = list(req.mentioned)
+        if qvec is None and self.task_model is not None and self.index is not None:
+            try:
+                qvec = self.index.embed_query(text)
+            except Exception:  # noqa: BLE001 - text-only inference still works
+                log.exception("query embedding failed; task inference from text only")
+        cue_task = req.task
+        if self.task_model is not None:
+            guesses = self.task_model.predict(text, qvec, k=8)
+            guesses = blend(guesses, self._knn_votes(qvec), W_KNN, "nearest model cards")
+            tags = {mm.model.pipeline_tag: 1.0 for mm in mentions if mm.model.pipeline_tag}
+            guesses = blend(guesses, tags, W_MENTION if not wants_smaller(text) else
+                            W_MENTION_RELATIVE, "the model you named")
+            if cue_task:
+                guesses = blend(guesses, {cue_task: 1.0}, W_CUE, "task words")
+            if guesses:
+                req.task = guesses[0].task
+                req.task_confidence = round(guesses[0].prob, 3)
+                req.task_alternatives = [(g.task, round(g.prob, 3)) for g in guesses[1:3]]
+                if cue_task and cue_task != req.task:  # the cue was outvoted: drop its line
+                    req.cues = [c for c in req.cues if not c.endswith(f"-> {cue_task}")]
+                req.cues.insert(0, f"task {req.task} ({req.task_confidence:.0%}; "
+                                f"{guesses[0].evidence or 'learned'})")
+        if mentions and wants_smaller(text):
+            ref = mentions[0].model
+            size, _ = estimate_params(ref)
+            if size:
+                limit = int(size * SMALLER_FACTOR)
+                req.max_params = min(req.max_params or limit, limit)
+                req.cues.append(f"smaller than {ref.id} (~{human_params(size)}): "
+                                f"max {human_params(limit)}")
+            if not req.languages and ref.languages:
+                req.languages = [x for x in ref.languages[:1]]
+        return req
+
+    def build_request(self, text: str, filters: dict | None = None,
+                      qvec=None) -> tuple[ModelRequest, str | None]:
+        """Parse ``text`` and apply explicit ``filters`` over it; returns (request, source).
+
+        Raises:
+            InvalidInputError: unknown task, language or source, out-of-range size, or
+                neither text nor a task filter.
+        """
+        if filters is not None and not isinstance(filters, dict):
+            parse_filters(filters)  # raises InvalidInputError: not a mapping
+        if text is not None and not isinstance(text, str):
+            clean_question(text)  # raises InvalidInputError: not text
+        filters = dict(filters or {})
+        if "max_params" in filters:  # the UI's name; validate.parse_filters' name below
+            filters.setdefault("max_parameters", filters.pop("max_params"))
+        checked = parse_filters(filters)
+        text = clean_question(text) if (text or "").strip() else ""
+        req = parse_request(text)
+        if text:
+            self.understand(req, qvec)
+        if checked.task:
+            task = checked.task.strip().lower()
+            if task not in TASKS and task not in self.known_tasks():
+                raise InvalidInputError(
+                    f"Unknown task {checked.task!r}. Use a Hub pipeline tag such as "
+                    f"{', '.join(sorted(TASKS)[:8])}, ..."
+                )
+            req.task = task
+            req.cues.append(f"filter task={task}")
+        if not text and not req.task:
+            raise InvalidInputError(
+                "Describe what the model should do (e.g. 'sentiment of English tweets') "
+                "or choose a task."
+            )
+        if checked.language:
+            req.languages = [_normalise_language(checked.language)]
+            req.cues.append(f"filter language={req.languages[0]}")
+        if checked.license_family:
+            req.license_family = checked.license_family
+            req.cues.append(f"filter license_family={checked.license_family}")
+        if checked.max_parameters is not None:
+            if checked.max_parameters < MIN_MAX_PARAMS:
+                raise InvalidInputError(
+                    f"max_params must be at least {MIN_MAX_PARAMS:,} (1M), e.g. 350M or 7B; "
+                    f"got {checked.max_parameters:,}."
+                )
+            req.max_params = checked.max_parameters
+            req.cues.append(f"filter max_params={checked.max_parameters:,}")
+        if checked.library:
+            req.library = checked.library.lower()
+            req.cues.append(f"filter library={req.library}")
+        source = checked.extra.get("source")
+        if source in (None, "", "any", "all"):
+            source = None
+        elif str(source) not in SOURCES:
+            raise InvalidInputError(f"Unknown source {source!r}; use one of {', '.join(SOURCES)} or any.")
+        return req, (str(source) if source else None)
