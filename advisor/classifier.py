@@ -1,27 +1,29 @@
 """Question -> challenge category of the SANER 2024 taxonomy (codebook names), with a
 subcategory and a 0..1 score, plus a flag for when the answer should say it is unsure.
 
-How it decides (all fitted at build time; the state lands in the index dir):
+How it decides (all fitted at build time; the state lands in the index dir), from the
+labelled texts of :mod:`advisor.labelled` (real labelled posts, the codebook's definitions
+and examples, the root-cause question codes, the guidance's typical questions):
 
-1. **Embedding classifier**: multinomial logistic regression on sentence embeddings of
-   labelled texts: the codebook's definitions and example quotes (read from the
-   :class:`TaxonomyEntry` list at fit time), the question codes of the 72 root-cause
-   threads (study-labelled), and the "Typical questions" of the project's guidance.
-2. **Prototypes**: cosine similarity to the mean embedding of each category's texts
+1. **Embedding classifier**: multinomial logistic regression on sentence embeddings.
+2. **Word n-grams**: logistic regression on hashed word 1-2 grams (names the embedding
+   blurs: ``config.json``, ``Trainer``, ``hf_hub_download``).
+3. **Nearest labelled posts**: the categories of the real posts closest to the question
+   vote, weighted by similarity.
+4. **Prototypes**: cosine similarity to the mean embedding of each category's texts
    (robust for categories with few examples), turned into a distribution by a softmax.
-3. **Keyword cues**: regular expressions for strong, unambiguous signals ("CUDA out of
-   memory", ``LABEL_1``, "SageMaker", "inference endpoint", "gated"), which add mass to a
-   category (and may fix the subcategory).
+5. **Keyword cues** (data, ``prompts/category_cues.yaml``): strong signals that add a
+   little mass to a category and may name the subcategory.
 
 The mixture is a probability vector over the 17 categories (scores sum to 1), so the top
 score reads as a rough confidence; :meth:`TaxonomyClassifier.is_unsure` flags a low top
-score or a small margin. The subcategory is the nearest subcategory prototype (codebook
-definition + example + root-cause questions of that subcategory) within the chosen
-category, unless a keyword cue names one.
+score or a small margin. The subcategory is the nearest subcategory prototype within the
+chosen category, unless a keyword cue names one. Evidence for a decision is the nearest
+labelled real posts of that category.
 
 This module does not read corpus files (the builder passes the entries and threads in),
-does not retrieve evidence, and never stores training text: only vectors, coefficients
-and names are saved.
+does not retrieve evidence, and never stores training text beyond short snippets of our
+own labelled posts: only vectors, coefficients and names are saved.
 """
 
 from __future__ import annotations
@@ -29,9 +31,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,16 @@ import numpy as np
 
 from advisor.embedding import Embedder
 from advisor.errors import IndexCorruptError, IndexMismatchError
-from advisor.taxonomy import CHALLENGE_CATEGORIES, canonical_category
+from advisor.labelled import (
+    LEX_FEATURES,
+    LabelledText,
+    hashed_ngrams,
+    keyword_boosts,
+    prepare_text,
+    training_texts,
+    windows,
+)
+from advisor.taxonomy import CHALLENGE_CATEGORIES
 from advisor.types import CategoryScore, TaxonomyEntry, ThreadInfo
 
 log = logging.getLogger(__name__)
@@ -63,7 +72,6 @@ DEFAULT_LR_WEIGHT = 0.3  # share of the embedding classifier in the mixture
 DEFAULT_LEX_WEIGHT = 0.4  # share of the word-n-gram classifier (catches names the
 # embedding blurs: config.json, Trainer, hf_hub_download); prototypes get the rest
 DEFAULT_LEX_C = 8.0  # word n-gram features are sparse; weaker regularisation fits them
-LEX_FEATURES = 2**14  # hashed word 1-2 grams: no vocabulary to store, 17 x 16k floats
 DEFAULT_KNN_WEIGHT = 0.15  # share of the vote of the nearest labelled real posts
 DEFAULT_KNN_K = 5  # how many nearest labelled posts vote
 DEFAULT_KNN_TEMPERATURE = 0.05  # a post's vote is exp(cosine / T): the nearest count most
@@ -79,9 +87,6 @@ DEFAULT_TITLE_WEIGHT = 0.3  # share of the title/first sentence in a long post's
 # (the rest is the prose body); a short text is its own title, so it is unaffected.
 # 10-fold CV top-1 (root-cause codes / codebook examples): 0 -> 0.60 / 0.60,
 # 0.3 -> 0.64 / 0.62, 0.5 -> 0.64 / 0.57; dev set 0.79 for all three
-DEFAULT_WINDOW_CHARS = 900  # MiniLM reads 256 word pieces (~1,000 characters of English):
-# longer prose is embedded in windows of about this size and the windows averaged
-DEFAULT_MAX_WINDOWS = 4  # a long post's first ~3,600 prose characters carry its question
 DEFAULT_CODE_CUE_FACTOR = 0.5  # keyword cues found only in code/tracebacks count half:
 # a Spaces question that pastes a training script is not a Training Pipeline question
 DEFAULT_EXPLAINER_WEIGHT = 0.5  # share of the output explainer's categories when one of
@@ -94,294 +99,6 @@ SOURCE_WEIGHTS = {"root_cause": 2.0, "guidance": 1.0, "definition": 1.0, "exampl
 EVIDENCE_POSTS = 2  # nearest labelled real posts shown as the evidence for a category
 MIN_EVIDENCE_SIMILARITY = 0.45  # below this cosine a "similar post" is not similar
 EVIDENCE_CHARS = 110
-
-
-@dataclass(frozen=True)
-class KeywordCue:
-    """A strong lexical signal: ``pattern`` (case-insensitive) adds ``weight`` to
-    ``category`` (and names ``subcategory`` when given)."""
-
-    pattern: str
-    category: str
-    subcategory: str = ""
-    weight: float = 0.3
-
-
-_KNOWN = set(CHALLENGE_CATEGORIES)
-
-# Ordered strongest first; each category is boosted at most once (its best cue).
-KEYWORD_CUES: tuple[KeywordCue, ...] = (
-    # Incomprehensible output: pasted outputs and their symptoms
-    KeywordCue(r"\blabel_\d\b", "Incomprehensible output", "", 0.6),
-    KeywordCue(r"\blogits?\b|tensor\(\[\[|generated_text|'score':\s*0?\.\d", "Incomprehensible output", "", 0.35),
-    KeywordCue(r"gibberish|nonsense|garbled|(repeats?|repeating|same (line|sentence|answer|word)s?) (again|over)|"
-               r"makes? no sense|weird (output|result|answer)s?|strange (output|result)s?|what does (this|the) output mean",
-               "Incomprehensible output", "", 0.35),
-    # Memory & Performance
-    KeywordCue(r"out of memory|\boom\b|cuda error: out of memory", "Memory & Performance", "Memory", 0.6),
-    KeywordCue(r"\b(4|8)[- ]?bit\b|quantiz|bitsandbytes|gradient checkpointing|low_cpu_mem_usage",
-               "Memory & Performance", "Memory", 0.3),
-    KeywordCue(r"multiple gpus|multi[- ]gpu|\b\d gpus\b|accelerate launch|torchrun|deepspeed|\bddp\b|"
-               r"cuda.is_available|not using (the )?gpu|uses? only one gpu", "Memory & Performance", "GPU & Optimization", 0.35),
-    KeywordCue(r"\b(too |very |so |super )?slow\b|speed ?up|faster|takes (hours|forever|ages)",
-               "Memory & Performance", "Speed", 0.25),
-    # External platforms
-    KeywordCue(r"sagemaker|\baws\b|amazon|lambda function", "External Platforms & Libraries", "Amazon", 0.5),
-    KeywordCue(r"\bcolab\b", "External Platforms & Libraries", "Google Colab", 0.45),
-    KeywordCue(r"\bkaggle\b", "External Platforms & Libraries", "Kaggle", 0.4),
-    KeywordCue(r"databricks", "External Platforms & Libraries", "Databricks", 0.5),
-    KeywordCue(r"tensorflow|\bkeras\b|\btf[a-z]*model|\bjax\b|\bflax\b", "External Platforms & Libraries", "DL framework", 0.35),
-    KeywordCue(r"langchain|llama[- ]?index|spacy|\bconda\b|\bm[12] mac|apple silicon|rust compiler",
-               "External Platforms & Libraries", "External Platform/Library", 0.35),
-    # Spaces (a Space, or a gradio app hosted as one)
-    KeywordCue(r"\b(my|a|the|this|our|free|gpu|gradio|docker|zerogpu|private|hf|hugging ?face) spaces?\b|"
-               r"\bspaces?\b (is|are|keeps?|shows?|stuck|build|runtime|sleep)|\bin (the|a|my) space\b",
-               "Spaces", "", 0.45),
-    KeywordCue(r"\bgradio\b", "External Platforms & Libraries", "Gradio", 0.2),
-    # Inference & Deployment
-    KeywordCue(r"inference endpoints?|\bendpoint\b|handler\.py|endpointhandler", "Inference & Deployment", "Inference Endpoints", 0.45),
-    KeywordCue(r"\bdeploy|production|\bdocker\b|fastapi|\bflask\b|\btgi\b|\bvllm\b|\bserv(e|ing)\b",
-               "Inference & Deployment", "Deployment & Production", 0.3),
-    # API usage
-    KeywordCue(r"inference api|hosted inference|rest api|\bcurl\b|requests\.(get|post)|api-inference|"
-               r"hf_hub_download|snapshot_download|\bhfapi\b|list_models|upload_(folder|file)|inferenceclient|"
-               r"\bthe api\b|\bapi (call|request)s?\b", "API Usage", "", 0.4),
-    # Privacy & Security
-    KeywordCue(r"\bgated\b|access to (the )?model .{0,20}restricted|restricted access|\bprivate (repo|model|dataset|repositor)|"
-               r"make .{0,20}private|leak|revoke|trust_remote_code|\bpickle\b|malicious|\bsecur|confidential|"
-               r"\bmy (access |hf_? ?)?token\b.{0,40}(public|pushed|exposed|committed)",
-               "Privacy & Security", "", 0.45),
-    # Website & Pricing
-    KeywordCue(r"pricing|\bprice|\bcost|billing|\bbilled\b|invoice|subscription|\bpro (account|plan|subscription)|"
-               r"\bcharged\b|\bpay\b", "Website & Pricing", "Pricing", 0.4),
-    KeywordCue(r"\b50[0234]\b|gateway timeout|website|web ?page|\bsite\b (is )?(down|slow)|huggingface\.co (is|keeps)",
-               "Website & Pricing", "Website", 0.3),
-    KeywordCue(r"file not found|entry ?not ?found|repository not found|\b404\b|does not appear to have a file",
-               "Website & Pricing", "File not found", 0.4),
-    # Lack of Support
-    KeywordCue(r"no ?(one|body) (has )?(answered|replied|responded|helped)|no (reply|answer|response)|heard nothing|"
-               r"\bbump|any update|still no (solution|fix|answer)|same (problem|issue) here|did you (ever )?(solve|fix)",
-               "Lack of Support", "", 0.5),
-    # Datasets
-    KeywordCue(r"\bdatasets?\b|load_dataset|\bcsv\b|dataframe|pandas|train_test_split|\bsplits?\b",
-               "Dataset Acquisition & Usage", "", 0.25),
-    # Tutorial & Documentation
-    KeywordCue(r"tutorial|\bcourse\b|\bdocs?\b|documentation|example (script|notebook)|\brun_\w+\.py|quicktour|blog post",
-               "Tutorial & Documentation", "", 0.3),
-    # Onboarding
-    KeywordCue(r"beginner|newbie|\bnew to\b|\bnew here\b|first (model|time|repo|project)|getting started|"
-               r"where (do i|to|should i) start|\bnovice\b|complete(ly)? new", "Onboarding", "", 0.3),
-    # Training
-    KeywordCue(r"fine[- ]?tun|\btrain(ing|er)?\b|\bloss\b|\bepochs?\b|learning rate|pre-?train",
-               "Training Pipeline", "", 0.15),
-    KeywordCue(r"tokeni[sz]|input_ids|special tokens|vocab|padding", "Training Pipeline", "Tokenization", 0.15),
-    # Model usage
-    KeywordCue(r"from_pretrained|save_pretrained|config\.json|\bonnx\b|model card|num_labels|automodel|"
-               r"state_dict|size mismatch|checkpoint", "Model Usage and Understanding", "", 0.15),
-    # HF library features
-    KeywordCue(r"is there (a|an) (way|feature|option|built[- ]?in|callback)|built[- ]in|feature request|"
-               r"does (the )?\w+ support|source code|implemented|add support", "HF Libraries' Features", "", 0.25),
-    # Specific solution need / model selection
-    KeywordCue(r"(which|what|best|good|any|recommend\w*|suggest\w*) (pretrained |pre-trained |hf |ready )?(model|approach)s?\b|"
-               r"is there (a|any) (\w+ )?model|model (that|to|for) \w+|how (can|do) i (build|make|detect|extract|classify)",
-               "Specific Solution Need", "", 0.3),
-    # Other
-    KeywordCue(r"pronounc|\bhiring\b|internship|\bjobs?\b|meetup|\bevents?\b|emoji|\blogo\b|username|avatar|badge|founded",
-               "Other Issues", "", 0.4),
-)
-_COMPILED = [(re.compile(c.pattern, re.IGNORECASE), c) for c in KEYWORD_CUES]
-for _cue in KEYWORD_CUES:  # fail at import, not at query time, on a misspelt category
-    assert _cue.category in _KNOWN, _cue.category
-
-
-@dataclass
-class LabelledText:
-    text: str
-    category: str
-    subcategory: str
-    source: str  # definition | example | root_cause | guidance | real_post
-    url: str = ""  # where a real post was asked (shown as evidence)
-
-
-_TOPIC_PREFIX = re.compile(r"^\s*T\d+\s*:\s*")
-
-
-def read_labelled_posts(path: Path) -> list[LabelledText]:
-    """Real questions labelled with the codebook (``eval/train_posts.jsonl``: ``question``,
-    ``category``, ``subcategory``, ``source_url``); rows with an unknown category are
-    skipped with a warning. A missing file gives ``[]``."""
-    out: list[LabelledText] = []
-    if not Path(path).exists():
-        log.warning("No labelled posts at %s; the classifier learns from the codebook only", path)
-        return out
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            d = json.loads(line)
-            cat = canonical_category(d["category"])
-            if cat is None:
-                raise ValueError(f"unknown category {d['category']!r}")
-            out.append(LabelledText(str(d["question"]), cat, str(d.get("subcategory") or ""),
-                                    "real_post", str(d.get("source_url") or "")))
-        except (ValueError, KeyError, TypeError) as e:
-            log.warning("%s:%d skipped (%s)", path, n, e)
-    return out
-
-
-def labelled_posts(eval_dir: Path) -> list[LabelledText]:
-    """Every real labelled post the classifier may learn from: ``train_posts.jsonl`` and the
-    ``tune`` half of ``real_questions.jsonl`` (the ``test`` half is never read here)."""
-    from advisor.eval import split_of
-
-    posts = read_labelled_posts(Path(eval_dir) / "train_posts.jsonl")
-    questions = read_labelled_posts(Path(eval_dir) / "real_questions.jsonl")
-    return posts + [q for q in questions if q.url and split_of(q.url) == "tune"]
-
-
-def training_texts(
-    taxonomy: Sequence[TaxonomyEntry],
-    threads: Sequence[ThreadInfo],
-    guidance: Mapping[str, Any] | None,
-    posts: Sequence[LabelledText] = (),
-) -> list[LabelledText]:
-    """All labelled texts the classifier learns from. Codebook, root-cause and guidance
-    texts stay in memory only; real posts (our own paraphrases, shipped in the repo) are
-    also kept as evidence."""
-    out: list[LabelledText] = list(posts)
-    for e in taxonomy:
-        if e.kind != "challenge":
-            continue
-        cat = canonical_category(e.category)
-        if cat is None:
-            log.warning("Codebook category %r is not a known challenge category", e.category)
-            continue
-        head = f"{cat}: {e.subcategory}." if e.subcategory else f"{cat}."
-        if e.definition.strip():
-            out.append(LabelledText(f"{head} {e.definition.strip()}", cat, e.subcategory, "definition"))
-        example = _TOPIC_PREFIX.sub("", e.example or "").strip().strip('"')
-        if example:
-            out.append(LabelledText(example, cat, e.subcategory, "example"))
-    for t in threads:
-        if t.label_source != "root_causes" or not t.category or not t.root_cause:
-            continue
-        cat = canonical_category(t.category)
-        question = (t.root_cause.get("question") or "").strip()
-        if cat and question:
-            out.append(LabelledText(question, cat, t.subcategory or "", "root_cause"))
-    for cat, g in (guidance or {}).items():
-        cat = canonical_category(cat)
-        if cat is None:
-            continue
-        for q in getattr(g, "typical_questions", []) or []:
-            out.append(LabelledText(q, cat, "", "guidance"))
-    return out
-
-
-_FENCE = re.compile(r"```.*?(?:```|\Z)|<pre>.*?(?:</pre>|\Z)", re.S | re.I)
-_CODE_LINE = re.compile(
-    r"^\s*(?:File \"|Traceback|>>>|\.\.\.\s|\$ |!?pip |python |import \w|from [\w.]+ import|at [\w.$]+\(|"
-    r"#|//|[\w.\[\]'\"]+\s*[+\-*/]?=\s*\S|[\w.]+\(.*\)[:;,]?\s*$|[\]\[{}()<>|,:;'\"0-9.\s-]+$|"
-    r"(?:def|class|for|if|with|return|try|except|while|else)\b.*:?\s*$)"
-)
-_ERROR_LINE = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Warning|Exit))\b(?::[ \t]*([^\n]{0,160}))?")
-_SENTENCE_END = re.compile(r"(?<=[.?!])\s+(?=[A-Z0-9\"'(])")
-DEFAULT_TITLE_MAX_CHARS = 200  # a first line longer than this is a paragraph, not a title
-
-
-@dataclass(frozen=True)
-class PreparedText:
-    """A question split for the classifier: ``title`` (first line or sentence), ``prose``
-    (the text without code blocks, code lines and tracebacks, but with the error lines
-    ``XError: message`` kept), ``code`` (what was taken out)."""
-
-    title: str
-    prose: str
-    code: str
-
-
-def prepare_text(text: str) -> PreparedText:
-    """Split ``text`` into title, prose and code (see :class:`PreparedText`)."""
-    text = (text or "").replace("\r\n", "\n")
-    code_parts = [m.group(0) for m in _FENCE.finditer(text)]
-    body = _FENCE.sub("\n", text)
-    prose_lines: list[str] = []
-    for line in body.split("\n"):
-        if line.strip() and _CODE_LINE.match(line) and not _ERROR_LINE.match(line.strip()):
-            code_parts.append(line)
-        else:
-            prose_lines.append(line)
-    code = "\n".join(code_parts)
-    errors = list(dict.fromkeys(
-        m.group(0).strip() for m in _ERROR_LINE.finditer(code) if m.group(1) != "Exception"
-    ))[-3:]  # the last lines of a traceback name the error
-    prose = " ".join(" ".join(prose_lines).split())
-    if errors:
-        prose = f"{prose} {' '.join(errors)}".strip()
-    if not prose:
-        prose = " ".join(text.split())
-    first = text.strip().split("\n", 1)[0].strip()
-    if "\n" in text.strip() and 0 < len(first) <= DEFAULT_TITLE_MAX_CHARS and not _CODE_LINE.match(first):
-        title = first
-    else:
-        title = _SENTENCE_END.split(prose, 1)[0][:DEFAULT_TITLE_MAX_CHARS]
-    return PreparedText(title=title, prose=prose, code=code)
-
-
-def _windows(prose: str, size: int = DEFAULT_WINDOW_CHARS, limit: int = DEFAULT_MAX_WINDOWS) -> list[str]:
-    """``prose`` as up to ``limit`` consecutive pieces of about ``size`` characters,
-    cut at sentence ends where possible."""
-    if len(prose) <= size:
-        return [prose]
-    out: list[str] = []
-    cur = ""
-    for sent in _SENTENCE_END.split(prose):
-        while len(sent) > size:  # one huge "sentence": cut it hard
-            if cur:
-                out.append(cur)
-                cur = ""
-            out.append(sent[:size])
-            sent = sent[size:]
-        if cur and len(cur) + 1 + len(sent) > size:
-            out.append(cur)
-            cur = sent
-        else:
-            cur = f"{cur} {sent}".strip()
-    if cur:
-        out.append(cur)
-    return out[:limit]
-
-
-def keyword_boosts(text: str, scale: float = DEFAULT_BOOST_SCALE) -> tuple[np.ndarray, dict[str, str]]:
-    """(n_categories,) additive boosts from :data:`KEYWORD_CUES`, and the subcategory each
-    boosted category's best cue names (if any)."""
-    boosts = np.zeros(len(CHALLENGE_CATEGORIES), dtype=np.float64)
-    subs: dict[str, str] = {}
-    index = {c: i for i, c in enumerate(CHALLENGE_CATEGORIES)}
-    for rx, cue in _COMPILED:
-        if not rx.search(text):
-            continue
-        i = index[cue.category]
-        w = cue.weight * scale
-        if w > boosts[i]:
-            boosts[i] = w
-            if cue.subcategory:
-                subs[cue.category] = cue.subcategory
-    return boosts, subs
-
-
-def _lexical(texts: Sequence[str]):
-    """(n, LEX_FEATURES) sparse, L2-normalised hashed word 1-2 grams (stateless)."""
-    from sklearn.feature_extraction.text import HashingVectorizer
-
-    vec = HashingVectorizer(
-        n_features=LEX_FEATURES,
-        ngram_range=(1, 2),
-        token_pattern=r"(?u)\b\w[\w.]*\w\b|\b\w\b",
-        alternate_sign=False,
-        norm="l2",
-    )
-    return vec.transform(list(texts))
 
 
 def _snippet(text: str, n: int = EVIDENCE_CHARS) -> str:
@@ -418,7 +135,7 @@ def merge_categories(scores: Sequence[CategoryScore], extra: Sequence[CategorySc
     """``(1 - weight) * scores + weight * extra`` (``extra`` normalised to sum 1), top ``k``.
     Used when a known issue matched: its codebook category is evidence too. The top
     category keeps its evidence when it stays on top."""
-    extra = [c for c in extra if c.category in _KNOWN]
+    extra = [c for c in extra if c.category in set(CHALLENGE_CATEGORIES)]
     if not extra or weight <= 0:
         return list(scores)[:k]
     total = sum(max(0.0, c.score) for c in extra) or 1.0
@@ -540,7 +257,7 @@ class TaxonomyClassifier:
         lex_intercept = np.full(len(self.categories), -1e3)
         if len(present) >= 2:
             lex = LogisticRegression(C=self.lex_c, max_iter=2000)
-            lex.fit(_lexical([t.text for t in texts]), y, sample_weight=w)
+            lex.fit(hashed_ngrams([t.text for t in texts]), y, sample_weight=w)
             lex_coef[lex.classes_] = lex.coef_
             lex_intercept[lex.classes_] = lex.intercept_
         else:
@@ -578,7 +295,7 @@ class TaxonomyClassifier:
         pieces: dict[str, int] = {}
         for t in texts:
             prep = prepare_text(t)
-            wins = _windows(prep.prose)
+            wins = windows(prep.prose)
             plans.append((wins, prep.title))
             for piece in [*wins, prep.title]:
                 pieces.setdefault(piece, len(pieces))
@@ -620,7 +337,7 @@ class TaxonomyClassifier:
         proto_share = max(0.0, 1.0 - self.lr_weight - self.lex_weight - self.knn_weight)
         mix = self.lr_weight * p_lr + proto_share * p_proto
         if self.lex_weight > 0 and self.lex_coef is not None and len(texts):
-            p_lex = _softmax(np.asarray(_lexical(texts) @ self.lex_coef.T) + self.lex_intercept)
+            p_lex = _softmax(np.asarray(hashed_ngrams(texts) @ self.lex_coef.T) + self.lex_intercept)
             mix = mix + self.lex_weight * p_lex
         if self.knn_weight > 0 and self.post_vecs is not None and len(self.post_vecs):
             mix = mix + self.knn_weight * self._knn_vote(vecs)

@@ -24,12 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+from advisor.labelled import hashed_ngrams
+
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the word n-grams of advisor.labelled (dotted names stay one token)
 NPZ_FILE = "intent.npz"
 JSON_FILE = "intent.json"
-LEX_FEATURES = 2**14  # hashed word 1-2 grams, as in advisor.classifier
 DEFAULT_C = 2.0
 # P(model choice) at or above which the answer shows models. 5-fold CV over the training
 # rows (tune requests + posts): 0.5 -> recall 0.89 / false tables 2.5%; 0.35 -> ~0.92 /
@@ -38,17 +39,10 @@ THRESHOLD = 0.35
 NOT_REQUESTS = frozenset({"Specific Solution Need"})
 
 
-def _lexical(texts: Sequence[str]):
-    from sklearn.feature_extraction.text import HashingVectorizer
-
-    return HashingVectorizer(n_features=LEX_FEATURES, ngram_range=(1, 2), alternate_sign=False,
-                             norm="l2", stop_words=None).transform(list(texts))
-
-
 def _features(vecs: np.ndarray, texts: Sequence[str]):
     from scipy.sparse import csr_matrix, hstack
 
-    return hstack([csr_matrix(np.asarray(vecs, np.float32)), _lexical(texts)]).tocsr()
+    return hstack([csr_matrix(np.asarray(vecs, np.float32)), hashed_ngrams(texts)]).tocsr()
 
 
 def training_rows(eval_dir: Path) -> tuple[list[str], list[int]]:

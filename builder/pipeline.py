@@ -217,9 +217,10 @@ def label_threads(data: SourceData, embedder: Embedder, index_dir: Path) -> Labe
     labels.
     """
     try:
-        from advisor.classifier import TaxonomyClassifier, labelled_posts
+        from advisor.classifier import TaxonomyClassifier
         from advisor.config import LABELLED_POSTS_FILE
         from advisor.guidance import load_guidance
+        from advisor.labelled import labelled_posts
     except ImportError as e:
         log.warning("Taxonomy classifier unavailable (%s); threads are not labelled", e)
         return Labelling()

@@ -9,18 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from advisor.classifier import (
-    JSON_NAME,
-    NPZ_NAME,
-    TaxonomyClassifier,
-    _windows,
-    keyword_boosts,
-    merge_explanation,
-    prepare_text,
-    training_texts,
-)
+from advisor.classifier import JSON_NAME, NPZ_NAME, TaxonomyClassifier, merge_explanation
 from advisor.errors import IndexCorruptError, IndexMismatchError
 from advisor.guidance import Guidance, load_guidance
+from advisor.labelled import keyword_boosts, prepare_text, training_texts, windows
 from advisor.taxonomy import CHALLENGE_CATEGORIES
 from advisor.types import CategoryScore, Explanation, TaxonomyEntry, ThreadInfo
 from tests.conftest import FakeEmbedder
@@ -193,18 +185,18 @@ def test_prepare_text_splits_title_prose_and_code():
 
 def test_windows_cut_long_prose():
     prose = " ".join(f"Sentence number {i} is here." for i in range(200))
-    wins = _windows(prose, size=300, limit=3)
+    wins = windows(prose, size=300, limit=3)
     assert len(wins) == 3 and all(len(w) <= 300 for w in wins)
     assert wins[0].startswith("Sentence number 0") and prose.startswith(wins[0])
-    assert _windows("short", size=300) == ["short"]
-    assert all(len(w) <= 50 for w in _windows("x" * 120, size=50, limit=5))
+    assert windows("short", size=300) == ["short"]
+    assert all(len(w) <= 50 for w in windows("x" * 120, size=50, limit=5))
 
 
 def test_cues_in_code_count_less(toy_clf):
     i = CHALLENGE_CATEGORIES.index
     boosts, _ = toy_clf.cue_boosts(_POST)
-    prose_only, _ = keyword_boosts(prepare_text(_POST).prose)
-    full, _ = keyword_boosts(_POST)
+    prose_only, _ = keyword_boosts(prepare_text(_POST).prose, toy_clf.boost_scale)
+    full, _ = keyword_boosts(_POST, toy_clf.boost_scale)
     ds = i("Dataset Acquisition & Usage")
     assert prose_only[ds] == 0 and 0 < boosts[ds] < full[ds]  # load_dataset only in code
     assert boosts[i("Spaces")] == full[i("Spaces")] > 0  # "my space" is in the prose
@@ -272,7 +264,7 @@ def test_real_minilm_on_dev_set(corpus_dir, tmp_path):
 def test_knn_vote_follows_the_nearest_labelled_posts(fake_embedder):
     """With only the kNN share, a question takes the category of the labelled posts it is
     nearest to."""
-    from advisor.classifier import LabelledText
+    from advisor.labelled import LabelledText
 
     taxonomy, threads, guidance = _toy()
     posts = [LabelledText("quokka wombat numbat gpu memory", "Spaces", "", "real_post", "https://x/1"),
@@ -287,8 +279,8 @@ def test_knn_vote_follows_the_nearest_labelled_posts(fake_embedder):
 
 
 def test_labelled_posts_take_train_posts_and_the_tune_half_only(tmp_path):
-    from advisor.classifier import labelled_posts
     from advisor.eval import split_of
+    from advisor.labelled import labelled_posts
 
     urls = [f"https://example.org/q/{i}" for i in range(40)]
     tune = next(u for u in urls if split_of(u) == "tune")
@@ -299,3 +291,18 @@ def test_labelled_posts_take_train_posts_and_the_tune_half_only(tmp_path):
         "".join(json.dumps({**row, "source_url": u}) + "\n" for u in (tune, test)))
     got = [p.url for p in labelled_posts(tmp_path)]
     assert got == [test, tune]  # every train post; of the questions only the tune half
+
+
+def test_keyword_cues_are_data_and_bad_entries_are_clear_errors(tmp_path):
+    from advisor.errors import KnowledgeBaseError
+    from advisor.labelled import CUES_FILE, load_cues
+
+    cues = load_cues()
+    assert cues and CUES_FILE.name == "category_cues.yaml"
+    assert {c.category for _, c in cues} <= set(CHALLENGE_CATEGORIES)
+    for name, data in {"cat.yaml": [{"category": "Nope", "cues": [{"pattern": "x"}]}],
+                       "rx.yaml": [{"category": "Spaces", "cues": [{"pattern": "(x"}]}]}.items():
+        path = tmp_path / name
+        path.write_text(json.dumps(data))
+        with pytest.raises(KnowledgeBaseError, match=name):
+            load_cues(path)
