@@ -22,15 +22,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from advisor.snippets import (
+from advisor.snippet_kit import (
     LEGACY_PIPELINE_TASKS,
     PIPELINE_TASKS,
     REMOTE_CODE_WARNING,
     SAMPLES_FILE,
     cpu_ok,
-    make_snippet,
-    plan_snippet,
 )
+from advisor.snippets import make_snippet, plan_snippet
 from advisor.types import ModelInfo
 from builder.report import SourceReport
 from builder.sources.cards2022 import CARDS_FILE, model_from_row
