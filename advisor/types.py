@@ -184,11 +184,38 @@ class ModelRecommendation:
 
 
 @dataclass
+class Request:
+    """One user input, checked once at the boundary (:func:`advisor.request.make_request`).
+
+    Every surface (chat, widget, API, MCP, eval) builds one and the engine answers it
+    without checking it again.
+    """
+
+    text: str  # cleaned (no control characters, secrets redacted) and within its limit
+    kind: Literal["ask", "recommend", "explain"] = "ask"
+    query: str = ""  # what is answered: ``text``, or a follow-up merged with an earlier request
+    history: list[dict[str, str]] = field(default_factory=list)  # earlier turns, role+content
+    filters: dict[str, Any] = field(default_factory=dict)  # checked (validate.Filters.as_dict)
+    session: str | None = None  # Gradio's session id (rate limit and log only)
+    model_id: str | None = None  # the model that produced a pasted output (explain)
+    follow_up: str | None = None  # says which earlier request a follow-up reused
+
+    def __post_init__(self) -> None:
+        self.query = self.query or self.text
+
+
+@dataclass
 class Advice:
-    """Everything the engine says about one question."""
+    """Everything the engine says about one question.
+
+    ``sections`` (the answer's markdown sections, composer's or LLM's) and ``citations``
+    are the structure; ``answer`` is their one rendering (sections, then the numbered
+    Sources), kept for the API and the eval command. Surfaces that show sources apart
+    (the chat) render ``sections`` and ``citations`` themselves and never parse ``answer``.
+    """
 
     question: str
-    answer: str  # markdown
+    answer: str  # markdown: sections + "### Sources"
     categories: list[CategoryScore]
     confidence: float
     unsure: bool
@@ -202,6 +229,8 @@ class Advice:
     task: str | None = None  # the Hub task the request was understood as (model choice)
     task_confidence: float | None = None
     known_issues: list[str] = field(default_factory=list)  # ids of matched KB entries
+    sections: list[str] = field(default_factory=list)  # the answer body, without sources
+    explanation: Explanation | None = None  # when the question was a pasted output/error
 
     def to_dict(self, with_hits: bool = False) -> dict[str, Any]:
         d = asdict(self)
