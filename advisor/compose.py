@@ -87,7 +87,8 @@ def table_cell(text: Any, max_chars: int = DEFAULT_CELL_CHARS) -> str:
     return safe_text(text, max_chars).replace("\n", " ") or "–"
 
 
-def _human_int(n: int | None) -> str:
+def human_count(n: int | None) -> str:
+    """1234567 -> "1.2M" (None -> "?"): the one short number format of answers and tables."""
     if n is None:
         return "?"
     for unit, size in (("B", 10**9), ("M", 10**6), ("k", 10**3)):
@@ -311,7 +312,7 @@ def _models_section(models: Sequence[ModelRecommendation], cites, request_line: 
         warn = "; ".join(m.warnings[:2]) if m.warnings else ""
         rows.append(
             f"| {i} | [{table_cell(m.model_id)}]({url}) [{n}] | {table_cell(m.pipeline_tag)} | "
-            f"{_human_int(m.downloads)} | {m.likes:,} | {_human_int(m.parameters)} | "
+            f"{human_count(m.downloads)} | {m.likes:,} | {human_count(m.parameters)} | "
             f"{table_cell(m.license or m.license_family or 'unknown')} | {m.card_quality:.0%} | "
             f"{table_cell(warn, 120)} |"
         )

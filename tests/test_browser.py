@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from advisor.config import Config
-from advisor.querylog import QueryLog
+from advisor.maintainers.querylog import QueryLog
 from tests.test_app_e2e import REPO, build_small_index, start_app, wait_ready
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
