@@ -188,9 +188,13 @@ class LLMBackend:
     """Base class: ``stream(messages)`` yields text pieces or raises LLMBackendError."""
 
     name = "base"
+    needs: dict[str, str] = {}  # Config field -> the message when it is empty
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
+        for setting, message in self.needs.items():
+            if not getattr(cfg, setting):
+                raise LLMBackendError(message)
 
     def _redact(self, text: str) -> str:
         return redact_secrets(text, self.cfg)
@@ -271,14 +275,11 @@ class OpenAIBackend(_ChatCompletionBackend):
     """
 
     name = "openai"
+    needs = {"llm_base_url": "ADVISOR_LLM_BACKEND=openai needs ADVISOR_LLM_BASE_URL "
+                             "(e.g. http://localhost:8000/v1)."}
 
     def __init__(self, cfg: Config):
         super().__init__(cfg)
-        if not cfg.llm_base_url:
-            raise LLMBackendError(
-                "ADVISOR_LLM_BACKEND=openai needs ADVISOR_LLM_BASE_URL "
-                "(e.g. http://localhost:8000/v1)."
-            )
         base = cfg.llm_base_url.rstrip("/")
         if base.endswith("/chat/completions"):
             self.url = base
@@ -369,13 +370,11 @@ class LocalBackend(LLMBackend):
     """
 
     name = "local"
+    needs = {"llm_model": "ADVISOR_LLM_BACKEND=local needs ADVISOR_LLM_MODEL (a Hub id or a "
+                          "local path)."}
 
     def __init__(self, cfg: Config):
         super().__init__(cfg)
-        if not cfg.llm_model:
-            raise LLMBackendError(
-                "ADVISOR_LLM_BACKEND=local needs ADVISOR_LLM_MODEL (a Hub id or a local path)."
-            )
         self._pipe = None
         self._lock = threading.Lock()
         self._generate = self._generate_plain
