@@ -30,11 +30,24 @@ from typing import Any
 
 import numpy as np
 
-from advisor.compose import Composed, compose, safe_text, sources_section
+from advisor.compose import Composed, compose, human_count, safe_text, sources_section
 from advisor.config import Config
 from advisor.errors import AdvisorError, LLMBackendError
 from advisor.request import detect_intent, make_request
-from advisor.types import Advice, CategoryScore, Explanation, Hit, ModelRecommendation, Request
+from advisor.types import (
+    Advice,
+    CategoryScore,
+    Classifier,
+    Explainer,
+    Explanation,
+    Hit,
+    IntentDetector,
+    KnownIssues,
+    ModelRecommendation,
+    ModelRecommender,
+    Request,
+    Retriever,
+)
 from advisor.validate import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -88,16 +101,16 @@ class MemoEmbedder:
 
 @dataclass
 class _Parts:
-    index: Any
+    index: Any  # AdvisorIndex
     embedder: MemoEmbedder
-    retriever: Any
-    classifier: Any | None
+    retriever: Retriever
+    classifier: Classifier | None
     guidance: dict
-    recommender: Any | None
-    explainer: Any | None
-    known_issues: Any | None = None  # KnownIssueMatcher
-    intent_model: Any | None = None  # IntentModel
-    notes: list[str] = field(default_factory=list)
+    recommender: ModelRecommender | None
+    explainer: Explainer | None
+    known_issues: KnownIssues | None = None
+    intent_model: IntentDetector | None = None
+    notes: list[str] = field(default_factory=list)  # parts not loaded, and why
 
 
 class Advisor:
@@ -472,7 +485,7 @@ def _request_line(req) -> str:
     if req.languages:
         parts.append("language " + ", ".join(req.languages))
     if req.max_params:
-        parts.append(f"at most {req.max_params / 1e6:,.0f}M parameters")
+        parts.append(f"at most {human_count(req.max_params)} parameters")
     if req.license_family:
         parts.append(f"licence {req.license_family}")
     if req.library:

@@ -15,7 +15,10 @@ holds no logic beyond small conveniences.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DocKind = Literal["taxonomy", "thread", "model", "model2026"]
 
@@ -251,3 +254,39 @@ class Explanation:
     citations: list[Citation]
     categories: list[CategoryScore] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+# --- the engine's parts, as the engine uses them (advisor.engine._Parts) ---------------
+class Retriever(Protocol):
+    def search(self, query: str, k: int = 8, kinds: list[str] | None = None,
+               doc_ids: list[str] | None = None, mode: str | None = None,
+               qvec: np.ndarray | None = None) -> list[Hit]: ...
+
+
+class Classifier(Protocol):
+    def predict(self, text: str, k: int = 3) -> list[CategoryScore]: ...
+
+    def is_unsure(self, scores: list[CategoryScore]) -> bool: ...
+
+
+class ModelRecommender(Protocol):
+    def recommend(self, text: str, filters: dict | None = None,
+                  k: int = 5) -> list[ModelRecommendation]: ...
+
+    def recommend_with_request(self, text: str, filters: dict | None, k: int,
+                               qvec: np.ndarray | None) -> tuple[Any, list[ModelRecommendation]]:
+        ...
+
+
+class Explainer(Protocol):
+    def explain(self, text: str, model_id: str | None = None) -> Explanation: ...
+
+
+class KnownIssues(Protocol):
+    def match(self, text: str, qvec: np.ndarray) -> list[Any]: ...  # KnownIssueMatch
+
+
+class IntentDetector(Protocol):
+    threshold: float
+
+    def proba(self, text: str, qvec: np.ndarray) -> float: ...
