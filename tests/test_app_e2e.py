@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -358,19 +359,25 @@ def wait_ready(proc, url: str, timeout: float = READY_TIMEOUT_S) -> float:
     raise AssertionError(f"app not ready after {timeout} s")
 
 
-@pytest.fixture(scope="session")
-def running_app(built_index, corpus_dir, tmp_path_factory):
-    log_db = tmp_path_factory.mktemp("e2e-log") / "querylog.sqlite"
-    proc, url = start_app(built_index, log_db, corpus_dir)
+@contextmanager
+def served_app(index_dir: Path, log_db: Path, corpus_dir: Path):
+    """``python app.py`` serving ``index_dir``, ready: yields (process, url, ready seconds)."""
+    proc, url = start_app(index_dir, log_db, corpus_dir)
     try:
-        seconds = wait_ready(proc, url)
-        yield SimpleNamespace(url=url, log_db=log_db, ready_seconds=seconds, proc=proc)
+        yield proc, url, wait_ready(proc, url)
     finally:
         proc.terminate()
         try:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def running_app(built_index, corpus_dir, tmp_path_factory):
+    log_db = tmp_path_factory.mktemp("e2e-log") / "querylog.sqlite"
+    with served_app(built_index, log_db, corpus_dir) as (proc, url, seconds):
+        yield SimpleNamespace(url=url, log_db=log_db, ready_seconds=seconds, proc=proc)
 
 
 @pytest.mark.slow
