@@ -1,6 +1,6 @@
 """Reuse Advisor's Space entry point: ``python app.py``.
 
-Builds the Gradio app (:func:`advisor.ui.build_demo`) at import without blocking: the
+Builds the Gradio app (:func:`advisor.app.layout.build_demo`) at import without blocking: the
 engine loads in a background thread and, when the index is missing and auto-build is on,
 the index is built first while the UI shows progress. Serves on ``GRADIO_SERVER_NAME`` /
 ``GRADIO_SERVER_PORT`` (default 127.0.0.1:7860) with the MCP server enabled.
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 
+from advisor.app.layout import build_demo, launch_kwargs
 from advisor.config import Config
-from advisor.ui import build_demo, launch_kwargs
 
 cfg = Config.from_env()
 demo = build_demo(cfg)

@@ -12,7 +12,8 @@ backend fails). Sections, in order:
 3. recommended models as a table (when there are any) with a ready-to-run snippet;
 4. evidence: similar forum threads (codes, root causes, derived labels marked as such),
    the codebook entry, related model cards;
-5. "Sources": every citation, numbered.
+5. "Sources": every citation, numbered (not one of ``Composed.sections``: rendered from
+   ``Composed.citations`` by :func:`sources_section`, the one citation renderer).
 
 Retrieved text (cards, codes) is data: HTML is escaped, markdown links/images are
 reduced to their text, and table cells escape pipes. This module does not retrieve,
@@ -86,7 +87,8 @@ def table_cell(text: Any, max_chars: int = DEFAULT_CELL_CHARS) -> str:
     return safe_text(text, max_chars).replace("\n", " ") or "–"
 
 
-def _human_int(n: int | None) -> str:
+def human_count(n: int | None) -> str:
+    """1234567 -> "1.2M" (None -> "?"): the one short number format of answers and tables."""
     if n is None:
         return "?"
     for unit, size in (("B", 10**9), ("M", 10**6), ("k", 10**3)):
@@ -160,7 +162,8 @@ class Composed:
 
     @property
     def markdown(self) -> str:
-        return "\n\n".join(s for s in self.sections if s)
+        """The sections, then the Sources list rendered from ``citations``."""
+        return "\n\n".join(s for s in [*self.sections, sources_section(self.citations)] if s)
 
 
 class _Cites:
@@ -309,7 +312,7 @@ def _models_section(models: Sequence[ModelRecommendation], cites, request_line: 
         warn = "; ".join(m.warnings[:2]) if m.warnings else ""
         rows.append(
             f"| {i} | [{table_cell(m.model_id)}]({url}) [{n}] | {table_cell(m.pipeline_tag)} | "
-            f"{_human_int(m.downloads)} | {m.likes:,} | {_human_int(m.parameters)} | "
+            f"{human_count(m.downloads)} | {m.likes:,} | {human_count(m.parameters)} | "
             f"{table_cell(m.license or m.license_family or 'unknown')} | {m.card_quality:.0%} | "
             f"{table_cell(warn, 120)} |"
         )
@@ -362,14 +365,21 @@ def _evidence_section(index, hits: Sequence[Hit], cites, with_models: bool,
     return "### Similar forum threads\n" + "\n".join(lines)
 
 
-def _sources_section(cites: _Cites) -> str:
-    if not cites.items:
-        return ""
-    lines = ["### Sources"]
-    for i, c in enumerate(cites.items, 1):
+SOURCES_HEADING = "### Sources"
+
+
+def sources_list(citations: Sequence[Citation]) -> str:
+    """The one citation renderer: numbered, inert links with their kind ("" for none)."""
+    lines = []
+    for i, c in enumerate(citations, 1):
         title = safe_text(c.title or c.id, 100)
-        lines.append(f"{i}. [{title}]({c.url}) ({c.kind})")
+        lines.append(f"{i}. [{title}]({c.url}) ({c.kind})" if c.url else f"{i}. {title} ({c.kind})")
     return "\n".join(lines)
+
+
+def sources_section(citations: Sequence[Citation]) -> str:
+    """``### Sources`` and :func:`sources_list` ("" without citations)."""
+    return f"{SOURCES_HEADING}\n{sources_list(citations)}" if citations else ""
 
 
 def compose(
@@ -415,7 +425,6 @@ def compose(
         out.sections.append(_models_section(models, cites, request_line,
                                             title="Other models for this task"))
     out.sections.append(_evidence_section(index, hits, cites, with_models=bool(models)))
-    out.sections.append(_sources_section(cites))
     out.citations = cites.items
     return out
 

@@ -3,11 +3,13 @@
 :class:`Advisor` loads the index, the taxonomy classifier, the guidance, the retriever,
 the recommender and the output explainer once (lazily, thread-safe) and answers:
 
-- :meth:`Advisor.advise`: validate -> detect intent (model choice, pasted output/error,
-  or a challenge question; follow-ups such as "and a smaller one?" reuse the previous
-  request from ``history``) -> classify -> retrieve -> compose offline, or stream an LLM
-  answer from the same evidence with a fallback to the offline answer on any backend
-  failure -> :class:`~advisor.types.Advice`.
+- :meth:`Advisor.advise`: a checked :class:`~advisor.types.Request` (built by the app
+  with :func:`advisor.request.make_request`, or here from raw text: cleaned, filters
+  checked, follow-ups such as "and a smaller one?" merged with the previous request) ->
+  detect intent (model choice, pasted output/error, or a challenge question) -> classify
+  -> retrieve -> compose offline, or stream an LLM answer from the same evidence with a
+  fallback to the offline answer on any backend failure -> :class:`~advisor.types.Advice`
+  (``sections`` and ``citations``; ``answer`` is their one markdown rendering).
 - :meth:`Advisor.stream`: the same, yielding growing markdown, then the final Advice.
 - :meth:`Advisor.recommend` / :meth:`Advisor.explain_output`: direct delegation.
 
@@ -19,22 +21,34 @@ writing of its own beyond choosing which piece runs; the pieces live in their mo
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from advisor.compose import Composed, compose, safe_text
+from advisor.compose import Composed, compose, human_count, safe_text, sources_section
 from advisor.config import Config
 from advisor.errors import AdvisorError, LLMBackendError
-from advisor.tasks import detect_task
-from advisor.types import Advice, CategoryScore, Explanation, Hit, ModelRecommendation
-from advisor.validate import RateLimiter, clean_output_text, clean_question, parse_filters
+from advisor.request import detect_intent, make_request
+from advisor.types import (
+    Advice,
+    CategoryScore,
+    Classifier,
+    Explainer,
+    Explanation,
+    Hit,
+    IntentDetector,
+    KnownIssues,
+    ModelRecommendation,
+    ModelRecommender,
+    Request,
+    Retriever,
+)
+from advisor.validate import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -56,89 +70,6 @@ DEFAULT_QUERY_THREADS = 1
 # allocates many objects (a model request without a task scores all 44k models) pays
 # for full collections that walk them all (measured 891 -> 322 ms CPU on such a request).
 DEFAULT_FREEZE_GC = True
-
-# --- intent cues ----------------------------------------------------------------------
-_RECOMMEND = re.compile(
-    r"\b(which|what|recommend\w*|suggest\w*|best|good|any|looking for|need|want|find|"
-    r"pick|choose|is there)\b[^.?!]{0,80}\bmodels?\b|\bmodels? (for|to|that)\b|"
-    r"\b(recommend|suggest)\b",
-    re.I,
-)
-# Seeking phrasings that name no "model" ("need something that finds cars", "can a model
-# answer questions about a spreadsheet", "bert vs distilbert, which one should I fine
-# tune"): they count as model choice only when the request also names a task.
-_SEEKING = re.compile(
-    r"\b(i (want|need) to|(need|want|looking for) (something|a way|anything)|"
-    r"something (that|to|where|which|for)|is there (something|a way|anything)|"
-    r"can (a|any|some) model|which one (should|would|do) (i|we)|vs\.?|versus|should i "
-    r"(use|fine-?tune|pick|choose|start with)|how (do|can|could) i (detect|transcribe|"
-    r"translate|summari[sz]e|extract|recogni[sz]e|caption))\b|"
-    r"\bmodels? (with|which)\b",
-    re.I,
-)
-_RECOMMEND_NEG = re.compile(
-    r"\b(model card|model repo\w*|difference between|programmatically|list_models|"
-    r"error|traceback|exception|fails?|failed|crash\w*|how (do|can) i (load|fine-?tune|"
-    r"train|deploy|save|use)|out of memory|doesn'?t work|not working)\b",
-    re.I,
-)
-_PASTED = re.compile(
-    r"Traceback \(most recent call last\)|^\s*\w*(Error|Exception): |\bLABEL_\d+\b|"
-    r"\[\{'label'|\{\"label\"|\btensor\(\[|\blogits\b|\bnan\b|\bscore'?\s*[:=]\s*0\.\d+",
-    re.M,
-)
-_FOLLOW_UP = re.compile(
-    r"^\s*(and|what about|how about|or|also|instead|any|another|a|same|but)\b.{0,60}$|"
-    r"\b(smaller|bigger|larger|lighter|faster|cheaper|another one|other one|instead)\b",
-    re.I,
-)
-_SMALLER = re.compile(r"\b(smaller|lighter|faster|cheaper|tinier)\b", re.I)
-
-
-def detect_intent(question: str) -> str:
-    """``"explain"`` (pasted output/error), ``"recommend"`` (model choice) or ``"challenge"``."""
-    if _PASTED.search(question) and (len(question) > 60 or "\n" in question):
-        return "explain"
-    if _RECOMMEND_NEG.search(question):
-        return "challenge"
-    if _RECOMMEND.search(question):
-        return "recommend"
-    if _SEEKING.search(question) and detect_task(question)[0] is not None:
-        return "recommend"
-    return "challenge"
-
-
-def _history_user_turns(history: Any) -> list[str]:
-    out = []
-    for item in history or []:
-        if isinstance(item, dict):
-            if item.get("role") == "user" and isinstance(item.get("content"), str):
-                out.append(item["content"])
-        elif isinstance(item, (list, tuple)) and item and isinstance(item[0], str):
-            out.append(item[0])
-    return out
-
-
-def resolve_follow_up(question: str, history: Any) -> tuple[str, str | None]:
-    """Merge a short follow-up with the last model request in ``history``.
-
-    Returns (request text, note) where note says what was reused, or (question, None).
-    "and a smaller one?" -> "<previous request> small" (the request parser maps "small"
-    to a size budget).
-    """
-    if len(question) > 120 or not _FOLLOW_UP.search(question):
-        return question, None
-    if detect_intent(question) == "recommend" and len(question.split()) > 6:
-        return question, None  # a full request of its own
-    for prev in reversed(_history_user_turns(history)):
-        if detect_intent(prev) == "recommend":
-            extra = question
-            if _SMALLER.search(question):
-                extra += " small"
-            merged = f"{prev.strip()} {extra.strip()}"
-            return merged, f"Follow-up: reusing your earlier request ({prev.strip()[:80]!r})."
-    return question, None
-
 
 class MemoEmbedder:
     """Wraps an embedder; caches single-text encodes so a question is embedded once."""
@@ -170,16 +101,16 @@ class MemoEmbedder:
 
 @dataclass
 class _Parts:
-    index: Any
+    index: Any  # AdvisorIndex
     embedder: MemoEmbedder
-    retriever: Any
-    classifier: Any | None
+    retriever: Retriever
+    classifier: Classifier | None
     guidance: dict
-    recommender: Any | None
-    explainer: Any | None
-    known_issues: Any | None = None  # KnownIssueMatcher
-    intent_model: Any | None = None  # IntentModel
-    notes: list[str] = field(default_factory=list)
+    recommender: ModelRecommender | None
+    explainer: Explainer | None
+    known_issues: KnownIssues | None = None
+    intent_model: IntentDetector | None = None
+    notes: list[str] = field(default_factory=list)  # parts not loaded, and why
 
 
 class Advisor:
@@ -218,6 +149,10 @@ class Advisor:
         return self.parts.index
 
     def _load(self) -> _Parts:
+        """Load the index (errors propagate) and each part. A part whose files are
+        missing or refused (``FileNotFoundError`` / :class:`AdvisorError`) is left out:
+        the answer degrades, ``notes`` says which part and why (the app's status line
+        shows it) and the log has an error. Any other exception is a bug and propagates."""
         from advisor.index import AdvisorIndex
         from advisor.retrieval import HybridRetriever
 
@@ -234,56 +169,33 @@ class Advisor:
             emb = index.embedder if isinstance(index.embedder, MemoEmbedder) else MemoEmbedder(
                 index.embedder)
         retriever = HybridRetriever(index, self.cfg)
-        guidance: dict = {}
-        try:
-            from advisor.guidance import load_guidance
 
-            guidance = load_guidance()
-        except Exception as e:  # noqa: BLE001 - answers still work without guidance
-            log.warning("guidance unavailable (%s); answers will lack causes/steps", e)
-            notes.append("Guidance files are missing; causes and steps are not shown.")
-        classifier = None
-        try:
-            from advisor.classifier import TaxonomyClassifier
+        def part(name: str, load: Callable[[], Any], without: str) -> Any:
+            try:
+                return load()
+            except (AdvisorError, FileNotFoundError) as e:
+                note = f"{name} not loaded ({e}); {without}."
+                log.error("%s", note)
+                notes.append(note)
+                return None
 
-            classifier = TaxonomyClassifier.load(index.index_dir, emb)
-        except Exception as e:  # noqa: BLE001 - fall back to nearest taxonomy entries
-            log.warning("taxonomy classifier unavailable (%s); using nearest taxonomy entries", e)
-        recommender = explainer = None
-        try:
-            from advisor.recommender import Recommender
-
-            recommender = Recommender(index, retriever)
-            recommender.prepare()
-        except Exception as e:  # noqa: BLE001
-            log.warning("recommender unavailable: %s", e)
-        try:
-            from advisor.explainer import OutputExplainer
-
-            explainer = OutputExplainer(index, retriever)
-        except Exception as e:  # noqa: BLE001
-            log.warning("output explainer unavailable: %s", e)
+        guidance = part("Guidance", _load_guidance, "answers lack causes and steps") or {}
+        classifier = part("Taxonomy classifier", lambda: _load_classifier(index, emb),
+                          "categories come from the nearest taxonomy entries")
+        recommender = part("Model recommender", lambda: _load_recommender(index, retriever),
+                           "no model recommendations")
+        explainer = part("Output explainer", lambda: _load_explainer(index, retriever),
+                         "pasted outputs are answered as questions")
+        known = part("Known-issues knowledge base", lambda: _load_known_issues(index, emb),
+                     "answers lack known fixes")
         intent_model = None
         try:
             from advisor.intent import IntentModel
 
             intent_model = IntentModel.load(index.index_dir)
-        except FileNotFoundError:
+        except FileNotFoundError:  # an older index: the phrasing rules still work
             log.warning("No intent model in %s: model requests are recognised by phrasing "
                         "only. Rebuild with `python -m builder build` to add it.", index.index_dir)
-        known = None
-        try:
-            from advisor.known_issues import (
-                KnownIssueMatcher,
-                load_known_issues,
-                load_vector_cache,
-            )
-
-            known = KnownIssueMatcher(load_known_issues(), emb,
-                                      cache=load_vector_cache(index.index_dir, emb.model_id))
-        except AdvisorError as e:  # a broken KB file: say which, answer without the KB
-            log.error("known-issues knowledge base not loaded: %s", e)
-            notes.append(f"Known-issues knowledge base not loaded: {e}")
         _limit_query_threads(DEFAULT_QUERY_THREADS)
         if DEFAULT_FREEZE_GC:
             import gc
@@ -293,6 +205,11 @@ class Advisor:
         log.info("advisor ready in %.2f s", time.perf_counter() - t0)
         return _Parts(index, emb, retriever, classifier, guidance, recommender, explainer,
                       known, intent_model, notes)
+
+    @property
+    def load_notes(self) -> list[str]:
+        """Why parts of the engine were not loaded (the app's status line shows these)."""
+        return list(self.parts.notes)
 
     def llm(self):
         """The configured LLM backend (or None); a misconfiguration is noted, not fatal."""
@@ -378,120 +295,121 @@ class Advisor:
         return hits
 
     # --- public API ---------------------------------------------------------------
-    def recommend(self, text: str, filters: dict | None = None,
+    def request(self, question: Any, history: Any = None, filters: dict | None = None,
+                *, session: str | None = None, kind: str = "ask") -> Request:
+        """A checked :class:`Request` (rate-limited only when ``session`` is given)."""
+        return make_request(question, self.cfg, kind=kind, history=history, filters=filters,
+                            session=session,
+                            limiter=self.rate_limiter if session is not None else None)
+
+    def recommend(self, text: str | Request, filters: dict | None = None,
                   k: int = DEFAULT_MODELS_K) -> list[ModelRecommendation]:
         rec = self.parts.recommender
         if rec is None:
             raise AdvisorError("The model recommender is not available in this build.")
+        if isinstance(text, Request):
+            text, filters = text.text, text.filters
         return rec.recommend(text, filters=filters, k=k)
 
-    def explain_output(self, text: str, model_id: str | None = None) -> Explanation:
-        text = clean_output_text(text, self.cfg)
+    def explain_output(self, text: str | Request, model_id: str | None = None) -> Explanation:
+        req = text if isinstance(text, Request) else make_request(
+            text, self.cfg, kind="explain", model_id=model_id)
         exp = self.parts.explainer
         if exp is None:
             raise AdvisorError("The output explainer is not available in this build.")
-        return exp.explain(text, model_id=model_id)
+        return exp.explain(req.text, model_id=req.model_id)
 
-    def _prepare(self, question, history, filters, session):
-        """Everything up to the answer text: (advice skeleton, composed, request text)."""
-        t0 = time.perf_counter()
-        if session is not None:
-            self.rate_limiter.check(session)
-        intent0 = "explain" if _PASTED.search(str(question or "")) else None
-        if intent0 == "explain" and len(str(question or "")) > self.cfg.max_question_chars:
-            question = clean_output_text(question, self.cfg)
-        else:
-            question = clean_question(question, self.cfg)
-        parse_filters(filters)  # type/range errors before any work
+    def _prepare(self, req: Request) -> tuple[Advice, Composed]:
+        """Everything up to the answer text: (advice skeleton, composed)."""
         p = self.parts
-        request, follow_note = resolve_follow_up(question, history)
-        notes = list(p.notes)
-        if follow_note:
-            notes.append(follow_note)
-        qtext = request[: self.cfg.max_question_chars]
+        qtext = req.query[: self.cfg.max_question_chars]
         qvec = p.embedder.encode([qtext])[0]  # (dim,) once; reused below via the memo
-        intent = self.detect_intent(request, qvec)
+        intent = self.detect_intent(req.query, qvec)
         categories, unsure = self.classify(qtext, qvec)
         hits = self.retrieve(qtext, qvec, intent)
+        notes = list(p.notes) + ([req.follow_up] if req.follow_up else [])
         models: list[ModelRecommendation] = []
         explanation: Explanation | None = None
-        req = None
+        understood = None
         known = []
         if intent != "recommend" and p.known_issues is not None:
-            known = p.known_issues.match(question, qvec)
+            known = p.known_issues.match(req.text, qvec)
             if known:
                 categories, unsure = self._merge_known(categories, unsure, known)
         if intent == "recommend" and p.recommender is not None:
             try:
-                req, models = p.recommender.recommend_with_request(
-                    request, filters=filters, k=DEFAULT_MODELS_K, qvec=qvec)
+                understood, models = p.recommender.recommend_with_request(
+                    req.query, filters=req.filters, k=DEFAULT_MODELS_K, qvec=qvec)
             except AdvisorError as e:
                 notes.append(str(e))
         elif intent == "explain" and p.explainer is not None:
-            explanation = p.explainer.explain(question, model_id=(filters or {}).get("model_id"))
+            explanation = p.explainer.explain(req.text, model_id=req.model_id)
             categories, unsure = self._merge_explanation(categories, unsure, explanation)
-        composed = compose(question, categories, unsure, hits, models, p.guidance, p.index,
-                           intent=intent, notes=[follow_note] if follow_note else [],
-                           known=known, request_line=_request_line(req))
+        composed = compose(req.text, categories, unsure, hits, models, p.guidance, p.index,
+                           intent=intent, notes=[req.follow_up] if req.follow_up else [],
+                           known=known, request_line=_request_line(understood))
+        citations = composed.citations
         if explanation is not None:  # the explainer's answer leads; the rest is context
             composed.sections.insert(0, explanation.answer)
-            seen = {c.url for c in composed.citations}
-            composed.citations = [c for c in explanation.citations if c.url not in seen] + \
-                composed.citations
+            seen = {c.url for c in citations}
+            citations = [c for c in explanation.citations if c.url not in seen] + citations
         advice = Advice(
-            question=question, answer="", categories=categories[:3],
+            question=req.text, answer="", categories=categories[:3],
             confidence=categories[0].score if categories else 0.0, unsure=unsure,
-            models=models, citations=composed.citations, hits=hits, intent=intent,
+            models=models, citations=citations, hits=hits, intent=intent,
             backend="offline", notes=notes,
-            task=req.task if req is not None else None,
-            task_confidence=req.task_confidence if req is not None else None,
-            known_issues=[m.issue.id for m in known],
+            task=understood.task if understood is not None else None,
+            task_confidence=understood.task_confidence if understood is not None else None,
+            known_issues=[m.issue.id for m in known], explanation=explanation,
         )
-        return advice, composed, t0
+        return advice, composed
 
-    def stream(self, question: str, history: Any = None, filters: dict | None = None,
+    def stream(self, question: str | Request, history: Any = None, filters: dict | None = None,
                *, session: str | None = None) -> Iterator[tuple[str, Advice | None]]:
-        """Yield ``(markdown so far, None)`` while answering, then ``(markdown, Advice)``."""
-        advice, composed, t0 = self._prepare(question, history, filters, session)
+        """Yield ``(markdown so far, None)`` while answering, then ``(markdown, Advice)``.
+
+        ``question`` is a :class:`Request` from :func:`advisor.request.make_request`, or
+        raw text checked here (with ``history``, ``filters``, ``session``)."""
+        t0 = time.perf_counter()
+        req = question if isinstance(question, Request) else self.request(
+            question, history, filters, session=session)
+        advice, composed = self._prepare(req)
         llm = self.llm()
         lead: list[str] = []
         if self._llm_error:  # configured but unusable: say so in the answer too
             advice.notes.append(self._llm_error)
             lead.append(self._llm_error)
-        if llm is None:
-            md = ""
-            for section in composed.sections:
-                if section:
-                    md = f"{md}\n\n{section}" if md else section
-                    yield md, None
-            advice.answer = _with_notes(composed.markdown, lead)
-            advice.latency_ms = (time.perf_counter() - t0) * 1000
-            yield advice.answer, advice
-            return
-        from advisor.llm import AdviceContext, build_messages
+        sections = [s for s in composed.sections if s]
+        if llm is not None:
+            from advisor.llm import AdviceContext, build_messages
 
-        ctx = AdviceContext(
-            intent=advice.intent, categories=advice.categories, unsure=advice.unsure,
-            causes=composed.causes, steps=composed.steps, models=advice.models,
-            citations=composed.citations, hits=advice.hits, draft=composed.markdown,
-        )
-        messages = build_messages(advice.question, history, ctx)
-        text = ""
-        try:
-            for piece in llm.stream(messages):
-                text += piece
-                yield text, None
-            advice.backend = getattr(llm, "name", "llm")
-            advice.answer = text + "\n\n" + _sources_only(composed)
-        except LLMBackendError as e:
-            note = f"{e}"
-            advice.notes.append(note)
-            advice.backend = "offline"
-            advice.answer = _with_notes(composed.markdown, [note])
+            ctx = AdviceContext(
+                intent=advice.intent, categories=advice.categories, unsure=advice.unsure,
+                causes=composed.causes, steps=composed.steps, models=advice.models,
+                citations=advice.citations, hits=advice.hits, draft=composed.markdown,
+            )
+            text = ""
+            try:
+                for piece in llm.stream(build_messages(req.text, req.history, ctx)):
+                    text += piece
+                    yield text, None
+                advice.backend = getattr(llm, "name", "llm")
+                sections = [text]
+            except LLMBackendError as e:
+                advice.notes.append(str(e))
+                lead.append(str(e))
+        else:
+            md = ""
+            for section in sections:
+                md = f"{md}\n\n{section}" if md else section
+                yield md, None
+        advice.sections = ([_notes_section(lead)] if lead else []) + sections
+        advice.answer = "\n\n".join(
+            s for s in [*advice.sections, sources_section(advice.citations)] if s)
         advice.latency_ms = (time.perf_counter() - t0) * 1000
         yield advice.answer, advice
 
-    def advise(self, question: str, history: Any = None, filters: dict | None = None,
+    def advise(self, question: str | Request, history: Any = None, filters: dict | None = None,
                *, session: str | None = None) -> Advice:
         """Answer one question (see the module docstring). Raises InvalidInputError /
         RateLimitError for bad input; never raises for a failing LLM backend."""
@@ -500,6 +418,39 @@ class Advisor:
             final = adv or final
         assert final is not None
         return final
+
+
+def _load_guidance() -> dict:
+    from advisor.guidance import load_guidance
+
+    return load_guidance()
+
+
+def _load_classifier(index, emb):
+    from advisor.classifier import TaxonomyClassifier
+
+    return TaxonomyClassifier.load(index.index_dir, emb)
+
+
+def _load_recommender(index, retriever):
+    from advisor.recommender import Recommender
+
+    rec = Recommender(index, retriever)
+    rec.prepare()
+    return rec
+
+
+def _load_explainer(index, retriever):
+    from advisor.explainer import OutputExplainer
+
+    return OutputExplainer(index, retriever)
+
+
+def _load_known_issues(index, emb):
+    from advisor.known_issues import KnownIssueMatcher, load_known_issues, load_vector_cache
+
+    return KnownIssueMatcher(load_known_issues(), emb,
+                             cache=load_vector_cache(index.index_dir, emb.model_id))
 
 
 def _limit_query_threads(n: int) -> None:
@@ -534,7 +485,7 @@ def _request_line(req) -> str:
     if req.languages:
         parts.append("language " + ", ".join(req.languages))
     if req.max_params:
-        parts.append(f"at most {req.max_params / 1e6:,.0f}M parameters")
+        parts.append(f"at most {human_count(req.max_params)} parameters")
     if req.license_family:
         parts.append(f"licence {req.license_family}")
     if req.library:
@@ -544,16 +495,6 @@ def _request_line(req) -> str:
     return "Understood as: " + "; ".join(parts) + "." if parts else ""
 
 
-def _sources_only(composed: Composed) -> str:
-    """The offline Sources section, appended to LLM answers so citations never get lost."""
-    for s in composed.sections:
-        if s.startswith("### Sources"):
-            return s
-    return ""
-
-
-def _with_notes(markdown: str, notes: Sequence[str]) -> str:
-    """Put notes (e.g. "the LLM failed; offline answer") above the answer."""
-    if not notes:
-        return markdown
-    return "\n".join(f"> _{safe_text(n, 400)}_" for n in notes) + "\n\n" + markdown
+def _notes_section(notes: Sequence[str]) -> str:
+    """Notes shown above the answer (e.g. "the LLM failed; offline answer")."""
+    return "\n".join(f"> _{safe_text(n, 400)}_" for n in notes)

@@ -134,12 +134,6 @@ def key_point_coverage(points: Sequence[str], answer: str) -> float:
     return sum(key_point_found(p, answer, have) for p in points) / len(points)
 
 
-def answer_body(answer: str) -> str:
-    """The answer before its Sources section (what the word counts measure)."""
-    cut = answer.find("### Sources")
-    return answer if cut < 0 else answer[:cut]
-
-
 def first_words(text: str, n: int = FIRST_SCREEN_WORDS) -> str:
     return " ".join(text.split()[:n])
 
@@ -213,7 +207,7 @@ def evaluate(questions_path: Path, cfg: Config, details_path: Path | None = None
                 got = [canonical_category(c) or c for c in line["categories"]]
                 top1.append(float(bool(got) and got[0] == want))
                 top3.append(float(want in got[:3]))
-            body = answer_body(advice.answer)
+            body = "\n\n".join(advice.sections)  # the answer without its Sources
             words.append(len(body.split()))
             if q.good_models:
                 sel.append(float(hit_at(q.good_models, line["models"])))

@@ -16,7 +16,7 @@
 Every failure is a typed error whose message says what to do: :class:`IndexDownloadError`
 (offline, unreachable, no such repo/revision, no access), :class:`IndexMismatchError`,
 :class:`IndexChecksumError` / :class:`IndexCorruptError`. The app catches them and falls
-back to the local index or the auto-build (:mod:`advisor.ui`). The token is passed to
+back to the local index or the auto-build (:mod:`advisor.app.lifecycle`). The token is passed to
 huggingface_hub and never logged. This module does not load the index
 (:class:`advisor.index.AdvisorIndex` does) and never uploads (``python -m builder push``,
 :mod:`builder.push`).

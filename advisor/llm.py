@@ -37,7 +37,9 @@ from typing import Any
 
 from advisor.config import Config
 from advisor.errors import LLMBackendError
+from advisor.request import normalise_history
 from advisor.types import CategoryScore, Citation, Hit, ModelRecommendation
+from advisor.validate import redact_secrets
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,6 @@ DEFAULT_MAX_EVIDENCE = 8  # chunks in the prompt (= cfg.top_k by default)
 # cfg.llm_timeout the answer is abandoned and the offline one shown.
 DEFAULT_TOTAL_TIMEOUT_FACTOR = 4.0
 BACKENDS = ("offline", "hf", "openai", "local")
-REDACTED = "[REDACTED]"
 
 _FENCE_TAGS = re.compile(r"<\s*(/?)\s*(evidence|facts|system|instructions?)\b", re.I)
 
@@ -91,42 +92,19 @@ def system_prompt() -> str:
     return _read_prompt("system.md", _SYSTEM_FALLBACK)
 
 
-def redact(text: str, secrets: Sequence[str | None]) -> str:
-    """Replace every non-trivial secret in ``text`` with ``[REDACTED]``."""
-    for s in secrets:
-        if s and len(s) >= 4:
-            text = text.replace(s, REDACTED)
-    return text
-
-
 def fence_text(text: str) -> str:
     """Neutralise tags that could close or open our prompt fences inside data."""
     return _FENCE_TAGS.sub(lambda m: f"&lt;{m.group(1)}{m.group(2)}", text)
 
 
 def _history_messages(history: Any) -> list[dict[str, str]]:
-    """Accept Gradio ``messages`` dicts or (user, assistant) pairs; keep the last turns."""
-    out: list[dict[str, str]] = []
-    for item in history or []:
-        if isinstance(item, dict):
-            role, content = item.get("role"), item.get("content")
-            if isinstance(content, list):  # multimodal parts
-                content = " ".join(
-                    p.get("text", "") if isinstance(p, dict) else str(p) for p in content
-                )
-            if role in ("user", "assistant") and isinstance(content, str) and content.strip():
-                out.append({"role": role, "content": content})
-        elif isinstance(item, (list, tuple)) and len(item) == 2:
-            user, bot = item
-            if isinstance(user, str) and user.strip():
-                out.append({"role": "user", "content": user})
-            if isinstance(bot, str) and bot.strip():
-                out.append({"role": "assistant", "content": bot})
-    out = out[-2 * DEFAULT_HISTORY_TURNS :]
+    """The last turns of the chat (:func:`advisor.request.normalise_history`), capped;
+    our own earlier answers quoted retrieved data, so they are fenced like data."""
+    out = normalise_history(history)[-2 * DEFAULT_HISTORY_TURNS :]
     for m in out:
         if len(m["content"]) > DEFAULT_HISTORY_CHARS:
             m["content"] = m["content"][:DEFAULT_HISTORY_CHARS] + " …"
-        if m["role"] == "assistant":  # our own earlier answers quoted retrieved data
+        if m["role"] == "assistant":
             m["content"] = fence_text(m["content"])
     return out
 
@@ -210,13 +188,16 @@ class LLMBackend:
     """Base class: ``stream(messages)`` yields text pieces or raises LLMBackendError."""
 
     name = "base"
+    needs: dict[str, str] = {}  # Config field -> the message when it is empty
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
-        self._secrets = [cfg.hf_token, cfg.openai_api_key]
+        for setting, message in self.needs.items():
+            if not getattr(cfg, setting):
+                raise LLMBackendError(message)
 
     def _redact(self, text: str) -> str:
-        return redact(text, self._secrets)
+        return redact_secrets(text, self.cfg)
 
     def _clean_messages(self, messages: list[dict]) -> list[dict]:
         return [{**m, "content": self._redact(str(m.get("content", "")))} for m in messages]
@@ -231,6 +212,40 @@ class LLMBackend:
 
     def complete(self, messages: list[dict]) -> str:
         return "".join(self.stream(messages))
+
+
+class _ChatCompletionBackend(LLMBackend):
+    """A streamed chat-completion server: subclasses yield ``(piece, finished)`` deltas
+    and name their failures; this class enforces the total deadline, redacts, and
+    refuses a stream that closed before a ``finish_reason``."""
+
+    def _deltas(self, messages: list[dict]) -> Iterator[tuple[str | None, bool]]:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _failure(self, exc: Exception) -> LLMBackendError:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        what = f"HTTP {status}" if status else "request failed"
+        if status == 429:
+            what += " (rate limited; try again later)"
+        return self._error(what, exc)
+
+    def stream(self, messages: list[dict]) -> Iterator[str]:
+        limit = self.cfg.llm_timeout * DEFAULT_TOTAL_TIMEOUT_FACTOR
+        deadline = time.monotonic() + limit
+        finished = False
+        try:
+            for piece, fin in self._deltas(self._clean_messages(messages)):
+                if time.monotonic() > deadline:
+                    raise self._error(f"no complete answer within {limit:.0f} s")
+                finished = finished or fin
+                if piece:
+                    yield self._redact(piece)
+        except LLMBackendError:
+            raise
+        except Exception as e:  # noqa: BLE001 - HTTP, timeout, parse: all mean "fall back"
+            raise self._failure(e) from None
+        if not finished:
+            raise self._error("the stream closed before the answer was complete")
 
 
 def _parse_sse_line(line: str) -> tuple[str | None, bool, bool]:
@@ -252,18 +267,19 @@ def _parse_sse_line(line: str) -> tuple[str | None, bool, bool]:
     return piece, False, bool(choice.get("finish_reason"))
 
 
-class OpenAIBackend(LLMBackend):
-    """OpenAI-compatible ``/v1/chat/completions`` with SSE streaming (httpx)."""
+class OpenAIBackend(_ChatCompletionBackend):
+    """OpenAI-compatible ``/v1/chat/completions`` with SSE streaming (httpx).
+
+    Not ``InferenceClient(base_url=...)``: huggingface_hub refuses every request while
+    ``HF_HUB_OFFLINE`` is set, which would cut an offline Space off its local LLM server.
+    """
 
     name = "openai"
+    needs = {"llm_base_url": "ADVISOR_LLM_BACKEND=openai needs ADVISOR_LLM_BASE_URL "
+                             "(e.g. http://localhost:8000/v1)."}
 
     def __init__(self, cfg: Config):
         super().__init__(cfg)
-        if not cfg.llm_base_url:
-            raise LLMBackendError(
-                "ADVISOR_LLM_BACKEND=openai needs ADVISOR_LLM_BASE_URL "
-                "(e.g. http://localhost:8000/v1)."
-            )
         base = cfg.llm_base_url.rstrip("/")
         if base.endswith("/chat/completions"):
             self.url = base
@@ -273,7 +289,14 @@ class OpenAIBackend(LLMBackend):
             self.url = base + "/v1/chat/completions"
         self.model = cfg.llm_model or "default"
 
-    def stream(self, messages: list[dict]) -> Iterator[str]:
+    def _failure(self, exc: Exception) -> LLMBackendError:
+        import httpx
+
+        if isinstance(exc, httpx.TimeoutException):
+            return self._error(f"timed out after {self.cfg.llm_timeout:.0f} s", exc)
+        return self._error("the connection or stream broke", exc)
+
+    def _deltas(self, messages: list[dict]) -> Iterator[tuple[str | None, bool]]:
         import httpx
 
         headers = {"Accept": "text/event-stream"}
@@ -282,45 +305,27 @@ class OpenAIBackend(LLMBackend):
             headers["Authorization"] = f"Bearer {key}"
         body = {
             "model": self.model,
-            "messages": self._clean_messages(messages),
+            "messages": messages,
             "stream": True,
             "max_tokens": DEFAULT_MAX_NEW_TOKENS,
             "temperature": DEFAULT_TEMPERATURE,
         }
-        timeout = httpx.Timeout(self.cfg.llm_timeout)
-        deadline = time.monotonic() + self.cfg.llm_timeout * DEFAULT_TOTAL_TIMEOUT_FACTOR
-        finished = False
-        try:
-            with httpx.Client(timeout=timeout) as client:
-                with client.stream("POST", self.url, json=body, headers=headers) as resp:
-                    if resp.status_code != 200:
-                        resp.read()
-                        raise self._error(
-                            f"HTTP {resp.status_code} from the endpoint"
-                            + (" (rate limited; try again later)" if resp.status_code == 429 else "")
-                        )
-                    for line in resp.iter_lines():
-                        if time.monotonic() > deadline:
-                            raise self._error(
-                                f"no complete answer within {self.cfg.llm_timeout * DEFAULT_TOTAL_TIMEOUT_FACTOR:.0f} s"
-                            )
-                        piece, done, fin = _parse_sse_line(line)
-                        finished = finished or fin
-                        if piece:
-                            yield self._redact(piece)
-                        if done:
-                            break
-        except LLMBackendError:
-            raise
-        except httpx.TimeoutException as e:
-            raise self._error(f"timed out after {self.cfg.llm_timeout:.0f} s", e) from None
-        except (httpx.HTTPError, ValueError) as e:
-            raise self._error("the connection or stream broke", e) from None
-        if not finished:
-            raise self._error("the stream closed before the answer was complete")
+        with httpx.Client(timeout=httpx.Timeout(self.cfg.llm_timeout)) as client:
+            with client.stream("POST", self.url, json=body, headers=headers) as resp:
+                if resp.status_code != 200:
+                    resp.read()
+                    raise self._error(
+                        f"HTTP {resp.status_code} from the endpoint"
+                        + (" (rate limited; try again later)" if resp.status_code == 429 else "")
+                    )
+                for line in resp.iter_lines():
+                    piece, done, fin = _parse_sse_line(line)
+                    yield piece, fin
+                    if done:
+                        return
 
 
-class HFBackend(LLMBackend):
+class HFBackend(_ChatCompletionBackend):
     """``huggingface_hub.InferenceClient`` chat completion, streamed."""
 
     name = "hf"
@@ -343,38 +348,18 @@ class HFBackend(LLMBackend):
                 model=cfg.llm_model, token=cfg.hf_token, timeout=cfg.llm_timeout
             )
 
-    def stream(self, messages: list[dict]) -> Iterator[str]:
-        deadline = time.monotonic() + self.cfg.llm_timeout * DEFAULT_TOTAL_TIMEOUT_FACTOR
-        finished = False
-        try:
-            chunks = self.client.chat_completion(
-                self._clean_messages(messages),
-                model=self.cfg.llm_model if self.cfg.llm_base_url else None,
-                stream=True,
-                max_tokens=DEFAULT_MAX_NEW_TOKENS,
-                temperature=DEFAULT_TEMPERATURE,
-            )
-            for chunk in chunks:
-                if time.monotonic() > deadline:
-                    raise self._error("no complete answer in time")
-                if not chunk.choices:
-                    continue
+    def _deltas(self, messages: list[dict]) -> Iterator[tuple[str | None, bool]]:
+        chunks = self.client.chat_completion(
+            messages,
+            model=self.cfg.llm_model if self.cfg.llm_base_url else None,
+            stream=True,
+            max_tokens=DEFAULT_MAX_NEW_TOKENS,
+            temperature=DEFAULT_TEMPERATURE,
+        )
+        for chunk in chunks:
+            if chunk.choices:
                 choice = chunk.choices[0]
-                piece = choice.delta.content if choice.delta else None
-                if choice.finish_reason:
-                    finished = True
-                if piece:
-                    yield self._redact(piece)
-        except LLMBackendError:
-            raise
-        except Exception as e:  # noqa: BLE001 - HTTP, timeout, parse: all mean "fall back"
-            status = getattr(getattr(e, "response", None), "status_code", None)
-            what = f"HTTP {status}" if status else "request failed"
-            if status == 429:
-                what += " (rate limited; try again later)"
-            raise self._error(what, e) from None
-        if not finished:
-            raise self._error("the stream closed before the answer was complete")
+                yield (choice.delta.content if choice.delta else None), bool(choice.finish_reason)
 
 
 class LocalBackend(LLMBackend):
@@ -385,13 +370,11 @@ class LocalBackend(LLMBackend):
     """
 
     name = "local"
+    needs = {"llm_model": "ADVISOR_LLM_BACKEND=local needs ADVISOR_LLM_MODEL (a Hub id or a "
+                          "local path)."}
 
     def __init__(self, cfg: Config):
         super().__init__(cfg)
-        if not cfg.llm_model:
-            raise LLMBackendError(
-                "ADVISOR_LLM_BACKEND=local needs ADVISOR_LLM_MODEL (a Hub id or a local path)."
-            )
         self._pipe = None
         self._lock = threading.Lock()
         self._generate = self._generate_plain

@@ -15,7 +15,10 @@ holds no logic beyond small conveniences.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DocKind = Literal["taxonomy", "thread", "model", "model2026"]
 
@@ -184,11 +187,38 @@ class ModelRecommendation:
 
 
 @dataclass
+class Request:
+    """One user input, checked once at the boundary (:func:`advisor.request.make_request`).
+
+    Every surface (chat, widget, API, MCP, eval) builds one and the engine answers it
+    without checking it again.
+    """
+
+    text: str  # cleaned (no control characters, secrets redacted) and within its limit
+    kind: Literal["ask", "recommend", "explain"] = "ask"
+    query: str = ""  # what is answered: ``text``, or a follow-up merged with an earlier request
+    history: list[dict[str, str]] = field(default_factory=list)  # earlier turns, role+content
+    filters: dict[str, Any] = field(default_factory=dict)  # checked (validate.Filters.as_dict)
+    session: str | None = None  # Gradio's session id (rate limit and log only)
+    model_id: str | None = None  # the model that produced a pasted output (explain)
+    follow_up: str | None = None  # says which earlier request a follow-up reused
+
+    def __post_init__(self) -> None:
+        self.query = self.query or self.text
+
+
+@dataclass
 class Advice:
-    """Everything the engine says about one question."""
+    """Everything the engine says about one question.
+
+    ``sections`` (the answer's markdown sections, composer's or LLM's) and ``citations``
+    are the structure; ``answer`` is their one rendering (sections, then the numbered
+    Sources), kept for the API and the eval command. Surfaces that show sources apart
+    (the chat) render ``sections`` and ``citations`` themselves and never parse ``answer``.
+    """
 
     question: str
-    answer: str  # markdown
+    answer: str  # markdown: sections + "### Sources"
     categories: list[CategoryScore]
     confidence: float
     unsure: bool
@@ -202,6 +232,8 @@ class Advice:
     task: str | None = None  # the Hub task the request was understood as (model choice)
     task_confidence: float | None = None
     known_issues: list[str] = field(default_factory=list)  # ids of matched KB entries
+    sections: list[str] = field(default_factory=list)  # the answer body, without sources
+    explanation: Explanation | None = None  # when the question was a pasted output/error
 
     def to_dict(self, with_hits: bool = False) -> dict[str, Any]:
         d = asdict(self)
@@ -222,3 +254,39 @@ class Explanation:
     citations: list[Citation]
     categories: list[CategoryScore] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+# --- the engine's parts, as the engine uses them (advisor.engine._Parts) ---------------
+class Retriever(Protocol):
+    def search(self, query: str, k: int = 8, kinds: list[str] | None = None,
+               doc_ids: list[str] | None = None, mode: str | None = None,
+               qvec: np.ndarray | None = None) -> list[Hit]: ...
+
+
+class Classifier(Protocol):
+    def predict(self, text: str, k: int = 3) -> list[CategoryScore]: ...
+
+    def is_unsure(self, scores: list[CategoryScore]) -> bool: ...
+
+
+class ModelRecommender(Protocol):
+    def recommend(self, text: str, filters: dict | None = None,
+                  k: int = 5) -> list[ModelRecommendation]: ...
+
+    def recommend_with_request(self, text: str, filters: dict | None, k: int,
+                               qvec: np.ndarray | None) -> tuple[Any, list[ModelRecommendation]]:
+        ...
+
+
+class Explainer(Protocol):
+    def explain(self, text: str, model_id: str | None = None) -> Explanation: ...
+
+
+class KnownIssues(Protocol):
+    def match(self, text: str, qvec: np.ndarray) -> list[Any]: ...  # KnownIssueMatch
+
+
+class IntentDetector(Protocol):
+    threshold: float
+
+    def proba(self, text: str, qvec: np.ndarray) -> float: ...

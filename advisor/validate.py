@@ -17,6 +17,7 @@ import threading
 import time
 import unicodedata
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,14 +41,18 @@ _TOKEN_LIKE = re.compile(r"\b(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{20,})\b")
 REDACTED = "[REDACTED]"
 
 
+def redact(text: str, secrets: Sequence[str | None]) -> str:
+    """Replace every non-trivial secret in ``text`` with ``[REDACTED]``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def redact_secrets(text: str, cfg: Config | None = None) -> str:
     """Replace token-like strings and the configured secrets with ``[REDACTED]``."""
     text = _TOKEN_LIKE.sub(REDACTED, text)
-    if cfg is not None:
-        for secret in (cfg.hf_token, cfg.openai_api_key):
-            if secret and len(secret) >= 4:
-                text = text.replace(secret, REDACTED)
-    return text
+    return redact(text, (cfg.hf_token, cfg.openai_api_key)) if cfg is not None else text
 
 
 def _clean_text(text: Any, cfg: Config | None = None) -> str:

@@ -1,6 +1,6 @@
 """The app end to end.
 
-Fast part: the real Gradio app (``advisor.ui.build_demo``) with an invented fake engine,
+Fast part: the real Gradio app (``advisor.app.layout.build_demo``) with an invented fake engine,
 launched in-process on a loopback port and called through ``gradio_client``: named
 endpoints, structured results, refusals logged, private UI handlers, MCP tool list,
 widget page; plus the chat handler (streaming, Sources message, like/dislike) and the
@@ -17,21 +17,24 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
 import pytest
 
+from advisor.compose import sources_section
 from advisor.config import Config
 from advisor.errors import IndexNotFoundError
-from advisor.querylog import QueryLog
+from advisor.maintainers.querylog import QueryLog
 from advisor.types import (
     Advice,
     CategoryScore,
     Citation,
     Explanation,
     ModelRecommendation,
+    Request,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,22 +68,24 @@ class FakeAdvisor:
         )
 
     def advise(self, question, history=None, filters=None):
+        if isinstance(question, Request):  # what the app passes: checked once
+            question, history = question.text, question.history
         self.histories.append(history)
         cites = [
             Citation("thread", "thread:1", "https://discuss.huggingface.co/t/1", "Invented thread"),
             Citation("model", "model:acme/model-0", "https://huggingface.co/acme/model-0"),
         ]
+        body = f"Invented answer to {question[:20]}."
         return Advice(
             question=question,
-            answer=f"Invented answer to {question[:20]}.\n\n### Sources\n1. [Invented thread]"
-            "(https://discuss.huggingface.co/t/1) (thread)\n2. [acme/model-0]"
-            "(https://huggingface.co/acme/model-0) (model)",
+            answer=f"{body}\n\n{sources_section(cites)}",
             categories=[CategoryScore("Memory & Performance", "", 0.7)],
             confidence=0.7,
             unsure=False,
             models=[self._rec(0)],
             citations=cites,
             intent="challenge",
+            sections=[body],
         )
 
     def stream(self, question, history=None):
@@ -93,6 +98,8 @@ class FakeAdvisor:
         return [self._rec(i) for i in range(min(k, 3))]
 
     def explain_output(self, text, model_id=None):
+        if isinstance(text, Request):
+            text, model_id = text.text, text.model_id
         return Explanation(
             text=text,
             kinds=["label_ids"],
@@ -112,7 +119,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def fake_app(tmp_path, corpus_dir):
-    from advisor.ui import build_demo
+    from advisor.app.layout import build_demo
 
     cfg = Config(log_db=str(tmp_path / "log.sqlite"), corpus_dir=corpus_dir, rate_limit_per_min=0)
     demo = build_demo(cfg, advisor_factory=FakeAdvisor)
@@ -193,7 +200,8 @@ def _like(index: int, liked: bool):
 
 
 def test_chat_streams_sources_and_feedback(tmp_path):
-    from advisor.ui import AdvisorApp, EngineHolder
+    from advisor.app.handlers import AdvisorApp
+    from advisor.app.lifecycle import EngineHolder
 
     cfg = Config(log_db=str(tmp_path / "log.sqlite"))
     fake = FakeAdvisor()
@@ -230,7 +238,7 @@ def test_chat_streams_sources_and_feedback(tmp_path):
 
 
 def test_holder_builds_missing_index_quick_then_full(tmp_path):
-    from advisor.ui import EngineHolder
+    from advisor.app.lifecycle import EngineHolder
 
     cfg = Config(index_dir=tmp_path / "idx", auto_build=True, auto_build_limit=50)
     built: list = []
@@ -251,7 +259,7 @@ def test_holder_builds_missing_index_quick_then_full(tmp_path):
 
 
 def test_holder_without_auto_build_reports_failure(tmp_path):
-    from advisor.ui import EngineHolder
+    from advisor.app.lifecycle import EngineHolder
 
     cfg = Config(index_dir=tmp_path / "idx", auto_build=False)
 
@@ -266,18 +274,18 @@ def test_holder_without_auto_build_reports_failure(tmp_path):
         holder.get()
 
 
-def test_split_sources():
-    from advisor.ui import split_sources, with_sources
+def test_render_answers_from_structure():
+    from advisor.app.render import answer_body, explanation_markdown, sources_message
 
-    body, src = split_sources("Answer.\n\n### Sources\n1. [a](u) (thread)", [])
-    assert body == "Answer." and src == "1. [a](u) (thread)"
-    body, src = split_sources("A\n### Sources\n1. x\n### After\nmore", [])
-    assert src == "1. x" and body == "A\n### After\nmore"
     cite = Citation("thread", "thread:9", "https://discuss.huggingface.co/t/9", "T9")
-    body, src = split_sources("No sources section", [cite])
-    assert body == "No sources section" and "[T9](https://discuss.huggingface.co/t/9)" in src
-    assert with_sources("x", [cite]).count("### Sources") == 1
-    assert with_sources("x\n### Sources\n1.", [cite]).count("### Sources") == 1
+    advice = FakeAdvisor().advise("How do I fix OOM?")
+    assert answer_body(advice) == "Invented answer to How do I fix OOM?."
+    msg = sources_message([cite])
+    assert msg["content"] == "1. [T9](https://discuss.huggingface.co/t/9) (thread)"
+    assert msg["metadata"]["title"] == "📚 Sources (1)"
+    assert sources_message([]) is None
+    expl = FakeAdvisor().explain_output("LABEL_1")
+    assert explanation_markdown(expl).count("### Sources") == 1
 
 
 # --- the real app, real MiniLM, small real index -----------------------------------------
@@ -351,19 +359,25 @@ def wait_ready(proc, url: str, timeout: float = READY_TIMEOUT_S) -> float:
     raise AssertionError(f"app not ready after {timeout} s")
 
 
-@pytest.fixture(scope="session")
-def running_app(built_index, corpus_dir, tmp_path_factory):
-    log_db = tmp_path_factory.mktemp("e2e-log") / "querylog.sqlite"
-    proc, url = start_app(built_index, log_db, corpus_dir)
+@contextmanager
+def served_app(index_dir: Path, log_db: Path, corpus_dir: Path):
+    """``python app.py`` serving ``index_dir``, ready: yields (process, url, ready seconds)."""
+    proc, url = start_app(index_dir, log_db, corpus_dir)
     try:
-        seconds = wait_ready(proc, url)
-        yield SimpleNamespace(url=url, log_db=log_db, ready_seconds=seconds, proc=proc)
+        yield proc, url, wait_ready(proc, url)
     finally:
         proc.terminate()
         try:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def running_app(built_index, corpus_dir, tmp_path_factory):
+    log_db = tmp_path_factory.mktemp("e2e-log") / "querylog.sqlite"
+    with served_app(built_index, log_db, corpus_dir) as (proc, url, seconds):
+        yield SimpleNamespace(url=url, log_db=log_db, ready_seconds=seconds, proc=proc)
 
 
 @pytest.mark.slow
@@ -406,7 +420,9 @@ def test_real_app_endpoints(running_app):
 
 
 def test_find_models_and_insights_views(tmp_path, corpus_dir):
-    from advisor.ui import RECOMMEND_COLUMNS, AdvisorApp, EngineHolder
+    from advisor.app.handlers import AdvisorApp
+    from advisor.app.lifecycle import EngineHolder
+    from advisor.app.render import RECOMMEND_COLUMNS
 
     cfg = Config(log_db=str(tmp_path / "log.sqlite"), corpus_dir=corpus_dir)
     holder = EngineHolder(cfg, factory=FakeAdvisor).start()
@@ -418,7 +434,7 @@ def test_find_models_and_insights_views(tmp_path, corpus_dir):
     )
     assert list(table.columns) == RECOMMEND_COLUMNS and len(table) == 2
     assert table.iloc[0, 0] == "[acme/model-0](https://huggingface.co/acme/model-0)"
-    assert table.iloc[0, 5] == "66.0M" and table.iloc[0, 6] == "50%"
+    assert table.iloc[0, 5] == "66M" and table.iloc[0, 6] == "50%"
     assert "acme/model-0" in snippet and "Top pick" in notes
     summary, per_day, recurring, disliked, gaps, download = app.insights_view()
     assert "**1** logged queries: 1 answered" in summary

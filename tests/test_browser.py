@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from advisor.config import Config
-from advisor.querylog import QueryLog
-from tests.test_app_e2e import REPO, build_small_index, start_app, wait_ready
+from advisor.maintainers.querylog import QueryLog
+from tests.test_app_e2e import REPO, build_small_index, served_app
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 QUESTION = "My text classifier returns LABEL_0 and LABEL_1. What do they mean?"
@@ -48,16 +47,8 @@ def _chromium() -> str:
 def browser_app(corpus_dir, tmp_path_factory):
     index = build_small_index(corpus_dir, tmp_path_factory.getbasetemp())
     log_db = tmp_path_factory.mktemp("browser-log") / "querylog.sqlite"
-    proc, url = start_app(index, log_db, corpus_dir)
-    try:
-        wait_ready(proc, url)
+    with served_app(index, log_db, corpus_dir) as (_, url, _):
         yield url, log_db
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,10 @@ import threading
 import pytest
 
 from advisor.config import Config
-from advisor.engine import Advisor, MemoEmbedder, detect_intent, resolve_follow_up
+from advisor.engine import Advisor, MemoEmbedder
 from advisor.errors import InvalidInputError, LLMBackendError, RateLimitError
 from advisor.index import AdvisorIndex
+from advisor.request import detect_intent, resolve_follow_up
 from advisor.taxonomy import CHALLENGE_CATEGORIES
 from tests.conftest import FakeEmbedder, small_index_config
 
@@ -237,3 +238,37 @@ def test_explain_and_recommend_delegate(advisor):
 
 def test_config_default_is_offline():
     assert Config().llm_backend == "offline"
+
+
+def test_a_part_that_cannot_load_is_reported_not_swallowed(small_index, monkeypatch, caplog):
+    """Missing or refused files: the answer degrades, the note reaches the app's status
+    line and the log. Anything else is a bug: loading fails loudly."""
+    import advisor.engine as engine_mod
+    from advisor.app.lifecycle import EngineHolder
+    from advisor.errors import KnowledgeBaseError
+
+    def missing(*_):
+        raise FileNotFoundError("recommender.npz is missing")
+
+    def refused(*_):
+        raise KnowledgeBaseError("prompts/known_issues/x.yaml: not valid YAML")
+
+    monkeypatch.setattr(engine_mod, "_load_recommender", missing)
+    monkeypatch.setattr(engine_mod, "_load_known_issues", refused)
+    cfg = small_index_config(small_index.index_dir)
+    adv = Advisor(cfg, index=small_index)
+    assert adv.advise(OOM).citations  # still answers
+    notes = adv.load_notes
+    assert any("Model recommender not loaded" in n and "missing" in n for n in notes)
+    assert any("Known-issues knowledge base not loaded" in n for n in notes)
+    assert "Model recommender not loaded" in caplog.text
+    holder = EngineHolder(cfg, factory=lambda c: adv).start()
+    assert holder.wait(10)
+    assert "Model recommender not loaded" in holder.status_markdown()
+
+    def bug(*_):
+        raise TypeError("a bug in the explainer")
+
+    monkeypatch.setattr(engine_mod, "_load_explainer", bug)
+    with pytest.raises(TypeError, match="a bug"):
+        Advisor(cfg, index=small_index).parts  # noqa: B018

@@ -105,7 +105,7 @@ def test_app_shows_index_error_and_keeps_serving_without_crash_loop(index_copy, 
 
     cfg = small_index_config(index_copy).replace(
         log_db=str(tmp_path / "log.sqlite"), auto_build=False, rate_limit_per_min=0)
-    from advisor.ui import build_demo
+    from advisor.app.layout import build_demo
 
     demo = build_demo(cfg, advisor_factory=factory)
     holder = demo.advisor_app.holder
@@ -130,7 +130,7 @@ def test_app_shows_index_error_and_keeps_serving_without_crash_loop(index_copy, 
 def test_app_builds_a_missing_index_then_answers(corpus_dir, tmp_path):
     """The rebuild path: no index + auto_build -> quick build, served, then the 'full'
     build swapped in (here both small, FakeEmbedder)."""
-    from advisor.ui import EngineHolder
+    from advisor.app.lifecycle import EngineHolder
     from builder.pipeline import build
 
     cfg = small_index_config(tmp_path / "index", corpus_dir).replace(
@@ -242,7 +242,8 @@ def test_disk_full_answer_given_feedback_kept_rows_written_later(small_index, tm
                                                                   caplog):
     from types import SimpleNamespace
 
-    from advisor.ui import AdvisorApp, EngineHolder
+    from advisor.app.handlers import AdvisorApp
+    from advisor.app.lifecycle import EngineHolder
 
     cfg = small_index_config(small_index.index_dir).replace(
         log_db=str(tmp_path / "log.sqlite"), rate_limit_per_min=0, auto_build=False)
@@ -269,7 +270,7 @@ def test_disk_full_answer_given_feedback_kept_rows_written_later(small_index, tm
 
 
 def test_log_memory_bound_while_db_unwritable(tmp_path, monkeypatch):
-    import advisor.querylog as ql
+    import advisor.maintainers.querylog as ql
 
     monkeypatch.setattr(ql, "DEFAULT_MAX_PENDING", 5)
     qlog = ql.QueryLog(Config(log_db=str(tmp_path / "log.sqlite")))

@@ -358,7 +358,7 @@ class _Engine:
 
 
 def test_app_serves_the_hub_index(pushed, small_index_dir):
-    from advisor.ui import EngineHolder
+    from advisor.app.lifecycle import EngineHolder
 
     def no_build(cfg, limit):
         raise AssertionError("built although the Hub index was usable")
@@ -371,7 +371,7 @@ def test_app_serves_the_hub_index(pushed, small_index_dir):
 
 @pytest.mark.parametrize("change", ["unreachable", "mismatched"])
 def test_app_falls_back_to_auto_build_with_a_status_line(pushed, small_index_dir, change):
-    from advisor.ui import EngineHolder
+    from advisor.app.lifecycle import EngineHolder
 
     cfg = (pushed.replace(hf_endpoint="http://127.0.0.1:9") if change == "unreachable"
            else pushed.replace(embed_model="other/model"))

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-import advisor.querylog as querylog_mod
-from advisor import insights, trends
+import advisor.maintainers.querylog as querylog_mod
 from advisor.config import Config
 from advisor.errors import CorpusNotFoundError
-from advisor.querylog import QueryLog
+from advisor.maintainers import insights, trends
+from advisor.maintainers.querylog import QueryLog
 from advisor.taxonomy import CHALLENGE_CATEGORIES
 from tests.conftest import FakeEmbedder
 

@@ -23,9 +23,9 @@ from advisor.llm import (
     LocalBackend,
     build_messages,
     make_backend,
-    redact,
 )
 from advisor.types import CategoryScore, Citation, Hit
+from advisor.validate import redact
 
 TOKEN = "hf_SECRETtoken1234567890abcdef"
 INJECTION = (

@@ -1,6 +1,6 @@
 """The load test (bench/load.py) in short form: 4 users for ~15 s.
 
-The real app (advisor.ui.build_demo, queued with the 2-worker concurrency app.py uses)
+The real app (advisor.app.layout.build_demo, queued with the 2-worker concurrency app.py uses)
 serves the real engine on the small real index (FakeEmbedder) on a loopback port; the
 same user code as the full bench asks mixed questions through gradio_client, chats
 through the browser's queue protocol and clicks like/dislike on about half the chat

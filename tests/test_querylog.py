@@ -13,7 +13,8 @@ import pytest
 
 from advisor.config import Config
 from advisor.errors import InvalidInputError
-from advisor.querylog import HubSync, QueryLog, db_path, session_hash
+from advisor.maintainers.hubsync import HubSync
+from advisor.maintainers.querylog import QueryLog, db_path, session_hash
 
 
 @pytest.fixture

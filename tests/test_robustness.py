@@ -265,9 +265,10 @@ def test_hostile_card_text_stays_inert(hostile):
     e = adv.explain_output("[{'label': 'LABEL_1', 'score': 0.97}]",
                            model_id="acme-invented/hostile-sentiment-reviews")
     assert_inert(e.answer)
-    from advisor.ui import citations_markdown, recommendations_frame
+    from advisor.app.render import recommendations_frame
+    from advisor.compose import sources_list
 
-    assert_inert(citations_markdown(e.citations))
+    assert_inert(sources_list(e.citations))
     frame = recommendations_frame(recs)
     for cell in frame.astype(str).to_numpy().ravel():
         assert_inert(cell)
@@ -281,8 +282,8 @@ def _free_port() -> int:
 
 
 def launch_app(cfg: Config, factory, **queue_kw):
-    """The real Gradio app (advisor.ui.build_demo) on a free loopback port."""
-    from advisor.ui import build_demo
+    """The real Gradio app (advisor.app.layout.build_demo) on a free loopback port."""
+    from advisor.app.layout import build_demo
 
     demo = build_demo(cfg, advisor_factory=factory)
     assert demo.advisor_app.holder.wait(30)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from advisor.errors import CorpusNotFoundError
+from builder.report import require_file
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +38,7 @@ _HUB_TYPES_TRAILER = ("sum", "cumulative sum", "cumulative ratio")
 
 
 def _table(corpus_dir: Path, name: str) -> Path:
-    path = Path(corpus_dir) / REPLICATION / name
-    if not path.exists():
-        raise CorpusNotFoundError(
-            f"{path} not found. The trend plots read the study's replication tables; "
-            "set ADVISOR_CORPUS_DIR to the corpus snapshot (default ../shared/corpus)."
-        )
-    return path
+    return require_file(Path(corpus_dir) / REPLICATION / name)
 
 
 def corpus_available(corpus_dir: Path) -> bool:

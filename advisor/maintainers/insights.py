@@ -1,6 +1,6 @@
 """Maintainer views over the query log: what people ask, what fails, what is missing.
 
-Pure functions from the log's DataFrame (:meth:`advisor.querylog.QueryLog.dataframe`)
+Pure functions from the log's DataFrame (:meth:`advisor.maintainers.querylog.QueryLog.dataframe`)
 to small pandas DataFrames for the Insights tab and its CSV export:
 
 - :func:`category_counts`: questions per challenge category per day/week/month;
@@ -12,7 +12,7 @@ to small pandas DataFrames for the Insights tab and its CSV export:
   model card, teach the explainer a pattern).
 
 Nothing here reads the database or the corpus; the study's trend tables are in
-:mod:`advisor.trends`.
+:mod:`advisor.maintainers.trends`.
 """
 
 from __future__ import annotations
