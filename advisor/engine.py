@@ -52,6 +52,7 @@ from advisor.validate import RateLimiter
 
 log = logging.getLogger(__name__)
 
+EXPLAIN_AFTER_KNOWN = True
 DEFAULT_MODELS_K = 5  # rows in the recommendation table
 DEFAULT_MIN_THREADS = 2  # below this many threads in the hits, search threads alone
 DEFAULT_EXTRA_THREADS = 3
@@ -349,8 +350,10 @@ class Advisor:
                            intent=intent, notes=[req.follow_up] if req.follow_up else [],
                            known=known, request_line=_request_line(understood))
         citations = composed.citations
-        if explanation is not None:  # the explainer's answer leads; the rest is context
-            composed.sections.insert(0, explanation.answer)
+        if explanation is not None and set(explanation.kinds) != {"unknown"}:
+            # a recognised output leads (after a known issue's specific fix, when one
+            # matched); "no known pattern" would only push the rest down
+            composed.sections.insert(1 if known and EXPLAIN_AFTER_KNOWN else 0, explanation.answer)
             seen = {c.url for c in citations}
             citations = [c for c in explanation.citations if c.url not in seen] + citations
         advice = Advice(

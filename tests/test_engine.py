@@ -272,3 +272,18 @@ def test_a_part_that_cannot_load_is_reported_not_swallowed(small_index, monkeypa
     monkeypatch.setattr(engine_mod, "_load_explainer", bug)
     with pytest.raises(TypeError, match="a bug"):
         Advisor(cfg, index=small_index).parts  # noqa: B018
+
+
+def test_a_paste_with_no_known_pattern_does_not_lead_the_answer(advisor):
+    """Words like "logits" make it an explain request; when the explainer recognises
+    nothing specific, its "no known pattern" text is not put in front of the answer."""
+    q = "Why are my eval logits accumulated by the Trainer until memory runs out? nan"
+    a = advisor.advise(q)
+    assert a.intent == "explain" and a.explanation is not None
+    assert "No known pattern recognised" not in a.answer
+    recognised = advisor.advise("My sentiment pipeline prints [{'label': 'LABEL_1', 'score': 0.98}] "
+                                "for every review I pass in")
+    assert recognised.intent == "explain" and recognised.explanation is not None
+    at = recognised.answer.find(recognised.explanation.answer.strip()[:40])
+    assert at >= 0  # a recognised output is explained; a known issue's specific fix goes first
+    assert not recognised.known_issues or recognised.answer.lstrip().startswith("### Likely fix")
