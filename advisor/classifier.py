@@ -28,7 +28,6 @@ own labelled posts: only vectors, coefficients and names are saved.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -44,6 +43,7 @@ from advisor.labelled import (
     LabelledText,
     hashed_ngrams,
     keyword_boosts,
+    label_threads,
     prepare_text,
     training_texts,
     windows,
@@ -82,18 +82,12 @@ DEFAULT_BOOST_SCALE = 0.5  # multiplies every keyword cue's weight; with the rea
 # posts 0.79); at 0.5 they still pick subcategories
 DEFAULT_UNSURE_TOP = 0.35  # top score below this: say the category is a guess
 DEFAULT_UNSURE_MARGIN = 0.08  # top two within this: say it could be either
-DEFAULT_FORUM_TAG_FACTOR = 0.5  # keyword cues found in a thread's forum tag count half
 DEFAULT_TITLE_WEIGHT = 0.3  # share of the title/first sentence in a long post's vector
 # (the rest is the prose body); a short text is its own title, so it is unaffected.
 # 10-fold CV top-1 (root-cause codes / codebook examples): 0 -> 0.60 / 0.60,
 # 0.3 -> 0.64 / 0.62, 0.5 -> 0.64 / 0.57; dev set 0.79 for all three
 DEFAULT_CODE_CUE_FACTOR = 0.5  # keyword cues found only in code/tracebacks count half:
 # a Spaces question that pastes a training script is not a Training Pipeline question
-DEFAULT_EXPLAINER_WEIGHT = 0.5  # share of the output explainer's categories when one of
-# its detectors recognised a specific kind of pasted output (label ids, OOM, nan loss...):
-# a detector that fired is more reliable than the text classifier on the same paste
-# Sample weights per source: root-cause question codes are the only real, study-labelled
-# forum questions; codebook examples are long and partly off-topic quotes.
 SOURCE_WEIGHTS = {"root_cause": 2.0, "guidance": 1.0, "definition": 1.0, "example": 0.7,
                   "real_post": 1.0}
 EVIDENCE_POSTS = 2  # nearest labelled real posts shown as the evidence for a category
@@ -110,49 +104,6 @@ def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     x = x - x.max(axis=axis, keepdims=True)
     e = np.exp(x)
     return e / e.sum(axis=axis, keepdims=True)
-
-
-def merge_explanation(
-    scores: Sequence[CategoryScore],
-    explanation: Any,
-    weight: float = DEFAULT_EXPLAINER_WEIGHT,
-    k: int = 3,
-) -> list[CategoryScore]:
-    """Mix the classifier's ``scores`` with the categories of an
-    :class:`~advisor.types.Explanation` whose detectors found a specific kind (anything
-    but ``"unknown"``): ``(1 - weight) * classifier + weight * explainer`` (the explainer's
-    scores normalised to sum 1). Returns the top ``k``, best first; ``scores`` come back
-    unchanged when the explainer recognised nothing specific."""
-    kinds = [k_ for k_ in (getattr(explanation, "kinds", None) or []) if k_ != "unknown"]
-    if not kinds:
-        return list(scores)[:k]
-    return merge_categories(scores, list(getattr(explanation, "categories", None) or []),
-                            weight, k)
-
-
-def merge_categories(scores: Sequence[CategoryScore], extra: Sequence[CategoryScore],
-                     weight: float, k: int = 3) -> list[CategoryScore]:
-    """``(1 - weight) * scores + weight * extra`` (``extra`` normalised to sum 1), top ``k``.
-    Used when a known issue matched: its codebook category is evidence too. The top
-    category keeps its evidence when it stays on top."""
-    extra = [c for c in extra if c.category in set(CHALLENGE_CATEGORIES)]
-    if not extra or weight <= 0:
-        return list(scores)[:k]
-    total = sum(max(0.0, c.score) for c in extra) or 1.0
-    mixed: dict[str, float] = {}
-    subs: dict[str, str] = {}
-    for s in scores:
-        mixed[s.category] = mixed.get(s.category, 0.0) + (1.0 - weight) * s.score
-        subs.setdefault(s.category, s.subcategory)
-    for c in extra:
-        mixed[c.category] = mixed.get(c.category, 0.0) + weight * max(0.0, c.score) / total
-        if c.subcategory:
-            subs[c.category] = c.subcategory
-    order = sorted(mixed, key=lambda c: -mixed[c])[: max(1, k)]
-    out = [CategoryScore(c, subs.get(c, ""), float(round(mixed[c], 4))) for c in order]
-    if scores and out[0].category == scores[0].category:
-        out[0].evidence = list(scores[0].evidence)
-    return out
 
 
 class TaxonomyClassifier:
@@ -360,7 +311,7 @@ class TaxonomyClassifier:
             np.add.at(out[row], post_cats[cols], w)
         return out / out.sum(axis=1, keepdims=True)
 
-    def _subcategory(self, vec: np.ndarray, category: str, cue_subs: dict[str, str]) -> str:
+    def subcategory_for(self, vec: np.ndarray, category: str, cue_subs: dict[str, str]) -> str:
         if category in cue_subs:
             return cue_subs[category]
         if self.sub_protos is None or not self.sub_labels:
@@ -408,7 +359,7 @@ class TaxonomyClassifier:
             scores = [
                 CategoryScore(
                     category=self.categories[i],
-                    subcategory=self._subcategory(vec, self.categories[i], cue_subs),
+                    subcategory=self.subcategory_for(vec, self.categories[i], cue_subs),
                     score=float(round(p[i], 4)),
                 )
                 for i in order
@@ -428,48 +379,9 @@ class TaxonomyClassifier:
 
     # ---------------------------------------------------------------- threads
     def label_threads(self, threads: Sequence[ThreadInfo]) -> list[ThreadInfo]:
-        """Label threads the study did not label, from their codes and forum tag.
-
-        Each code is scored separately (a thread mixes questions, answers and thanks) and
-        the scores are averaged; keyword cues in the forum tag count
-        :data:`DEFAULT_FORUM_TAG_FACTOR`. Study-labelled threads come back unchanged.
-        Returns new :class:`ThreadInfo` objects (``label_source="derived"``).
-        """
+        """See :func:`advisor.labelled.label_threads`."""
         self._check_fitted()
-        assert self.embedder is not None
-        todo = [t for t in threads if not (t.label_source == "root_causes" and t.category)]
-        codes: list[str] = []
-        owner: list[int] = []
-        for j, t in enumerate(todo):
-            for c in t.codes or []:
-                if c and c.strip():
-                    codes.append(c.strip())
-                    owner.append(j)
-        labelled: dict[int, ThreadInfo] = {}
-        if codes:
-            vecs = self.featurize(codes)
-            probs = self.proba_vectors(vecs, codes)
-            owner_arr = np.array(owner)
-            for j, t in enumerate(todo):
-                mask = owner_arr == j
-                if not mask.any():
-                    continue
-                p = probs[mask].mean(axis=0)
-                tag_boost = keyword_boosts(t.forum_category or "", self.boost_scale * DEFAULT_FORUM_TAG_FACTOR)[0]
-                p = (p + tag_boost) / (p + tag_boost).sum()
-                v = vecs[mask].mean(axis=0)
-                v = v / (np.linalg.norm(v) or 1.0)
-                i = int(np.argmax(p))
-                cat = self.categories[i]
-                cue_subs = keyword_boosts(" ".join(t.codes), self.boost_scale)[1]
-                labelled[id(t)] = dataclasses.replace(
-                    t,
-                    category=cat,
-                    subcategory=self._subcategory(v, cat, cue_subs) or None,
-                    confidence=float(round(p[i], 4)),
-                    label_source="derived",
-                )
-        return [labelled.get(id(t), t) for t in threads]
+        return label_threads(self, threads)
 
     # ---------------------------------------------------------------- persistence
     def state(self) -> dict[str, Any]:

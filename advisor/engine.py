@@ -34,6 +34,7 @@ from advisor.compose import Composed, compose, human_count, safe_text, sources_s
 from advisor.config import Config
 from advisor.errors import AdvisorError, LLMBackendError
 from advisor.request import detect_intent, make_request
+from advisor.taxonomy import merge_categories, merge_explanation
 from advisor.types import (
     Advice,
     CategoryScore,
@@ -52,7 +53,6 @@ from advisor.validate import RateLimiter
 
 log = logging.getLogger(__name__)
 
-EXPLAIN_AFTER_KNOWN = True
 DEFAULT_MODELS_K = 5  # rows in the recommendation table
 DEFAULT_MIN_THREADS = 2  # below this many threads in the hits, search threads alone
 DEFAULT_EXTRA_THREADS = 3
@@ -248,9 +248,7 @@ class Advisor:
 
     def _merge_explanation(self, categories, unsure, explanation) -> tuple[list[CategoryScore], bool]:
         """A detector that recognised the pasted output names its category with a strong
-        prior (see :func:`advisor.classifier.merge_explanation`)."""
-        from advisor.classifier import merge_explanation
-
+        prior (see :func:`advisor.taxonomy.merge_explanation`)."""
         merged = merge_explanation(categories, explanation)
         if merged == list(categories)[:3]:
             return categories, unsure
@@ -260,8 +258,6 @@ class Advisor:
     def _merge_known(self, categories, unsure, known) -> tuple[list[CategoryScore], bool]:
         """A matched known issue carries its codebook category: mix it in (a signature
         match, i.e. the user's own error text, weighs more than a match by meaning)."""
-        from advisor.classifier import merge_categories
-
         w = KB_SIGNATURE_WEIGHT if known[0].how == "signature" else KB_SEMANTIC_WEIGHT
         extra = [CategoryScore(m.issue.category, m.issue.subcategory, m.score) for m in known]
         merged = merge_categories(categories, extra, w)
@@ -351,9 +347,8 @@ class Advisor:
                            known=known, request_line=_request_line(understood))
         citations = composed.citations
         if explanation is not None and set(explanation.kinds) != {"unknown"}:
-            # a recognised output leads (after a known issue's specific fix, when one
-            # matched); "no known pattern" would only push the rest down
-            composed.sections.insert(1 if known and EXPLAIN_AFTER_KNOWN else 0, explanation.answer)
+            # a recognised output leads, after a known issue's specific fix if one matched
+            composed.sections.insert(1 if known else 0, explanation.answer)
             seen = {c.url for c in citations}
             citations = [c for c in explanation.citations if c.url not in seen] + citations
         advice = Advice(

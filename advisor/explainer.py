@@ -32,6 +32,7 @@ from typing import Any
 from advisor.config import PROMPTS_DIR, Config
 from advisor.errors import InvalidInputError, KnowledgeBaseError
 from advisor.modelfacts import validate_model_id
+from advisor.output_numbers import is_int_like, parse_number_lists, softmax
 from advisor.taxonomy import CHALLENGE_CATEGORIES
 from advisor.types import MODEL_URL, CategoryScore, Citation, Explanation, ModelInfo
 from advisor.validate import clean_output_text
@@ -59,62 +60,6 @@ class Finding:
     details: str = ""  # worked example (softmax table, decode code)
     query: str = ""  # words for the similar-thread search
     label_map: dict[str, str] = field(default_factory=dict)
-
-
-# --- numbers ---------------------------------------------------------------------------
-_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf|nan"
-_BRACKET = re.compile(r"\[([^\[\]]{1,20000})\]")
-_NUM_RX = re.compile(rf"^(?:{_NUM})$", re.I)
-
-
-def parse_number_lists(text: str) -> list[list[float]]:
-    """Every innermost ``[...]`` whose items are all numbers, as float lists.
-
-    ``tensor([[-1.2, 3.4]])`` -> ``[[-1.2, 3.4]]``; ``array([0.1 0.9])`` (space
-    separated) works too. Lists with anything non-numeric are skipped.
-    """
-    out: list[list[float]] = []
-    for m in _BRACKET.finditer(text):
-        items = [x for x in re.split(r"[,\s]+", m.group(1).strip()) if x]
-        if not items or not all(_NUM_RX.match(x) for x in items):
-            continue
-        try:
-            out.append([float(x) for x in items])
-        except ValueError:  # pragma: no cover - the regex already checked
-            continue
-    return out
-
-
-def softmax(values: list[float]) -> list[float]:
-    """Numerically stable softmax; ``+inf`` entries share all the mass, NaN -> NaN."""
-    if not values:
-        return []
-    if any(math.isnan(v) for v in values):
-        return [math.nan] * len(values)
-    pos_inf = [v == math.inf for v in values]
-    if any(pos_inf):
-        n = sum(pos_inf)
-        return [1.0 / n if p else 0.0 for p in pos_inf]
-    finite = [v for v in values if v != -math.inf]
-    if not finite:
-        return [1.0 / len(values)] * len(values)
-    top = max(finite)
-    exps = [0.0 if v == -math.inf else math.exp(v - top) for v in values]
-    total = sum(exps)
-    return [e / total for e in exps]
-
-
-def sigmoid(v: float) -> float:
-    if math.isnan(v):
-        return math.nan
-    if v >= 0:
-        return 1.0 / (1.0 + math.exp(-v))
-    e = math.exp(v)
-    return e / (1.0 + e)
-
-
-def _is_int_like(v: float) -> bool:
-    return math.isfinite(v) and v == int(v)
 
 
 # --- what the findings say (prompts/explainer.yaml) -----------------------------------
@@ -243,7 +188,7 @@ def _detect_logits(text: str, ctx: _Context) -> Finding | None:
     says_logits = bool(re.search(r"logits", text, re.I))
     rows = [r for r in parse_number_lists(text) if 2 <= len(r) <= MAX_VECTOR_LEN]
     if not says_logits:  # integer lists are token ids or labels unless called logits
-        rows = [r for r in rows if not all(_is_int_like(v) for v in r)]
+        rows = [r for r in rows if not all(is_int_like(v) for v in r)]
     if not rows:
         return None
     probs_like = all(
@@ -265,7 +210,7 @@ _SPECIAL_IDS = {101: "[CLS] (BERT)", 102: "[SEP] (BERT)", 0: "[PAD]/<s>", 50256:
 
 def _detect_token_ids(text: str, ctx: _Context) -> Finding | None:
     rows = [r for r in parse_number_lists(text)
-            if len(r) >= MIN_TOKEN_IDS and all(_is_int_like(v) and v >= 0 for v in r)]
+            if len(r) >= MIN_TOKEN_IDS and all(is_int_like(v) and v >= 0 for v in r)]
     if not rows:
         return None
     if not _IDS_CONTEXT.search(text) and max(max(r) for r in rows) < 100:

@@ -3,12 +3,14 @@ intent model: the real labelled posts and codebook texts they learn from, a post
 title, prose and code (:func:`prepare_text`), prose windows for the embedder, hashed word
 n-grams, and the keyword cues (data: ``prompts/category_cues.yaml``).
 
-Nothing here fits or predicts (see :mod:`advisor.classifier`); nothing reads the corpus
-(the builder passes codebook entries and threads in).
+Nothing here fits a model (see :mod:`advisor.classifier`); :func:`label_threads` applies a
+fitted classifier to the coded threads. Nothing reads the corpus (the builder passes
+codebook entries and threads in).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 LEX_FEATURES = 2**14  # hashed word 1-2 grams: no vocabulary to store, 17 x 16k floats
 DEFAULT_WINDOW_CHARS = 900  # MiniLM reads 256 word pieces (~1,000 characters of English):
 # longer prose is embedded in windows of about this size and the windows averaged
+DEFAULT_FORUM_TAG_FACTOR = 0.5  # keyword cues found in a thread's forum tag count half
 DEFAULT_MAX_WINDOWS = 4  # a long post's first ~3,600 prose characters carry its question
 
 
@@ -261,3 +264,47 @@ def hashed_ngrams(texts: Sequence[str], n_features: int = LEX_FEATURES):
         norm="l2",
     )
     return vec.transform(list(texts))
+
+
+def label_threads(clf: Any, threads: Sequence[ThreadInfo]) -> list[ThreadInfo]:
+    """Label threads the study did not label, from their codes and forum tag.
+
+    Each code is scored separately (a thread mixes questions, answers and thanks) and
+    the scores are averaged; keyword cues in the forum tag count
+    :data:`DEFAULT_FORUM_TAG_FACTOR`. Study-labelled threads come back unchanged.
+    Returns new :class:`ThreadInfo` objects (``label_source="derived"``).
+    """
+    assert clf.embedder is not None
+    todo = [t for t in threads if not (t.label_source == "root_causes" and t.category)]
+    codes: list[str] = []
+    owner: list[int] = []
+    for j, t in enumerate(todo):
+        for c in t.codes or []:
+            if c and c.strip():
+                codes.append(c.strip())
+                owner.append(j)
+    labelled: dict[int, ThreadInfo] = {}
+    if codes:
+        vecs = clf.featurize(codes)
+        probs = clf.proba_vectors(vecs, codes)
+        owner_arr = np.array(owner)
+        for j, t in enumerate(todo):
+            mask = owner_arr == j
+            if not mask.any():
+                continue
+            p = probs[mask].mean(axis=0)
+            tag_boost = keyword_boosts(t.forum_category or "", clf.boost_scale * DEFAULT_FORUM_TAG_FACTOR)[0]
+            p = (p + tag_boost) / (p + tag_boost).sum()
+            v = vecs[mask].mean(axis=0)
+            v = v / (np.linalg.norm(v) or 1.0)
+            i = int(np.argmax(p))
+            cat = clf.categories[i]
+            cue_subs = keyword_boosts(" ".join(t.codes), clf.boost_scale)[1]
+            labelled[id(t)] = dataclasses.replace(
+                t,
+                category=cat,
+                subcategory=clf.subcategory_for(v, cat, cue_subs) or None,
+                confidence=float(round(p[i], 4)),
+                label_source="derived",
+            )
+    return [labelled.get(id(t), t) for t in threads]

@@ -1,4 +1,5 @@
-"""The SANER 2024 taxonomy's names: canonical category names, slugs, and aliases.
+"""The SANER 2024 taxonomy's names: canonical category names, slugs, and aliases; and
+how category scores from several sources (classifier, known issues, explainer) mix.
 
 The codebook (``codebook_challenges.csv``) is the source of truth for names; the
 study's ``root_causes.csv`` spells some categories differently ("Training and
@@ -11,6 +12,10 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
+from typing import Any
+
+from advisor.types import CategoryScore
 
 # The 17 challenge categories, exactly as the codebook spells them, in codebook order.
 CHALLENGE_CATEGORIES: tuple[str, ...] = (
@@ -80,3 +85,54 @@ def canonical_category(name: str | None) -> str | None:
         return by_key[normalised]
     match = difflib.get_close_matches(normalised, list(by_key), n=1, cutoff=0.75)
     return by_key[match[0]] if match else None
+
+
+# --- mixing category scores from several sources ---------------------------------
+DEFAULT_EXPLAINER_WEIGHT = 0.5  # share of the output explainer's categories when one of
+# its detectors recognised a specific kind of pasted output (label ids, OOM, nan loss...):
+# a detector that fired is more reliable than the text classifier on the same paste
+# Sample weights per source: root-cause question codes are the only real, study-labelled
+# forum questions; codebook examples are long and partly off-topic quotes.
+
+
+def merge_explanation(
+    scores: Sequence[CategoryScore],
+    explanation: Any,
+    weight: float = DEFAULT_EXPLAINER_WEIGHT,
+    k: int = 3,
+) -> list[CategoryScore]:
+    """Mix the classifier's ``scores`` with the categories of an
+    :class:`~advisor.types.Explanation` whose detectors found a specific kind (anything
+    but ``"unknown"``): ``(1 - weight) * classifier + weight * explainer`` (the explainer's
+    scores normalised to sum 1). Returns the top ``k``, best first; ``scores`` come back
+    unchanged when the explainer recognised nothing specific."""
+    kinds = [k_ for k_ in (getattr(explanation, "kinds", None) or []) if k_ != "unknown"]
+    if not kinds:
+        return list(scores)[:k]
+    return merge_categories(scores, list(getattr(explanation, "categories", None) or []),
+                            weight, k)
+
+
+def merge_categories(scores: Sequence[CategoryScore], extra: Sequence[CategoryScore],
+                     weight: float, k: int = 3) -> list[CategoryScore]:
+    """``(1 - weight) * scores + weight * extra`` (``extra`` normalised to sum 1), top ``k``.
+    Used when a known issue matched: its codebook category is evidence too. The top
+    category keeps its evidence when it stays on top."""
+    extra = [c for c in extra if c.category in set(CHALLENGE_CATEGORIES)]
+    if not extra or weight <= 0:
+        return list(scores)[:k]
+    total = sum(max(0.0, c.score) for c in extra) or 1.0
+    mixed: dict[str, float] = {}
+    subs: dict[str, str] = {}
+    for s in scores:
+        mixed[s.category] = mixed.get(s.category, 0.0) + (1.0 - weight) * s.score
+        subs.setdefault(s.category, s.subcategory)
+    for c in extra:
+        mixed[c.category] = mixed.get(c.category, 0.0) + weight * max(0.0, c.score) / total
+        if c.subcategory:
+            subs[c.category] = c.subcategory
+    order = sorted(mixed, key=lambda c: -mixed[c])[: max(1, k)]
+    out = [CategoryScore(c, subs.get(c, ""), float(round(mixed[c], 4))) for c in order]
+    if scores and out[0].category == scores[0].category:
+        out[0].evidence = list(scores[0].evidence)
+    return out

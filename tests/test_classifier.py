@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from advisor.classifier import JSON_NAME, NPZ_NAME, TaxonomyClassifier, merge_explanation
+from advisor.classifier import JSON_NAME, NPZ_NAME, TaxonomyClassifier
 from advisor.errors import IndexCorruptError, IndexMismatchError
 from advisor.guidance import Guidance, load_guidance
 from advisor.labelled import keyword_boosts, prepare_text, training_texts, windows
-from advisor.taxonomy import CHALLENGE_CATEGORIES
+from advisor.taxonomy import CHALLENGE_CATEGORIES, merge_explanation
 from advisor.types import CategoryScore, Explanation, TaxonomyEntry, ThreadInfo
 from tests.conftest import FakeEmbedder
 

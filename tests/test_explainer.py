@@ -13,13 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from advisor.errors import InvalidInputError, InvalidModelIdError
-from advisor.explainer import (
-    OutputExplainer,
-    parse_number_lists,
-    repeated_ngram,
-    sigmoid,
-    softmax,
-)
+from advisor.explainer import OutputExplainer, repeated_ngram
+from advisor.output_numbers import parse_number_lists, sigmoid, softmax
 from advisor.types import Hit
 
 EXAMPLES = {

@@ -21,10 +21,6 @@ MAX_LINES = 500
 # Modules still over MAX_LINES while their owners reshape them. Shrink this list; never
 # grow it: a new module over the limit should be split instead.
 KNOWN_LONG = {
-    "advisor/classifier.py",
-    "advisor/recommender.py",
-    "advisor/explainer.py",
-    "advisor/snippets.py",
     "advisor/index.py",
     "builder/cards.py",
     "builder/pipeline.py",
