@@ -427,18 +427,3 @@ def compose(
     out.sections.append(_evidence_section(index, hits, cites, with_models=bool(models)))
     out.citations = cites.items
     return out
-
-
-def compose_answer(
-    question: str,
-    categories: Sequence[CategoryScore],
-    unsure: bool,
-    hits: Sequence[Hit],
-    models: Sequence[ModelRecommendation],
-    guidance: Mapping[str, Any] | None,
-    index: Any,
-    **kw,
-) -> tuple[str, list[Citation]]:
-    """The whole answer as markdown plus its citations (see :func:`compose`)."""
-    c = compose(question, categories, unsure, hits, models, guidance, index, **kw)
-    return c.markdown, c.citations

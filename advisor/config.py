@@ -69,22 +69,20 @@ def _is_true(value: str | None) -> bool:
     return value is not None and value.strip().upper() in {"1", "ON", "YES", "TRUE"}
 
 
-def _as_int(value: str | None) -> int | None:
-    if value is None or value.strip() == "":
-        return None
-    try:
-        return int(value)
-    except ValueError as e:
-        raise ValueError(f"Expected an integer, got {value!r}") from e
+def _as_number(kind: type, what: str):
+    """A parser for an optional number setting: ``""`` or unset -> None, else ``kind``."""
+    def parse(value: str | None):
+        if value is None or value.strip() == "":
+            return None
+        try:
+            return kind(value)
+        except ValueError as e:
+            raise ValueError(f"Expected {what}, got {value!r}") from e
+    return parse
 
 
-def _as_float(value: str | None) -> float | None:
-    if value is None or value.strip() == "":
-        return None
-    try:
-        return float(value)
-    except ValueError as e:
-        raise ValueError(f"Expected a number, got {value!r}") from e
+_as_int = _as_number(int, "an integer")
+_as_float = _as_number(float, "a number")
 
 
 def _env(name: str) -> str | None:

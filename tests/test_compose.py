@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from advisor.compose import compose, compose_answer, rank_by_question, safe_text, table_cell
+from advisor.compose import compose, rank_by_question, safe_text, table_cell
 from advisor.types import CategoryScore, Hit, ModelRecommendation, TaxonomyEntry, ThreadInfo
 
 
@@ -73,8 +73,13 @@ def _model(mid="acme/bert|base", warnings=None):
     )
 
 
+def _answer(*args, **kw):
+    c = compose(*args, **kw)
+    return c.markdown, c.citations
+
+
 def test_challenge_answer_structure_and_citations():
-    md, cites = compose_answer("CUDA out of memory: how do I reduce the batch size?",
+    md, cites = _answer("CUDA out of memory: how do I reduce the batch size?",
                                CATS, False, HITS, [], GUIDE, INDEX)
     for heading in ("### What usually causes this", "### What to try",
                     "### Similar forum threads", "### Sources"):
@@ -104,14 +109,14 @@ def test_only_tips_that_match_the_question_are_shown():
 
 
 def test_unsure_names_top3_and_shows_no_generic_tips():
-    md, _ = compose_answer("help with memory batch", CATS, True, [], [], GUIDE, INDEX)
+    md, _ = _answer("help with memory batch", CATS, True, [], [], GUIDE, INDEX)
     assert "not sure" in md
     assert "Memory & Performance (81%), Training Pipeline (10%), Spaces (5%)" in md
     assert "### What to try" not in md and "### What usually causes this" not in md
 
 
 def test_no_category():
-    md, cites = compose_answer("hello", [], False, [], [], GUIDE, INDEX)
+    md, cites = _answer("hello", [], False, [], [], GUIDE, INDEX)
     assert "no category" in md and cites == []
 
 
@@ -122,7 +127,7 @@ def test_known_issue_leads_and_replaces_generic_tips():
                    subcategory="Tokenization", description="d", cause="GPT-2 has no pad token.",
                    fix=("Set tokenizer.pad_token = tokenizer.eos_token",), snippet="tok.pad_token = tok.eos_token",
                    docs="https://huggingface.co/docs/x", threads=("https://github.com/a/b/issues/1",))
-    md, cites = compose_answer("batch size memory", CATS, False, HITS, [], GUIDE, INDEX,
+    md, cites = _answer("batch size memory", CATS, False, HITS, [], GUIDE, INDEX,
                                known=[KnownIssueMatch(k, 1.0, "signature", "no padding token")])
     assert md.startswith("### Likely fix: Set a pad token")
     assert "GPT-2 has no pad token." in md and "tok.pad_token = tok.eos_token" in md
@@ -132,7 +137,7 @@ def test_known_issue_leads_and_replaces_generic_tips():
 
 
 def test_model_table_escapes_cells_and_cites_models():
-    md, cites = compose_answer("which model for sentiment?", CATS, False, HITS, [_model()],
+    md, cites = _answer("which model for sentiment?", CATS, False, HITS, [_model()],
                                GUIDE, INDEX, intent="recommend")
     assert md.index("### Recommended models") < md.index("**Challenge category:**")
     row = next(line for line in md.splitlines() if line.startswith("| 1 |"))
@@ -144,7 +149,7 @@ def test_model_table_escapes_cells_and_cites_models():
 
 
 def test_recommend_without_models_says_so():
-    md, _ = compose_answer("which model?", CATS, False, [], [], GUIDE, INDEX, intent="recommend")
+    md, _ = _answer("which model?", CATS, False, [], [], GUIDE, INDEX, intent="recommend")
     assert "No known model fits" in md
 
 
@@ -154,14 +159,14 @@ def test_retrieved_text_is_neutralised():
         9: ThreadInfo(9, "Beginners", [hostile], "https://discuss.huggingface.co/t/9")})
     hits = [Hit(0, "thread:9#0", "thread:9", "thread", "Thread 9", hostile,
                 "https://discuss.huggingface.co/t/9", 0.03)]
-    md, _ = compose_answer("memory", CATS, False, hits, [], GUIDE, index)
+    md, _ = _answer("memory", CATS, False, hits, [], GUIDE, index)
     assert "<script>" not in md and "&lt;script&gt;" in md
     assert "http://evil" not in md
     assert "click" in md  # link text kept, target dropped
 
 
 def test_notes_shown_first():
-    md, _ = compose_answer("memory", CATS, False, [], [], GUIDE, INDEX,
+    md, _ = _answer("memory", CATS, False, [], [], GUIDE, INDEX,
                            notes=["LLM timed out; offline answer"])
     assert md.startswith("> _LLM timed out; offline answer_")
 
@@ -176,8 +181,8 @@ def test_safe_text_and_cells(text, forbidden):
 
 
 def test_deterministic():
-    a = compose_answer("CUDA memory", CATS, False, HITS, [_model()], GUIDE, INDEX)
-    b = compose_answer("CUDA memory", CATS, False, HITS, [_model()], GUIDE, INDEX)
+    a = _answer("CUDA memory", CATS, False, HITS, [_model()], GUIDE, INDEX)
+    b = _answer("CUDA memory", CATS, False, HITS, [_model()], GUIDE, INDEX)
     assert a == b
 
 
@@ -187,7 +192,7 @@ def test_on_small_real_index(small_index):
 
     hits = HybridRetriever(small_index).search("out of memory GPU training", k=8, kinds=["thread"])
     assert hits
-    md, cites = compose_answer("out of memory GPU training", CATS, False, hits, [], GUIDE,
+    md, cites = _answer("out of memory GPU training", CATS, False, hits, [], GUIDE,
                                small_index)
     thread_cites = [c for c in cites if c.kind == "thread"]
     assert thread_cites
@@ -199,6 +204,6 @@ def test_on_small_real_index(small_index):
 def test_category_line_shows_the_deciding_evidence():
     cats = [CategoryScore("Memory & Performance", "Memory", 0.81,
                           evidence=['a similar labelled question, "OOM at batch 64" (https://x/1)'])]
-    md, _ = compose_answer("I get CUDA out of memory", cats, False, HITS, [], GUIDE, INDEX)
+    md, _ = _answer("I get CUDA out of memory", cats, False, HITS, [], GUIDE, INDEX)
     line = next(x for x in md.splitlines() if x.startswith("**Challenge category:**"))
     assert "Decided by: a similar labelled question" in line and "OOM at batch 64" in line
