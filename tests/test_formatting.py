@@ -1,0 +1,28 @@
+"""advisor.formatting: the one count formatter (model headers in the index, app tables)."""
+
+from __future__ import annotations
+
+import pytest
+
+from advisor.formatting import human_count
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [
+        (1_230_000_000, "1.23B"),
+        (7_000_000_000, "7B"),
+        (110_000_000, "110M"),
+        (66_400, "66.4K"),
+        (1_000, "1K"),
+        (950, "950"),
+    ],
+)
+def test_human_count(n, text):
+    assert human_count(n) == text
+
+
+@pytest.mark.parametrize("n", [None, 0])
+def test_human_count_empty(n):
+    assert human_count(n) == ""
+    assert human_count(n, empty="?") == "?"
