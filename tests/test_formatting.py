@@ -16,6 +16,11 @@ from advisor.formatting import human_count
         (66_400, "66.4K"),
         (1_000, "1K"),
         (950, "950"),
+        (999_885_952, "1B"),  # google/gemma-3-1b-it: rounds up into the next unit
+        (999_400_000, "999M"),
+        (999_600, "1M"),
+        (2_779_931_837_184, "2.78T"),
+        (19_980_000_000_000_000, "19,980T"),
     ],
 )
 def test_human_count(n, text):
