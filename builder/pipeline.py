@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from advisor.config import Config
+from advisor.corpus import require_corpus_path
 from advisor.embedding import QUERY_ENCODER_DIR, Embedder, get_embedder
-from advisor.errors import CorpusNotFoundError, EmbeddingModelError, EmptyCorpusError
+from advisor.errors import EmbeddingModelError, EmptyCorpusError
 from advisor.taskmodel import FORMAT_VERSION as TASK_MODEL_FORMAT
 from advisor.types import Chunk, Document, ModelInfo, TaxonomyEntry, ThreadInfo
 from builder.embed import embed_chunks, export_query_encoder
@@ -91,12 +92,7 @@ def read_sources(
     from builder.sources.taxonomy import read_taxonomy
     from builder.sources.threads import read_threads
 
-    corpus = Path(cfg.corpus_dir)
-    if not corpus.is_dir():
-        raise CorpusNotFoundError(
-            f"No corpus at {corpus}. Point --corpus-dir or ADVISOR_CORPUS_DIR at the "
-            "snapshot directory (it holds replication/ and the *.jsonl.gz files)."
-        )
+    corpus = require_corpus_path(Path(cfg.corpus_dir), folder=True)
     reports = {name: SourceReport(name) for name in ("taxonomy", "threads")}
     taxonomy = read_taxonomy(corpus, reports["taxonomy"])
     threads = read_threads(corpus, reports["threads"])
