@@ -61,7 +61,7 @@ CREATE TABLE documents(id TEXT PRIMARY KEY, digest TEXT);
 """
 # ``documents`` (an addition to the format-1 tables, ignored by the loader) maps each
 # document to the digest of its content and chunking settings, so a rebuild re-chunks
-# only documents whose digest changed (see builder.pipeline.chunk_incremental).
+# only documents whose digest changed (see builder.rechunk.chunk_incremental).
 
 
 def _tmp_dir(index_dir: Path) -> Path:

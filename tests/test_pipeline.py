@@ -13,6 +13,7 @@ import sqlite3
 
 import pytest
 
+import builder.embed
 from advisor.errors import CorpusNotFoundError, IndexMismatchError
 from advisor.index import AdvisorIndex
 from builder import pipeline
@@ -184,7 +185,7 @@ def test_no_change_rebuild_does_not_load_the_model(small_index_dir, corpus_dir, 
         calls.append(args)
         return FakeEmbedder()
 
-    monkeypatch.setattr(pipeline, "get_embedder", fake_get_embedder)
+    monkeypatch.setattr(builder.embed, "get_embedder", fake_get_embedder)
     res = build(cfg, limit=SMALL_INDEX_LIMIT)  # no embedder passed: the lazy one
     assert calls == [] and res.embedded_new == 0
     res = build(cfg, limit=SMALL_INDEX_LIMIT + 5)  # new cards: now the model is needed
