@@ -3,8 +3,10 @@
 :func:`read_sources` reads the codebook (:mod:`builder.sources.taxonomy`), the coded
 threads (:mod:`builder.sources.threads`, plus their forum titles with
 ``cfg.fetch_threads``) and the models: the 2022 cards and the 2026 Hub metadata from the
-snapshot (``source="snapshot"``) or models from the live Hub (``source="hub"``). Each
-source counts what it read, kept and skipped in its :class:`SourceReport`.
+snapshot (``source="snapshot"``; their parsed records are reused from
+:mod:`builder.sources.cache` while the file and the parser are unchanged) or models from
+the live Hub (``source="hub"``). Each source counts what it read, kept and skipped in its
+:class:`SourceReport`.
 
 This module does not label threads (:mod:`builder.labelling`), shape taxonomy or thread
 documents (:mod:`builder.documents`) or chunk.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -60,14 +63,16 @@ def read_sources(
         threads = fetch_thread_texts(threads, cfg, reports["discourse"])
     pairs: list[tuple[ModelInfo, Document]] = []
     if source == "snapshot":
+        from builder.sources.cache import read_cached
         from builder.sources.cards2022 import CARDS_FILE, read_cards
         from builder.sources.hub2026 import HUB2026_FILE, read_hub2026
 
         readers = [("cards2022", corpus / CARDS_FILE, read_cards),
                    ("hub2026", corpus / HUB2026_FILE, read_hub2026)]
         for name, path, reader in readers:
-            reports[name] = SourceReport(name)
-            pairs.extend(reader(path, reports[name], limit=limit))
+            read = partial(reader, require_corpus_path(path), limit=limit)  # read(report)
+            records, reports[name] = read_cached(name, path, limit, cfg.cache_dir, read)
+            pairs.extend(records)
     elif source == "hub":
         from builder.sources.hub_live import read_hub
 
