@@ -57,7 +57,8 @@ def chunk_incremental(
     digests = {d.id: document_digest(d, key) for d in docs}
     changed = [d for d in docs if previous.get(d.id, ("", []))[0] != digests[d.id]]
     fresh: dict[str, list[Chunk]] = {}
-    for c in chunk_documents(changed, cfg):
+    # (nothing changed: not even the chunker's tokenizer is loaded)
+    for c in chunk_documents(changed, cfg) if changed else ():
         fresh.setdefault(c.doc_id, []).append(c)
     changed_ids = {d.id for d in changed}
     chunks: list[Chunk] = []

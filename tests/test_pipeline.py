@@ -214,3 +214,27 @@ def test_manifest_records_the_backend_that_embedded(corpus_dir, tmp_path):
     emb.backend = "torch"  # what get_embedder returns after a fallback
     res = build(cfg, limit=5, embedder=emb)
     assert res.manifest["embed_backend"] == "torch"
+
+
+def test_no_change_rebuild_rewrites_and_rechunks_nothing(small_index_dir, corpus_dir, tmp_path,
+                                                        monkeypatch):
+    """The parsed records come from the cache the first rebuild writes; the chunker (its
+    tokenizer) is never loaded; the vectors, the store and BM25 are taken over."""
+    import builder.chunk
+    from builder.sources import cache
+
+    cfg = small_index_config(tmp_path / "index", corpus_dir)
+    shutil.copytree(small_index_dir, cfg.index_dir)
+    monkeypatch.setattr(builder.chunk, "_counter_for",
+                        lambda cfg: pytest.fail("the chunker was loaded"))
+    first = build(cfg, limit=SMALL_INDEX_LIMIT, embedder=FakeEmbedder())
+    assert all(p["reused"] for p in first.manifest["parts"].values()), first.manifest["parts"]
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("a card file was parsed again")
+
+    monkeypatch.setattr(cache, "_store", no_parsing)  # a cache miss would store anew
+    second = build(cfg, limit=SMALL_INDEX_LIMIT, embedder=FakeEmbedder())
+    assert second.rechunked == 0 and second.embedded_new == 0
+    assert second.manifest["sources"] == first.manifest["sources"]
+    assert second.manifest["files"] == first.manifest["files"]
