@@ -397,7 +397,7 @@ def test_without_the_flag_nothing_is_fetched(corpus_dir, tmp_path):
     data = read_sources(cfg, limit=1)
     assert "discourse" not in data.reports and len(data.threads) > 400
     assert all(t.title == "" and t.first_post == "" for t in data.threads)
-    assert not (tmp_path / "cache").exists()
+    assert not (tmp_path / "cache" / "discourse").exists()  # (parsed cards are cached there)
 
 
 def test_old_thread_json_without_the_new_fields_loads():
