@@ -254,10 +254,14 @@ def _write_parts(old_dir: Path, tmp: Path, previous: dict[str, Any], chunks: Seq
     """Write the vectors, the store and BM25 into ``tmp``, or take each over from
     ``old_dir`` when its inputs digest is the previous manifest's; returns ``parts``."""
     bm25_texts = [f"{c.title}\n{c.text}" for c in chunks]
+    # each digest starts with its writer's code (and the schema / tokeniser it uses), so
+    # a changed writer never takes over a file written the old way
     parts = {
-        "vectors": (_sha256_of(vectors), lambda: _write_faiss(tmp / VECTORS_FILE, vectors)),
-        "store": (_sha256_of(json.dumps(rows)), lambda: _write_sqlite(tmp / STORE_FILE, rows)),
-        "bm25": (_sha256_of(f"{bm25_tokenizer_key()}\0" + "\0".join(bm25_texts)),
+        "vectors": (_sha256_of(vectors, _write_faiss),
+                    lambda: _write_faiss(tmp / VECTORS_FILE, vectors)),
+        "store": (_sha256_of(json.dumps(rows), _write_sqlite, _SCHEMA),
+                  lambda: _write_sqlite(tmp / STORE_FILE, rows)),
+        "bm25": (_sha256_of("\0".join(bm25_texts), _write_bm25, bm25_tokenizer_key()),
                  lambda: _write_bm25(tmp / BM25_DIR, bm25_texts)),
     }
     old_parts = previous.get("parts") or {}
@@ -280,11 +284,18 @@ def _previous_manifest(index_dir: Path) -> dict[str, Any]:
         return {}
 
 
-def _sha256_of(data: str | np.ndarray) -> str:
+def _sha256_of(data: str | np.ndarray, writer: Callable, extra: str = "") -> str:
+    """sha256 of ``writer``'s source, ``extra`` and ``data`` (an array with its shape)."""
+    try:
+        code = inspect.getsource(writer)
+    except (OSError, TypeError):  # defined where no source is kept (python -c)
+        code = writer.__qualname__
+    h = hashlib.sha256(f"{code}\0{extra}\0".encode())
     if isinstance(data, str):
-        return hashlib.sha256(data.encode()).hexdigest()
-    h = hashlib.sha256(f"{data.dtype}{data.shape}".encode())
-    h.update(np.ascontiguousarray(data))
+        h.update(data.encode())
+    else:
+        h.update(f"{data.dtype}{data.shape}".encode())
+        h.update(np.ascontiguousarray(data))
     return h.hexdigest()
 
 

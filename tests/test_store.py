@@ -217,3 +217,17 @@ def test_damaged_previous_part_is_written_anew(tmp_path, fake_embedder):
     assert man2["parts"]["store"]["reused"] is False and man2["parts"]["bm25"]["reused"] is True
     assert man2["files"]["store.sqlite"] == man["files"]["store.sqlite"]
     assert verify_files(cfg.index_dir, man2) > 0
+
+
+def test_changed_writer_rewrites_its_part(tmp_path, fake_embedder, monkeypatch):
+    cfg, _, _ = build(tmp_path, fake_embedder)
+    cache = read_vector_cache(cfg.index_dir, fake_embedder.model_id, 64)
+    real = store._write_faiss
+
+    def write_faiss_another_way(path, vectors):  # e.g. another FAISS index type
+        real(path, vectors)
+
+    monkeypatch.setattr(store, "_write_faiss", write_faiss_another_way)
+    _, _, man = build(tmp_path, fake_embedder, previous=cache)
+    assert {n: p["reused"] for n, p in man["parts"].items()} == {
+        "vectors": False, "store": True, "bm25": True}
