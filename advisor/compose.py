@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from advisor.formatting import human_count
 from advisor.tasks import content_words
 from advisor.taxonomy import slug
 from advisor.types import (
@@ -85,16 +86,6 @@ def safe_text(text: Any, max_chars: int = DEFAULT_SNIPPET_CHARS) -> str:
 def table_cell(text: Any, max_chars: int = DEFAULT_CELL_CHARS) -> str:
     """Like :func:`safe_text` for a table cell (pipes and newlines can't break the row)."""
     return safe_text(text, max_chars).replace("\n", " ") or "–"
-
-
-def human_count(n: int | None) -> str:
-    """1234567 -> "1.2M" (None -> "?"): the one short number format of answers and tables."""
-    if n is None:
-        return "?"
-    for unit, size in (("B", 10**9), ("M", 10**6), ("k", 10**3)):
-        if n >= size:
-            return f"{n / size:.1f}{unit}".replace(".0", "")
-    return str(n)
 
 
 @lru_cache(maxsize=4096)
@@ -312,7 +303,7 @@ def _models_section(models: Sequence[ModelRecommendation], cites, request_line: 
         warn = "; ".join(m.warnings[:2]) if m.warnings else ""
         rows.append(
             f"| {i} | [{table_cell(m.model_id)}]({url}) [{n}] | {table_cell(m.pipeline_tag)} | "
-            f"{human_count(m.downloads)} | {m.likes:,} | {human_count(m.parameters)} | "
+            f"{human_count(m.downloads, '0')} | {m.likes:,} | {human_count(m.parameters, '?')} | "
             f"{table_cell(m.license or m.license_family or 'unknown')} | {m.card_quality:.0%} | "
             f"{table_cell(warn, 120)} |"
         )

@@ -30,9 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from advisor.compose import Composed, compose, human_count, safe_text, sources_section
+from advisor.compose import Composed, compose, safe_text, sources_section
 from advisor.config import Config
 from advisor.errors import AdvisorError, LLMBackendError
+from advisor.formatting import human_count
 from advisor.request import detect_intent, make_request
 from advisor.taxonomy import merge_categories, merge_explanation
 from advisor.types import (

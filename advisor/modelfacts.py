@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from advisor.errors import InvalidModelIdError
+from advisor.formatting import human_count
 from advisor.tasks import MULTILINGUAL
 from advisor.types import ModelInfo
 
@@ -197,9 +198,8 @@ def model_families(model_id: str) -> list[str]:
 
 
 def human_params(n: int | None) -> str:
-    if not n:
-        return "unknown"
-    return f"{n / 1e9:.1f}B" if n >= 10**9 else f"{n / 1e6:.0f}M"
+    """A parameter count for a sentence ("1.5B", "110M"; "unknown" when not known)."""
+    return human_count(n, "unknown")
 
 
 def is_multilingual(m: ModelInfo) -> bool:

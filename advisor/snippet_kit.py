@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from advisor.formatting import human_count
 from advisor.tasks import DEFAULT_CPU_MAX_PARAMS
 from advisor.types import ModelInfo
 
@@ -165,21 +166,17 @@ def cpu_ok(model: ModelInfo) -> bool:
     return model.parameters is not None and 0 < model.parameters <= CPU_MAX_PARAMS
 
 
-def human_size(n: int) -> str:
-    return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
-
-
 def size_note(model: ModelInfo, runner: str) -> str:
     p = model.parameters
     if not p or p <= 0:
         return "Size unknown: check the file sizes on the model page before downloading."
     if runner == "llama-cpp-python":
         gb = p * GGUF_Q4_BYTES_PER_PARAM / 1e9
-        return f"~{human_size(p)} parameters: the Q4_K_M file needs about {gb:.1f} GB of RAM."
+        return f"~{human_count(p)} parameters: the Q4_K_M file needs about {gb:.1f} GB of RAM."
     if cpu_ok(model):
-        return f"~{human_size(p)} parameters: runs on a laptop CPU."
+        return f"~{human_count(p)} parameters: runs on a laptop CPU."
     gb = p * FP16_BYTES_PER_PARAM / 1e9
-    return (f"~{human_size(p)} parameters: too big for a laptop CPU; needs a GPU with more than "
+    return (f"~{human_count(p)} parameters: too big for a laptop CPU; needs a GPU with more than "
             f"{gb:.0f} GB in fp16, or a quantised build.")
 
 

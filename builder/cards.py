@@ -6,27 +6,27 @@ What it does:
   outside fenced code; text before the first heading is the ``"description"``).
 - :func:`card_quality`: score 0..1 = share of the 8 sections of ``docs/design.md`` that a
   card has, plus the list of missing ones.
-- :func:`extract_label_map`: ``"LABEL_0" -> "negative"`` from ``id2label`` dicts and from
-  the ways cards state labels ("LABEL_0: negative", "| LABEL_1 | positive |",
-  "0 -> Negative" near the word "label").
-- Metadata helpers used by all model sources: :func:`license_family`, :func:`languages_from`,
-  :func:`formats_from_files`, :func:`prioritised_sections` and :func:`model_document`
-  (the one place that shapes a model :class:`Document`).
+- :func:`prioritised_sections`: the card's sections for retrieval, most useful first,
+  boilerplate dropped.
+- :func:`card_facts`: fills a :class:`ModelInfo`'s card fields (length, quality, missing
+  sections, label map from :mod:`builder.labelmap`).
 
-It does not read files or call the Hub; the sources in :mod:`builder.sources` do.
+It does not read files or call the Hub (the sources in :mod:`builder.sources` do),
+normalise model metadata (:mod:`builder.sources.metadata`) or shape the model
+:class:`Document` (:mod:`builder.documents`).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from advisor.types import MODEL_URL, Document, ModelInfo
+from advisor.types import ModelInfo
+from builder.labelmap import extract_label_map
 
 # libyaml's C safe loader when PyYAML was built with it (the wheels are): parsing 16k
 # cards' front matter took ~37 s of a 40 s no-change rebuild with the pure-Python one.
@@ -80,30 +80,6 @@ SECTION_PRIORITY: tuple[str, ...] = (
 class FrontMatter:
     data: dict[str, Any]
     broken: bool = False  # YAML present but unparsable
-
-
-# Hub repo ids: owner/name of letters, digits, '-', '_', '.'. Looser than
-# advisor.recommender.validate_model_id (which users' input must pass): the 2022
-# snapshot holds real names over 96 characters or starting with '_'.
-_SAFE_MODEL_ID = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$")
-
-
-def is_safe_model_id(model_id: str) -> bool:
-    """True when ``model_id`` can go into a URL or markdown as is (no HTML, pipes,
-    spaces, newlines or '..')."""
-    return bool(_SAFE_MODEL_ID.match(model_id.strip())) and ".." not in model_id
-
-
-def iter_model_rows(rows: Iterable[dict[str, Any]], report: Any) -> Iterator[dict[str, Any]]:
-    """Rows whose ``id`` is a non-empty, safe model id; others are counted as skipped
-    (``missing_id`` / ``invalid_id``: ids go into URLs and markdown unescaped)."""
-    for row in rows:
-        if not isinstance(row.get("id"), str) or not row["id"].strip():
-            report.skip("missing_id", str(row)[:80])
-        elif not is_safe_model_id(row["id"]):
-            report.skip("invalid_id", repr(row["id"])[:80])
-        else:
-            yield row
 
 
 def _strip_front(card_md: str) -> tuple[str | None, str]:
@@ -235,195 +211,6 @@ def card_quality(card_md: str, front_matter: dict | None) -> tuple[float, list[s
     return round(1 - len(missing) / len(QUALITY_SECTIONS), 3), missing
 
 
-# --- label maps ----------------------------------------------------------------------
-MAX_LABEL_CHARS = 40  # longer "labels" are sentences, not class names
-MAX_LABEL_WORDS = 3  # "very negative" is a label; "non-toxic in the output" is prose
-_VALUE = r"[\"'`*]*([A-Za-z][\w .\-/&+]{0,39}?)[\"'`*]*"
-_LABEL_SEP = re.compile(r"LABEL_(\d+)[\"'`*]*\s*(?:->|=>|→|:|=|means|corresponds to|is|-)\s*" + _VALUE
-                        + r"\s*(?:[;,.)\n|]|$)", re.M)
-_LABEL_TABLE = re.compile(r"\|\s*[`*]*LABEL_(\d+)[`*]*\s*\|\s*[`*]*([^|\n]{1,40}?)[`*]*\s*\|")
-_NUM_LINE = re.compile(r"^\s*(?:[-*]\s*)?[\"']?(\d{1,2})[\"']?\s*(?:->|=>|→|:|=)\s*" + _VALUE
-                       + r"\s*[;,.]?\s*$", re.M)
-_ID2LABEL_DICT = re.compile(r"(?:id2label|label_?(?:map|index|dict|names)?)[\"']?\s*[:=]\s*\{([^{}]{1,2000})\}", re.I)
-_DICT_PAIR = re.compile(r"[\"']?(LABEL_\d+|\d+)[\"']?\s*:\s*[\"']([^\"'\n]{1,40})[\"']")
-LABEL_CONTEXT_CHARS = 300  # "0 -> Negative" lines count only this close after "label"
-
-
-def _label_key(k: Any) -> str | None:
-    s = str(k).strip()
-    if re.fullmatch(r"\d+", s):
-        return f"LABEL_{int(s)}"
-    if re.fullmatch(r"LABEL_\d+", s):
-        return s
-    return None
-
-
-def _clean_value(v: Any) -> str | None:
-    s = str(v).strip().strip("\"'`*:;,.").strip()
-    if (not s or len(s) > MAX_LABEL_CHARS or len(s.split()) > MAX_LABEL_WORDS
-            or re.fullmatch(r"LABEL_\d+|[\d.]+", s)):
-        return None
-    if s.lower() in {"score", "label", "the", "a", "is"}:
-        return None
-    return s
-
-
-def _find_id2label(obj: Any, depth: int = 0) -> dict | None:
-    if depth > 4:
-        return None
-    if isinstance(obj, dict):
-        for key in ("id2label", "id_to_label"):
-            if isinstance(obj.get(key), dict):
-                return obj[key]
-        for v in obj.values():
-            if (found := _find_id2label(v, depth + 1)) is not None:
-                return found
-    elif isinstance(obj, list):
-        for v in obj:
-            if (found := _find_id2label(v, depth + 1)) is not None:
-                return found
-    return None
-
-
-def extract_label_map(card_md: str, config: dict | None) -> dict[str, str]:
-    """``{"LABEL_0": "negative", ...}`` from an ``id2label`` dict and the card text.
-
-    ``config`` may be a ``config.json`` dict or the card's front matter; its ``id2label``
-    wins over text. Numeric keys become ``LABEL_<n>``; entries that map a label to itself
-    (``LABEL_0 -> LABEL_0``) are dropped. Text patterns, in order: ``LABEL_n: name``
-    (also ``->``, ``=``, ``|`` tables), dict literals such as ``{'LABEL_0': 'positive'}``
-    or ``id2label = {0: "neg"}``, and runs of at least two numbered lines ``0 -> Negative``
-    within :data:`LABEL_CONTEXT_CHARS` after the word "label".
-    """
-    out: dict[str, str] = {}
-
-    def add(k: Any, v: Any) -> None:
-        key, val = _label_key(k), _clean_value(v)
-        if key and val and key not in out and val != key:
-            out[key] = val
-
-    found = _find_id2label(config) if config else None
-    if found:
-        for k, v in found.items():
-            add(k, v)
-        if out:
-            return dict(sorted(out.items(), key=lambda kv: int(kv[0][6:])))
-    text = card_md or ""
-    if "label" not in text.lower() and "LABEL_" not in text:
-        return {}
-    for m in _LABEL_TABLE.finditer(text):
-        add(m.group(1), m.group(2))
-    for m in _LABEL_SEP.finditer(text):
-        add(m.group(1), m.group(2))
-    for m in _ID2LABEL_DICT.finditer(text):
-        for p in _DICT_PAIR.finditer(m.group(1)):
-            add(p.group(1), p.group(2))
-    if not out:
-        lower = text.lower()
-        run: list[tuple[int, str, int]] = []
-        for m in _NUM_LINE.finditer(text):
-            if run and (int(m.group(1)) != run[-1][0] + 1 or m.start() - run[-1][2] > 80):
-                if len(run) >= 2:
-                    break
-                run = []
-            if not run and "label" not in lower[max(0, m.start() - LABEL_CONTEXT_CHARS):m.start()]:
-                continue
-            run.append((int(m.group(1)), m.group(2), m.end()))
-        if len(run) >= 2:
-            for k, v, _ in run:
-                add(k, v)
-    return dict(sorted(out.items(), key=lambda kv: int(kv[0][6:])))
-
-
-# --- metadata helpers ----------------------------------------------------------------
-# ISO 639-1 codes: a tag that is one of these is a language tag.
-ISO_639_1 = frozenset(
-    "aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu "
-    "cv cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi "
-    "ho hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks "
-    "ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl "
-    "nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl "
-    "sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve "
-    "vi vo wa wo xh yi yo za zh zu".split()
-)
-MULTILINGUAL_TAGS = frozenset({"multilingual"})
-
-# License families follow the 2026 dataset's convention: OpenRAIL, Llama and Gemma
-# licences count as oss (usable commercially with use restrictions); anything naming
-# non-commercial or research-only use is non-commercial; the rest is unknown.
-_NC = re.compile(r"(?:^|[-_.])nc(?:[-_.]|$)|non.?commercial|research.?only|research-license|"
-                 r"academic|noncommercial", re.I)
-_OSS = re.compile(r"^(?:apache|mit|bsd|gpl|lgpl|agpl|mpl|cc-by|cc0|cc-by-sa|unlicense|wtfpl|"
-                  r"artistic|afl|ecl|epl|eupl|isc|zlib|postgresql|ofl|bsl|pddl|odc|odbl|"
-                  r"openrail|creativeml-openrail|bigscience|bigcode-openrail|llama|gemma|"
-                  r"openmdw|c-uda|osl|lppl|ms-pl|ncsa|cdla|deepfloyd)", re.I)
-
-
-def license_family(license_id: str | None) -> str:
-    """``"oss"`` | ``"non-commercial"`` | ``"unknown"`` for a Hub licence id."""
-    if not license_id:
-        return "unknown"
-    lic = str(license_id).strip().lower()
-    if _NC.search(lic):
-        return "non-commercial"
-    if lic in {"other", "unknown", "cc"}:
-        return "unknown"
-    return "oss" if _OSS.match(lic) else "unknown"
-
-
-def _as_list(v: Any) -> list[str]:
-    if v is None:
-        return []
-    if isinstance(v, str):
-        return [v]
-    if isinstance(v, list | tuple):
-        return [str(x) for x in v if x is not None and not isinstance(x, dict | list)]
-    return []
-
-
-def languages_from(tags: list[str], front_matter: dict | None = None) -> list[str]:
-    """Language codes from ``language``/``languages`` in front matter and ISO tags."""
-    fm = front_matter or {}
-    langs: list[str] = []
-    for v in _as_list(fm.get("language")) + _as_list(fm.get("languages")):
-        v = v.strip().lower()
-        if v and len(v) <= 12 and v not in langs:
-            langs.append(v)
-    for t in tags or []:
-        t = t.strip().lower().removeprefix("language:")
-        if (t in ISO_639_1 or t in MULTILINGUAL_TAGS) and t not in langs:
-            langs.append(t)
-    return langs
-
-
-def license_from(tags: list[str], front_matter: dict | None = None) -> str | None:
-    for t in tags or []:
-        if t.startswith("license:"):
-            return t.split(":", 1)[1] or None
-    lic = (front_matter or {}).get("license")
-    if isinstance(lic, list):
-        lic = lic[0] if lic else None
-    return str(lic).strip() if lic else None
-
-
-_FORMATS = (
-    ("safetensors", re.compile(r"\.safetensors$")),
-    ("pytorch", re.compile(r"(?:^|/)pytorch_model[^/]*\.bin$|\.pt$|\.pth$")),
-    ("tensorflow", re.compile(r"(?:^|/)tf_model[^/]*\.h5$|saved_model\.pb$")),
-    ("flax", re.compile(r"flax_model[^/]*\.msgpack$")),
-    ("onnx", re.compile(r"\.onnx$")),
-    ("gguf", re.compile(r"\.gguf$")),
-    ("tflite", re.compile(r"\.tflite$")),
-    ("rust", re.compile(r"rust_model\.ot$")),
-)
-
-
-def formats_from_files(files: list[str]) -> list[str]:
-    """Weight formats present in a repo's file list, in :data:`_FORMATS` order."""
-    names = [f for f in files or [] if isinstance(f, str)]
-    return [fmt for fmt, pat in _FORMATS if any(pat.search(n) for n in names)]
-
-
 def prioritised_sections(card_md: str) -> list[tuple[str, str]]:
     """Card sections for retrieval, most useful first; boilerplate dropped.
 
@@ -446,72 +233,6 @@ def prioritised_sections(card_md: str) -> list[tuple[str, str]]:
         ranked.append((SECTION_PRIORITY.index(kind), i, heading, text))
     ranked.sort()
     return [(h, t) for _, _, h, t in ranked]
-
-
-def _human(n: int | None) -> str:
-    if not n:
-        return ""
-    for unit, div in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= div:
-            return f"{n / div:.3g}{unit}"
-    return str(n)
-
-
-MAX_HEADER_LABELS = 8  # more labels than this are listed as "+N more" in the header
-
-
-def model_header(info: ModelInfo) -> str:
-    """The compact metadata text that opens every model's first chunk."""
-    facts = [
-        f"task: {info.pipeline_tag}" if info.pipeline_tag else "",
-        f"library: {info.library}" if info.library else "",
-        f"languages: {', '.join(info.languages[:6])}" if info.languages else "",
-        f"license: {info.license} ({info.license_family})" if info.license else "",
-        f"{_human(info.parameters)} parameters" if info.parameters else "",
-        f"{info.downloads:,} downloads" + (" (2022, monthly)" if info.source == "2022" else ""),
-        f"{info.likes:,} likes",
-    ]
-    lines = [f"Model {info.id}. " + "; ".join(f for f in facts if f) + "."]
-    if info.source != "2026":
-        missing = f"; missing: {', '.join(info.missing_sections)}" if info.missing_sections else ""
-        lines.append(f"Card quality {info.card_quality:.2f}{missing}.")
-    if info.label_map:
-        items = list(info.label_map.items())
-        more = f" (+{len(items) - MAX_HEADER_LABELS} more)" if len(items) > MAX_HEADER_LABELS else ""
-        lines.append("Labels: " + ", ".join(f"{k}={v}" for k, v in items[:MAX_HEADER_LABELS]) + more + ".")
-    return "\n".join(lines)
-
-
-def model_metadata(info: ModelInfo) -> dict[str, Any]:
-    """Flat filter fields stored with every chunk of a model."""
-    return {
-        "model_id": info.id,
-        "source": info.source,
-        "task": info.pipeline_tag,
-        "library": info.library,
-        "languages": list(info.languages),
-        "license": info.license,
-        "license_family": info.license_family,
-        "parameters": info.parameters,
-        "downloads": info.downloads,
-        "likes": info.likes,
-        "card_quality": info.card_quality,
-        "gated": info.gated,
-    }
-
-
-def model_document(info: ModelInfo, card_md: str | None, kind: str = "model") -> Document:
-    """The retrievable document for a model: header text + prioritised card sections."""
-    prefix = "model2026" if kind == "model2026" else "model"
-    return Document(
-        id=f"{prefix}:{info.id}",
-        kind=kind,  # type: ignore[arg-type]
-        title=info.id,
-        text=model_header(info),
-        url=MODEL_URL.format(id=info.id),
-        metadata=model_metadata(info),
-        sections=prioritised_sections(card_md) if card_md and not is_missing_card(card_md) else [],
-    )
 
 
 def card_facts(info: ModelInfo, card_md: str | None, front_matter: dict | None = None,

@@ -11,16 +11,24 @@
   title is the document title and its first post ends the text; offline the title is
   "Forum thread <id> (<forum category>)".
 
-Model documents are made by :func:`builder.cards.model_document`. This module reads no
-files and does not chunk.
+- :func:`model_document`: one per model record (2022 card, 2026 metadata, live Hub): a
+  compact metadata header (:func:`model_header`: task, library, languages, licence, size,
+  downloads, likes, card quality, labels) as text, the card's prioritised sections
+  (:func:`builder.cards.prioritised_sections`) as sections, and flat filter fields
+  (:func:`model_metadata`) as metadata.
+
+This module reads no files, parses no card (:mod:`builder.cards`) and does not chunk.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
+from advisor.formatting import human_count
 from advisor.taxonomy import slug
-from advisor.types import THREAD_URL, Document, TaxonomyEntry, ThreadInfo
+from advisor.types import MODEL_URL, THREAD_URL, Document, ModelInfo, TaxonomyEntry, ThreadInfo
+from builder.cards import is_missing_card, prioritised_sections
 
 
 def _entry_url(entry: TaxonomyEntry) -> str:
@@ -113,3 +121,60 @@ def thread_documents(threads: Iterable[ThreadInfo]) -> list[Document]:
                       "has_root_cause": bool(t.root_cause)},
         ))
     return docs
+
+
+MAX_HEADER_LABELS = 8  # more labels than this are listed as "+N more" in the header
+
+
+def model_header(info: ModelInfo) -> str:
+    """The compact metadata text that opens every model's first chunk."""
+    facts = [
+        f"task: {info.pipeline_tag}" if info.pipeline_tag else "",
+        f"library: {info.library}" if info.library else "",
+        f"languages: {', '.join(info.languages[:6])}" if info.languages else "",
+        f"license: {info.license} ({info.license_family})" if info.license else "",
+        f"{human_count(info.parameters)} parameters" if info.parameters else "",
+        f"{info.downloads:,} downloads" + (" (2022, monthly)" if info.source == "2022" else ""),
+        f"{info.likes:,} likes",
+    ]
+    lines = [f"Model {info.id}. " + "; ".join(f for f in facts if f) + "."]
+    if info.source != "2026":
+        missing = f"; missing: {', '.join(info.missing_sections)}" if info.missing_sections else ""
+        lines.append(f"Card quality {info.card_quality:.2f}{missing}.")
+    if info.label_map:
+        items = list(info.label_map.items())
+        more = f" (+{len(items) - MAX_HEADER_LABELS} more)" if len(items) > MAX_HEADER_LABELS else ""
+        lines.append("Labels: " + ", ".join(f"{k}={v}" for k, v in items[:MAX_HEADER_LABELS]) + more + ".")
+    return "\n".join(lines)
+
+
+def model_metadata(info: ModelInfo) -> dict[str, Any]:
+    """Flat filter fields stored with every chunk of a model."""
+    return {
+        "model_id": info.id,
+        "source": info.source,
+        "task": info.pipeline_tag,
+        "library": info.library,
+        "languages": list(info.languages),
+        "license": info.license,
+        "license_family": info.license_family,
+        "parameters": info.parameters,
+        "downloads": info.downloads,
+        "likes": info.likes,
+        "card_quality": info.card_quality,
+        "gated": info.gated,
+    }
+
+
+def model_document(info: ModelInfo, card_md: str | None, kind: str = "model") -> Document:
+    """The retrievable document for a model: header text + prioritised card sections."""
+    prefix = "model2026" if kind == "model2026" else "model"
+    return Document(
+        id=f"{prefix}:{info.id}",
+        kind=kind,  # type: ignore[arg-type]
+        title=info.id,
+        text=model_header(info),
+        url=MODEL_URL.format(id=info.id),
+        metadata=model_metadata(info),
+        sections=prioritised_sections(card_md) if card_md and not is_missing_card(card_md) else [],
+    )

@@ -13,8 +13,13 @@ terminal that can take it.
 :func:`export_query_encoder` puts the ONNX query encoder (model, tokenizer, settings)
 into the new index's ``onnx/`` so the app embeds questions without torch.
 
-This module does not choose or load the model (:mod:`advisor.embedding`) and writes no
-index file other than the query encoder (:mod:`builder.store` writes the rest).
+:class:`LazyEmbedder` loads ``cfg.embed_model`` (through :func:`advisor.embedding.get_embedder`)
+only when something must be embedded, so a no-change rebuild never loads the model.
+:func:`save_known_issue_vectors` embeds the known-issues KB into the new index.
+
+This module does not choose the model or the backend (:mod:`advisor.embedding`) and writes
+no index file other than the query encoder and the known-issue vectors
+(:mod:`builder.store` writes the rest).
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from advisor.config import Config
-from advisor.embedding import Embedder
+from advisor.embedding import Embedder, get_embedder
+from advisor.errors import EmbeddingModelError
 from advisor.types import Chunk
 
 log = logging.getLogger(__name__)
@@ -159,3 +165,75 @@ def export_query_encoder(embedder: Embedder, cfg: Config, out_dir: Path) -> bool
         shutil.rmtree(out_dir, ignore_errors=True)
         return False
     return True
+
+
+class LazyEmbedder:
+    """``cfg.embed_model``, loaded on the first ``encode`` call.
+
+    A rebuild where nothing changed embeds nothing, so it need not import torch and load
+    the model (seconds of the no-change budget). ``dim`` comes from the previous
+    manifest when that index used the same model; otherwise reading it loads the model.
+    """
+
+    def __init__(self, cfg: Config, dim_hint: int | None = None):
+        self.model_id = cfg.embed_model
+        self._cfg = cfg
+        self._dim = dim_hint
+        self._model: Embedder | None = None
+
+    def _load(self) -> Embedder:
+        if self._model is None:
+            self._model = get_embedder(self._cfg.embed_model, self._cfg.embed_backend,
+                                       cache_dir=self._cfg.cache_dir)
+            if self._dim is not None and self._model.dim != self._dim:
+                raise EmbeddingModelError(
+                    f"{self.model_id!r} now makes dim {self._model.dim}, the previous "
+                    f"index says {self._dim}. Delete {self._cfg.index_dir} and build again."
+                )
+            self._dim = self._model.dim
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        return self._dim if self._dim is not None else self._load().dim
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def backend(self) -> str:
+        """The backend that actually embedded (ONNX may have fallen back to torch)."""
+        if self._model is None:
+            return self._cfg.embed_backend
+        return getattr(self._model, "backend", self._cfg.embed_backend)
+
+    def encode(self, texts, batch_size: int = 64):
+        return self._load().encode(texts, batch_size=batch_size)
+
+
+def previous_dim(cfg: Config) -> int | None:
+    from advisor.index import read_manifest
+
+    try:
+        man = read_manifest(cfg.index_dir)
+    except Exception:  # noqa: BLE001 - no previous index: the model gives the dim
+        return None
+    return man.get("dim") if man.get("embed_model") == cfg.embed_model else None
+
+
+def save_known_issue_vectors(tmp: Path, cfg: Config, embedder: Embedder) -> None:
+    """Embed the known-issues KB into the index (vectors of unchanged entries are taken
+    from the previous index); a broken KB file is reported and skipped, the app then
+    embeds at start."""
+    from advisor.errors import KnowledgeBaseError
+    from advisor.known_issues import load_known_issues, load_vector_cache, save_vector_cache
+
+    try:
+        issues = load_known_issues()
+    except KnowledgeBaseError as e:
+        log.warning("Known-issue vectors not built: %s", e)
+        return
+    previous = load_vector_cache(Path(cfg.index_dir), embedder.model_id)
+    fresh = save_vector_cache(tmp, issues, embedder, previous)
+    log.info("Known-issue vectors: %d entries, %d texts embedded anew", len(issues), fresh)

@@ -5,25 +5,27 @@ bad row through :meth:`SourceReport.skip` (a counted reason plus a logged warnin
 line number), so a broken row is never fatal and never silently dropped. The report also
 carries the sha256 of the source file(s); the store writes it into ``manifest.json``.
 
-This module also holds the two small readers every source shares: :func:`file_sha256`
-and :func:`iter_jsonl_gz` (robust gzip JSONL: invalid UTF-8 or broken JSON on one line
-is a counted skip). It does not interpret rows; the sources do.
+This module also holds the small readers every source shares: :func:`file_sha256`,
+:func:`iter_jsonl_gz` (robust gzip JSONL: invalid UTF-8 or broken JSON on one line is a
+counted skip) and :func:`iter_csv_rows` (the named columns of a CSV file's non-blank
+rows). It does not interpret rows; the sources do.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import json
 import logging
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from advisor.errors import CorpusNotFoundError
+from advisor.corpus import require_corpus_path
 
 log = logging.getLogger(__name__)
 
@@ -91,16 +93,6 @@ class SourceReport:
         )
 
 
-def require_file(path: Path) -> Path:
-    """Return ``path`` or raise :class:`CorpusNotFoundError` saying what to do."""
-    if not path.is_file():
-        raise CorpusNotFoundError(
-            f"Corpus file {path} not found. Point ADVISOR_CORPUS_DIR (or --corpus-dir) at "
-            "the corpus snapshot directory (it holds replication/ and the *.jsonl.gz files)."
-        )
-    return path
-
-
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -117,7 +109,7 @@ def iter_jsonl_gz(path: Path, report: SourceReport) -> Iterator[dict[str, Any]]:
     gzip stream ends the file with one ``truncated_file`` skip instead of an exception.
     Also sets ``report.sha256`` from the file.
     """
-    require_file(path)
+    require_corpus_path(path)
     report.add_files(path)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
@@ -151,6 +143,31 @@ def iter_jsonl_gz(path: Path, report: SourceReport) -> Iterator[dict[str, Any]]:
                 report.skip("not_an_object", type(obj).__name__)
                 continue
             yield obj
+
+
+def iter_csv_rows(path: Path, report: SourceReport, columns: Sequence[str],
+                  what: str) -> Iterator[list[str]]:
+    """Yield the cells of ``columns`` of each non-blank row of a CSV file, in that order.
+
+    ``columns`` are header names, matched case-insensitively; a short row's missing
+    cells are ``""``. Sets ``report.line`` (the header is line 1) and counts ``read`` for
+    every non-blank row. A header without one of ``columns`` raises ``ValueError`` naming
+    the file, the header found and ``what`` the file should be.
+    """
+    with open(require_corpus_path(path), encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f)
+        header = [h.strip().lower() for h in next(reader, [])]
+        missing = [c for c in columns if c.lower() not in header]
+        if missing:
+            raise ValueError(f"{path} lacks the column(s) {', '.join(missing)} ({header}); "
+                             f"is this {what}?")
+        at = [header.index(c.lower()) for c in columns]
+        for lineno, row in enumerate(reader, start=2):
+            report.line = lineno
+            if not any(c.strip() for c in row):
+                continue
+            report.read += 1
+            yield [row[i] if i < len(row) else "" for i in at]
 
 
 class QuietReport(SourceReport):

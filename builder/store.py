@@ -8,6 +8,13 @@ two renames (microseconds) leaves the old index at ``.<name>.old-<pid>``, which
 :func:`recover_interrupted_swap` puts back. Files in the old directory that the builder
 does not own (``index/README.md``) are carried over.
 
+A rebuild takes over the parts of the previous index whose inputs are unchanged instead
+of writing them again: ``vectors.faiss`` (same vectors), ``store.sqlite`` (same rows) and
+``bm25/`` (same titles and texts, same tokeniser). Each part's inputs digest is kept in
+the manifest (``parts: {name: {inputs_sha256, reused}}``); a matching part is hard-linked
+from the old directory (copied where links are refused), so a no-change rebuild neither
+re-tokenises BM25 nor re-inserts the store's rows.
+
 :func:`read_vector_cache` reads the previous index's ``{content_hash: vector}`` for the
 incremental embedding step. File names and the BM25 tokeniser come from
 :mod:`advisor.index`, the reader, so both sides agree. This module does not embed,
@@ -16,6 +23,8 @@ chunk or decide what goes into the manifest beyond the counts it can see.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import logging
 import os
@@ -23,7 +32,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +42,7 @@ import numpy as np
 from advisor.embedding import QUERY_ENCODER_DIR
 from advisor.index import (
     BM25_DIR,
+    BM25_STOPWORDS,
     FORMAT_VERSION,
     MANIFEST_FILE,
     STORE_FILE,
@@ -45,6 +55,13 @@ from advisor.index import (
 from advisor.types import Chunk, ModelInfo, TaxonomyEntry, ThreadInfo
 
 log = logging.getLogger(__name__)
+
+# Parts a rebuild may take over from the previous index, and the files each consists of.
+PART_FILES: dict[str, tuple[str, ...]] = {
+    "vectors": (VECTORS_FILE,),
+    "store": (STORE_FILE,),
+    "bm25": (BM25_DIR,),
+}
 
 # Files the builder owns; anything else in an old index dir is carried over.
 CLASSIFIER_FILES = ("classifier.npz", "classifier.json")
@@ -61,7 +78,7 @@ CREATE TABLE documents(id TEXT PRIMARY KEY, digest TEXT);
 """
 # ``documents`` (an addition to the format-1 tables, ignored by the loader) maps each
 # document to the digest of its content and chunking settings, so a rebuild re-chunks
-# only documents whose digest changed (see builder.pipeline.chunk_incremental).
+# only documents whose digest changed (see builder.rechunk.chunk_incremental).
 
 
 def _tmp_dir(index_dir: Path) -> Path:
@@ -177,8 +194,6 @@ def write_index(
         doc_digests: ``{doc_id: digest}`` for the next build's chunk reuse.
         started: ``time.perf_counter()`` at build start, for ``build_seconds``.
     """
-    import faiss
-
     index_dir = Path(index_dir)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[0] != len(chunks):
@@ -190,13 +205,10 @@ def write_index(
         shutil.rmtree(tmp)
     tmp.mkdir()
     models, threads, taxonomy = list(models), list(threads), list(taxonomy)
+    previous = _previous_manifest(index_dir)
     try:
-        index = faiss.IndexFlatIP(vectors.shape[1])
-        index.add(vectors)
-        faiss.write_index(index, str(tmp / VECTORS_FILE))
-        del index
-        _write_sqlite(tmp / STORE_FILE, chunks, models, threads, taxonomy, doc_digests or {})
-        _write_bm25(tmp / BM25_DIR, chunks)
+        parts_info = _write_parts(index_dir, tmp, previous, chunks, vectors,
+                                  _store_rows(chunks, models, threads, taxonomy, doc_digests or {}))
         extra_info = extra(tmp) if extra is not None else None
 
         man = dict(manifest or {})
@@ -219,6 +231,7 @@ def write_index(
                 "chunks_by_kind": kinds,
             },
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            parts=parts_info,
         )
         if extra_info is not None:
             man["classifier"] = extra_info
@@ -236,44 +249,160 @@ def write_index(
     return man
 
 
-def _write_sqlite(path: Path, chunks, models, threads, taxonomy, doc_digests) -> None:
+def _write_parts(old_dir: Path, tmp: Path, previous: dict[str, Any], chunks: Sequence[Chunk],
+                 vectors: np.ndarray, rows: dict[str, list[tuple]]) -> dict[str, dict[str, Any]]:
+    """Write the vectors, the store and BM25 into ``tmp``, or take each over from
+    ``old_dir`` when its inputs digest is the previous manifest's; returns ``parts``."""
+    bm25_texts = [f"{c.title}\n{c.text}" for c in chunks]
+    # each digest starts with its writer's code (and the schema / tokeniser it uses), so
+    # a changed writer never takes over a file written the old way
+    parts = {
+        "vectors": (_sha256_of(vectors, _write_faiss),
+                    lambda: _write_faiss(tmp / VECTORS_FILE, vectors)),
+        "store": (_sha256_of(json.dumps(rows), _write_sqlite, _SCHEMA),
+                  lambda: _write_sqlite(tmp / STORE_FILE, rows)),
+        "bm25": (_sha256_of("\0".join(bm25_texts), _write_bm25, bm25_tokenizer_key()),
+                 lambda: _write_bm25(tmp / BM25_DIR, bm25_texts)),
+    }
+    old_parts = previous.get("parts") or {}
+    info: dict[str, dict[str, Any]] = {}
+    for name, (digest, write) in parts.items():
+        reused = ((old_parts.get(name) or {}).get("inputs_sha256") == digest
+                  and _take_over(old_dir, tmp, PART_FILES[name], previous.get("files")))
+        if not reused:
+            write()
+        info[name] = {"inputs_sha256": digest, "reused": reused}
+    log.info("Index parts taken over unchanged: %s",
+             ", ".join(n for n, i in info.items() if i["reused"]) or "none")
+    return info
+
+
+def _previous_manifest(index_dir: Path) -> dict[str, Any]:
+    try:
+        return read_manifest(index_dir)
+    except Exception:  # noqa: BLE001 - no (readable) previous index: nothing to take over
+        return {}
+
+
+def _sha256_of(data: str | np.ndarray, writer: Callable, extra: str = "") -> str:
+    """sha256 of ``writer``'s source, ``extra`` and ``data`` (an array with its shape)."""
+    try:
+        code = inspect.getsource(writer)
+    except (OSError, TypeError):  # defined where no source is kept (python -c)
+        code = writer.__qualname__
+    h = hashlib.sha256(f"{code}\0{extra}\0".encode())
+    if isinstance(data, str):
+        h.update(data.encode())
+    else:
+        h.update(f"{data.dtype}{data.shape}".encode())
+        h.update(np.ascontiguousarray(data))
+    return h.hexdigest()
+
+
+def _take_over(old_dir: Path, tmp: Path, names: Sequence[str],
+               old_files: dict[str, Any] | None) -> bool:
+    """Hard-link (or copy) ``names`` from the previous index into ``tmp``; False when one
+    is missing or differs in size from what the previous manifest recorded."""
+    old_files = old_files or {}
+    for name in names:
+        src = old_dir / name
+        listed = {rel: f for rel, f in old_files.items() if rel == name or rel.startswith(name + "/")}
+        if not src.exists() or not listed or any(
+            not (old_dir / rel).is_file() or (old_dir / rel).stat().st_size != f.get("size")
+            for rel, f in listed.items()
+        ):
+            return False
+    try:
+        for name in names:
+            src = old_dir / name
+            if src.is_dir():
+                shutil.copytree(src, tmp / name, copy_function=_link_or_copy)
+            else:
+                _link_or_copy(src, tmp / name)
+    except OSError as e:
+        log.info("Writing %s anew (could not take it over: %s)", ", ".join(names), e)
+        for name in names:
+            dst = tmp / name
+            shutil.rmtree(dst, ignore_errors=True) if dst.is_dir() else dst.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def _link_or_copy(src: str | Path, dst: str | Path) -> None:
+    """A hard link: nothing writes an index file in place (the app opens the store
+    read-only), and the old directory is removed after the swap, so the data is shared,
+    not aliased. A copy where the file system refuses links."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _write_faiss(path: Path, vectors: np.ndarray) -> None:
+    import faiss
+
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    faiss.write_index(index, str(path))
+
+
+def _as_json(obj: Any) -> str:
+    """``json.dumps(asdict(obj))`` for the flat record dataclasses, without asdict's deep
+    copy of every list and dict (~2x faster over 45k model records)."""
+    names = _FIELD_NAMES.get(type(obj))
+    if names is None:
+        names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in fields(obj))
+    return json.dumps({n: getattr(obj, n) for n in names}, ensure_ascii=False)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _store_rows(chunks, models, threads, taxonomy, doc_digests) -> dict[str, list[tuple]]:
+    """The rows of each ``store.sqlite`` table, as they are inserted (and digested)."""
+    return {
+        "chunks": [
+            (i, c.id, c.doc_id, c.kind, c.title, c.url, c.text, c.content_hash,
+             json.dumps(c.metadata, ensure_ascii=False, default=str))
+            for i, c in enumerate(chunks)
+        ],
+        "models": [(m.id, m.source, _as_json(m)) for m in models],
+        "threads": [(t.topic_id, _as_json(t)) for t in threads],
+        "taxonomy": [(e.id, _as_json(e)) for e in taxonomy],
+        "documents": list(doc_digests.items()),
+    }
+
+
+def _write_sqlite(path: Path, rows: dict[str, list[tuple]]) -> None:
     con = sqlite3.connect(path)
     try:
         # Atomicity comes from the directory swap, so no journal is needed here.
         con.execute("PRAGMA journal_mode=OFF")
         con.execute("PRAGMA synchronous=OFF")
         con.executescript(_SCHEMA)
-        con.executemany(
-            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
-            (
-                (i, c.id, c.doc_id, c.kind, c.title, c.url, c.text, c.content_hash,
-                 json.dumps(c.metadata, ensure_ascii=False, default=str))
-                for i, c in enumerate(chunks)
-            ),
-        )
-        con.executemany(
-            "INSERT OR REPLACE INTO models VALUES (?,?,?)",
-            ((m.id, m.source, json.dumps(asdict(m), ensure_ascii=False)) for m in models),
-        )
-        con.executemany(
-            "INSERT OR REPLACE INTO threads VALUES (?,?)",
-            ((t.topic_id, json.dumps(asdict(t), ensure_ascii=False)) for t in threads),
-        )
-        con.executemany(
-            "INSERT OR REPLACE INTO taxonomy VALUES (?,?)",
-            ((e.id, json.dumps(asdict(e), ensure_ascii=False)) for e in taxonomy),
-        )
-        con.executemany("INSERT OR REPLACE INTO documents VALUES (?,?)", doc_digests.items())
+        con.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?)", rows["chunks"])
+        con.executemany("INSERT OR REPLACE INTO models VALUES (?,?,?)", rows["models"])
+        con.executemany("INSERT OR REPLACE INTO threads VALUES (?,?)", rows["threads"])
+        con.executemany("INSERT OR REPLACE INTO taxonomy VALUES (?,?)", rows["taxonomy"])
+        con.executemany("INSERT OR REPLACE INTO documents VALUES (?,?)", rows["documents"])
         con.commit()
     finally:
         con.close()
 
 
-def _write_bm25(path: Path, chunks: Sequence[Chunk]) -> None:
+def bm25_tokenizer_key() -> str:
+    """What besides the texts decides the BM25 index: bm25s's version, the stop words
+    and the tokeniser's code (:func:`advisor.index.bm25_tokenize`)."""
+    from importlib.metadata import version
+
+    return f"{version('bm25s')}|{BM25_STOPWORDS}|{inspect.getsource(bm25_tokenize)}"
+
+
+def _write_bm25(path: Path, texts: Sequence[str]) -> None:
     """BM25 over title + text of each chunk (titles carry model ids and category names)."""
     import bm25s
 
-    tokens = bm25_tokenize([f"{c.title}\n{c.text}" for c in chunks])
+    tokens = bm25_tokenize(texts)
     bm25 = bm25s.BM25()
     bm25.index(tokens, show_progress=False)
     bm25.save(str(path), show_progress=False)

@@ -6,19 +6,31 @@ vectors, the model records (for each model's pipeline tag) and the task descript
 example. :func:`refit` does the same from an index on disk (``python -m builder taskmodel``),
 so the task model can be refitted without re-embedding anything.
 
+The build calls :func:`fit_task_stage`, which also fits the intent model
+(:mod:`advisor.intent`, from the labelled questions in ``eval/``) and reuses either model
+from the previous index when its inputs digest (``manifest.task_model.inputs_sha256`` /
+``intent_sha256``) is unchanged.
+
 This module does not embed cards (it reuses the build's vectors) and does not decide how
 the app uses the model.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from advisor.config import Config
+from advisor.embedding import Embedder
+from advisor.taskmodel import FORMAT_VERSION as TASK_MODEL_FORMAT
 from advisor.taskmodel import TaskModel, card_training_text
 from advisor.tasks import load_task_specs
 from advisor.types import ModelInfo
@@ -64,8 +76,6 @@ def fit_task_model(texts: Sequence[str], kinds: Sequence[str], doc_ids: Sequence
 def inputs_sha256(chunks, models: dict[str, ModelInfo], embedder) -> str:
     """Digest of everything the task model learns from (a rebuild with the same digest
     copies the previous index's task model instead of fitting it again: ~1-2 minutes)."""
-    import hashlib
-
     from advisor.taskmodel import C_DENSE, C_TEXT, FORMAT_VERSION, MAX_FEATURES
 
     h = hashlib.sha256()
@@ -96,3 +106,78 @@ def refit(index_dir: Path, embedder=None) -> TaskModel:
                            idx.embedder)
     model.save(Path(index_dir))
     return model
+
+
+def fit_task_stage(cfg: Config, chunks, vectors, models: list[ModelInfo], embedder: Embedder):
+    """Fit the task model (:func:`fit_task_model`) and the intent model
+    (:mod:`advisor.intent`) on this build's data. Returns ``(save(tmp_dir), info)``.
+
+    The task model is reused from the previous index when its inputs are unchanged (its
+    fit takes a minute or two); a build with too few tagged models has none (tiny test
+    builds), and the app then falls back to the readable task cues."""
+    by_id: dict[str, ModelInfo] = {}
+    for m in models:  # the 2026 record wins, as in AdvisorIndex.load
+        if m.id not in by_id or m.source != "2022":
+            by_id[m.id] = m
+    digest = inputs_sha256(chunks, by_id, embedder)
+    prev_dir = Path(cfg.index_dir)
+    prev = _previous_task_info(prev_dir)
+    task_model = None
+    reuse = prev.get("inputs_sha256") == digest and (prev_dir / "taskmodel.npz").exists()
+    if not reuse:
+        try:
+            task_model = fit_task_model([c.text for c in chunks], [c.kind for c in chunks],
+                                        [c.doc_id for c in chunks], vectors, by_id, embedder)
+        except ValueError as e:
+            log.warning("No task model in this build (%s); the app falls back to task cues", e)
+    else:
+        log.info("Reusing the previous task model (inputs unchanged)")
+    intent, intent_digest, intent_reuse = fit_intent_stage(embedder, prev_dir, prev)
+
+    def save(tmp: Path) -> None:
+        if reuse:
+            for name in ("taskmodel.npz", "taskmodel.json"):
+                shutil.copy2(prev_dir / name, tmp / name)
+        elif task_model is not None:
+            task_model.save(tmp)
+        if intent_reuse:
+            for name in ("intent.npz", "intent.json"):
+                shutil.copy2(prev_dir / name, tmp / name)
+        elif intent is not None:
+            intent.save(tmp)
+
+    info = {"format_version": TASK_MODEL_FORMAT, "inputs_sha256": digest, "reused": reuse,
+            "present": reuse or task_model is not None,
+            "intent_model": intent_reuse or intent is not None, "intent_sha256": intent_digest}
+    return save, info
+
+
+def _previous_task_info(index_dir: Path) -> dict[str, Any]:
+    """The ``task_model`` section of the index being replaced (``{}`` when none)."""
+    from advisor.index import read_manifest
+
+    try:
+        return dict(read_manifest(index_dir).get("task_model") or {})
+    except Exception:  # noqa: BLE001 - no (readable) previous index: fit anew
+        return {}
+
+
+def fit_intent_stage(embedder: Embedder, prev_dir: Path, prev: dict[str, Any]):
+    """The intent model from the labelled questions in ``eval/``: ``(model or None,
+    inputs digest, reuse the previous index's files)``; ``prev`` is the previous index's
+    ``task_model`` manifest section."""
+    from advisor.config import LABELLED_POSTS_FILE
+    from advisor.intent import FORMAT_VERSION, IntentModel, training_rows
+
+    texts, labels = training_rows(Path(LABELLED_POSTS_FILE).parent)
+    digest = hashlib.sha256(json.dumps([FORMAT_VERSION, embedder.model_id, texts, labels])
+                            .encode()).hexdigest()
+    if len(set(labels)) < 2:
+        log.warning("No intent model: labelled questions missing under %s",
+                    Path(LABELLED_POSTS_FILE).parent)
+        return None, digest, False
+    if prev.get("intent_sha256") == digest and (prev_dir / "intent.npz").exists():
+        log.info("Reusing the previous intent model (inputs unchanged)")
+        return None, digest, True
+    vecs = embedder.encode(texts)
+    return IntentModel.fit(texts, vecs, labels), digest, False

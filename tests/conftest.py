@@ -79,12 +79,13 @@ SMALL_INDEX_LIMIT = 300  # model cards per model source (2022 cards and 2026 rec
 
 
 def small_index_config(index_dir: Path, corpus_dir: Path | None = None):
-    """The Config the small index is built and loaded with (FakeEmbedder's model id)."""
+    """The Config the small index is built and loaded with (FakeEmbedder's model id; the
+    builder's parsed-records cache beside the index, not in the user's cache)."""
     from advisor.config import Config
 
     kwargs = {"corpus_dir": corpus_dir} if corpus_dir is not None else {}
     return Config(index_dir=index_dir, embed_model=FakeEmbedder().model_id,
-                  disable_progress=True, **kwargs)
+                  cache_dir=Path(index_dir).parent / "cache", disable_progress=True, **kwargs)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 
 import numpy as np
 import pytest
@@ -88,6 +89,19 @@ def test_build_rebuild_on_copy(small_index_dir, corpus_dir, tmp_path):
     assert rebuild["embedded_new"] == 0 and rebuild["reused"] == full["chunks"]
     assert (small_index_dir / "manifest.json").read_text() == before  # original untouched
     assert set(res["budgets"]) == {"build_s", "build_met", "rebuild_s", "rebuild_met"}
+
+
+def test_build_repeated_rebuilds_take_the_parts_over(small_index_dir, corpus_dir, tmp_path):
+    from bench import build
+
+    res = build.main(index_dir=small_index_dir, corpus_dir=corpus_dir, embedder=FakeEmbedder(),
+                     out_dir=tmp_path, repeat=2)
+    assert [r["run"] for r in res["rows"][1:]] == [
+        "no-change rebuild (copy) 1/2", "no-change rebuild (copy) 2/2"]
+    # nothing rewritten the second time
+    assert set(res["rows"][-1]["parts"].split(",")) == {"vectors", "store", "bm25"}
+    walls = [r["wall_s"] for r in res["rows"][1:]]
+    assert res["budgets"]["rebuild_s"] == round(statistics.median(walls), 1)
 
 
 def test_llamaindex_baseline_shapes(small_index_dir, tmp_path):

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+import builder.embed
 from builder import __main__ as cli
-from builder import pipeline
 from tests.conftest import REPO, FakeEmbedder
 
 
@@ -38,8 +38,8 @@ def test_help_explains_each_option(args, expected):
 
 
 def test_build_then_info(corpus_dir, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(pipeline, "get_embedder", lambda *a, **k: FakeEmbedder())
-    # (builds go through pipeline.LazyEmbedder, which calls get_embedder on first use)
+    monkeypatch.setattr(builder.embed, "get_embedder", lambda *a, **k: FakeEmbedder())
+    # (builds go through builder.embed.LazyEmbedder, which calls get_embedder on first use)
     index_dir = tmp_path / "idx"
     rc = cli.main(["build", "--corpus-dir", str(corpus_dir), "--index-dir", str(index_dir),
                    "--limit", "20", "--embed-model", "fake-hash-64"])

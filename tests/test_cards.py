@@ -10,12 +10,12 @@ import pytest
 from builder.cards import (
     QUALITY_SECTIONS,
     card_quality,
-    extract_label_map,
-    license_family,
     parse_front_matter,
     prioritised_sections,
     split_sections,
 )
+from builder.labelmap import extract_label_map
+from builder.sources.metadata import license_family
 
 # Models whose 2022 cards state something we can check by reading them.
 REAL_IDS = (
@@ -138,3 +138,18 @@ def test_label_map_from_config_wins():
 ])
 def test_license_family(lic, family):
     assert license_family(lic) == family
+
+
+def test_model_header_states_size_and_labels():
+    from advisor.types import ModelInfo
+    from builder.documents import model_document
+
+    info = ModelInfo(id="org/tiny-sentiment", source="2022", pipeline_tag="text-classification",
+                     parameters=66_400_000, downloads=12_345, likes=7,
+                     label_map={"LABEL_0": "negative", "LABEL_1": "positive"})
+    doc = model_document(info, "# Tiny\n\nA small sentiment model.")
+    first = doc.text.splitlines()[0]
+    assert "task: text-classification" in first and "66.4M parameters" in first
+    assert "12,345 downloads (2022, monthly)" in first
+    assert "Labels: LABEL_0=negative, LABEL_1=positive." in doc.text
+    assert doc.id == "model:org/tiny-sentiment" and doc.metadata["parameters"] == 66_400_000

@@ -189,6 +189,22 @@ def test_rate_limiter_spaces_calls_evenly():
         RateLimiter(0)
 
 
+def test_rate_limiter_counts_from_when_an_overrunning_sleep_ended():
+    """On a busy machine sleep() overruns; the next call still waits a full interval."""
+    clock = [100.0]
+    returned: list[float] = []
+    overruns = iter([0.05, 0.0, 0.0])  # the first sleep ends 50 ms late, the others on time
+
+    def sleep(s):
+        clock[0] += s + next(overruns)
+
+    lim = RateLimiter(5.0, clock=lambda: clock[0], sleep=sleep)
+    for _ in range(4):
+        lim.wait()
+        returned.append(clock[0])
+    assert min(b - a for a, b in zip(returned, returned[1:], strict=False)) >= 0.2
+
+
 # --- against the local forum ----------------------------------------------------------
 def test_titles_and_first_posts_are_filled(forum, tmp_path):
     _Forum.topics = {639: topic_json(639, title="Model outputs garbage", cooked=COOKED),
@@ -397,7 +413,7 @@ def test_without_the_flag_nothing_is_fetched(corpus_dir, tmp_path):
     data = read_sources(cfg, limit=1)
     assert "discourse" not in data.reports and len(data.threads) > 400
     assert all(t.title == "" and t.first_post == "" for t in data.threads)
-    assert not (tmp_path / "cache").exists()
+    assert not (tmp_path / "cache" / "discourse").exists()  # (parsed cards are cached there)
 
 
 def test_old_thread_json_without_the_new_fields_loads():

@@ -13,6 +13,7 @@ import sqlite3
 
 import pytest
 
+import builder.embed
 from advisor.errors import CorpusNotFoundError, IndexMismatchError
 from advisor.index import AdvisorIndex
 from builder import pipeline
@@ -184,7 +185,7 @@ def test_no_change_rebuild_does_not_load_the_model(small_index_dir, corpus_dir, 
         calls.append(args)
         return FakeEmbedder()
 
-    monkeypatch.setattr(pipeline, "get_embedder", fake_get_embedder)
+    monkeypatch.setattr(builder.embed, "get_embedder", fake_get_embedder)
     res = build(cfg, limit=SMALL_INDEX_LIMIT)  # no embedder passed: the lazy one
     assert calls == [] and res.embedded_new == 0
     res = build(cfg, limit=SMALL_INDEX_LIMIT + 5)  # new cards: now the model is needed
@@ -213,3 +214,27 @@ def test_manifest_records_the_backend_that_embedded(corpus_dir, tmp_path):
     emb.backend = "torch"  # what get_embedder returns after a fallback
     res = build(cfg, limit=5, embedder=emb)
     assert res.manifest["embed_backend"] == "torch"
+
+
+def test_no_change_rebuild_rewrites_and_rechunks_nothing(small_index_dir, corpus_dir, tmp_path,
+                                                        monkeypatch):
+    """The parsed records come from the cache the first rebuild writes; the chunker (its
+    tokenizer) is never loaded; the vectors, the store and BM25 are taken over."""
+    import builder.chunk
+    from builder.sources import cache
+
+    cfg = small_index_config(tmp_path / "index", corpus_dir)
+    shutil.copytree(small_index_dir, cfg.index_dir)
+    monkeypatch.setattr(builder.chunk, "_counter_for",
+                        lambda cfg: pytest.fail("the chunker was loaded"))
+    first = build(cfg, limit=SMALL_INDEX_LIMIT, embedder=FakeEmbedder())
+    assert all(p["reused"] for p in first.manifest["parts"].values()), first.manifest["parts"]
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("a card file was parsed again")
+
+    monkeypatch.setattr(cache, "_store", no_parsing)  # a cache miss would store anew
+    second = build(cfg, limit=SMALL_INDEX_LIMIT, embedder=FakeEmbedder())
+    assert second.rechunked == 0 and second.embedded_new == 0
+    assert second.manifest["sources"] == first.manifest["sources"]
+    assert second.manifest["files"] == first.manifest["files"]

@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from advisor.taxonomy import CHALLENGE_CATEGORIES
-from builder.report import SourceReport, iter_jsonl_gz
+from builder.report import SourceReport, iter_csv_rows, iter_jsonl_gz
 from builder.sources.cards2022 import CARDS_FILE, read_cards
 from builder.sources.hub2026 import HUB2026_FILE, read_hub2026
 from builder.sources.taxonomy import CHALLENGES_CSV, example_topic, read_taxonomy
@@ -58,6 +58,34 @@ def test_truncated_gzip_is_a_counted_skip(tmp_path):
 
 
 # --- taxonomy -----------------------------------------------------------------------
+def test_csv_rows_named_columns_blank_and_short_rows(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("\ufeffTopic#,Tag,Code,\n1,beginners,a code,\n\n,,,\n2,short\n", "utf-8")
+    r = SourceReport("demo")
+    rows = list(iter_csv_rows(path, r, ("Code", "Topic#"), "a coded topics file"))
+    assert rows == [["a code", "1"], ["", "2"]]  # columns' order; a short row padded
+    assert (r.read, r.line) == (2, 5)  # blank rows are not read; the header is line 1
+
+
+def test_csv_rows_missing_column_says_which(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("Topic#,Tag\n1,x\n", "utf-8")
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) Code .*is this a coded topics file"):
+        list(iter_csv_rows(path, SourceReport("demo"), ("Topic#", "Code"), "a coded topics file"))
+
+
+@pytest.mark.parametrize("reader", ["jsonl", "csv"])
+def test_missing_corpus_file_is_a_typed_error_saying_what_to_set(tmp_path, reader):
+    from advisor.errors import CorpusNotFoundError
+
+    path = tmp_path / "gone.csv"
+    with pytest.raises(CorpusNotFoundError, match=r"Corpus file .*gone\.csv not found.*ADVISOR_CORPUS_DIR"):
+        if reader == "jsonl":
+            list(iter_jsonl_gz(path, SourceReport("demo")))
+        else:
+            list(iter_csv_rows(path, SourceReport("demo"), ("a",), "a table"))
+
+
 def test_taxonomy_real(corpus_dir):
     r = SourceReport("taxonomy")
     entries = read_taxonomy(corpus_dir, r)

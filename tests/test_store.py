@@ -164,3 +164,70 @@ def test_sigkilled_build_leaves_old_index_usable(tmp_path, fake_embedder):
     _, _, man2 = build(tmp_path, fake_embedder, texts={"thread:8": "the next build"})
     assert [p.name for p in tmp_path.iterdir()] == ["index"]
     assert AdvisorIndex.load(cfg, embedder=fake_embedder).manifest == man2
+
+
+# --- taking over unchanged parts of the previous index ------------------------------
+def _inodes(index_dir):
+    return {name: (index_dir / name).stat().st_ino for name in ("vectors.faiss", "store.sqlite")}
+
+
+def test_unchanged_rebuild_takes_every_part_over(tmp_path, fake_embedder):
+    from advisor.index import verify_files
+
+    cfg, _, man = build(tmp_path, fake_embedder)
+    assert {n: p["reused"] for n, p in man["parts"].items()} == {
+        "vectors": False, "store": False, "bm25": False}
+    before = _inodes(cfg.index_dir)
+    cache = read_vector_cache(cfg.index_dir, fake_embedder.model_id, 64)
+    _, _, man2 = build(tmp_path, fake_embedder, previous=cache)
+    assert all(p["reused"] for p in man2["parts"].values())
+    assert _inodes(cfg.index_dir) == before  # the same files, not rewritten copies
+    assert man2["files"] == man["files"] and verify_files(cfg.index_dir, man2) > 0
+    idx = AdvisorIndex.load(cfg, embedder=fake_embedder)
+    assert [h.doc_id for h in idx.hits(idx.bm25_search("GPU memory", k=1))] == ["thread:1"]
+    assert [tmp.name for tmp in tmp_path.iterdir()] == ["index"]  # the old dir is gone
+
+
+def test_changed_rows_rewrite_only_their_parts(tmp_path, fake_embedder):
+    cfg, _, _ = build(tmp_path, fake_embedder)
+    cache = read_vector_cache(cfg.index_dir, fake_embedder.model_id, 64)
+    chunks = make_chunks()
+    chunks[0].metadata["n"] = -1  # stored metadata only: vectors and BM25 text unchanged
+    from builder.embed import embed_chunks as embed
+
+    res = embed(chunks, fake_embedder, cfg, previous=cache)
+    man = write_index(cfg.index_dir, chunks, res.vectors, manifest={"embed_model": "x"})
+    assert {n: p["reused"] for n, p in man["parts"].items()} == {
+        "vectors": True, "store": False, "bm25": True}
+    con = sqlite3.connect(cfg.index_dir / "store.sqlite")
+    assert json.loads(con.execute("SELECT meta FROM chunks WHERE row = 0").fetchone()[0]) == {"n": -1}
+    con.close()
+    changed = dict(TEXTS, **{"thread:1": "Out of memory with batch size 64 on CPU"})
+    _, _, man = build(tmp_path, fake_embedder, texts=changed, previous=cache)
+    assert not any(p["reused"] for p in man["parts"].values())
+
+
+def test_damaged_previous_part_is_written_anew(tmp_path, fake_embedder):
+    from advisor.index import verify_files
+
+    cfg, _, man = build(tmp_path, fake_embedder)
+    with open(cfg.index_dir / "store.sqlite", "ab") as f:
+        f.write(b"appended garbage")  # its size no longer matches the manifest
+    _, _, man2 = build(tmp_path, fake_embedder)
+    assert man2["parts"]["store"]["reused"] is False and man2["parts"]["bm25"]["reused"] is True
+    assert man2["files"]["store.sqlite"] == man["files"]["store.sqlite"]
+    assert verify_files(cfg.index_dir, man2) > 0
+
+
+def test_changed_writer_rewrites_its_part(tmp_path, fake_embedder, monkeypatch):
+    cfg, _, _ = build(tmp_path, fake_embedder)
+    cache = read_vector_cache(cfg.index_dir, fake_embedder.model_id, 64)
+    real = store._write_faiss
+
+    def write_faiss_another_way(path, vectors):  # e.g. another FAISS index type
+        real(path, vectors)
+
+    monkeypatch.setattr(store, "_write_faiss", write_faiss_another_way)
+    _, _, man = build(tmp_path, fake_embedder, previous=cache)
+    assert {n: p["reused"] for n, p in man["parts"].items()} == {
+        "vectors": False, "store": True, "bm25": True}

@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from advisor.compose import human_count, sources_list, sources_section
+from advisor.compose import sources_list, sources_section
+from advisor.formatting import human_count
 from advisor.types import Advice, Explanation, ModelRecommendation
 
 INTENT_LABELS = {
@@ -112,7 +113,7 @@ def recommendations_frame(recs: list[ModelRecommendation]) -> pd.DataFrame:
             r.downloads,
             r.likes,
             r.license or r.license_family or "unknown",
-            human_count(r.parameters or None),
+            human_count(r.parameters, "?"),
             f"{r.card_quality:.0%}",
             ", ".join(r.missing_sections),
             _short_warnings(r.warnings),

@@ -18,18 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from advisor.types import Document, ModelInfo
-from builder.cards import (
-    card_facts,
+from builder.cards import card_facts, is_missing_card, parse_front_matter
+from builder.documents import model_document
+from builder.report import QuietReport, SourceReport, iter_jsonl_gz
+from builder.sources.metadata import (
     formats_from_files,
-    is_missing_card,
     iter_model_rows,
     languages_from,
     license_family,
     license_from,
-    model_document,
-    parse_front_matter,
 )
-from builder.report import QuietReport, SourceReport, iter_jsonl_gz
 from builder.sources.quick import candidates, describe_2022, select_rows
 
 log = logging.getLogger(__name__)

@@ -220,7 +220,9 @@ class RateLimiter:
         now = self._clock()
         if self._next > now:
             self._sleep(self._next - now)
-            now = self._next
+            # from when the sleep really ended: on a busy machine it overruns, and counting
+            # from the planned time would let the next call follow sooner than ``interval``
+            now = max(self._next, self._clock())
         self._next = now + self.interval
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from advisor.types import Document, ModelInfo
-from builder.cards import iter_model_rows, license_family, model_document
+from builder.documents import model_document
 from builder.report import QuietReport, SourceReport, iter_jsonl_gz
+from builder.sources.metadata import iter_model_rows, license_family
 from builder.sources.quick import candidates, describe_2026, select_rows
 
 log = logging.getLogger(__name__)

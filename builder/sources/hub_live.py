@@ -4,9 +4,10 @@ Uses huggingface_hub 2.x: ``HfApi.list_models(filter=[...], sort=..., limit=...,
 expand=[...])`` (2.x dropped the ``task=``/``language=``/``library=`` arguments: tasks,
 ``language:xx``, libraries and ``license:x`` all go in ``filter``) for metadata, and
 ``ModelCard.load`` on the README downloaded through the same ``HfApi`` (so a custom
-``endpoint`` is honoured) for card text. Both go through the card functions of
-:mod:`builder.cards`, giving ``(ModelInfo(source="hub"), Document(kind="model"))`` exactly
-like the 2022 snapshot.
+``endpoint`` is honoured) for card text. Both go through the same card parsing
+(:mod:`builder.cards`), metadata (:mod:`builder.sources.metadata`) and document shaping
+(:mod:`builder.documents`) as the 2022 snapshot, giving ``(ModelInfo(source="hub"),
+Document(kind="model"))``.
 
 Network failures of the listing raise :class:`HubAccessError` with what to do; a missing
 or unreadable card only costs that model its card (counted as ``no_card`` /
@@ -24,16 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 from advisor.errors import HubAccessError
 from advisor.types import Document, ModelInfo
-from builder.cards import (
-    card_facts,
+from builder.cards import card_facts, parse_front_matter
+from builder.documents import model_document
+from builder.report import SourceReport
+from builder.sources.metadata import (
     formats_from_files,
     languages_from,
     license_family,
     license_from,
-    model_document,
-    parse_front_matter,
 )
-from builder.report import SourceReport
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi

@@ -27,7 +27,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from builder.cards import card_quality, is_missing_card, languages_from
+from builder.cards import card_quality, is_missing_card
+from builder.sources.metadata import languages_from
 
 # One point of card quality (all 8 design sections present) is worth as much as ~20x
 # the downloads (log1p): a documented model helps a beginner more than a popular

@@ -16,14 +16,14 @@ name, then by first word. This module does not build documents
 
 from __future__ import annotations
 
-import csv
 import logging
 import re
 from pathlib import Path
 
+from advisor.corpus import require_corpus_path
 from advisor.taxonomy import canonical_category
 from advisor.types import TaxonomyEntry
-from builder.report import SourceReport, require_file
+from builder.report import SourceReport, iter_csv_rows
 
 log = logging.getLogger(__name__)
 
@@ -93,45 +93,31 @@ def _match_count(category: str, kind: str, counts: dict[str, int]) -> int | None
 
 def _read_codebook_csv(path: Path, kind: str, report: SourceReport) -> list[TaxonomyEntry]:
     entries: list[TaxonomyEntry] = []
-    with open(require_file(path), encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f)
-        header = [h.strip().lower() for h in next(reader, [])]
-        try:
-            i_cat, i_sub = header.index("category"), header.index("subcategory")
-            i_def, i_ex = header.index("definition"), header.index("example")
-        except ValueError as e:
-            raise ValueError(
-                f"{path} lacks a Category/Subcategory/Definition/Example header ({header}); "
-                "is this the study's codebook CSV?"
-            ) from e
-        category = ""
-        for lineno, row in enumerate(reader, start=2):
-            report.line = lineno
-            if not any(c.strip() for c in row):
-                continue
-            report.read += 1
-            row = row + [""] * (len(header) - len(row))
-            if row[i_cat].strip():
-                category = " ".join(row[i_cat].split())
-            if not category:
-                report.skip("no_category", ",".join(row)[:80])
-                continue
-            definition = row[i_def].strip()
-            if not definition:
-                report.skip("no_definition", f"{category} / {row[i_sub]}")
-                continue
-            entries.append(
-                TaxonomyEntry(
-                    kind=kind,  # type: ignore[arg-type]
-                    category=category,
-                    subcategory=" ".join(row[i_sub].split()),
-                    definition=definition,
-                    example=_clean_example(row[i_ex]),
-                    example_topic=example_topic(row[i_ex]),
-                    count=None,
-                )
+    category = ""
+    columns = ("Category", "Subcategory", "Definition", "Example")
+    for cells in iter_csv_rows(path, report, columns, "the study's codebook CSV"):
+        cat, sub, definition, example = cells
+        if cat.strip():
+            category = " ".join(cat.split())
+        if not category:
+            report.skip("no_category", ",".join(cells)[:80])
+            continue
+        definition = definition.strip()
+        if not definition:
+            report.skip("no_definition", f"{category} / {sub}")
+            continue
+        entries.append(
+            TaxonomyEntry(
+                kind=kind,  # type: ignore[arg-type]
+                category=category,
+                subcategory=" ".join(sub.split()),
+                definition=definition,
+                example=_clean_example(example),
+                example_topic=example_topic(example),
+                count=None,
             )
-            report.kept += 1
+        )
+        report.kept += 1
     return entries
 
 
@@ -140,7 +126,7 @@ def read_taxonomy(corpus_dir: Path, report: SourceReport) -> list[TaxonomyEntry]
     corpus_dir = Path(corpus_dir)
     paths = [corpus_dir / CHALLENGES_CSV, corpus_dir / BENEFITS_CSV]
     xlsx = corpus_dir / CODEBOOK_XLSX
-    report.add_files(*[require_file(p) for p in paths], *([xlsx] if xlsx.is_file() else []))
+    report.add_files(*[require_corpus_path(p) for p in paths], *([xlsx] if xlsx.is_file() else []))
     entries = _read_codebook_csv(paths[0], "challenge", report)
     entries += _read_codebook_csv(paths[1], "benefit", report)
     report.line = None

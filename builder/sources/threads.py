@@ -23,9 +23,10 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from advisor.corpus import require_corpus_path
 from advisor.taxonomy import canonical_category
 from advisor.types import THREAD_URL, ThreadInfo
-from builder.report import SourceReport, require_file
+from builder.report import SourceReport, iter_csv_rows
 
 log = logging.getLogger(__name__)
 
@@ -76,36 +77,24 @@ def _match_subcategory(raw: str, options: list[str]) -> str | None:
 def _read_coded_topics(path: Path, report: SourceReport) -> dict[int, tuple[list[str], list[str]]]:
     """topic id -> (tags, codes), in file order."""
     topics: dict[int, tuple[list[str], list[str]]] = {}
-    with open(require_file(path), encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f)
-        header = [h.strip().lower() for h in next(reader, [])]
-        try:
-            i_topic, i_tag, i_code = header.index("topic#"), header.index("tag"), header.index("code")
-        except ValueError as e:
-            raise ValueError(f"{path} lacks Topic#/Tag/Code columns ({header})") from e
-        for lineno, row in enumerate(reader, start=2):
-            report.line = lineno
-            if not any(c.strip() for c in row):
-                continue
-            report.read += 1
-            row = row + [""] * (len(header) - len(row))
-            topic_raw, tag, code = row[i_topic].strip(), row[i_tag].strip(), row[i_code].strip()
-            if not topic_raw.isdigit():
-                report.skip("bad_topic_id", topic_raw)
-                continue
-            if not code:
-                report.skip("empty_code", f"topic {topic_raw}")
-                continue
-            tags, codes = topics.setdefault(int(topic_raw), ([], []))
-            tags.append(tag)
-            codes.append(" ".join(code.split()))
-            report.kept += 1
+    for cells in iter_csv_rows(path, report, ("Topic#", "Tag", "Code"), "the study's coded_topics.csv"):
+        topic_raw, tag, code = (c.strip() for c in cells)
+        if not topic_raw.isdigit():
+            report.skip("bad_topic_id", topic_raw)
+            continue
+        if not code:
+            report.skip("empty_code", f"topic {topic_raw}")
+            continue
+        tags, codes = topics.setdefault(int(topic_raw), ([], []))
+        tags.append(tag)
+        codes.append(" ".join(code.split()))
+        report.kept += 1
     return topics
 
 
 def _read_root_causes(path: Path, report: SourceReport) -> dict[int, dict[str, str]]:
     out: dict[int, dict[str, str]] = {}
-    with open(require_file(path), encoding="utf-8-sig", newline="") as f:
+    with open(require_corpus_path(path), encoding="utf-8-sig", newline="") as f:
         for lineno, row in enumerate(csv.DictReader(f), start=2):
             report.line = lineno
             row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
@@ -139,7 +128,7 @@ def read_threads(corpus_dir: Path, report: SourceReport) -> list[ThreadInfo]:
     """One :class:`ThreadInfo` per coded topic, sorted by topic id."""
     corpus_dir = Path(corpus_dir)
     topics_path, rc_path = corpus_dir / CODED_TOPICS_CSV, corpus_dir / ROOT_CAUSES_CSV
-    report.add_files(require_file(topics_path), require_file(rc_path))
+    report.add_files(require_corpus_path(topics_path), require_corpus_path(rc_path))
     topics = _read_coded_topics(topics_path, report)
     root_causes = _read_root_causes(rc_path, report)
     report.line = None
