@@ -32,8 +32,20 @@ from pathlib import Path
 from typing import Any
 
 from advisor.config import Config
-from advisor.errors import IndexDownloadError, IndexMismatchError
-from advisor.index import FORMAT_VERSION, MANIFEST_FILE, read_manifest, swap_dir, verify_files
+from advisor.errors import (
+    IndexChecksumError,
+    IndexCorruptError,
+    IndexDownloadError,
+    IndexMismatchError,
+)
+from advisor.index import (
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    read_manifest,
+    rebuild_hint,
+    sha256_file,
+    swap_dir,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +68,37 @@ class FetchResult:
         how = "downloaded" if self.downloaded else "already local"
         return (f"Serving the index from dataset {self.repo_id}@{self.revision} "
                 f"(commit {self.commit[:8]}, {how}, {self.files} files checked).")
+
+
+def verify_files(index_dir: Path, manifest: dict[str, Any]) -> int:
+    """Check every file the manifest lists against its sha256 and size; return how many.
+
+    Raises:
+        IndexCorruptError: the manifest lists no files (built before hashes were
+            recorded) or a file is missing.
+        IndexChecksumError: a file's content differs from what was built.
+    """
+    index_dir = Path(index_dir)
+    fix = f"{rebuild_hint(index_dir)} (or push a fresh build) to replace it."
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise IndexCorruptError(
+            f"{index_dir}/{MANIFEST_FILE} records no file hashes, so the files cannot be "
+            f"checked. {fix}"
+        )
+    for rel, want in sorted(files.items()):
+        path = index_dir / rel
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise IndexCorruptError(f"{index_dir}/{MANIFEST_FILE} lists a bad path {rel!r}. {fix}")
+        if not path.is_file():
+            raise IndexCorruptError(f"{path} is missing. {fix}")
+        got = sha256_file(path)
+        if got != want.get("sha256") or path.stat().st_size != want.get("size"):
+            raise IndexChecksumError(
+                f"{path} does not match the manifest (sha256 {got[:12]}..., expected "
+                f"{str(want.get('sha256'))[:12]}...): it was changed after the build. {fix}"
+            )
+    return len(files)
 
 
 def fetch_index(cfg: Config) -> FetchResult:

@@ -34,7 +34,6 @@ import numpy as np
 from advisor.config import Config
 from advisor.embedding import Embedder
 from advisor.errors import (
-    IndexChecksumError,
     IndexCorruptError,
     IndexMismatchError,
     IndexNotFoundError,
@@ -132,7 +131,7 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -151,39 +150,8 @@ def file_digests(index_dir: Path) -> dict[str, dict[str, Any]]:
             continue
         if any(part.startswith(".") for part in rel.parts):
             continue
-        out[rel.as_posix()] = {"sha256": _sha256(p), "size": p.stat().st_size}
+        out[rel.as_posix()] = {"sha256": sha256_file(p), "size": p.stat().st_size}
     return out
-
-
-def verify_files(index_dir: Path, manifest: dict[str, Any]) -> int:
-    """Check every file the manifest lists against its sha256 and size; return how many.
-
-    Raises:
-        IndexCorruptError: the manifest lists no files (built before hashes were
-            recorded) or a file is missing.
-        IndexChecksumError: a file's content differs from what was built.
-    """
-    index_dir = Path(index_dir)
-    fix = f"{rebuild_hint(index_dir)} (or push a fresh build) to replace it."
-    files = manifest.get("files")
-    if not isinstance(files, dict) or not files:
-        raise IndexCorruptError(
-            f"{index_dir}/{MANIFEST_FILE} records no file hashes, so the files cannot be "
-            f"checked. {fix}"
-        )
-    for rel, want in sorted(files.items()):
-        path = index_dir / rel
-        if Path(rel).is_absolute() or ".." in Path(rel).parts:
-            raise IndexCorruptError(f"{index_dir}/{MANIFEST_FILE} lists a bad path {rel!r}. {fix}")
-        if not path.is_file():
-            raise IndexCorruptError(f"{path} is missing. {fix}")
-        got = _sha256(path)
-        if got != want.get("sha256") or path.stat().st_size != want.get("size"):
-            raise IndexChecksumError(
-                f"{path} does not match the manifest (sha256 {got[:12]}..., expected "
-                f"{str(want.get('sha256'))[:12]}...): it was changed after the build. {fix}"
-            )
-    return len(files)
 
 
 class AdvisorIndex:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from advisor.config import Config
 from advisor.errors import IndexUploadError
-from advisor.index import read_manifest, verify_files
+from advisor.hub_index import verify_files
+from advisor.index import read_manifest
 
 log = logging.getLogger(__name__)
 

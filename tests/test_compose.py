@@ -143,7 +143,7 @@ def test_model_table_escapes_cells_and_cites_models():
     row = next(line for line in md.splitlines() if line.startswith("| 1 |"))
     assert row.count("|") - row.count("\\|") == 10  # 9 columns, pipes in cells escaped
     assert "acme/bert\\|base" in row and "thin card \\| no eval" in row
-    assert "1.2M" in row and "110M" in row and "apache-2.0" in row and "75%" in row
+    assert "1.23M" in row and "110M" in row and "apache-2.0" in row and "75%" in row
     assert "```python" in md
     assert any(c.kind == "model" and c.id == "acme/bert|base" for c in cites)
 

@@ -20,11 +20,7 @@ PACKAGES = ("advisor", "builder")
 MAX_LINES = 500
 # Modules still over MAX_LINES while their owners reshape them. Shrink this list; never
 # grow it: a new module over the limit should be split instead.
-KNOWN_LONG = {
-    "advisor/index.py",
-    "builder/cards.py",
-    "builder/pipeline.py",
-}
+KNOWN_LONG: set[str] = set()
 
 
 def _modules() -> dict[str, Path]:

@@ -172,7 +172,7 @@ def _inodes(index_dir):
 
 
 def test_unchanged_rebuild_takes_every_part_over(tmp_path, fake_embedder):
-    from advisor.index import verify_files
+    from advisor.hub_index import verify_files
 
     cfg, _, man = build(tmp_path, fake_embedder)
     assert {n: p["reused"] for n, p in man["parts"].items()} == {
@@ -208,7 +208,7 @@ def test_changed_rows_rewrite_only_their_parts(tmp_path, fake_embedder):
 
 
 def test_damaged_previous_part_is_written_anew(tmp_path, fake_embedder):
-    from advisor.index import verify_files
+    from advisor.hub_index import verify_files
 
     cfg, _, man = build(tmp_path, fake_embedder)
     with open(cfg.index_dir / "store.sqlite", "ab") as f:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from builder.report import require_file
+from advisor.corpus import require_corpus_path
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ _HUB_TYPES_TRAILER = ("sum", "cumulative sum", "cumulative ratio")
 
 
 def _table(corpus_dir: Path, name: str) -> Path:
-    return require_file(Path(corpus_dir) / REPLICATION / name)
+    return require_corpus_path(Path(corpus_dir) / REPLICATION / name, "the trend plots")
 
 
 def corpus_available(corpus_dir: Path) -> bool:
