@@ -26,6 +26,7 @@ import json
 import logging
 import re
 import sys
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,18 +172,7 @@ def evaluate(questions_path: Path, cfg: Config, details_path: Path | None = None
     adv = advisor or Advisor(cfg)
     _ = adv.parts  # load before timing: latencies are warm, as in the running app
     bad: list[str] = []
-    top1: list[float] = []
-    top3: list[float] = []
-    sel: list[float] = []
-    sel1: list[float] = []
-    mrr: list[float] = []
-    task_ok: list[float] = []
-    any_models: list[float] = []
-    cover: list[float] = []
-    cover_first: list[float] = []
-    words: list[int] = []
-    kb_hit: list[float] = []
-    lat: list[float] = []
+    m: dict[str, list[float]] = defaultdict(list)  # measure -> one value per question
     n = errors = 0
     out = open(details_path, "w", encoding="utf-8") if details_path else None
     try:
@@ -201,50 +191,51 @@ def evaluate(questions_path: Path, cfg: Config, details_path: Path | None = None
             line = details_line(q.id, advice)
             if out is not None:
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
-            lat.append(advice.latency_ms)
+            m["latency"].append(advice.latency_ms)
             want = canonical_category(q.category) if q.category else None
             if want:
                 got = [canonical_category(c) or c for c in line["categories"]]
-                top1.append(float(bool(got) and got[0] == want))
-                top3.append(float(want in got[:3]))
+                m["top1"].append(float(bool(got) and got[0] == want))
+                m["top3"].append(float(want in got[:3]))
             body = "\n\n".join(advice.sections)  # the answer without its Sources
-            words.append(len(body.split()))
+            m["words"].append(len(body.split()))
             if q.good_models:
-                sel.append(float(hit_at(q.good_models, line["models"])))
-                sel1.append(float(hit_at(q.good_models, line["models"], 1)))
-                mrr.append(reciprocal_rank(q.good_models, line["models"]))
-                any_models.append(float(bool(line["models"])))
+                m["sel"].append(float(hit_at(q.good_models, line["models"])))
+                m["sel1"].append(float(hit_at(q.good_models, line["models"], 1)))
+                m["mrr"].append(reciprocal_rank(q.good_models, line["models"]))
+                m["any_models"].append(float(bool(line["models"])))
                 if q.task:
-                    task_ok.append(float(advice.task == q.task))
+                    m["task_ok"].append(float(advice.task == q.task))
             if q.key_points:
-                cover.append(key_point_coverage(q.key_points, advice.answer))
-                cover_first.append(key_point_coverage(q.key_points, first_words(body)))
+                m["cover"].append(key_point_coverage(q.key_points, advice.answer))
+                m["cover_first"].append(key_point_coverage(q.key_points, first_words(body)))
             if q.known_issue:
-                kb_hit.append(float(q.known_issue in advice.known_issues))
+                m["kb_hit"].append(float(q.known_issue in advice.known_issues))
     finally:
         if out is not None:
             out.close()
     for msg in bad:
         print(msg, file=sys.stderr)
+    lat, words = m["latency"], m["words"]
     return {
         "n": n,
-        "skipped_lines": sum(1 for m in bad if not m.startswith("question ")),
+        "skipped_lines": sum(1 for msg in bad if not msg.startswith("question ")),
         "errors": errors,
-        "category_n": len(top1),
-        "category_top1": _mean(top1),
-        "category_top3": _mean(top3),
-        "selection_n": len(sel),
-        f"selection_hit@{HIT_AT}": _mean(sel),
-        "selection_hit@1": _mean(sel1),
-        "selection_mrr": _mean(mrr),
-        "selection_intent_recall": _mean(any_models),
-        "selection_task_accuracy": _mean(task_ok),
-        "key_points_n": len(cover),
-        "key_point_coverage": _mean(cover),
-        f"key_point_coverage_first_{FIRST_SCREEN_WORDS}_words": _mean(cover_first),
+        "category_n": len(m["top1"]),
+        "category_top1": _mean(m["top1"]),
+        "category_top3": _mean(m["top3"]),
+        "selection_n": len(m["sel"]),
+        f"selection_hit@{HIT_AT}": _mean(m["sel"]),
+        "selection_hit@1": _mean(m["sel1"]),
+        "selection_mrr": _mean(m["mrr"]),
+        "selection_intent_recall": _mean(m["any_models"]),
+        "selection_task_accuracy": _mean(m["task_ok"]),
+        "key_points_n": len(m["cover"]),
+        "key_point_coverage": _mean(m["cover"]),
+        f"key_point_coverage_first_{FIRST_SCREEN_WORDS}_words": _mean(m["cover_first"]),
         "answer_words_median": int(np.median(words)) if words else None,
-        "known_issue_n": len(kb_hit),
-        "known_issue_hit_rate": _mean(kb_hit),
+        "known_issue_n": len(m["kb_hit"]),
+        "known_issue_hit_rate": _mean(m["kb_hit"]),
         "latency_ms_p50": round(float(np.percentile(lat, 50)), 2) if lat else None,
         "latency_ms_p95": round(float(np.percentile(lat, 95)), 2) if lat else None,
         "backend": cfg.llm_backend,

@@ -197,6 +197,12 @@ def _keras(model: ModelInfo, task: str | None, s: dict[str, Any], lang: str) -> 
                    "Loads the model; its input format is model-specific (see the card).", lang)
 
 
+def _image_demo_imports(library: str) -> list[str]:
+    """The import lines of an image demo that reads the sample image from a URL."""
+    return ["from urllib.request import urlopen", "", f"import {library}", "import torch",
+            "from PIL import Image", ""]
+
+
 def _other_library(model: ModelInfo, task: str | None, s: dict[str, Any],
                    lang: str) -> Snippet | None:
     """timm, open_clip, flair, nemo, peft: one loader each, for the task it surely does."""
@@ -206,8 +212,7 @@ def _other_library(model: ModelInfo, task: str | None, s: dict[str, Any],
     if lib == "timm" and task == "image-classification":
         hub = lit("hf-hub:" + model.id)
         code = "\n".join([
-            "from urllib.request import urlopen", "",
-            "import timm", "import torch", "from PIL import Image", "",
+            *_image_demo_imports("timm"),
             f"model = timm.create_model({hub}, pretrained=True).eval()",
             "config = timm.data.resolve_model_data_config(model)",
             "transform = timm.data.create_transform(**config, is_training=False)",
@@ -219,8 +224,7 @@ def _other_library(model: ModelInfo, task: str | None, s: dict[str, Any],
     if lib == "open_clip" and task == "zero-shot-image-classification":
         hub = lit("hf-hub:" + model.id)
         code = "\n".join([
-            "from urllib.request import urlopen", "",
-            "import open_clip", "import torch", "from PIL import Image", "",
+            *_image_demo_imports("open_clip"),
             f"model, _, preprocess = open_clip.create_model_and_transforms({hub})",
             f"tokenizer = open_clip.get_tokenizer({hub})",
             f"labels = {lit(s['image_labels'])}",
