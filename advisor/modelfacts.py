@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 from advisor.errors import InvalidModelIdError
-from advisor.formatting import human_count
 from advisor.tasks import MULTILINGUAL
 from advisor.types import ModelInfo
 
@@ -195,11 +194,6 @@ def model_families(model_id: str) -> list[str]:
     """Families a model id belongs to, most specific first (``["xlm-roberta", "roberta"]``)."""
     low = model_id.lower()
     return [name for name, rx in FAMILY_RX.items() if rx.search(low)]
-
-
-def human_params(n: int | None) -> str:
-    """A parameter count for a sentence ("1.5B", "110M"; "unknown" when not known)."""
-    return human_count(n, "unknown")
 
 
 def is_multilingual(m: ModelInfo) -> bool:

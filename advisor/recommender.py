@@ -29,28 +29,23 @@ from typing import Any
 
 from advisor.entities import EntityLinker
 from advisor.errors import InvalidInputError
+from advisor.formatting import human_count
 from advisor.modelfacts import (
     FAMILY_RX,
     INFER_RX,
     ModelFeatures,
     collapse_variants,
-    estimate_params,
-    family_key,
-    human_params,
-    language_tier,
     model_families,
     tier_of,
-    validate_model_id,
 )
 from advisor.snippets import plan_snippet
-from advisor.tasks import LIBRARY_ALIASES, MULTILINGUAL, ModelRequest, parse_request
+from advisor.tasks import LIBRARY_ALIASES, MULTILINGUAL, ModelRequest
 from advisor.types import MODEL_URL, ModelInfo, ModelRecommendation, ThreadInfo
-from advisor.understanding import SOURCES, RequestUnderstanding, load_task_model
+from advisor.understanding import RequestUnderstanding, load_task_model
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Recommender", "parse_request", "validate_model_id", "estimate_params",
-           "model_families", "language_tier", "collapse_variants", "family_key", "SOURCES"]
+__all__ = ["Recommender"]
 
 DEFAULT_K = 5
 MAX_K = 50  # more rows than a beginner reads
@@ -436,7 +431,7 @@ class Recommender:
         if req.max_params and c.params is None:
             w.append("Parameter count unknown: could not check your size limit.")
         elif req.cpu_only and c.params and c.params > 1_000_000_000:
-            w.append(f"~{human_params(c.params)} parameters: slow on CPU; a quantised "
+            w.append(f"~{human_count(c.params, 'unknown')} parameters: slow on CPU; a quantised "
                      "(GGUF/ONNX) version helps.")
         return w
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from advisor.entities import EntityLinker, wants_smaller
 from advisor.errors import InvalidInputError
-from advisor.modelfacts import estimate_params, human_params
+from advisor.formatting import human_count
+from advisor.modelfacts import estimate_params
 from advisor.taskmodel import TaskModel, blend
 from advisor.tasks import LANGUAGE_NAMES, MULTILINGUAL, TASKS, ModelRequest, parse_request
 from advisor.types import ModelInfo
@@ -142,8 +143,8 @@ class RequestUnderstanding:
             if size:
                 limit = int(size * SMALLER_FACTOR)
                 req.max_params = min(req.max_params or limit, limit)
-                req.cues.append(f"smaller than {ref.id} (~{human_params(size)}): "
-                                f"max {human_params(limit)}")
+                req.cues.append(f"smaller than {ref.id} (~{human_count(size, 'unknown')}): "
+                                f"max {human_count(limit, 'unknown')}")
             if not req.languages and ref.languages:
                 req.languages = [x for x in ref.languages[:1]]
         return req

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from advisor.config import Config
 from advisor.errors import InvalidInputError, InvalidModelIdError
 from advisor.explainer import DETECTORS, _Context, explain_output
-from advisor.recommender import validate_model_id
+from advisor.modelfacts import validate_model_id
 from advisor.validate import MAX_FILTER_K, MAX_PARAMETERS, clean_question, parse_filters
 from tests.test_robustness import assert_inert
 

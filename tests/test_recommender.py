@@ -15,13 +15,8 @@ import math
 import pytest
 
 from advisor.errors import InvalidInputError, InvalidModelIdError
-from advisor.recommender import (
-    Recommender,
-    estimate_params,
-    language_tier,
-    model_families,
-    validate_model_id,
-)
+from advisor.modelfacts import estimate_params, language_tier, model_families, validate_model_id
+from advisor.recommender import Recommender
 from advisor.types import Hit, ModelInfo
 
 SLICE_TASKS = {"text-classification", "token-classification", "text-generation",
@@ -256,7 +251,7 @@ def test_model_families():
 def test_collapse_keeps_at_most_two_variants_of_one_family():
     from types import SimpleNamespace
 
-    from advisor.recommender import collapse_variants, family_key
+    from advisor.modelfacts import collapse_variants, family_key
     from advisor.types import ModelInfo
 
     ids = ["openai/whisper-large-v3", "openai/whisper-small", "openai/whisper-base",

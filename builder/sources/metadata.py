@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 # Hub repo ids: owner/name of letters, digits, '-', '_', '.'. Looser than
-# advisor.recommender.validate_model_id (which users' input must pass): the 2022
+# advisor.modelfacts.validate_model_id (which users' input must pass): the 2022
 # snapshot holds real names over 96 characters or starting with '_'.
 _SAFE_MODEL_ID = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$")
 
