@@ -347,7 +347,7 @@ class Advisor:
                            intent=intent, notes=[req.follow_up] if req.follow_up else [],
                            known=known, request_line=_request_line(understood))
         citations = composed.citations
-        if explanation is not None and set(explanation.kinds) != {"unknown"}:
+        if explanation is not None and explanation.recognised:
             # a recognised output leads, after a known issue's specific fix if one matched
             composed.sections.insert(1 if known else 0, explanation.answer)
             seen = {c.url for c in citations}

@@ -60,6 +60,7 @@ class Finding:
     details: str = ""  # worked example (softmax table, decode code)
     query: str = ""  # words for the similar-thread search
     label_map: dict[str, str] = field(default_factory=dict)
+    category: str = ""  # the challenge category the data file gives this kind
 
 
 # --- what the findings say (prompts/explainer.yaml) -----------------------------------
@@ -140,14 +141,7 @@ def _finding(key: str, variant: str = "default", *, kind: str | None = None, det
     t = _text(key)
     return Finding(
         kind or key, _fill(t.title, values), _fill(t.meaning.get(variant, t.meaning["default"]), values),
-        list(t.steps), details, _fill(t.query, values), dict(label_map or {}))
-
-
-def kind_category(kind: str) -> str:
-    """The challenge category a finding's kind points to."""
-    texts = load_finding_texts()
-    key = {"scores": "probabilities"}.get(kind, kind)
-    return texts[key].category if key in texts else texts["unknown"].category
+        list(t.steps), details, _fill(t.query, values), dict(label_map or {}), t.category)
 
 
 # --- detectors: recognise and compute; the prose comes from the data above -----------------
@@ -436,8 +430,7 @@ class OutputExplainer:
         answer = self._compose(findings, citations)
         cats: dict[str, float] = {}
         for i, f in enumerate(findings):
-            cat = kind_category(f.kind)
-            cats.setdefault(cat, round(max(0.3, 0.9 - 0.2 * i), 2))
+            cats.setdefault(f.category, round(max(0.3, 0.9 - 0.2 * i), 2))
         return Explanation(
             text=text[:MAX_ECHO_CHARS],
             kinds=[f.kind for f in findings],

@@ -13,9 +13,8 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Sequence
-from typing import Any
 
-from advisor.types import CategoryScore
+from advisor.types import CategoryScore, Explanation
 
 # The 17 challenge categories, exactly as the codebook spells them, in codebook order.
 CHALLENGE_CATEGORIES: tuple[str, ...] = (
@@ -97,7 +96,7 @@ DEFAULT_EXPLAINER_WEIGHT = 0.5  # share of the output explainer's categories whe
 
 def merge_explanation(
     scores: Sequence[CategoryScore],
-    explanation: Any,
+    explanation: Explanation | None,
     weight: float = DEFAULT_EXPLAINER_WEIGHT,
     k: int = 3,
 ) -> list[CategoryScore]:
@@ -106,11 +105,9 @@ def merge_explanation(
     but ``"unknown"``): ``(1 - weight) * classifier + weight * explainer`` (the explainer's
     scores normalised to sum 1). Returns the top ``k``, best first; ``scores`` come back
     unchanged when the explainer recognised nothing specific."""
-    kinds = [k_ for k_ in (getattr(explanation, "kinds", None) or []) if k_ != "unknown"]
-    if not kinds:
+    if explanation is None or not explanation.recognised:
         return list(scores)[:k]
-    return merge_categories(scores, list(getattr(explanation, "categories", None) or []),
-                            weight, k)
+    return merge_categories(scores, explanation.categories, weight, k)
 
 
 def merge_categories(scores: Sequence[CategoryScore], extra: Sequence[CategoryScore],

@@ -255,6 +255,11 @@ class Explanation:
     categories: list[CategoryScore] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def recognised(self) -> bool:
+        """True when a detector recognised a specific kind (anything but ``"unknown"``)."""
+        return any(k != "unknown" for k in self.kinds)
+
 
 # --- the engine's parts, as the engine uses them (advisor.engine._Parts) ---------------
 class Retriever(Protocol):
