@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from advisor.labelled import hashed_ngrams
+from advisor.labelled import hashed_ngrams, labelled_posts
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +67,9 @@ def training_rows(eval_dir: Path) -> tuple[list[str], list[int]]:
     for r in rows("dev_questions.jsonl"):
         texts.append(r["question"])
         labels.append(1 if r.get("good_models") else 0)
-    for name, tune_only in (("train_posts.jsonl", False), ("real_questions.jsonl", True)):
-        for r in rows(name):
-            if tune_only and split_of(r.get("source_url", "")) != "tune":
-                continue
-            if r.get("category") in NOT_REQUESTS:
-                continue
-            texts.append(r["question"])
+    for post in labelled_posts(eval_dir):  # train posts + the tune questions
+        if post.category not in NOT_REQUESTS:
+            texts.append(post.text)
             labels.append(0)
     return texts, labels
 
