@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 
 from advisor.app.layout import build_demo, launch_kwargs
+from advisor.app.lifecycle import limit_malloc_arenas
 from advisor.config import Config
 
+limit_malloc_arenas()  # before the engine's and the server's threads start
 cfg = Config.from_env()
 demo = build_demo(cfg)
 

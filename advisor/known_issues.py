@@ -46,6 +46,7 @@ STRONG_SEMANTIC_SCORE = 0.45
 SEMANTIC_MARGIN = 0.04  # a second semantic match must be this close to the first
 W_DENSE = 0.4  # share of the dense cosine in the semantic score (tune: 0.4-0.6 alike)
 MAX_MATCHES = 2  # answers lead with at most two specific fixes
+ENCODE_BATCH = 8  # texts per embedding batch at load (memory, see _encode)
 MAX_SIGNATURE_TEXT = 20_000  # regexes run on at most this much text (bounded time)
 REQUIRED = ("id", "title", "category", "description", "cause", "fix")
 VECTORS_FILE = "kb_vectors.npz"  # in index/: the entries' texts embedded at build time
@@ -220,7 +221,10 @@ class KnownIssueMatcher:
         """Vectors of ``texts``: from the build-time cache, embedding only what it lacks."""
         missing = [t for t in texts if _key(t) not in self._cache]
         if missing:
-            for t, v in zip(missing, self.embedder.encode(missing), strict=True):
+            # small batches: entries edited since the build are embedded in the serving
+            # process, where a batch of 64 long texts peaks at ~1 GiB of activations
+            vecs = self.embedder.encode(missing, batch_size=ENCODE_BATCH)
+            for t, v in zip(missing, vecs, strict=True):
                 self._cache[_key(t)] = v
         return np.stack([np.asarray(self._cache[_key(t)], np.float32) for t in texts])
 

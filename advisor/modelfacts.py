@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import re
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -211,7 +213,19 @@ def is_multilingual(m: ModelInfo) -> bool:
 _ID_SPLIT = re.compile(r"[-_./]")
 
 
-@dataclass(frozen=True)
+_SHARED_SETS: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _shared(words: Iterable[str]) -> frozenset[str]:
+    """One frozenset object (of interned strings) per distinct set of words: the
+    features of ~45k models repeat a few thousand tag and language sets, and sharing
+    them keeps the serving process small. Thread-safe enough: a race only makes an
+    equal duplicate."""
+    key = frozenset(sys.intern(w) for w in words)
+    return _SHARED_SETS.setdefault(key, key)
+
+
+@dataclass(frozen=True, slots=True)
 class ModelFeatures:
     """Per-model facts the ranking reads on every request, derived once per model (the
     model-choice path scores 2-10k candidates a request; recomputing these from the
@@ -232,13 +246,15 @@ class ModelFeatures:
     def of(cls, m: ModelInfo) -> ModelFeatures:
         params, estimated = estimate_params(m)
         low = m.id.lower()
+        tags = _shared(t.lower() for t in m.tags)
+        extra = [x.lower() for x in (*m.formats, m.library or "")]
         return cls(
             params=params, params_estimated=estimated, low_id=low,
-            id_tokens=frozenset(_ID_SPLIT.split(low)),
-            langs=frozenset(x.lower() for x in m.languages),
-            tags=frozenset(t.lower() for t in m.tags),
+            id_tokens=_shared(_ID_SPLIT.split(low)),
+            langs=_shared(x.lower() for x in m.languages),
+            tags=tags,
             multilingual=is_multilingual(m),
-            have_library=frozenset(x.lower() for x in (*m.tags, *m.formats, m.library or "")),
+            have_library=tags if all(x in tags for x in extra) else _shared((*tags, *extra)),
             log_downloads=math.log1p(max(m.downloads, 0)),
             log_likes=math.log1p(max(m.likes, 0)),
         )

@@ -106,9 +106,11 @@ class ThreadInfo:
     first_post: str = ""  # the question post as plain text ("" offline)
 
 
-@dataclass
+@dataclass(slots=True)
 class ModelInfo:
-    """Structured facts about one model, for filters and ranking (no card text)."""
+    """Structured facts about one model, for filters and ranking (no card text).
+
+    ``slots``: the full index holds ~45k of these in the serving process."""
 
     id: str
     source: Literal["2022", "2026", "hub"]

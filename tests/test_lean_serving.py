@@ -72,6 +72,31 @@ def test_shipped_encoder_matches_torch_backend(encoder_dir):
     assert cos.min() >= 0.9999, cos
 
 
+def test_shipped_encoder_runs_lean(encoder_dir):
+    """The serving encoder keeps no memory arena (a batch of long texts would keep ~1 GiB)
+    and uses one intra-op thread per question; the vectors do not change."""
+    from advisor.embedding import QUERY_THREADS, OnnxEmbedder
+
+    enc = OnnxEmbedder.from_export(encoder_dir, MODEL)
+    opts = enc._session.get_session_options()
+    assert opts.enable_cpu_mem_arena is False
+    assert opts.intra_op_num_threads == QUERY_THREADS == 1
+    two = OnnxEmbedder.from_export(encoder_dir, MODEL, threads=2)
+    assert np.allclose(enc.encode(SENTENCES), two.encode(SENTENCES), atol=1e-5)
+
+
+def test_malloc_arenas_capped_unless_set(monkeypatch):
+    import platform
+
+    from advisor.app.lifecycle import limit_malloc_arenas
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False  # the operator's setting wins
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert limit_malloc_arenas() is True
+
+
 def test_shipped_encoder_refuses_another_model(encoder_dir):
     from advisor.embedding import OnnxEmbedder
     from advisor.errors import EmbeddingModelError

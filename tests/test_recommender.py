@@ -8,6 +8,7 @@ the builder's own source readers.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import math
@@ -139,8 +140,8 @@ def test_popular_documented_models_win(rec, real_models):
             "cardiffnlp/twitter-roberta-base-sentiment"} & set(ids)
     # the same model with no downloads, likes or card ranks below the original
     best = real_models[ids[0]]
-    clone = ModelInfo(**{**best.__dict__, "id": "nobody/" + best.id.split("/")[-1] + "-copy",
-                         "downloads": 0, "likes": 0, "card_quality": 0.0, "card_chars": 0})
+    clone = dataclasses.replace(best, id="nobody/" + best.id.split("/")[-1] + "-copy",
+                                downloads=0, likes=0, card_quality=0.0, card_chars=0)
     rec2 = Recommender({**real_models, clone.id: clone})
     ids2 = [r.model_id for r in rec2.recommend("sentiment of English tweets", k=50)]
     assert clone.id not in ids2 or ids2.index(best.id) < ids2.index(clone.id)
