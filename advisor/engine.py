@@ -365,7 +365,8 @@ class Advisor:
 
     def stream(self, question: str | Request, history: Any = None, filters: dict | None = None,
                *, session: str | None = None) -> Iterator[tuple[str, Advice | None]]:
-        """Yield ``(markdown so far, None)`` while answering, then ``(markdown, Advice)``.
+        """Yield ``(markdown so far, None)`` while an LLM backend writes, then
+        ``(markdown, Advice)``; the offline composer yields only the latter.
 
         ``question`` is a :class:`Request` from :func:`advisor.request.make_request`, or
         raw text checked here (with ``history``, ``filters``, ``session``)."""
@@ -397,11 +398,8 @@ class Advisor:
             except LLMBackendError as e:
                 advice.notes.append(str(e))
                 lead.append(str(e))
-        else:
-            md = ""
-            for section in sections:
-                md = f"{md}\n\n{section}" if md else section
-                yield md, None
+        # offline, the answer is complete at once: one update (no partial yields), so the
+        # chat sends one message instead of one per section (issue 12: per-event cost)
         advice.sections = ([_notes_section(lead)] if lead else []) + sections
         advice.answer = "\n\n".join(
             s for s in [*advice.sections, sources_section(advice.citations)] if s)

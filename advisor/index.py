@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from advisor.config import Config
+from advisor.dense import DenseVectors
 from advisor.embedding import Embedder
 from advisor.errors import (
     IndexCorruptError,
@@ -106,6 +108,21 @@ def _from_dict(cls, data: dict[str, Any]):
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
+def _model_info(js: str) -> ModelInfo:
+    """A ``ModelInfo`` from its stored JSON, its repeated strings (tags, languages,
+    formats, section names, licences) interned: the full index holds ~45k records, and
+    interning saves the serving process tens of MiB of duplicate strings."""
+    info = _from_dict(ModelInfo, json.loads(js))
+    for name in ("languages", "formats", "tags", "missing_sections"):
+        setattr(info, name, [sys.intern(x) if isinstance(x, str) else x
+                             for x in getattr(info, name) or []])
+    for name in ("source", "pipeline_tag", "library", "license", "license_family"):
+        value = getattr(info, name)
+        if isinstance(value, str):
+            setattr(info, name, sys.intern(value))
+    return info
+
+
 def read_manifest(index_dir: Path) -> dict[str, Any]:
     """Read ``manifest.json``; raise the typed errors the loader and the CLI share."""
     index_dir = Path(index_dir)
@@ -162,7 +179,7 @@ class AdvisorIndex:
         models: ``{model id: ModelInfo}``, the 2026 / live-Hub record when a model is in
             both sources; ``models_2022`` holds the 2022 snapshot's records.
         threads: ``{topic id: ThreadInfo}``; taxonomy: codebook entries in order.
-        kinds, doc_ids: ``(n,)`` str arrays, per chunk row, for filtering.
+        kinds, doc_ids: ``(n,)`` arrays (str, and object of str), per chunk row, for filtering.
     """
 
     def __init__(
@@ -196,6 +213,7 @@ class AdvisorIndex:
         self._local = threading.local()
         self._doc_rows: dict[str, np.ndarray] | None = None
         self._kind_masks: dict[tuple[str, ...], np.ndarray] = {}
+        self._dense = DenseVectors(faiss_index)
 
     # --- loading ----------------------------------------------------------------
     @classmethod
@@ -263,14 +281,16 @@ class AdvisorIndex:
                 f"{store_path} holds {len(rows)} chunks, the manifest says {n}. {fix}"
             )
         kinds = np.array([r[0] for r in rows], dtype=str) if rows else np.array([], dtype=str)
-        doc_ids = np.array([r[1] for r in rows], dtype=str) if rows else np.array([], dtype=str)
+        # object array of interned ids: a fixed-width str array is as wide as the
+        # longest id (~60 MiB for the full index), this one ~5 MiB
+        doc_ids = np.array([sys.intern(r[1]) for r in rows], dtype=object)
 
         bm25 = _load_bm25(index_dir / BM25_DIR, n, fix)
 
         models: dict[str, ModelInfo] = {}
         models_2022: dict[str, ModelInfo] = {}
         for source, js in model_rows:
-            info = _from_dict(ModelInfo, json.loads(js))
+            info = _model_info(js)
             if source in _CURRENT_MODEL_SOURCES:
                 models[info.id] = info
             else:
@@ -325,22 +345,13 @@ class AdvisorIndex:
     def dense_search(
         self, qvec: np.ndarray, k: int, rows: np.ndarray | None = None
     ) -> list[tuple[int, float]]:
-        """Top ``k`` rows by inner product (= cosine), optionally within ``rows``."""
-        import faiss
+        """Top ``k`` rows by inner product (= cosine), optionally within ``rows``
+        (see :meth:`advisor.dense.DenseVectors.search`)."""
+        return self._dense.search(qvec, k, rows)
 
-        if k <= 0 or len(self) == 0:
-            return []
-        q = np.ascontiguousarray(np.asarray(qvec, dtype=np.float32).reshape(1, -1))
-        params = None
-        if rows is not None:
-            rows = np.asarray(rows, dtype=np.int64)
-            if rows.size == 0:
-                return []
-            k = min(k, int(rows.size))
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows))
-        k = min(k, len(self))
-        scores, ids = self._faiss.search(q, k, params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=False) if i >= 0]
+    def dense_scores(self, qvec: np.ndarray) -> np.ndarray | None:
+        """``(n,)`` inner products with every row (cached per vector), or ``None``."""
+        return self._dense.scores(qvec)
 
     def bm25_search(
         self, text: str, k: int, rows: np.ndarray | None = None

@@ -88,6 +88,9 @@ class FakeAdvisor:
             sections=[body],
         )
 
+    def llm(self):  # streams in pieces, as an LLM backend does
+        return "invented-llm"
+
     def stream(self, question, history=None):
         adv = self.advise(question, history)
         yield "Invented", None

@@ -143,6 +143,31 @@ def test_row_filters(built, fake_embedder):
     assert idx.bm25_search("zzzz qqqq", k=5) == []
 
 
+def test_dense_search_matches_faiss_and_scores_once(built, fake_embedder):
+    """The flat index's scores are computed once per query vector and every search,
+    filtered or not, selects from them: same rows and scores as FAISS's own search."""
+    idx = AdvisorIndex.load(built, embedder=fake_embedder)
+    q = idx.embed_query("CUDA out of memory while training")
+    threads = idx.rows_for(kind="thread")
+    for rows in (None, threads):
+        for k in (1, 2, len(idx) + 3):
+            got = idx.dense_search(q, k, rows=rows)
+            want = idx._dense._faiss_search(q, k, rows)
+            # same scores in the same order; rows may swap only where scores tie
+            assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
+            assert (sorted((round(s, 4), r) for r, s in got)
+                    == sorted((round(s, 4), r) for r, s in want))
+    q2 = idx.embed_query("a Space that does not start")
+    first = idx.dense_scores(q2)
+    idx.dense_search(q2, 2)
+    idx.dense_search(q2, 2, rows=threads)
+    assert idx.dense_scores(q2) is first  # one product per vector, reused
+    assert first.flags.writeable is False
+    for i in range(20):  # bounded: old vectors are dropped
+        idx.dense_scores(np.full(q2.shape, i, dtype=np.float32))
+    assert idx.dense_scores(q2) is not first and len(idx._dense._scores) <= 8
+
+
 def test_side_tables_prefer_2026_record(built, fake_embedder):
     idx = AdvisorIndex.load(built, embedder=fake_embedder)
     assert idx.models["acme/sentiment"].source == "2026"

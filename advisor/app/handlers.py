@@ -127,7 +127,8 @@ class AdvisorApp:
         history.append({"role": "user", "content": req.text})
         history.append({"role": "assistant", "content": ""})
         panel = "_Thinking…_"
-        yield history, "", panel, rows
+        if engine.llm() is not None:  # a model writes: show the question at once
+            yield history, "", panel, rows
         advice = None
         try:
             for partial, final in engine.stream(req):
