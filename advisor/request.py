@@ -39,9 +39,10 @@ _RECOMMEND = re.compile(
     r"\b(recommend|suggest)\b",
     re.I,
 )
-# Seeking phrasings that name no "model" ("need something that finds cars", "can a model
-# answer questions about a spreadsheet", "bert vs distilbert, which one should I fine
-# tune"): they count as model choice only when the request also names a task.
+# Seeking phrasings that name no "model" (asking for "something that" does a job, "X vs
+# Y", "which one should I"): they count as model choice only when the request also
+# names a task. These rules are the fallback for an index without the learned intent
+# model (advisor.intent), and decide which earlier turn a follow-up refers to.
 _SEEKING = re.compile(
     r"\b(i (want|need) to|(need|want|looking for) (something|a way|anything)|"
     r"something (that|to|where|which|for)|is there (something|a way|anything)|"
