@@ -363,24 +363,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(index_dir: Path, log_db: Path, extra_env: dict[str, str] | None = None,
-              ready_timeout: float = DEFAULT_READY_TIMEOUT_S) -> tuple[subprocess.Popen, str]:
-    """``python app.py`` on a free loopback port, serving ``index_dir``; waits until the
-    engine answers (the readiness probe is logged untagged and ignored by the check)."""
-
+def spawn_app(index_dir: Path, log_db: Path, extra_env: dict[str, str] | None = None,
+              cmd: list[str] | None = None) -> tuple[subprocess.Popen, str, Path]:
+    """Start ``python app.py`` (or ``cmd``) on a free loopback port, serving ``index_dir``
+    with the log beside ``log_db``; returns (process, URL, log file) without waiting."""
     port = _free_port()
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
            "ADVISOR_INDEX_DIR": str(index_dir), "ADVISOR_LOG_DB": str(log_db),
            "ADVISOR_AUTO_BUILD": "0", "ADVISOR_RATE_LIMIT": "0", "HF_HUB_OFFLINE": "1",
            "GRADIO_ANALYTICS_ENABLED": "False", **(extra_env or {})}
-    logf = open(log_db.parent / "app.log", "w")  # noqa: SIM115 - lives as long as the app
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=logf,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
+    log_path = log_db.parent / "app.log"
+    with open(log_path, "w") as logf:  # the child keeps its own handle
+        proc = subprocess.Popen(cmd or [sys.executable, "app.py"], cwd=REPO, env=env,
+                                stdout=logf, stderr=subprocess.STDOUT)
+    return proc, f"http://127.0.0.1:{port}/", log_path
+
+
+def start_app(index_dir: Path, log_db: Path, extra_env: dict[str, str] | None = None,
+              ready_timeout: float = DEFAULT_READY_TIMEOUT_S) -> tuple[subprocess.Popen, str]:
+    """``python app.py`` on a free loopback port, serving ``index_dir``; waits until the
+    engine answers (the readiness probe is logged untagged and ignored by the check)."""
+    proc, url, log_path = spawn_app(index_dir, log_db, extra_env)
     t0 = time.monotonic()
     while time.monotonic() - t0 < ready_timeout:
         if proc.poll() is not None:
-            raise SystemExit(f"error: app.py exited {proc.returncode}; see {logf.name}")
+            raise SystemExit(f"error: app.py exited {proc.returncode}; see {log_path}")
         try:
             from gradio_client import Client
 
@@ -391,7 +398,7 @@ def start_app(index_dir: Path, log_db: Path, extra_env: dict[str, str] | None = 
             log.debug("waiting for the app: %s", e)
             time.sleep(2.0)
     proc.terminate()
-    raise SystemExit(f"error: the app was not ready after {ready_timeout:.0f} s; see {logf.name}")
+    raise SystemExit(f"error: the app was not ready after {ready_timeout:.0f} s; see {log_path}")
 
 
 class MemorySampler(threading.Thread):

@@ -157,3 +157,27 @@ def test_proxy_hash_embedder_shape():
     assert v.shape == (3, 384) and v.dtype == np.float32
     assert np.allclose(np.linalg.norm(v[[0, 2]], axis=1), 1.0) and not v[1].any()
     assert float(v[0] @ v[2]) > 0.5  # shared words -> similar vectors
+
+
+def test_fresh_start_downloads_then_answers(small_index_dir, tmp_path):
+    """bench/fresh_start.py end to end on the small index: a real push to the local Hub,
+    a real ``app.py`` subprocess with an empty index dir and no auto-build (the launcher
+    only swaps in the FakeEmbedder the small index was built with). It fails when the app
+    cannot download the index or answer."""
+    import sys
+
+    from bench import fresh_start
+
+    res = fresh_start.run(small_index_dir, extra_env={"ADVISOR_EMBED_MODEL": "fake-hash-64"},
+                          cmd=[sys.executable, "tests/fake_embedder_app.py"], timeout=90,
+                          out_dir=tmp_path)
+    (row,) = res["runs"]
+    assert row["error"] is None, (row["error"], row.get("app_log_tail"))
+    assert row["index_matches_repo"] and row["download_mib"] > 0
+    assert row["answer_chars"] > 0 and row["top_category"] and row["ask_attempts"] >= 1
+    assert 0 < row["http_up_s"] <= row["first_answer_s"]
+    assert row["engine_ready_s"] is not None and row["engine_ready_s"] <= row["first_answer_s"] + 1
+    assert row["rss_mib"] > 0 and row["torch_loaded"] is False
+    saved = json.loads((tmp_path / "fresh_start.json").read_text())
+    assert saved["runs"][0]["first_answer_s"] == row["first_answer_s"]
+    assert {"budget_s", "push_s", "median", "index", "machine"} <= set(saved)
