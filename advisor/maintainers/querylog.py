@@ -177,6 +177,7 @@ class QueryLog:
                     cfg.log_dataset_repo,
                     self.path.parent / SYNC_FOLDER_NAME,
                     token=cfg.hf_token,
+                    endpoint=cfg.hf_endpoint,
                 )
             except Exception as e:  # noqa: BLE001 - the app must start without the Hub
                 self.last_error = f"Hub sync to {cfg.log_dataset_repo} disabled: {e}"
