@@ -52,6 +52,11 @@ DEFAULT_MAX_QUESTION_CHARS = 4000  # longer input is refused with a message
 DEFAULT_MAX_OUTPUT_CHARS = 20000  # pasted outputs/tracebacks may be long
 DEFAULT_RATE_LIMIT_PER_MIN = 30  # questions per session per minute
 DEFAULT_QUEUE_CONCURRENCY = 2  # one worker per CPU core on a CPU Basic Space
+# Gradio keeps ~100-200 KiB of component state per session, and every plain HTTP API
+# call (curl, MCP) is a new session: its default of 10,000 sessions grew the app by
+# ~20 MiB per 100 API calls. 200 keeps at most ~40 MiB; only the least recently used
+# sessions are dropped (a tab idle that long loses its like-button mapping).
+DEFAULT_STATE_SESSIONS = 200
 DEFAULT_LOG_DB = "data/querylog.sqlite"
 DEFAULT_SERVER_NAME = "127.0.0.1"  # loopback locally; Spaces set GRADIO_SERVER_NAME=0.0.0.0
 DEFAULT_SERVER_PORT = 7860  # Gradio's and Spaces' default
@@ -118,6 +123,7 @@ class Config:
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS
     rate_limit_per_min: int = DEFAULT_RATE_LIMIT_PER_MIN
     queue_concurrency: int = DEFAULT_QUEUE_CONCURRENCY
+    state_sessions: int = DEFAULT_STATE_SESSIONS
     auto_build: bool = True  # app builds a missing index on start
     auto_build_limit: int | None = 2000  # quick first build: model cards cap
     disable_progress: bool = False
@@ -158,6 +164,7 @@ class Config:
             "max_question_chars": ("ADVISOR_MAX_QUESTION_CHARS", _as_int),
             "rate_limit_per_min": ("ADVISOR_RATE_LIMIT", _as_int),
             "queue_concurrency": ("ADVISOR_CONCURRENCY", _as_int),
+            "state_sessions": ("ADVISOR_STATE_SESSIONS", _as_int),
             "auto_build_limit": ("ADVISOR_AUTO_BUILD_LIMIT", _as_int),
             "server_name": ("GRADIO_SERVER_NAME", str),
             "server_port": ("GRADIO_SERVER_PORT", _as_int),

@@ -3,7 +3,8 @@
 Simulated users, each its own Gradio session, loop until the duration is over (or each
 has done ``--max-actions``), with a short think time between actions:
 
-- **API users' actions** through ``gradio_client``: ``/ask`` (model choice and
+- **API users' actions** through Gradio's plain HTTP API (``--client http``, default;
+  ``--client gradio_client`` uses gradio_client instead): ``/ask`` (model choice and
   challenge questions), ``/recommend``, ``/explain_output`` (pasted outputs);
 - **chat + feedback** through the browser's own protocol (``/gradio_api/queue/join``
   and the SSE stream at ``/gradio_api/queue/data``, the way the page calls the private
@@ -231,12 +232,56 @@ def _dep_index(deps: list[dict], target: int, event: str) -> int:
     raise RuntimeError(f"no {event} event on component {target} in the app config")
 
 
+class HttpApi:
+    """The app's public API over Gradio's plain HTTP protocol (what ``curl`` uses):
+    ``POST /gradio_api/call/<name>`` -> event id, then the event's SSE stream. The same
+    endpoints, queue and handlers as ``gradio_client``, at a fraction of the client's
+    CPU (on a 2-core box the load generator competes with the app it measures)."""
+
+    def __init__(self, url: str, timeout: float):
+        import httpx
+
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(timeout=timeout)
+
+    def predict(self, *data: Any, api_name: str) -> list:
+        name = api_name.lstrip("/")
+        r = self.http.post(f"{self.url}/gradio_api/call/{name}", json={"data": list(data)})
+        r.raise_for_status()
+        event_id = r.json()["event_id"]
+        event = None
+        with self.http.stream("GET", f"{self.url}/gradio_api/call/{name}/{event_id}") as resp:
+            resp.raise_for_status()
+            for line in resp.iter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:") and event in ("complete", "error"):
+                    payload = json.loads(line[5:]) if line[5:].strip() else None
+                    if event == "error":
+                        raise RuntimeError(f"app error: {str(payload)[:200]}")
+                    return payload or []
+        raise RuntimeError("the event stream closed before the answer completed")
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def make_api_client(kind: str, url: str, timeout: float) -> Any:
+    """``http`` (default, :class:`HttpApi`) or ``gradio_client`` (its ``Client``)."""
+    if kind == "gradio_client":
+        from gradio_client import Client
+
+        return Client(url, verbose=False, httpx_kwargs={"timeout": timeout})
+    return HttpApi(url, timeout)
+
+
 # --- users ---------------------------------------------------------------------------------------
 class User(threading.Thread):
     def __init__(self, n: int, url: str, config: dict, deadline: float, max_actions: int,
                  think: tuple[float, float], feedback_share: float, timeout: float,
-                 out: list[Sample], lock: threading.Lock, seed: int):
+                 out: list[Sample], lock: threading.Lock, seed: int, client: str = "http"):
         super().__init__(name=f"load-user-{n}", daemon=True)
+        self.client_kind = client
         self.n, self.url, self.config, self.deadline = n, url, config, deadline
         self.max_actions, self.think, self.share = max_actions, think, feedback_share
         self.timeout, self.out, self.lock = timeout, out, lock
@@ -247,10 +292,8 @@ class User(threading.Thread):
             self.out.append(s)
 
     def run(self) -> None:
-        from gradio_client import Client
-
         try:
-            client = Client(self.url, verbose=False, httpx_kwargs={"timeout": self.timeout})
+            client = make_api_client(self.client_kind, self.url, self.timeout)
             chat = ChatSession(self.url, self.config, self.timeout)
         except Exception as e:  # noqa: BLE001 - counted as an error, the others go on
             self._record(Sample(self.n, "connect", "", False, 0.0, f"{type(e).__name__}: {e}"))
@@ -293,8 +336,10 @@ class User(threading.Thread):
 def run_load(url: str, users: int = DEFAULT_USERS, duration_s: float = DEFAULT_DURATION_S,
              max_actions: int = DEFAULT_MAX_ACTIONS, think: tuple[float, float] = DEFAULT_THINK_S,
              feedback_share: float = DEFAULT_FEEDBACK_SHARE,
-             timeout: float = DEFAULT_REQUEST_TIMEOUT_S, seed: int = 0) -> LoadResult:
-    """Run ``users`` simulated users against ``url`` for ``duration_s`` seconds."""
+             timeout: float = DEFAULT_REQUEST_TIMEOUT_S, seed: int = 0,
+             client: str = "http") -> LoadResult:
+    """Run ``users`` simulated users against ``url`` for ``duration_s`` seconds; API
+    calls through ``client`` (see :func:`make_api_client`)."""
     import httpx
 
     check_loopback(url)
@@ -304,7 +349,7 @@ def run_load(url: str, users: int = DEFAULT_USERS, duration_s: float = DEFAULT_D
     t0 = time.monotonic()
     deadline = t0 + duration_s
     threads = [User(n, url, config, deadline, max_actions, think, feedback_share, timeout,
-                    samples, lock, seed * 1000 + n) for n in range(users)]
+                    samples, lock, seed * 1000 + n, client) for n in range(users)]
     for t in threads:
         t.start()
     for t in threads:  # a user finishes its last action after the deadline
@@ -401,6 +446,22 @@ def start_app(index_dir: Path, log_db: Path, extra_env: dict[str, str] | None = 
     raise SystemExit(f"error: the app was not ready after {ready_timeout:.0f} s; see {log_path}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    import resource
+
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+
 class MemorySampler(threading.Thread):
     """Samples the app process's RSS once a second while the load runs."""
 
@@ -445,6 +506,9 @@ def report_markdown(summary: dict[str, Any], check: dict[str, Any]) -> str:
         f"{check['duplicated']}, wrong kind/status {check['wrong_kind_or_status']}; "
         f"{check['feedback_clicks']} clicks -> feedback lost {check['feedback_lost']}.",
         *([f"App RSS (MiB): {summary['app_rss_mib']}"] if "app_rss_mib" in summary else []),
+        *([f"CPU: app {summary['app_cpu_s']} s ({summary['app_cpu_ms_per_answer']} ms per "
+           f"answer or click), load generator ({summary['client']}) "
+           f"{summary['load_generator_cpu_s']} s"] if "app_cpu_s" in summary else []),
     ])
 
 
@@ -459,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=DEFAULT_DURATION_S, help="seconds")
     p.add_argument("--max-actions", type=int, default=DEFAULT_MAX_ACTIONS, help="per user")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--client", choices=("http", "gradio_client"), default="http",
+                   help="how API calls are made: Gradio's plain HTTP API (light) or "
+                        "gradio_client (~1 core of CPU for 20 users on its own)")
     p.add_argument("--name", default="load", help="result file bench/out/<name>.json")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
@@ -477,9 +544,19 @@ def main(argv: list[str] | None = None) -> int:
         log_db = tmp / "querylog.sqlite"
         proc, url = start_app(args.index_dir, log_db)
     memory = MemorySampler(proc.pid) if proc is not None else None
+    app_cpu0 = cpu_seconds(proc.pid) if proc is not None else None
+    own_cpu0 = _own_cpu_seconds()
     try:
-        result = run_load(url, args.users, args.duration, args.max_actions, seed=args.seed)
+        result = run_load(url, args.users, args.duration, args.max_actions, seed=args.seed,
+                          client=args.client)
         summary = result.summary()
+        summary["client"] = args.client
+        summary["load_generator_cpu_s"] = round(_own_cpu_seconds() - own_cpu0, 1)
+        if app_cpu0 is not None:
+            app_cpu = cpu_seconds(proc.pid) - app_cpu0
+            summary["app_cpu_s"] = round(app_cpu, 1)
+            summary["app_cpu_ms_per_answer"] = round(
+                1000 * app_cpu / max(1, summary["answers"] + summary["feedback_clicks"]), 1)
         check = check_log(result, log_db)
     finally:
         if memory is not None:

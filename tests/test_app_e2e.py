@@ -187,6 +187,37 @@ def test_api_endpoints_with_fake_engine(fake_app):
     assert rows[0]["category"] == "Memory & Performance" and rows[0]["session"]
 
 
+def test_plain_http_api_calls_keep_bounded_session_state(tmp_path, corpus_dir):
+    """Every plain HTTP API call (curl, the load test's client) is a new Gradio session
+    with its own copy of the components' state; the app keeps at most
+    ``cfg.state_sessions`` of them (Gradio's default, 10,000, grew the app ~200 KiB a
+    call), oldest dropped, and answers go on."""
+    import httpx
+
+    from advisor.app.layout import build_demo, launch_kwargs
+
+    cfg = Config(log_db=str(tmp_path / "log.sqlite"), corpus_dir=corpus_dir,
+                 rate_limit_per_min=0, state_sessions=5)
+    demo = build_demo(cfg, advisor_factory=FakeAdvisor)
+    assert demo.advisor_app.holder.wait(10)
+    port = _free_port()
+    kwargs = launch_kwargs(cfg)
+    assert kwargs["state_session_capacity"] == 5
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+                        quiet=True, state_session_capacity=kwargs["state_session_capacity"])
+    url = f"http://127.0.0.1:{port}/gradio_api/call/ask"
+    try:
+        with httpx.Client(timeout=30) as http:
+            for i in range(12):
+                event = http.post(url, json={"data": [f"question {i} about CUDA memory"]})
+                body = http.get(f"{url}/{event.json()['event_id']}").text
+                assert "event: complete" in body and f"Invented answer to question {i}" in body
+        assert 0 < len(demo.state_holder.session_data) <= 5
+        assert len(demo.advisor_app.qlog.rows()) == 12
+    finally:
+        demo.close()
+
+
 def test_mcp_tools_and_widget_page(fake_app):
     _, url = fake_app
     tools = httpx.get(url + "gradio_api/mcp/schema", timeout=10).json()

@@ -2,7 +2,8 @@
 
 The real app (advisor.app.layout.build_demo, queued with the 2-worker concurrency app.py uses)
 serves the real engine on the small real index (FakeEmbedder) on a loopback port; the
-same user code as the full bench asks mixed questions through gradio_client, chats
+same user code as the full bench asks mixed questions through the plain HTTP API and
+through gradio_client (both clients of ``bench.load --client``), chats
 through the browser's queue protocol and clicks like/dislike on about half the chat
 answers. Asserted: no errors, and the query log holds exactly one answered row per
 answer and the feedback of every click (zero lost rows). No latency assertions.
@@ -21,7 +22,8 @@ SHORT_USERS = 4
 SHORT_DURATION_S = 15.0
 
 
-def test_short_load_no_errors_no_lost_rows(small_index, tmp_path):
+@pytest.mark.parametrize("client", ["http", "gradio_client"])
+def test_short_load_no_errors_no_lost_rows(small_index, tmp_path, client):
     log_db = tmp_path / "querylog.sqlite"
     cfg = small_index_config(small_index.index_dir).replace(
         log_db=str(log_db), rate_limit_per_min=0, auto_build=False)
@@ -29,7 +31,8 @@ def test_short_load_no_errors_no_lost_rows(small_index, tmp_path):
                            default_concurrency_limit=cfg.queue_concurrency)
     try:
         result = run_load(url, users=SHORT_USERS, duration_s=SHORT_DURATION_S,
-                          max_actions=40, think=(0.05, 0.3), timeout=60, seed=1)
+                          max_actions=40, think=(0.05, 0.3), timeout=60, seed=1,
+                          client=client)
         summary = result.summary()
         check = check_log(result, log_db)
     finally:

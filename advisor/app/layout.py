@@ -358,4 +358,5 @@ def launch_kwargs(cfg: Config) -> dict[str, Any]:
         "css": CSS,
         "theme": gr.themes.Soft(),
         "footer_links": ["api", "gradio"],
+        "state_session_capacity": cfg.state_sessions,
     }
