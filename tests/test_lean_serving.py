@@ -97,6 +97,29 @@ def test_malloc_arenas_capped_unless_set(monkeypatch):
         assert limit_malloc_arenas() is True
 
 
+def test_trim_malloc_returns_freed_heap():
+    import platform
+
+    from advisor.app.lifecycle import trim_malloc
+
+    if not (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"):
+        pytest.skip("malloc_trim is glibc's")
+
+    def rss_kib() -> int:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    junk = [bytes(200) * (i % 7 + 1) for i in range(300_000)]  # small blocks: the heap
+    keep = junk[-2000:]  # the newest blocks stay: the heap's top cannot simply shrink
+    del junk  # ~240 MiB of free pages below them
+    before = rss_kib()
+    assert trim_malloc() is True
+    assert rss_kib() < before - 10_000  # > 10 MiB of freed pages handed back
+    del keep
+
+
 def test_shipped_encoder_refuses_another_model(encoder_dir):
     from advisor.embedding import OnnxEmbedder
     from advisor.errors import EmbeddingModelError
