@@ -57,6 +57,10 @@ DEFAULT_QUEUE_CONCURRENCY = 2  # one worker per CPU core on a CPU Basic Space
 # ~20 MiB per 100 API calls. 200 keeps at most ~40 MiB; only the least recently used
 # sessions are dropped (a tab idle that long loses its like-button mapping).
 DEFAULT_STATE_SESSIONS = 200
+# Messages a chat keeps (answers and their Sources messages count): the whole history
+# travels between browser and app on every turn, so an unbounded chat costs more CPU
+# and memory with every question. The oldest are dropped first.
+DEFAULT_CHAT_MESSAGES = 40
 DEFAULT_LOG_DB = "data/querylog.sqlite"
 DEFAULT_SERVER_NAME = "127.0.0.1"  # loopback locally; Spaces set GRADIO_SERVER_NAME=0.0.0.0
 DEFAULT_SERVER_PORT = 7860  # Gradio's and Spaces' default
@@ -124,6 +128,7 @@ class Config:
     rate_limit_per_min: int = DEFAULT_RATE_LIMIT_PER_MIN
     queue_concurrency: int = DEFAULT_QUEUE_CONCURRENCY
     state_sessions: int = DEFAULT_STATE_SESSIONS
+    chat_messages: int = DEFAULT_CHAT_MESSAGES
     auto_build: bool = True  # app builds a missing index on start
     auto_build_limit: int | None = 2000  # quick first build: model cards cap
     disable_progress: bool = False
@@ -165,6 +170,7 @@ class Config:
             "rate_limit_per_min": ("ADVISOR_RATE_LIMIT", _as_int),
             "queue_concurrency": ("ADVISOR_CONCURRENCY", _as_int),
             "state_sessions": ("ADVISOR_STATE_SESSIONS", _as_int),
+            "chat_messages": ("ADVISOR_CHAT_MESSAGES", _as_int),
             "auto_build_limit": ("ADVISOR_AUTO_BUILD_LIMIT", _as_int),
             "server_name": ("GRADIO_SERVER_NAME", str),
             "server_port": ("GRADIO_SERVER_PORT", _as_int),

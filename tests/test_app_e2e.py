@@ -271,6 +271,33 @@ def test_chat_streams_sources_and_feedback(tmp_path):
     assert got == {1: "like", 2: "dislike"}
 
 
+def test_chat_history_stays_bounded_and_likes_follow(tmp_path):
+    """A long chat keeps its last ``cfg.chat_messages`` messages, cut before a question,
+    and the like buttons still reach the right log rows after the cut."""
+    from advisor.app.handlers import AdvisorApp, bound_chat
+    from advisor.app.lifecycle import EngineHolder
+
+    cfg = Config(log_db=str(tmp_path / "log.sqlite"), chat_messages=7)
+    fake = FakeAdvisor()
+    holder = EngineHolder(cfg, factory=lambda c: fake).start()
+    assert holder.wait(10)
+    app = AdvisorApp(cfg, holder=holder, querylog=QueryLog(cfg))
+    req = SimpleNamespace(session_hash="s2")
+    history, rows = [], {}
+    for i in range(6):  # 3 messages a turn: question, answer, sources
+        history, _, _, rows = list(app.respond(f"question number {i}", history, rows, req))[-1]
+        assert len(history) <= 7 and history[0]["role"] == "user"
+    assert [m["content"] for m in history if m["role"] == "user"] == [
+        "question number 4", "question number 5"]
+    assert rows == {"1": 5, "2": 5, "4": 6, "5": 6}  # re-indexed to the kept messages
+    assert "Thanks" in app.on_like(rows, _like(4, True))
+    assert {r["id"]: r["feedback"] for r in app.qlog.rows()}[6] == "like"
+    # unbounded when the limit is 0; a cut never starts with an answer
+    assert bound_chat(history, rows, 0) == (history, rows)
+    short, short_rows = bound_chat(history, rows, 2)  # shorter than a turn: the last turn
+    assert short == history[-3:] and short_rows == {"1": 6, "2": 6}
+
+
 def test_holder_builds_missing_index_quick_then_full(tmp_path):
     from advisor.app.lifecycle import EngineHolder
 

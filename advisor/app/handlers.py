@@ -44,6 +44,29 @@ def _session(request: gr.Request | None) -> str | None:
     return getattr(request, "session_hash", None) if request is not None else None
 
 
+def bound_chat(history: list[Any], rows: dict[str, int],
+               limit: int) -> tuple[list[Any], dict[str, int]]:
+    """The last ``limit`` chat messages, and the like-button map re-indexed to them.
+
+    The kept part starts at a user message, so a question is never cut from its
+    answer: at the first question inside the window, or, when the window holds none
+    (a limit shorter than one turn), at the last question. ``limit`` <= 0 keeps all."""
+    if limit <= 0 or len(history) <= limit:
+        return history, rows
+    users = [i for i, m in enumerate(history) if _is_user(m)]
+    if not users:
+        return history, rows
+    start = len(history) - limit
+    drop = next((i for i in users if i >= start), users[-1])
+    kept = history[drop:]
+    return kept, {str(int(k) - drop): v for k, v in rows.items() if int(k) >= drop}
+
+
+def _is_user(message: Any) -> bool:
+    role = message.get("role") if isinstance(message, dict) else getattr(message, "role", None)
+    return role == "user"
+
+
 def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
@@ -147,6 +170,7 @@ class AdvisorApp:
         if sources is not None:
             history.append(sources)
             rows[str(len(history) - 1)] = row_id
+        history, rows = bound_chat(history, rows, self.cfg.chat_messages)
         yield history, "", render.category_markdown(advice), rows
 
     def on_like(self, rows: dict[str, int] | None, data: gr.LikeData) -> str:
