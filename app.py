@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 
 from advisor.app.layout import build_demo, launch_kwargs
-from advisor.app.lifecycle import limit_malloc_arenas
+from advisor.app.lifecycle import limit_malloc_arenas, skip_missing_matplotlib
 from advisor.config import Config
 
 limit_malloc_arenas()  # before the engine's and the server's threads start
+skip_missing_matplotlib()
 cfg = Config.from_env()
 demo = build_demo(cfg)
 

@@ -243,10 +243,14 @@ class HttpApi:
 
         self.url = url.rstrip("/")
         self.http = httpx.Client(timeout=timeout)
+        # one Gradio session per simulated user, as gradio_client and the browser keep
+        # (without one, every call is a new session: Gradio builds its state anew)
+        self.session_hash = uuid.uuid4().hex[:11]
 
     def predict(self, *data: Any, api_name: str) -> list:
         name = api_name.lstrip("/")
-        r = self.http.post(f"{self.url}/gradio_api/call/{name}", json={"data": list(data)})
+        r = self.http.post(f"{self.url}/gradio_api/call/{name}",
+                           json={"data": list(data), "session_hash": self.session_hash})
         r.raise_for_status()
         event_id = r.json()["event_id"]
         event = None

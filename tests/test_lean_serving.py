@@ -97,6 +97,25 @@ def test_malloc_arenas_capped_unless_set(monkeypatch):
         assert limit_malloc_arenas() is True
 
 
+def test_missing_matplotlib_is_refused_at_once():
+    """Gradio imports matplotlib around every event; when it is not installed the app
+    marks it missing once instead of searching sys.path on every event."""
+    code = ("import importlib.util, sys; sys.path.insert(0, '.');"
+            "from advisor.app.lifecycle import skip_missing_matplotlib as s;"
+            "installed = importlib.util.find_spec('matplotlib') is not None;"
+            "print(installed, s());"
+            "import time; t = time.perf_counter()\n"
+            "for _ in range(200):\n"
+            "    try:\n        import matplotlib\n    except ImportError:\n        pass\n"
+            "print((time.perf_counter() - t) * 1000)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, check=True).stdout.split()
+    installed, changed, ms = out[0] == "True", out[1] == "True", float(out[2])
+    assert changed is not installed  # only a missing package is marked
+    if not installed:
+        assert ms < 20  # 200 refused imports, no path search (~0.05 ms each)
+
+
 def test_trim_malloc_returns_freed_heap():
     import platform
 
