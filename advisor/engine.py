@@ -58,6 +58,7 @@ DEFAULT_MODELS_K = 5  # rows in the recommendation table
 DEFAULT_MIN_THREADS = 2  # below this many threads in the hits, search threads alone
 DEFAULT_EXTRA_THREADS = 3
 DEFAULT_MEMO_SIZE = 256  # cached query vectors (a few KB each)
+MEMO_MAX_BATCH = 16  # encodes of more texts than this are not memoised (builds, KB load)
 KB_SIGNATURE_WEIGHT = 0.4  # share of a known issue's category when its signature matched
 KB_SEMANTIC_WEIGHT = 0.2  # ... when it matched by meaning (tuned on the `tune` questions)
 CLOSE_TASK_RATIO = 0.6  # a runner-up task this close to the first is shown too
@@ -74,7 +75,9 @@ DEFAULT_QUERY_THREADS = 1
 DEFAULT_FREEZE_GC = True
 
 class MemoEmbedder:
-    """Wraps an embedder; caches single-text encodes so a question is embedded once."""
+    """Wraps an embedder; caches the texts of small encodes (a question, its title and
+    windows for the classifier) so each piece of a question is embedded once. Larger
+    batches (building, the knowledge base at load) go straight to the inner embedder."""
 
     def __init__(self, inner, size: int = DEFAULT_MEMO_SIZE):
         self.inner = inner
@@ -85,20 +88,26 @@ class MemoEmbedder:
         self._size = size
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        if len(texts) != 1:
+        texts = list(texts)
+        if not texts or len(texts) > MEMO_MAX_BATCH:
             return self.inner.encode(texts, batch_size=batch_size)
-        key = texts[0]
+        found: dict[str, np.ndarray] = {}
         with self._lock:
-            vec = self._cache.get(key)
-            if vec is not None:
-                self._cache.move_to_end(key)
-                return vec[None, :].copy()
-        vec = self.inner.encode([key], batch_size=1)[0]
-        with self._lock:
-            self._cache[key] = vec
-            while len(self._cache) > self._size:
-                self._cache.popitem(last=False)
-        return vec[None, :].copy()
+            for t in texts:
+                vec = self._cache.get(t)
+                if vec is not None:
+                    self._cache.move_to_end(t)
+                    found[t] = vec
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            vecs = self.inner.encode(missing, batch_size=min(batch_size, len(missing)))
+            with self._lock:
+                for t, vec in zip(missing, vecs, strict=True):
+                    found[t] = vec
+                    self._cache[t] = vec
+                while len(self._cache) > self._size:
+                    self._cache.popitem(last=False)
+        return np.stack([found[t] for t in texts]).copy()
 
 
 @dataclass

@@ -19,7 +19,7 @@ from advisor.request import detect_intent, resolve_follow_up
 from advisor.taxonomy import CHALLENGE_CATEGORIES
 from tests.conftest import FakeEmbedder, small_index_config
 
-OOM = "CUDA out of memory when I fine-tune bert with a batch size of 64, what can I do?"
+OOM = "CUDA out of memory when I fine-tune bert with a batch size of 64. How do I fix it?"
 PICK = "Which model should I use for sentiment analysis of english product reviews?"
 
 
