@@ -13,7 +13,7 @@ the recommender and the output explainer once (lazily, thread-safe) and answers:
 - :meth:`Advisor.stream`: the same, yielding growing markdown, then the final Advice.
 - :meth:`Advisor.recommend` / :meth:`Advisor.explain_output`: direct delegation.
 
-A question is embedded once: the query vector is cached (:class:`MemoEmbedder`) and
+A question is embedded once: the query vector is cached (:class:`~advisor.memo.MemoEmbedder`) and
 reused by the classifier and the retriever. This module does no ranking, classifying or
 writing of its own beyond choosing which piece runs; the pieces live in their modules.
 """
@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +33,7 @@ from advisor.compose import Composed, compose, safe_text, sources_section
 from advisor.config import Config
 from advisor.errors import AdvisorError, LLMBackendError
 from advisor.formatting import human_count
+from advisor.memo import MemoEmbedder
 from advisor.request import detect_intent, make_request
 from advisor.taxonomy import merge_categories, merge_explanation
 from advisor.types import (
@@ -57,8 +57,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MODELS_K = 5  # rows in the recommendation table
 DEFAULT_MIN_THREADS = 2  # below this many threads in the hits, search threads alone
 DEFAULT_EXTRA_THREADS = 3
-DEFAULT_MEMO_SIZE = 256  # cached query vectors (a few KB each)
-MEMO_MAX_BATCH = 16  # encodes of more texts than this are not memoised (builds, KB load)
 KB_SIGNATURE_WEIGHT = 0.4  # share of a known issue's category when its signature matched
 KB_SEMANTIC_WEIGHT = 0.2  # ... when it matched by meaning (tuned on the `tune` questions)
 CLOSE_TASK_RATIO = 0.6  # a runner-up task this close to the first is shown too
@@ -73,42 +71,6 @@ DEFAULT_QUERY_THREADS = 1
 # allocates many objects (a model request without a task scores all 44k models) pays
 # for full collections that walk them all (measured 891 -> 322 ms CPU on such a request).
 DEFAULT_FREEZE_GC = True
-
-class MemoEmbedder:
-    """Wraps an embedder; caches the texts of small encodes (a question, its title and
-    windows for the classifier) so each piece of a question is embedded once. Larger
-    batches (building, the knowledge base at load) go straight to the inner embedder."""
-
-    def __init__(self, inner, size: int = DEFAULT_MEMO_SIZE):
-        self.inner = inner
-        self.model_id = inner.model_id
-        self.dim = inner.dim
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-        self._size = size
-
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        texts = list(texts)
-        if not texts or len(texts) > MEMO_MAX_BATCH:
-            return self.inner.encode(texts, batch_size=batch_size)
-        found: dict[str, np.ndarray] = {}
-        with self._lock:
-            for t in texts:
-                vec = self._cache.get(t)
-                if vec is not None:
-                    self._cache.move_to_end(t)
-                    found[t] = vec
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
-        if missing:
-            vecs = self.inner.encode(missing, batch_size=min(batch_size, len(missing)))
-            with self._lock:
-                for t, vec in zip(missing, vecs, strict=True):
-                    found[t] = vec
-                    self._cache[t] = vec
-                while len(self._cache) > self._size:
-                    self._cache.popitem(last=False)
-        return np.stack([found[t] for t in texts]).copy()
-
 
 @dataclass
 class _Parts:

@@ -12,9 +12,10 @@ import threading
 import pytest
 
 from advisor.config import Config
-from advisor.engine import Advisor, MemoEmbedder
+from advisor.engine import Advisor
 from advisor.errors import InvalidInputError, LLMBackendError, RateLimitError
 from advisor.index import AdvisorIndex
+from advisor.memo import MemoEmbedder
 from advisor.request import detect_intent, resolve_follow_up
 from advisor.taxonomy import CHALLENGE_CATEGORIES
 from tests.conftest import FakeEmbedder, small_index_config

@@ -455,7 +455,7 @@ def test_api_rate_limit_per_session(small_index, corpus_dir, tmp_path):
 
 
 def test_engine_rate_limit_and_memory_bounds(small_index):
-    from advisor.engine import MemoEmbedder
+    from advisor.memo import MemoEmbedder
     from advisor.validate import RateLimiter
 
     adv = Advisor(small_index_config(small_index.index_dir).replace(rate_limit_per_min=2),
