@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import logging
 
-from advisor.app.layout import build_demo, launch_kwargs
-from advisor.app.lifecycle import limit_malloc_arenas, skip_missing_matplotlib
-from advisor.config import Config
+from advisor.app.lifecycle import (
+    limit_malloc_arenas,
+    skip_missing_matplotlib,
+    thin_gradio_monitoring,
+)
 
 limit_malloc_arenas()  # before the engine's and the server's threads start
 skip_missing_matplotlib()
+thin_gradio_monitoring()  # before the queue exists
+
+from advisor.app.layout import build_demo, launch_kwargs  # noqa: E402 - after the settings
+from advisor.config import Config  # noqa: E402
+
 cfg = Config.from_env()
 demo = build_demo(cfg)
 

@@ -116,6 +116,25 @@ def test_missing_matplotlib_is_refused_at_once():
         assert ms < 20  # 200 refused imports, no path search (~0.05 ms each)
 
 
+def test_gradio_monitoring_thinned_unless_set(monkeypatch):
+    """Gradio's queue recomputes its monitoring summary every Nth event over its last M
+    events; the app raises N and lowers M unless the operator set them."""
+    import gradio as gr
+
+    from advisor.app.lifecycle import GRADIO_MONITORING, thin_gradio_monitoring
+
+    for k in GRADIO_MONITORING:  # set then unset: monkeypatch restores the original
+        monkeypatch.setenv(k, "0")
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("GRADIO_ANALYTICS_MAX_EVENTS", "50")  # the operator's wins
+    assert thin_gradio_monitoring() == {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "200"}
+    with gr.Blocks() as demo:
+        gr.Markdown("x")
+    demo.queue()
+    assert demo._queue.ANAYLTICS_CACHE_FREQUENCY == 200
+    assert demo._queue.ANALYTICS_MAX_EVENTS == 50
+
+
 def test_trim_malloc_returns_freed_heap():
     import platform
 
