@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from advisor.app.lifecycle import (
+from advisor.app.process import (
     limit_malloc_arenas,
     skip_missing_matplotlib,
     thin_gradio_monitoring,

@@ -88,7 +88,7 @@ def test_shipped_encoder_runs_lean(encoder_dir):
 def test_malloc_arenas_capped_unless_set(monkeypatch):
     import platform
 
-    from advisor.app.lifecycle import limit_malloc_arenas
+    from advisor.app.process import limit_malloc_arenas
 
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_malloc_arenas() is False  # the operator's setting wins
@@ -101,7 +101,7 @@ def test_missing_matplotlib_is_refused_at_once():
     """Gradio imports matplotlib around every event; when it is not installed the app
     marks it missing once instead of searching sys.path on every event."""
     code = ("import importlib.util, sys; sys.path.insert(0, '.');"
-            "from advisor.app.lifecycle import skip_missing_matplotlib as s;"
+            "from advisor.app.process import skip_missing_matplotlib as s;"
             "installed = importlib.util.find_spec('matplotlib') is not None;"
             "print(installed, s());"
             "import time; t = time.perf_counter()\n"
@@ -121,7 +121,7 @@ def test_gradio_monitoring_thinned_unless_set(monkeypatch):
     events; the app raises N and lowers M unless the operator set them."""
     import gradio as gr
 
-    from advisor.app.lifecycle import GRADIO_MONITORING, thin_gradio_monitoring
+    from advisor.app.process import GRADIO_MONITORING, thin_gradio_monitoring
 
     for k in GRADIO_MONITORING:  # set then unset: monkeypatch restores the original
         monkeypatch.setenv(k, "0")
@@ -138,23 +138,19 @@ def test_gradio_monitoring_thinned_unless_set(monkeypatch):
 def test_trim_malloc_returns_freed_heap():
     import platform
 
-    from advisor.app.lifecycle import trim_malloc
+    from advisor.app.process import trim_malloc
+    from bench._common import rss_bytes
 
     if not (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"):
         pytest.skip("malloc_trim is glibc's")
 
-    def rss_kib() -> int:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise AssertionError("no VmRSS")
-
     junk = [bytes(200) * (i % 7 + 1) for i in range(300_000)]  # small blocks: the heap
     keep = junk[-2000:]  # the newest blocks stay: the heap's top cannot simply shrink
     del junk  # ~240 MiB of free pages below them
-    before = rss_kib()
+    before = rss_bytes()
+    assert before > 0
     assert trim_malloc() is True
-    assert rss_kib() < before - 10_000  # > 10 MiB of freed pages handed back
+    assert rss_bytes() < before - 10 * 2**20  # > 10 MiB of freed pages handed back
     del keep
 
 

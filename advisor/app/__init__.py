@@ -2,6 +2,8 @@
 
 - :mod:`advisor.app.lifecycle`: :class:`EngineHolder`, loading the engine in the
   background and building a missing index.
+- :mod:`advisor.app.process`: settings of the serving process (malloc arenas and trim,
+  Gradio's per-event monitoring and matplotlib import).
 - :mod:`advisor.app.handlers`: :class:`AdvisorApp`, one checked request in
   (:func:`advisor.request.make_request`), the engine's answer out, logged.
 - :mod:`advisor.app.render`: the structured answers as chat markdown, API markdown and

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from advisor.app.process import trim_malloc
 from advisor.config import Config
 from advisor.errors import AdvisorError, IndexNotFoundError
 
@@ -219,87 +220,3 @@ class EngineHolder:
             return f"❌ The advisor could not start: {self.error}"
         step = f" Last step: _{self._progress.line}_" if self._progress.line else ""
         return f"⏳ {self.detail or 'Starting'}… ({elapsed:.0f} s).{step}"
-
-
-# glibc's M_ARENA_MAX (mallopt parameter number): by default every thread that meets a
-# locked heap gets its own arena (up to 8 per core), and a serving process whose queue
-# workers allocate answers in turn keeps each arena's high-water mark for good.
-_M_ARENA_MAX = -8
-DEFAULT_MALLOC_ARENAS = 2  # the 20-user load test: peak RSS 909 -> 742 MiB, same answers/s
-
-
-def _libc():
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if not name:
-        return None
-    try:
-        return ctypes.CDLL(name)
-    except OSError:
-        return None
-
-
-def trim_malloc() -> bool:
-    """Return the heap's free pages to the OS (glibc ``malloc_trim``; a no-op elsewhere).
-    After the engine loads, -40 MiB of RSS on the full index. Returns whether it ran."""
-    trim = getattr(_libc(), "malloc_trim", None)
-    if trim is None:
-        return False
-    trim(0)
-    return True
-
-
-# Gradio's queue recomputes its monitoring summary (a DataFrame over the last 10,000
-# events, percentiles per function) after every event by default, a cost that grows
-# with the events seen (~2% of the CPU under load, more as the run goes on). Every 200
-# events over the last 2,000 is plenty for its /monitoring page.
-GRADIO_MONITORING = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "200",
-                     "GRADIO_ANALYTICS_MAX_EVENTS": "2000"}
-
-
-def thin_gradio_monitoring() -> dict[str, str]:
-    """Set :data:`GRADIO_MONITORING` in the environment where the operator has not
-    (Gradio reads them when a queue is created). Returns what was set."""
-    import os
-
-    done = {k: v for k, v in GRADIO_MONITORING.items() if k not in os.environ}
-    os.environ.update(done)
-    return done
-
-
-def skip_missing_matplotlib() -> bool:
-    """Make ``import matplotlib`` fail at once when it is not installed.
-
-    Gradio imports matplotlib around every event (to switch its backend) and, when it is
-    missing, Python searches every ``sys.path`` entry again each time: ~2% of the
-    serving process's CPU under load, in the event loop thread. ``None`` in
-    ``sys.modules`` is Python's own way to say "no such module". Returns whether it
-    was set (False when matplotlib is installed)."""
-    import importlib.util
-    import sys
-
-    if "matplotlib" in sys.modules or importlib.util.find_spec("matplotlib") is not None:
-        return False
-    sys.modules["matplotlib"] = None  # type: ignore[assignment]
-    return True
-
-
-def limit_malloc_arenas(n: int = DEFAULT_MALLOC_ARENAS) -> bool:
-    """Cap glibc's malloc arenas at ``n`` for this process (call before threads start).
-
-    Leaves an explicit ``MALLOC_ARENA_MAX`` alone and does nothing off glibc (macOS,
-    musl). Returns whether the cap was set."""
-    import ctypes
-    import os
-
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return False
-    mallopt = getattr(_libc(), "mallopt", None)
-    if mallopt is None:
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    ok = bool(mallopt(_M_ARENA_MAX, n))
-    log.debug("malloc arenas capped at %d: %s", n, ok)
-    return ok
