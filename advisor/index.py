@@ -349,10 +349,6 @@ class AdvisorIndex:
         (see :meth:`advisor.dense.DenseVectors.search`)."""
         return self._dense.search(qvec, k, rows)
 
-    def dense_scores(self, qvec: np.ndarray) -> np.ndarray | None:
-        """``(n,)`` inner products with every row (cached per vector), or ``None``."""
-        return self._dense.scores(qvec)
-
     def bm25_search(
         self, text: str, k: int, rows: np.ndarray | None = None
     ) -> list[tuple[int, float]]:

@@ -98,6 +98,16 @@ def peak_rss_bytes(pid: int | str = "self") -> int:
     return _proc_status("VmHWM", pid)
 
 
+def cpu_seconds(pid: int | str = "self") -> float:
+    """User + system CPU seconds of a process so far, all its threads (Linux /proc; 0
+    where unavailable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def mib(n_bytes: float) -> float:
     return round(n_bytes / (1024 * 1024), 1)
 

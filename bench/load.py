@@ -49,6 +49,7 @@ from urllib.parse import urlparse
 
 from bench._common import (
     REPO,
+    cpu_seconds,
     machine_info,
     md_table,
     mib,
@@ -450,22 +451,6 @@ def start_app(index_dir: Path, log_db: Path, extra_env: dict[str, str] | None = 
     raise SystemExit(f"error: the app was not ready after {ready_timeout:.0f} s; see {log_path}")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_seconds() -> float:
-    import resource
-
-    u = resource.getrusage(resource.RUSAGE_SELF)
-    return u.ru_utime + u.ru_stime
-
-
 class MemorySampler(threading.Thread):
     """Samples the app process's RSS once a second while the load runs."""
 
@@ -549,13 +534,13 @@ def main(argv: list[str] | None = None) -> int:
         proc, url = start_app(args.index_dir, log_db)
     memory = MemorySampler(proc.pid) if proc is not None else None
     app_cpu0 = cpu_seconds(proc.pid) if proc is not None else None
-    own_cpu0 = _own_cpu_seconds()
+    own_cpu0 = cpu_seconds()
     try:
         result = run_load(url, args.users, args.duration, args.max_actions, seed=args.seed,
                           client=args.client)
         summary = result.summary()
         summary["client"] = args.client
-        summary["load_generator_cpu_s"] = round(_own_cpu_seconds() - own_cpu0, 1)
+        summary["load_generator_cpu_s"] = round(cpu_seconds() - own_cpu0, 1)
         if app_cpu0 is not None:
             app_cpu = cpu_seconds(proc.pid) - app_cpu0
             summary["app_cpu_s"] = round(app_cpu, 1)

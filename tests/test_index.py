@@ -158,14 +158,14 @@ def test_dense_search_matches_faiss_and_scores_once(built, fake_embedder):
             assert (sorted((round(s, 4), r) for r, s in got)
                     == sorted((round(s, 4), r) for r, s in want))
     q2 = idx.embed_query("a Space that does not start")
-    first = idx.dense_scores(q2)
+    first = idx._dense.scores(q2)
     idx.dense_search(q2, 2)
     idx.dense_search(q2, 2, rows=threads)
-    assert idx.dense_scores(q2) is first  # one product per vector, reused
+    assert idx._dense.scores(q2) is first  # one product per vector, reused
     assert first.flags.writeable is False
     for i in range(20):  # bounded: old vectors are dropped
-        idx.dense_scores(np.full(q2.shape, i, dtype=np.float32))
-    assert idx.dense_scores(q2) is not first and len(idx._dense._scores) <= 8
+        idx._dense.scores(np.full(q2.shape, i, dtype=np.float32))
+    assert idx._dense.scores(q2) is not first and len(idx._dense._scores) <= 8
 
 
 def test_side_tables_prefer_2026_record(built, fake_embedder):
