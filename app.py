@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 
 from advisor.app.process import (
+    limit_blas_threads,
     limit_malloc_arenas,
     skip_missing_matplotlib,
     thin_gradio_monitoring,
 )
 
 limit_malloc_arenas()  # before the engine's and the server's threads start
+limit_blas_threads()  # one BLAS thread per request: a pool only busy-waits under load
 skip_missing_matplotlib()
 thin_gradio_monitoring()  # before the queue exists
 

@@ -7,6 +7,7 @@ sentence-transformers (torch) backend."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -95,6 +96,31 @@ def test_malloc_arenas_capped_unless_set(monkeypatch):
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert limit_malloc_arenas() is True
+
+
+def test_blas_on_one_thread_unless_set():
+    """The serving process runs numpy's and scipy's BLAS on one thread (requests are the
+    parallelism; a BLAS pool only busy-waits), unless the operator chose a setting."""
+    code = ("import os, sys; sys.path.insert(0, '.');"
+            "from advisor.app.process import limit_blas_threads as lim;"
+            "from threadpoolctl import threadpool_info;"
+            "import numpy as np;"
+            "before = max(i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas');"
+            "done = lim();"
+            "blas = [i for i in threadpool_info() if i['user_api'] == 'blas'];"
+            "print(done, before, max(i['num_threads'] for i in blas), len(blas));"
+            "a = np.ones((300, 300)); assert (a @ a)[0, 0] == 300")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, check=True, env=env).stdout.split()
+    assert out[0] == "True" and out[2] == "1" and int(out[3]) >= 1
+    set_by_operator = {**env, "OPENBLAS_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, check=True, env=set_by_operator).stdout.split()
+    assert out[0] == "False"  # left alone
+    if os.cpu_count() and os.cpu_count() > 1:
+        assert out[2] == "2"
 
 
 def test_missing_matplotlib_is_refused_at_once():

@@ -2,7 +2,8 @@
 
 Called by ``app.py`` before the engine and the server start threads, and once the
 engine is ready: glibc's malloc arenas capped (:func:`limit_malloc_arenas`), the load's
-free heap handed back (:func:`trim_malloc`), Gradio's per-event work trimmed where it
+free heap handed back (:func:`trim_malloc`), BLAS kept to one thread per request
+(:func:`limit_blas_threads`), Gradio's per-event work trimmed where it
 costs CPU and answers nothing (:func:`thin_gradio_monitoring`,
 :func:`skip_missing_matplotlib`). Each measured in bench/RESULTS.md; each a no-op where
 the platform or an operator's own setting says otherwise. Nothing here imports Gradio.
@@ -100,3 +101,29 @@ def limit_malloc_arenas(n: int = DEFAULT_MALLOC_ARENAS) -> bool:
     ok = bool(mallopt(_M_ARENA_MAX, n))
     log.debug("malloc arenas capped at %d: %s", n, ok)
     return ok
+
+
+# Environment variables an operator sets to choose BLAS threading themselves.
+BLAS_THREAD_SETTINGS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def limit_blas_threads(n: int = 1) -> bool:
+    """Run BLAS (numpy's and scipy's OpenBLAS) on ``n`` threads in this process.
+
+    A serving process answers many requests at once, each on its own worker thread, so
+    a BLAS pool adds nothing but its threads' busy-waiting after every product: on the
+    full index one answer cost 49 ms of CPU with OpenBLAS's default pool and 26 ms with
+    one thread, in the same wall time (bench/RESULTS.md). Loads both libraries first
+    (``threadpoolctl`` only limits loaded ones). Leaves an operator's own
+    :data:`BLAS_THREAD_SETTINGS` alone. Returns whether the limit was set."""
+    import os
+
+    if any(os.environ.get(k) for k in BLAS_THREAD_SETTINGS):
+        return False
+    import numpy  # noqa: F401 - loads numpy's BLAS
+    import scipy.linalg  # noqa: F401 - and scipy's, which scikit-learn uses
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=n, user_api="blas")
+    log.debug("BLAS limited to %d thread(s)", n)
+    return True
