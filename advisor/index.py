@@ -25,6 +25,7 @@ import shutil
 import sqlite3
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -49,6 +50,7 @@ FORMAT_VERSION = 1  # bump when a file's layout changes; old indexes are then re
 MANIFEST_FILE = "manifest.json"
 VECTORS_FILE = "vectors.faiss"
 STORE_FILE = "store.sqlite"
+ROWS_CACHE_SIZE = 64  # row sets of fixed doc-id tuples kept (see AdvisorIndex.rows_for)
 BM25_DIR = "bm25"
 # Model records of these sources are current; the 2022 snapshot is kept apart.
 _CURRENT_MODEL_SOURCES = ("hub", "2026")
@@ -213,6 +215,9 @@ class AdvisorIndex:
         self._local = threading.local()
         self._doc_rows: dict[str, np.ndarray] | None = None
         self._kind_masks: dict[tuple[str, ...], np.ndarray] = {}
+        # rows of recent fixed doc-id sets (the recommender's candidate pools)
+        self._rows_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._rows_lock = threading.Lock()
         self._dense = DenseVectors(faiss_index)
 
     # --- loading ----------------------------------------------------------------
@@ -376,7 +381,30 @@ class AdvisorIndex:
     def rows_for(
         self, kind: str | Iterable[str] | None = None, doc_ids: Iterable[str] | None = None
     ) -> np.ndarray:
-        """Row numbers whose kind is ``kind`` (one or several) and/or doc id is listed."""
+        """Row numbers whose kind is ``kind`` (one or several) and/or doc id is listed.
+
+        A tuple of doc ids is treated as a fixed set: its rows are kept for the next
+        :data:`ROWS_CACHE_SIZE` calls (the recommender asks for the same candidates'
+        documents again and again); the result is read-only then."""
+        if isinstance(doc_ids, tuple):
+            kinds_key = (kind,) if kind is None or isinstance(kind, str) else tuple(kind)
+            key = (kinds_key, doc_ids)
+            with self._rows_lock:
+                rows = self._rows_cache.get(key)
+                if rows is not None:
+                    self._rows_cache.move_to_end(key)
+                    return rows
+            rows = self._rows_for(kind, doc_ids)
+            rows.flags.writeable = False
+            with self._rows_lock:
+                self._rows_cache[key] = rows
+                while len(self._rows_cache) > ROWS_CACHE_SIZE:
+                    self._rows_cache.popitem(last=False)
+            return rows
+        return self._rows_for(kind, doc_ids)
+
+    def _rows_for(self, kind: str | Iterable[str] | None,
+                  doc_ids: Iterable[str] | None) -> np.ndarray:
         mask = np.ones(len(self), dtype=bool)
         if kind is not None:
             kinds = [kind] if isinstance(kind, str) else list(kind)

@@ -23,9 +23,13 @@ from __future__ import annotations
 import heapq
 import logging
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from advisor.entities import EntityLinker
 from advisor.errors import InvalidInputError
@@ -63,6 +67,8 @@ RELATED_TASK_PENALTY = 0.10  # e.g. feature-extraction for a sentence-similarity
 UNKNOWN_SIZE_PENALTY = 0.05  # size limit asked but the size is not known
 THIN_CARD_QUALITY = 0.4  # below this the card misses most sections
 MIN_PRUNE_CANDIDATES = 500  # below this, scoring all candidates is cheaper than bounding
+BOUND_MARGIN = 1e-9  # added to each upper bound: float sums in another order differ by ~1e-16
+POOL_CACHE_SIZE = 64  # candidate pools kept (one per task, languages and filters asked)
 DEFAULT_MAX_MENTIONS = 2  # thread lines per model: enough to warn, short enough to read
 # Sections Liang et al. (2022) found least often filled in Hub model cards.
 LEAST_FILLED_KEYS = ("limitation", "bias", "evaluation", "environment")
@@ -112,6 +118,48 @@ class _Scored:
     feat: ModelFeatures | None = None
 
 
+@dataclass(frozen=True)
+class _Pool:
+    """The candidates of one set of filters (task, languages, licence, library, size,
+    source, exclusions) and what their scores need that does not depend on the
+    request's words: popularity maxima and each one's score at relevance 0."""
+
+    items: tuple[tuple[ModelInfo, int, bool, ModelFeatures], ...]  # model, tier, related, feat
+    base: np.ndarray  # (n,) score with relevance 0: popularity, card, penalties
+    max_dl: float  # max log downloads over the candidates (> 0)
+    max_lk: float
+    position: dict[str, int]  # model id -> item number
+    doc_ids: tuple[str, ...] | None  # their model documents (retrieval filter), None if too many
+
+    @classmethod
+    def of(cls, items: list[tuple[ModelInfo, int, bool, ModelFeatures]],
+           max_params: int | None) -> _Pool:
+        """Vectorised :meth:`Recommender._combine` at relevance 0 (same terms)."""
+        n = len(items)
+        log_dl = np.fromiter((f.log_downloads for _, _, _, f in items), float, n)
+        log_lk = np.fromiter((f.log_likes for _, _, _, f in items), float, n)
+        max_dl = float(log_dl.max()) if n else 0.0
+        max_lk = float(log_lk.max()) if n else 0.0
+        max_dl, max_lk = max_dl or 1.0, max_lk or 1.0
+        card = np.fromiter(
+            (m.card_quality if (m.card_chars or m.source == "2022") else NEUTRAL_CARD_QUALITY
+             for m, _, _, _ in items), float, n)
+        penalty = np.fromiter(
+            (LANGUAGE_PENALTY.get(tier, 0.0) + (RELATED_TASK_PENALTY if related else 0.0)
+             + (UNKNOWN_SIZE_PENALTY if max_params and f.params is None else 0.0)
+             for _, tier, related, f in items), float, n)
+        pop = ((1 - W_LIKES_IN_POPULARITY) * log_dl / max_dl
+               + W_LIKES_IN_POPULARITY * log_lk / max_lk)
+        base = W_POPULARITY * pop + W_CARD * card - penalty
+        base.flags.writeable = False
+        doc_ids = None
+        if n <= MAX_RETRIEVER_DOC_IDS:
+            doc_ids = tuple(f"{kind}:{m.id}" for m, _, _, _ in items
+                            for kind in ("model", "model2026"))
+        return cls(tuple(items), base, max_dl, max_lk,
+                   {m.id: i for i, (m, _, _, _) in enumerate(items)}, doc_ids)
+
+
 class Recommender:
     """Ranks known models for a request. See the module docstring for the method.
 
@@ -144,6 +192,8 @@ class Recommender:
         self._inferred: dict[str, list[ModelInfo]] = {}
         self._family_threads: dict[str, list[tuple[ThreadInfo, str]]] = {}
         self._features: dict[str, tuple[ModelInfo, ModelFeatures]] = {}
+        self._pools: OrderedDict[tuple, _Pool] = OrderedDict()
+        self._pools_lock = threading.Lock()
         self.index = None if isinstance(index_or_models, Mapping) else index_or_models
         if task_model is None and self.index is not None:
             task_model = load_task_model(getattr(self.index, "index_dir", None))
@@ -210,6 +260,28 @@ class Recommender:
 
     def candidates(self, req: ModelRequest, source: str | None = None) -> list[_Scored]:
         """Models that fit task, source, licence, library, size and language."""
+        return [_Scored(m, tier, 0.0, f.params, f.params_estimated, related, feat=f)
+                for m, tier, related, f in self._pool(req, source).items]
+
+    def _pool(self, req: ModelRequest, source: str | None) -> _Pool:
+        """The candidates of this request's filters, with the part of their scores that
+        does not depend on its words; the last :data:`POOL_CACHE_SIZE` are kept (requests
+        for one task and language share them)."""
+        key = (req.task, tuple(req.languages), req.license_family, req.library,
+               req.max_params, source, tuple(sorted(req.exclude)))
+        with self._pools_lock:
+            pool = self._pools.get(key)
+            if pool is not None:
+                self._pools.move_to_end(key)
+                return pool
+        pool = self._make_pool(req, source)
+        with self._pools_lock:
+            self._pools[key] = pool
+            while len(self._pools) > POOL_CACHE_SIZE:
+                self._pools.popitem(last=False)
+        return pool
+
+    def _make_pool(self, req: ModelRequest, source: str | None) -> _Pool:
         by_task = self._tasks_known()
         if req.task:
             pools = [(m, False) for m in by_task.get(req.task, [])]
@@ -223,7 +295,7 @@ class Recommender:
         concrete_set = frozenset(concrete)
         require_all = req.task == "translation"
         feat = self._feat
-        out: list[_Scored] = []
+        items: list[tuple[ModelInfo, int, bool, ModelFeatures]] = []
         excluded = set(req.exclude)
         for m, related in pools:
             if source and m.source != source:
@@ -240,8 +312,8 @@ class Recommender:
             tier = tier_of(f, concrete, concrete_set, require_all) if wanted else 0
             if tier < 0:
                 continue
-            out.append(_Scored(m, tier, 0.0, f.params, f.params_estimated, related, feat=f))
-        return out
+            items.append((m, tier, related, f))
+        return _Pool.of(items, req.max_params)
 
     # --- relevance -----------------------------------------------------------------
     @staticmethod
@@ -273,14 +345,12 @@ class Recommender:
                 hits += 0.25
         return min(1.0, hits / 2.0)
 
-    def _dense(self, req: ModelRequest, cands: list[_Scored]) -> dict[str, float]:
+    def _dense(self, req: ModelRequest, pool: _Pool) -> dict[str, float]:
         """Model id -> retrieval relevance in 0..1 (1 = best-ranked model document)."""
-        if self.retriever is None or not cands:
+        if self.retriever is None or not pool.items:
             return {}
         query = req.text or req.query_text or (req.task or "")
-        doc_ids = None
-        if len(cands) <= MAX_RETRIEVER_DOC_IDS:
-            doc_ids = [f"{kind}:{c.model.id}" for c in cands for kind in ("model", "model2026")]
+        doc_ids = pool.doc_ids
         try:
             hits = self.retriever.search(query, k=DEFAULT_RETRIEVER_K,
                                          kinds=["model", "model2026"], doc_ids=doc_ids)
@@ -294,24 +364,6 @@ class Recommender:
                 ranked.append(mid)
         n = max(len(ranked), 1)
         return {mid: 1.0 - i / n for i, mid in enumerate(ranked)}
-
-    def _score(self, req: ModelRequest, cands: list[_Scored]) -> None:
-        """Score every candidate (``c.relevance``, ``c.score``)."""
-        ctx = self._score_context(req, cands)
-        for c in cands:
-            self._score_one(req, c, ctx)
-
-    def _score_context(self, req: ModelRequest, cands: list[_Scored]) -> _ScoreContext:
-        """What one candidate's score needs from the whole set: dense relevance and the
-        popularity maxima."""
-        for c in cands:
-            if c.feat is None:
-                c.feat = self._feat(c.model)
-        return _ScoreContext(
-            dense=self._dense(req, cands),
-            max_dl=max((c.feat.log_downloads for c in cands), default=0.0) or 1.0,
-            max_lk=max((c.feat.log_likes for c in cands), default=0.0) or 1.0,
-        )
 
     @staticmethod
     def _combine(req: ModelRequest, c: _Scored, rel: float, ctx: _ScoreContext) -> float:
@@ -335,28 +387,42 @@ class Recommender:
         c.relevance = rel
         c.score = self._combine(req, c, rel, ctx)
 
-    def _top(self, req: ModelRequest, cands: list[_Scored], k: int) -> list[_Scored]:
+    def _top(self, req: ModelRequest, pool: _Pool, k: int) -> list[_Scored]:
         """The first ``k`` candidates in ranking order (score, downloads, id), exactly as
         scoring and sorting all of them would give, but scoring only those that can still
         make the top ``k``: candidates are visited by an upper bound of their score
-        (lexical relevance taken as 1) and the visit stops once the bound falls below the
+        (lexical relevance taken as 1; the pool's precomputed part plus the relevance
+        bound, in one array operation) and the visit stops once the bound falls below the
         k-th best score found. A request without a task has all ~44k models as
         candidates; most are never scored."""
-        ctx = self._score_context(req, cands)
+        ctx = _ScoreContext(dense=self._dense(req, pool), max_dl=pool.max_dl,
+                            max_lk=pool.max_lk)
         want = k * COLLAPSE_POOL  # room to skip near-duplicates (see family_key)
-        if len(cands) <= MIN_PRUNE_CANDIDATES:
+        items = pool.items
+        if len(items) <= MIN_PRUNE_CANDIDATES:
+            cands = [_Scored(m, tier, 0.0, f.params, f.params_estimated, related, feat=f)
+                     for m, tier, related, f in items]
             for c in cands:
                 self._score_one(req, c, ctx)
             return collapse_variants(sorted(cands, key=_rank_key)[:want], k)
         dense = ctx.dense
-        bounds = [self._combine(req, c, (0.5 + 0.5 * dense.get(c.model.id, 0.0)) if dense
-                                else 1.0, ctx) for c in cands]
+        if dense:
+            rel = np.full(len(items), 0.5)
+            for mid, d in dense.items():
+                i = pool.position.get(mid)
+                if i is not None:
+                    rel[i] = 0.5 + 0.5 * d
+        else:
+            rel = np.ones(len(items))
+        # + a margin for the float rounding of a sum taken in another order than _combine's
+        bounds = pool.base + W_RELEVANCE * rel + BOUND_MARGIN
         best: list[float] = []  # min-heap of the `want` best scores so far
         scored: list[_Scored] = []
-        for i in sorted(range(len(cands)), key=lambda i: -bounds[i]):
+        for i in np.argsort(-bounds, kind="stable").tolist():
             if len(best) == want and bounds[i] < best[0]:
                 break  # neither this one nor any later one can enter
-            c = cands[i]
+            m, tier, related, f = items[i]
+            c = _Scored(m, tier, 0.0, f.params, f.params_estimated, related, feat=f)
             self._score_one(req, c, ctx)
             scored.append(c)
             if len(best) < want:
@@ -480,10 +546,10 @@ class Recommender:
         if not isinstance(k, int) or not 1 <= k <= MAX_K:
             raise InvalidInputError(f"k must be between 1 and {MAX_K}; got {k!r}.")
         req, source = self.build_request(text, filters, qvec)
-        cands = self.candidates(req, source)
-        top = self._top(req, cands, k)
-        log.info("recommend %r: task=%s langs=%s -> %d candidates", req.text[:60], req.task,
-                 req.languages, len(cands))
+        pool = self._pool(req, source)
+        top = self._top(req, pool, k)
+        log.debug("recommend %r: task=%s langs=%s -> %d candidates", req.text[:60], req.task,
+                  req.languages, len(pool.items))
         return req, [self._to_recommendation(req, c) for c in top]
 
     def explain_request(self, text: str, filters: dict | None = None) -> ModelRequest:

@@ -63,7 +63,9 @@ class HybridRetriever:
         """Rows matching the filters, or ``None`` when nothing is filtered (all rows)."""
         if kinds is None and doc_ids is None:
             return None
-        doc_list = list(doc_ids) if doc_ids is not None else None
+        # a tuple passes as is: the index keeps the rows of a fixed set (see rows_for)
+        doc_list = (doc_ids if isinstance(doc_ids, tuple) or doc_ids is None
+                    else list(doc_ids))
         kind_arg = [kinds] if isinstance(kinds, str) else (list(kinds) if kinds is not None else None)
         return np.asarray(self.index.rows_for(kind=kind_arg, doc_ids=doc_list), dtype=np.int64)
 

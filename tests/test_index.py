@@ -195,3 +195,16 @@ def test_concurrent_reads(built, fake_embedder):
     for t in ts:
         t.join()
     assert not errors and set(results) == {"thread:1"}
+
+
+def test_rows_for_keeps_the_rows_of_a_fixed_doc_id_tuple(small_index):
+    docs = sorted({d for d in small_index.doc_ids})[:5]
+    as_list = small_index.rows_for(kind=None, doc_ids=list(docs))
+    first = small_index.rows_for(kind=None, doc_ids=tuple(docs))
+    assert first.tolist() == as_list.tolist() and len(first) >= 5
+    assert small_index.rows_for(kind=None, doc_ids=tuple(docs)) is first  # kept
+    assert not first.flags.writeable  # shared between requests: read-only
+    kind = str(small_index.kinds[int(first[0])])
+    with_kind = small_index.rows_for(kind=kind, doc_ids=tuple(docs))  # a separate entry
+    assert with_kind.tolist() == small_index.rows_for(kind=kind, doc_ids=list(docs)).tolist()
+    assert 0 < len(with_kind) <= len(first)

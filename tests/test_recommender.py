@@ -264,3 +264,61 @@ def test_collapse_keeps_at_most_two_variants_of_one_family():
                    "facebook/wav2vec2-base-960h", "nvidia/parakeet-tdt-0.6b"]
     # too few families left: the skipped variants fill up
     assert len(collapse_variants(ranked[:3], 3)) == 3
+
+
+class _RankedRetriever:
+    """Ranks the candidate documents it is given by a hash of the model id (a fixed,
+    query-independent order), like a dense search restricted to the candidates."""
+
+    def search(self, query, k=8, kinds=None, doc_ids=None):
+        import hashlib
+
+        ids = sorted({d.split(":", 1)[1] for d in (doc_ids or ())},
+                     key=lambda i: hashlib.sha1(f"{query}|{i}".encode()).hexdigest())[:k]
+        return [Hit(n, f"model:{i}#0", f"model:{i}", "model", i, "", "", 1.0 - n / 100)
+                for n, i in enumerate(ids)]
+
+
+@pytest.mark.parametrize("text", ["sentiment analysis of German reviews",
+                                  "named entity recognition", "a model", "translate en to fr"])
+def test_pruned_ranking_equals_scoring_every_candidate(real_models, text, monkeypatch):
+    """_top visits candidates by a vectorised upper bound and stops early: it must give
+    exactly the order of scoring and sorting all of them."""
+    import advisor.recommender as recommender
+    from advisor.recommender import _rank_key, _ScoreContext, collapse_variants
+
+    monkeypatch.setattr(recommender, "MIN_PRUNE_CANDIDATES", 20)  # prune on the slice too
+    rec = Recommender(real_models, retriever=_RankedRetriever())
+    req, source = rec.build_request(text)
+    pool = rec._pool(req, source)
+    assert len(pool.items) > 20
+    got = [c.model.id for c in rec._top(req, pool, 5)]
+    cands = rec.candidates(req, source)
+    ctx = _ScoreContext(rec._dense(req, pool), pool.max_dl, pool.max_lk)
+    for c in cands:
+        rec._score_one(req, c, ctx)
+    want = [c.model.id for c in collapse_variants(sorted(cands, key=_rank_key)[:15], 5)]
+    assert got == want
+    # each precomputed base is _combine at relevance 0
+    for (m, *_), base in list(zip(pool.items, pool.base, strict=True))[:200]:
+        c = next(c for c in cands if c.model is m)
+        assert abs(rec._combine(req, c, 0.0, ctx) - base) < 1e-9
+
+
+def test_candidate_pools_are_shared_by_filters_and_bounded(real_models, monkeypatch):
+    import advisor.recommender as recommender
+
+    monkeypatch.setattr(recommender, "POOL_CACHE_SIZE", 2)
+    rec = Recommender(real_models)
+    a, _ = rec.build_request("German sentiment analysis of product reviews")
+    b, _ = rec.build_request("sentiment of German tweets please")
+    assert (a.task, a.languages) == (b.task, b.languages)
+    assert rec._pool(a, None) is rec._pool(b, None)  # same filters: one pool
+    other, _ = rec.build_request("English summarization")
+    third, _ = rec.build_request("French named entity recognition")
+    first = rec._pool(a, None)
+    rec._pool(other, None)
+    rec._pool(third, None)
+    assert len(rec._pools) == 2 and rec._pool(a, None) is not first  # evicted, rebuilt
+    assert [c.model.id for c in rec.candidates(a, None)] == [
+        m.id for m, *_ in rec._pool(a, None).items]
