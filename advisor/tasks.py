@@ -34,6 +34,13 @@ DEFAULT_CPU_MAX_PARAMS = 1_500_000_000
 DEFAULT_SMALL_MAX_PARAMS = 1_000_000_000
 # phones, browsers, edge boards: DistilBERT (66M) / MobileBERT (25M) territory.
 DEFAULT_MOBILE_MAX_PARAMS = 100_000_000
+# Memory the user names ("a 4 GB GPU", "8 GB of RAM", "16GB VRAM") -> the largest model
+# whose weights fit: half-precision weights take 2 bytes a parameter, 4-bit quantised
+# ones (GGUF Q4, AWQ, GPTQ, bitsandbytes 4-bit) ~0.6 with their scales; a quarter of
+# the memory is left for activations, the context cache and the system.
+BYTES_PER_PARAM = 2.0
+BYTES_PER_PARAM_QUANTISED = 0.6
+MEMORY_USABLE_SHARE = 0.75
 
 
 @dataclass(frozen=True)
@@ -201,6 +208,12 @@ _CPU = re.compile(r"\b(cpu|no gpu|without (a )?gpu|laptop|my (pc|computer)|free 
                   r"cpu basic|low[- ](memory|ram|resource))\b")
 _SMALL = re.compile(r"\b(small|tiny|lightweight|light[- ]weight|compact|fast|quick|cheap|"
                     r"distilled|little)\b")
+_MEMORY = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(?:gb|gib)\b(?:\s+of)?(?:\s+(?:unified|system|gpu|graphics|video))?"
+    r"\s*(?:v?ram|memory|gpu|graphics card|card)\b"
+    r"|\b(?:v?ram|gpu|memory|graphics card)\s+(?:of\s+|with\s+|has\s+)?(?:only\s+)?"
+    r"(\d+(?:\.\d+)?)\s*(?:gb|gib)\b")
+_QUANTISED = re.compile(r"\b(?:[48][- ]?bit|quanti[sz]\w*|q[2-8]_k\w*|awq|gptq)\b")
 _MOBILE = re.compile(r"\b(mobile|phone|android|ios|iphone|edge device|raspberry|browser|"
                      r"embedded|microcontroller)\b")
 TOOLS_FILE = PROMPTS_DIR / "tools.yaml"
@@ -339,6 +352,30 @@ def detect_max_params(text: str) -> tuple[int | None, bool, list[str]]:
     return (min(budgets) if budgets else None), bool(cpu), cues
 
 
+def detect_memory_budget(text: str, library: str | None = None) -> tuple[int | None, str | None]:
+    """``(max parameters, cue)`` from a memory size the request names, or ``(None, None)``.
+
+    >>> detect_memory_budget("I only have a 4 GB GPU")[0]
+    1500000000
+    >>> detect_memory_budget("Mac M1 with 8 GB of RAM, running GGUF models", "gguf")[0]
+    10000000000
+    >>> detect_memory_budget("my dataset is 8 GB of text")
+    (None, None)
+    """
+    low = text.lower()
+    m = _MEMORY.search(low)
+    if not m:
+        return None, None
+    gb = float(m.group(1) or m.group(2))
+    quantised = library == "gguf" or bool(_QUANTISED.search(low))
+    per_param = BYTES_PER_PARAM_QUANTISED if quantised else BYTES_PER_PARAM
+    limit = int(round(gb * MEMORY_USABLE_SHARE / per_param * 10) / 10 * 10**9)
+    if limit <= 0:
+        return None, None
+    kind = "4-bit" if quantised else "16-bit"
+    return limit, _cue(m, f"{gb:g} GB: max {limit:,} parameters ({kind} weights)")
+
+
 def detect_library(text: str) -> tuple[str | None, str | None]:
     low = text.lower()
     for pattern, lib in LIBRARY_CUES.items():
@@ -389,6 +426,10 @@ def parse_request(text: str) -> ModelRequest:
         req.cues.append(cue)
     req.license_family, cue = detect_license(text)
     if cue:
+        req.cues.append(cue)
+    budget, cue = detect_memory_budget(text, req.library)
+    if budget:
+        req.max_params = min(req.max_params or budget, budget)
         req.cues.append(cue)
     if req.task == "translation" and len([x for x in req.languages if x != MULTILINGUAL]) >= 2:
         src, tgt = [x for x in req.languages if x != MULTILINGUAL][:2]

@@ -75,3 +75,28 @@ def test_every_task_has_a_title_and_description():
     assert len(TASKS) >= 25
     for tag, spec in TASKS.items():
         assert spec.tag == tag and spec.title and len(spec.description.split()) >= 8, tag
+
+
+@pytest.mark.parametrize("text, library, budget", [
+    ("Which LLM fits a 4 GB GPU?", None, 1_500_000_000),
+    ("my GPU has only 6GB", None, 2_200_000_000),
+    ("Mac M1 with 8 GB of RAM, in GPT4All", "gguf", 10_000_000_000),
+    ("16GB VRAM, 4-bit quantized is fine", None, 20_000_000_000),
+    ("8 GB unified memory laptop", None, 3_000_000_000),
+    ("the dataset is 8 GB of text files", None, None),
+    ("I downloaded 20 GB of checkpoints", None, None),
+])
+def test_memory_named_in_a_request_becomes_a_size_budget(text, library, budget):
+    from advisor.tasks import detect_memory_budget
+
+    got, cue = detect_memory_budget(text, library)
+    assert got == budget
+    assert (cue is None) == (budget is None)
+
+
+def test_memory_budget_reaches_the_request_and_keeps_the_tighter_limit():
+    r = parse_request("a small chat model for my 24 GB GPU")  # "small": 1B is tighter
+    assert r.max_params == 1_000_000_000
+    r = parse_request("a chat model that runs in llama.cpp on 8 GB of RAM")
+    assert r.library == "gguf" and r.max_params == 10_000_000_000
+    assert any("8 GB" in c for c in r.cues)
