@@ -17,6 +17,7 @@ per thread, so the Gradio app may query from several worker threads at once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -25,7 +26,6 @@ import shutil
 import sqlite3
 import sys
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -216,8 +216,7 @@ class AdvisorIndex:
         self._doc_rows: dict[str, np.ndarray] | None = None
         self._kind_masks: dict[tuple[str, ...], np.ndarray] = {}
         # rows of recent fixed doc-id sets (the recommender's candidate pools)
-        self._rows_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._rows_lock = threading.Lock()
+        self._fixed_rows = functools.lru_cache(maxsize=ROWS_CACHE_SIZE)(self._read_only_rows)
         self._dense = DenseVectors(faiss_index)
 
     # --- loading ----------------------------------------------------------------
@@ -383,25 +382,18 @@ class AdvisorIndex:
     ) -> np.ndarray:
         """Row numbers whose kind is ``kind`` (one or several) and/or doc id is listed.
 
-        A tuple of doc ids is treated as a fixed set: its rows are kept for the next
-        :data:`ROWS_CACHE_SIZE` calls (the recommender asks for the same candidates'
-        documents again and again); the result is read-only then."""
+        A tuple of doc ids is treated as a fixed set: the rows of the last
+        :data:`ROWS_CACHE_SIZE` such sets are kept (the recommender asks for the same
+        candidates' documents again and again) and returned read-only."""
         if isinstance(doc_ids, tuple):
-            kinds_key = (kind,) if kind is None or isinstance(kind, str) else tuple(kind)
-            key = (kinds_key, doc_ids)
-            with self._rows_lock:
-                rows = self._rows_cache.get(key)
-                if rows is not None:
-                    self._rows_cache.move_to_end(key)
-                    return rows
-            rows = self._rows_for(kind, doc_ids)
-            rows.flags.writeable = False
-            with self._rows_lock:
-                self._rows_cache[key] = rows
-                while len(self._rows_cache) > ROWS_CACHE_SIZE:
-                    self._rows_cache.popitem(last=False)
-            return rows
+            kinds = kind if kind is None or isinstance(kind, str) else tuple(kind)
+            return self._fixed_rows(kinds, doc_ids)
         return self._rows_for(kind, doc_ids)
+
+    def _read_only_rows(self, kind, doc_ids: tuple[str, ...]) -> np.ndarray:
+        rows = self._rows_for(kind, doc_ids)
+        rows.flags.writeable = False
+        return rows
 
     def _rows_for(self, kind: str | Iterable[str] | None,
                   doc_ids: Iterable[str] | None) -> np.ndarray:

@@ -3,8 +3,8 @@
 Steps: :mod:`advisor.understanding` turns the text and explicit UI/API filters into a
 :class:`~advisor.tasks.ModelRequest` (task, languages, licence, size, library; facts
 about single models come from :mod:`advisor.modelfacts`). The
-candidate set is every known model that fits the task, licence, size, library and
-source; language is a hard tier (a model that speaks the asked language first, then
+candidate set (:mod:`advisor.pools`, kept per set of filters) is every known model
+that fits the task, licence, size, library and source; language is a hard tier (a model that speaks the asked language first, then
 multilingual ones, then models whose languages are not stated; models stated to speak
 only other languages are dropped). Within a tier models are ranked by relevance (hybrid
 retrieval over model documents when a retriever is given, plus a lexical match of the
@@ -20,11 +20,10 @@ mapping), so tests can run it on corpus slices without an index.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +39,20 @@ from advisor.modelfacts import (
     ModelFeatures,
     collapse_variants,
     model_families,
-    tier_of,
+)
+from advisor.pools import (
+    LANGUAGE_PENALTY,
+    NEUTRAL_CARD_QUALITY,
+    RELATED_TASK_PENALTY,
+    RELATED_TASKS,
+    UNKNOWN_SIZE_PENALTY,
+    W_CARD,
+    W_LIKES_IN_POPULARITY,
+    W_POPULARITY,
+    W_RELEVANCE,
+    CandidatePool,
+    PoolKey,
+    select,
 )
 from advisor.snippets import plan_snippet
 from advisor.tasks import LIBRARY_ALIASES, MULTILINGUAL, ModelRequest
@@ -54,17 +66,6 @@ __all__ = ["Recommender"]
 DEFAULT_K = 5
 MAX_K = 50  # more rows than a beginner reads
 DEFAULT_RETRIEVER_K = 100  # model chunks asked of the retriever: ~3 per card, 30+ models
-MAX_RETRIEVER_DOC_IDS = 5000  # above this, search unfiltered and intersect afterwards
-# Score weights: relevance and popularity dominate, card quality breaks near-ties (the
-# study's point is that thin cards hurt beginners, so it must count, but a perfect card
-# on an unused model should not beat the model everybody uses).
-W_RELEVANCE = 0.50  # tuned on the `tune` requests: 0.4/0.4/0.2 -> hit@5 0.62, this 0.63
-W_POPULARITY = 0.40
-W_CARD = 0.10
-W_LIKES_IN_POPULARITY = 0.2  # downloads say "works for many", likes are sparse
-NEUTRAL_CARD_QUALITY = 0.5  # 2026 records carry no card text: neither reward nor punish
-RELATED_TASK_PENALTY = 0.10  # e.g. feature-extraction for a sentence-similarity request
-UNKNOWN_SIZE_PENALTY = 0.05  # size limit asked but the size is not known
 THIN_CARD_QUALITY = 0.4  # below this the card misses most sections
 MIN_PRUNE_CANDIDATES = 500  # below this, scoring all candidates is cheaper than bounding
 BOUND_MARGIN = 1e-9  # added to each upper bound: float sums in another order differ by ~1e-16
@@ -73,22 +74,7 @@ DEFAULT_MAX_MENTIONS = 2  # thread lines per model: enough to warn, short enough
 # Sections Liang et al. (2022) found least often filled in Hub model cards.
 LEAST_FILLED_KEYS = ("limitation", "bias", "evaluation", "environment")
 
-# Language as a soft preference (score penalties) rather than hard tiers: on the tune
-# requests the best-known multilingual models were what people were told to use, and
-# hard tiers ranked every little-used single-language model above them.
-LANGUAGE_PENALTY = {0: 0.0, 1: 0.05, 2: 0.15}  # speaks it / multilingual / not stated
 COLLAPSE_POOL = 3  # rank k * this many candidates so variants can be skipped
-
-# Tasks that can stand in for each other (with RELATED_TASK_PENALTY).
-RELATED_TASKS: dict[str, tuple[str, ...]] = {
-    "sentence-similarity": ("feature-extraction",),
-    "feature-extraction": ("sentence-similarity",),
-    "text-generation": ("conversational", "image-text-to-text"),
-    "conversational": ("text-generation",),
-    "summarization": ("text2text-generation",),
-    "translation": ("text2text-generation",),
-    "text2text-generation": ("summarization", "translation"),
-}
 
 _PAIR = re.compile(r"[a-z]{2,3}-[a-z]{2,3}")  # "en-fr": a translation direction
 
@@ -116,48 +102,6 @@ class _Scored:
     relevance: float = 0.0
     notes: list[str] = field(default_factory=list)
     feat: ModelFeatures | None = None
-
-
-@dataclass(frozen=True)
-class _Pool:
-    """The candidates of one set of filters (task, languages, licence, library, size,
-    source, exclusions) and what their scores need that does not depend on the
-    request's words: popularity maxima and each one's score at relevance 0."""
-
-    items: tuple[tuple[ModelInfo, int, bool, ModelFeatures], ...]  # model, tier, related, feat
-    base: np.ndarray  # (n,) score with relevance 0: popularity, card, penalties
-    max_dl: float  # max log downloads over the candidates (> 0)
-    max_lk: float
-    position: dict[str, int]  # model id -> item number
-    doc_ids: tuple[str, ...] | None  # their model documents (retrieval filter), None if too many
-
-    @classmethod
-    def of(cls, items: list[tuple[ModelInfo, int, bool, ModelFeatures]],
-           max_params: int | None) -> _Pool:
-        """Vectorised :meth:`Recommender._combine` at relevance 0 (same terms)."""
-        n = len(items)
-        log_dl = np.fromiter((f.log_downloads for _, _, _, f in items), float, n)
-        log_lk = np.fromiter((f.log_likes for _, _, _, f in items), float, n)
-        max_dl = float(log_dl.max()) if n else 0.0
-        max_lk = float(log_lk.max()) if n else 0.0
-        max_dl, max_lk = max_dl or 1.0, max_lk or 1.0
-        card = np.fromiter(
-            (m.card_quality if (m.card_chars or m.source == "2022") else NEUTRAL_CARD_QUALITY
-             for m, _, _, _ in items), float, n)
-        penalty = np.fromiter(
-            (LANGUAGE_PENALTY.get(tier, 0.0) + (RELATED_TASK_PENALTY if related else 0.0)
-             + (UNKNOWN_SIZE_PENALTY if max_params and f.params is None else 0.0)
-             for _, tier, related, f in items), float, n)
-        pop = ((1 - W_LIKES_IN_POPULARITY) * log_dl / max_dl
-               + W_LIKES_IN_POPULARITY * log_lk / max_lk)
-        base = W_POPULARITY * pop + W_CARD * card - penalty
-        base.flags.writeable = False
-        doc_ids = None
-        if n <= MAX_RETRIEVER_DOC_IDS:
-            doc_ids = tuple(f"{kind}:{m.id}" for m, _, _, _ in items
-                            for kind in ("model", "model2026"))
-        return cls(tuple(items), base, max_dl, max_lk,
-                   {m.id: i for i, (m, _, _, _) in enumerate(items)}, doc_ids)
 
 
 class Recommender:
@@ -192,8 +136,7 @@ class Recommender:
         self._inferred: dict[str, list[ModelInfo]] = {}
         self._family_threads: dict[str, list[tuple[ThreadInfo, str]]] = {}
         self._features: dict[str, tuple[ModelInfo, ModelFeatures]] = {}
-        self._pools: OrderedDict[tuple, _Pool] = OrderedDict()
-        self._pools_lock = threading.Lock()
+        self._pool_cache = functools.lru_cache(maxsize=POOL_CACHE_SIZE)(self._make_pool)
         self.index = None if isinstance(index_or_models, Mapping) else index_or_models
         if task_model is None and self.index is not None:
             task_model = load_task_model(getattr(self.index, "index_dir", None))
@@ -263,57 +206,23 @@ class Recommender:
         return [_Scored(m, tier, 0.0, f.params, f.params_estimated, related, feat=f)
                 for m, tier, related, f in self._pool(req, source).items]
 
-    def _pool(self, req: ModelRequest, source: str | None) -> _Pool:
+    def _pool(self, req: ModelRequest, source: str | None) -> CandidatePool:
         """The candidates of this request's filters, with the part of their scores that
         does not depend on its words; the last :data:`POOL_CACHE_SIZE` are kept (requests
         for one task and language share them)."""
-        key = (req.task, tuple(req.languages), req.license_family, req.library,
-               req.max_params, source, tuple(sorted(req.exclude)))
-        with self._pools_lock:
-            pool = self._pools.get(key)
-            if pool is not None:
-                self._pools.move_to_end(key)
-                return pool
-        pool = self._make_pool(req, source)
-        with self._pools_lock:
-            self._pools[key] = pool
-            while len(self._pools) > POOL_CACHE_SIZE:
-                self._pools.popitem(last=False)
-        return pool
+        return self._pool_cache(PoolKey.of(req, source))
 
-    def _make_pool(self, req: ModelRequest, source: str | None) -> _Pool:
+    def _make_pool(self, key: PoolKey) -> CandidatePool:
         by_task = self._tasks_known()
-        if req.task:
-            pools = [(m, False) for m in by_task.get(req.task, [])]
-            for rel in RELATED_TASKS.get(req.task, ()):
+        if key.task:
+            pools = [(m, False) for m in by_task.get(key.task, [])]
+            for rel in RELATED_TASKS.get(key.task, ()):
                 pools += [(m, True) for m in by_task.get(rel, [])]
-            pools += [(m, True) for m in self._inferred.get(req.task, [])]
+            pools += [(m, True) for m in self._inferred.get(key.task, [])]
         else:
             pools = [(m, False) for m in self.models.values()]
-        wanted = [w.lower() for w in req.languages if w]
-        concrete = [w for w in wanted if w != MULTILINGUAL]
-        concrete_set = frozenset(concrete)
-        require_all = req.task == "translation"
-        feat = self._feat
-        items: list[tuple[ModelInfo, int, bool, ModelFeatures]] = []
-        excluded = set(req.exclude)
-        for m, related in pools:
-            if source and m.source != source:
-                continue
-            if m.id in excluded:
-                continue
-            if req.license_family and (m.license_family or "unknown") != req.license_family:
-                continue
-            f = feat(m)
-            if req.library and not self._library_ok(m, req.library, f):
-                continue
-            if req.max_params and f.params and f.params > req.max_params:
-                continue
-            tier = tier_of(f, concrete, concrete_set, require_all) if wanted else 0
-            if tier < 0:
-                continue
-            items.append((m, tier, related, f))
-        return _Pool.of(items, req.max_params)
+        return CandidatePool.of(select(pools, key, self._feat, self._library_ok),
+                                key.max_params)
 
     # --- relevance -----------------------------------------------------------------
     @staticmethod
@@ -345,7 +254,7 @@ class Recommender:
                 hits += 0.25
         return min(1.0, hits / 2.0)
 
-    def _dense(self, req: ModelRequest, pool: _Pool) -> dict[str, float]:
+    def _dense(self, req: ModelRequest, pool: CandidatePool) -> dict[str, float]:
         """Model id -> retrieval relevance in 0..1 (1 = best-ranked model document)."""
         if self.retriever is None or not pool.items:
             return {}
@@ -387,7 +296,7 @@ class Recommender:
         c.relevance = rel
         c.score = self._combine(req, c, rel, ctx)
 
-    def _top(self, req: ModelRequest, pool: _Pool, k: int) -> list[_Scored]:
+    def _top(self, req: ModelRequest, pool: CandidatePool, k: int) -> list[_Scored]:
         """The first ``k`` candidates in ranking order (score, downloads, id), exactly as
         scoring and sorting all of them would give, but scoring only those that can still
         make the top ``k``: candidates are visited by an upper bound of their score

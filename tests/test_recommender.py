@@ -319,6 +319,7 @@ def test_candidate_pools_are_shared_by_filters_and_bounded(real_models, monkeypa
     first = rec._pool(a, None)
     rec._pool(other, None)
     rec._pool(third, None)
-    assert len(rec._pools) == 2 and rec._pool(a, None) is not first  # evicted, rebuilt
+    assert rec._pool_cache.cache_info().currsize == 2
+    assert rec._pool(a, None) is not first  # evicted, rebuilt
     assert [c.model.id for c in rec.candidates(a, None)] == [
         m.id for m, *_ in rec._pool(a, None).items]
