@@ -20,8 +20,8 @@ from advisor.taxonomy import CHALLENGE_CATEGORIES
 
 EVAL = Path(__file__).resolve().parents[1] / "eval"
 FILES = {"requests": "real_requests.jsonl", "questions": "real_questions.jsonl",
-         "train": "train_posts.jsonl"}
-MINIMUM = {"requests": 120, "questions": 150, "train": 300}
+         "train": "train_posts.jsonl", "train_requests": "train_requests.jsonl"}
+MINIMUM = {"requests": 120, "questions": 150, "train": 300, "train_requests": 50}
 
 
 def _rows(name: str) -> list[dict]:
@@ -78,3 +78,18 @@ def test_requests_cover_tasks_languages_and_exist_in_the_corpus(corpus_dir):
         assert 2 <= len(r["good_models"]) <= 6, r["id"]
         missing = [g for g in r["good_models"] if g not in ids]
         assert not missing, (r["id"], missing)
+
+
+def test_intent_training_rows_never_read_a_test_question():
+    """The intent model learns from the training-only requests (both halves), the tune
+    requests and questions, the train posts and the dev set; no row of the test halves
+    of the evaluation files."""
+    from advisor.intent import training_rows
+
+    texts, labels = training_rows(EVAL)
+    held_out = {r["question"] for name in ("requests", "questions") for r in _rows(name)
+                if r["split"] == "test"}
+    assert not held_out & set(texts)
+    positives = {t for t, y in zip(texts, labels, strict=True) if y == 1}
+    assert {r["question"] for r in _rows("train_requests")} <= positives
+    assert {r["question"] for r in _rows("requests") if r["split"] == "tune"} <= positives
