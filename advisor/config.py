@@ -27,6 +27,8 @@ PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
 # Real questions labelled with the codebook, the taxonomy classifier's training posts
 # (disjoint from the evaluation sets beside it; see eval/README.md).
 LABELLED_POSTS_FILE = Path(__file__).resolve().parents[1] / "eval" / "train_posts.jsonl"
+# Real model-selection requests kept for training (intent and task models), never evaluated.
+TRAIN_REQUESTS_FILE = LABELLED_POSTS_FILE.parent / "train_requests.jsonl"
 # Derived files that are costly to remake but safe to delete (the ONNX export of the
 # embedding model): outside the repo, shared by every checkout of this user.
 DEFAULT_CACHE_DIR = "~/.cache/reuse-advisor"

@@ -87,3 +87,28 @@ def test_blend_moves_mass_to_the_vote_and_keeps_a_distribution():
     assert out[0].task == "b" and abs(sum(x.prob for x in out) - 1.0) < 1e-9
     assert "votes" in out[0].evidence
     assert blend(g, {}, 0.5, "none") == g
+
+
+def test_labelled_requests_teach_how_people_ask(card_slice, fake_embedder):
+    """Real requests (the training-only file's rows) join the fit: a phrasing no card
+    uses moves to the task its requests were labelled with, and requests of a task the
+    cards do not cover are ignored."""
+    from builder.taskfit import training_requests
+
+    texts, labels = card_slice
+    vecs = fake_embedder.encode(texts)
+    tasks = Counter(labels).most_common()
+    rare = next(t for t, n in tasks if n >= 25 and t != tasks[0][0])
+    ask = "zqxv plorb wibble gadget for my gizmo"  # words no card uses
+    requests = [(f"{ask} please", rare), (f"a {ask}", rare), (f"need {ask} now", rare),
+                ("whatever words", "no-such-task")]
+    plain = TaskModel.fit(texts, vecs, labels)
+    taught = TaskModel.fit(texts, vecs, labels, requests=requests,
+                           request_vectors=fake_embedder.encode([q for q, _ in requests]))
+    q, qv = ask, fake_embedder.encode([ask])[0]
+    assert taught.predict(q, qv, k=1)[0].task == rare
+    assert plain.predict(q, qv, k=1)[0].prob < taught.predict(q, qv, k=1)[0].prob or (
+        plain.predict(q, qv, k=1)[0].task != rare)
+    assert "no-such-task" not in taught.labels
+    rows = training_requests()  # the committed file: every row has a question and a task
+    assert len(rows) >= 100 and all(q and t for q, t in rows)
