@@ -123,11 +123,14 @@ def test_incremental_rebuild(small_index_dir, corpus_dir, tmp_path, monkeypatch)
     changed = _hashes(cfg.index_dir, target["id"])
     expected = {h for h in changed if h not in old}
     assert len(expected) >= 1
-    # besides the changed chunks, only the task descriptions are embedded again (the task
-    # model learns from the model chunks, so a changed card refits it)
+    # besides the changed chunks, only the task descriptions and the training requests are
+    # embedded again (the task model learns from the model chunks, so a changed card
+    # refits it)
     from advisor.tasks import load_task_specs
+    from builder.taskfit import training_requests
 
     descriptions = {f"{s.title}. {s.description}" for s in load_task_specs().values()}
+    descriptions |= {q for q, _ in training_requests()}
     chunk_texts = [t for t in emb.texts if t not in descriptions]
     assert res.embedded_new == len(chunk_texts) == len(expected)
     assert set(chunk_texts) == {changed[h] for h in expected}
