@@ -8,43 +8,35 @@ the corpus is absent, except under ``CI=true`` where a missing corpus is a failu
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bench.proxy_index import HashEmbedder
+
 REPO = Path(__file__).resolve().parents[1]
-_TOKEN = re.compile(r"[a-z0-9]+")
 
 
-class FakeEmbedder:
-    """Each token hashes to one of ``dim`` buckets (signed); rows are L2-normalised.
+class FakeEmbedder(HashEmbedder):
+    """Each token hashes to one of ``dim`` buckets (signed); rows are L2-normalised (the
+    proxy bench's :class:`~bench.proxy_index.HashEmbedder`, small and with its own id).
 
     Texts sharing words get high cosine similarity, so top-1 assertions are exact.
     ``batch_count`` and ``texts_seen`` let tests assert how much was embedded.
     """
 
     def __init__(self, dim: int = 64, model_id: str = "fake-hash-64"):
-        self.dim = dim
-        self.model_id = model_id
+        super().__init__(dim, model_id)
         self.batch_count = 0
         self.texts_seen = 0
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for tok in _TOKEN.findall(text.lower()):
-                h = int.from_bytes(hashlib.md5(tok.encode()).digest()[:4], "little")
-                out[i, h % self.dim] += 1.0 if (h >> 31) & 1 else -1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
         self.batch_count += (len(texts) + batch_size - 1) // batch_size if len(texts) else 0
         self.texts_seen += len(texts)
-        return out / norms
+        return super().encode(texts, batch_size)
 
 
 @pytest.fixture
