@@ -4,14 +4,15 @@ Steps: :mod:`advisor.understanding` turns the text and explicit UI/API filters i
 :class:`~advisor.tasks.ModelRequest` (task, languages, licence, size, library; facts
 about single models come from :mod:`advisor.modelfacts`). The
 candidate set (:mod:`advisor.pools`, kept per set of filters) is every known model
-that fits the task, licence, size, library and source; language is a hard tier (a model that speaks the asked language first, then
-multilingual ones, then models whose languages are not stated; models stated to speak
-only other languages are dropped). Within a tier models are ranked by relevance (hybrid
-retrieval over model documents when a retriever is given, plus a lexical match of the
-request's words with the model id and tags), popularity (log downloads, likes) and
-model-card quality. Every recommendation carries its evidence, a ready-to-run snippet,
-warnings (thin or missing cards, gated, non-commercial, unknown size) and what people
-struggled with for that model family in the study's coded forum threads.
+that fits the task, licence, size, library and source; language is a hard tier (a model
+that speaks the asked language first, then multilingual ones, then models whose
+languages are not stated; models stated to speak only other languages are dropped).
+Within a tier models are ranked by relevance (hybrid retrieval over model documents
+when a retriever is given, plus a lexical match of the request's words with the model
+id and tags), popularity (log downloads, likes) and model-card quality. Every
+recommendation carries its evidence, a ready-to-run snippet, warnings (thin or missing
+cards, gated, non-commercial, unknown size) and what people struggled with for that
+model family in the study's coded forum threads.
 
 This module does not download anything or look at the live Hub; it works on the
 ``ModelInfo`` records it is given (an :class:`~advisor.index.AdvisorIndex` or a plain
@@ -51,6 +52,7 @@ from advisor.pools import (
     W_POPULARITY,
     W_RELEVANCE,
     CandidatePool,
+    Item,
     PoolKey,
     select,
 )
@@ -102,6 +104,12 @@ class _Scored:
     relevance: float = 0.0
     notes: list[str] = field(default_factory=list)
     feat: ModelFeatures | None = None
+
+    @classmethod
+    def of(cls, item: Item) -> _Scored:
+        """An unscored candidate from a pool item (model, tier, related task, features)."""
+        m, tier, related, f = item
+        return cls(m, tier, 0.0, f.params, f.params_estimated, related, feat=f)
 
 
 class Recommender:
@@ -203,8 +211,7 @@ class Recommender:
 
     def candidates(self, req: ModelRequest, source: str | None = None) -> list[_Scored]:
         """Models that fit task, source, licence, library, size and language."""
-        return [_Scored(m, tier, 0.0, f.params, f.params_estimated, related, feat=f)
-                for m, tier, related, f in self._pool(req, source).items]
+        return [_Scored.of(item) for item in self._pool(req, source).items]
 
     def _pool(self, req: ModelRequest, source: str | None) -> CandidatePool:
         """The candidates of this request's filters, with the part of their scores that
@@ -309,8 +316,7 @@ class Recommender:
         want = k * COLLAPSE_POOL  # room to skip near-duplicates (see family_key)
         items = pool.items
         if len(items) <= MIN_PRUNE_CANDIDATES:
-            cands = [_Scored(m, tier, 0.0, f.params, f.params_estimated, related, feat=f)
-                     for m, tier, related, f in items]
+            cands = [_Scored.of(item) for item in items]
             for c in cands:
                 self._score_one(req, c, ctx)
             return collapse_variants(sorted(cands, key=_rank_key)[:want], k)
@@ -330,8 +336,7 @@ class Recommender:
         for i in np.argsort(-bounds, kind="stable").tolist():
             if len(best) == want and bounds[i] < best[0]:
                 break  # neither this one nor any later one can enter
-            m, tier, related, f = items[i]
-            c = _Scored(m, tier, 0.0, f.params, f.params_estimated, related, feat=f)
+            c = _Scored.of(items[i])
             self._score_one(req, c, ctx)
             scored.append(c)
             if len(best) < want:
