@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from advisor.labelled import hashed_ngrams, labelled_posts
+from advisor.labelled import hashed_ngrams, labelled_posts, training_requests
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ def training_rows(eval_dir: Path) -> tuple[list[str], list[int]]:
         if r.get("source_url") and split_of(r["source_url"]) == "tune":
             texts.append(r["question"])
             labels.append(1)
-    for r in rows("train_requests.jsonl"):  # training only: both halves
-        texts.append(r["question"])
+    for question, _ in training_requests(eval_dir / "train_requests.jsonl"):  # both halves
+        texts.append(question)
         labels.append(1)
     for r in rows("dev_questions.jsonl"):
         texts.append(r["question"])

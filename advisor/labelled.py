@@ -120,6 +120,17 @@ def labelled_posts(eval_dir: Path) -> list[LabelledText]:
     return posts + [q for q in questions if q.url and split_of(q.url) == "tune"]
 
 
+def training_requests(path: Path) -> list[tuple[str, str]]:
+    """``(question, task)`` of the training-only real model requests
+    (``eval/train_requests.jsonl``; ``[]`` when the file is missing, e.g. an installed
+    package without ``eval/``). The intent model and the task model learn from them."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return [(r["question"], r["task"]) for r in rows if r.get("question") and r.get("task")]
+
+
 def training_texts(
     taxonomy: Sequence[TaxonomyEntry],
     threads: Sequence[ThreadInfo],

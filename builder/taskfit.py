@@ -30,6 +30,7 @@ import numpy as np
 
 from advisor.config import TRAIN_REQUESTS_FILE, Config
 from advisor.embedding import Embedder
+from advisor.labelled import training_requests
 from advisor.taskmodel import FORMAT_VERSION as TASK_MODEL_FORMAT
 from advisor.taskmodel import TaskModel, card_training_text
 from advisor.tasks import load_task_specs
@@ -66,7 +67,7 @@ def fit_task_model(texts: Sequence[str], kinds: Sequence[str], doc_ids: Sequence
     desc = {t: f"{s.title}. {s.description}" for t, s in specs.items() if s.description}
     dvec = embedder.encode(list(desc.values())) if desc else None
     desc_vectors = {t: dvec[j] for j, t in enumerate(desc)} if dvec is not None else None
-    requests = training_requests()
+    requests = training_requests(TRAIN_REQUESTS_FILE)
     rvec = embedder.encode([q for q, _ in requests]) if requests else None
     model = TaskModel.fit(x_text, np.asarray(vectors)[rows], y, descriptions=desc,
                           description_vectors=desc_vectors, requests=requests,
@@ -74,16 +75,6 @@ def fit_task_model(texts: Sequence[str], kinds: Sequence[str], doc_ids: Sequence
     log.info("Fitted the task model on %s model chunks (%d tasks) in %.1f s",
              f"{len(rows):,}", len(model.labels), time.perf_counter() - t0)
     return model
-
-
-def training_requests(path: Path | None = None) -> list[tuple[str, str]]:
-    """``(question, task)`` of the training-only real requests (``eval/train_requests.jsonl``;
-    ``[]`` when the file is missing, e.g. an installed package without ``eval/``)."""
-    path = Path(path or TRAIN_REQUESTS_FILE)
-    if not path.exists():
-        return []
-    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-    return [(r["question"], r["task"]) for r in rows if r.get("question") and r.get("task")]
 
 
 def inputs_sha256(chunks, models: dict[str, ModelInfo], embedder) -> str:
@@ -96,7 +87,7 @@ def inputs_sha256(chunks, models: dict[str, ModelInfo], embedder) -> str:
     from advisor.tasks import TASKS_FILE
 
     h.update(Path(TASKS_FILE).read_bytes())
-    h.update(json.dumps(training_requests()).encode())
+    h.update(json.dumps(training_requests(TRAIN_REQUESTS_FILE)).encode())
     for c in chunks:
         if c.kind in MODEL_KINDS:
             m = models.get(c.doc_id.split(":", 1)[1])

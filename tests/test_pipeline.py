@@ -126,11 +126,12 @@ def test_incremental_rebuild(small_index_dir, corpus_dir, tmp_path, monkeypatch)
     # besides the changed chunks, only the task descriptions and the training requests are
     # embedded again (the task model learns from the model chunks, so a changed card
     # refits it)
+    from advisor.config import TRAIN_REQUESTS_FILE
+    from advisor.labelled import training_requests
     from advisor.tasks import load_task_specs
-    from builder.taskfit import training_requests
 
     descriptions = {f"{s.title}. {s.description}" for s in load_task_specs().values()}
-    descriptions |= {q for q, _ in training_requests()}
+    descriptions |= {q for q, _ in training_requests(TRAIN_REQUESTS_FILE)}
     chunk_texts = [t for t in emb.texts if t not in descriptions]
     assert res.embedded_new == len(chunk_texts) == len(expected)
     assert set(chunk_texts) == {changed[h] for h in expected}

@@ -93,7 +93,8 @@ def test_labelled_requests_teach_how_people_ask(card_slice, fake_embedder):
     """Real requests (the training-only file's rows) join the fit: a phrasing no card
     uses moves to the task its requests were labelled with, and requests of a task the
     cards do not cover are ignored."""
-    from builder.taskfit import training_requests
+    from advisor.config import TRAIN_REQUESTS_FILE
+    from advisor.labelled import training_requests
 
     texts, labels = card_slice
     vecs = fake_embedder.encode(texts)
@@ -110,5 +111,5 @@ def test_labelled_requests_teach_how_people_ask(card_slice, fake_embedder):
     assert plain.predict(q, qv, k=1)[0].prob < taught.predict(q, qv, k=1)[0].prob or (
         plain.predict(q, qv, k=1)[0].task != rare)
     assert "no-such-task" not in taught.labels
-    rows = training_requests()  # the committed file: every row has a question and a task
+    rows = training_requests(TRAIN_REQUESTS_FILE)  # committed: each row has question and task
     assert len(rows) >= 100 and all(q and t for q, t in rows)
