@@ -85,3 +85,15 @@ def test_select_rows_exact_picks():
     assert select_rows(c, 10) == {0, 1, 2, 3, 4}
     # a card (quality 1) outweighs 10x the downloads
     assert usefulness(10, 0, 1.0) > usefulness(100, 0, 0.0)
+
+
+def test_select_rows_task_turns_follow_the_weight_power():
+    # tag "a" has 16x the rows of tag "b"; with TAG_WEIGHT_POWER 0.25 it gets ~2x the turns
+    # (a square root would give it 4x): a request names a task whatever its model count
+    big = [Candidate(i, "a", "en", usefulness(1000 - i, 0)) for i in range(256)]
+    small = [Candidate(1000 + i, "b", "en", usefulness(1000 - i, 0)) for i in range(16)]
+    picked = select_rows(big + small, 30)
+    n_big = sum(r < 1000 for r in picked)
+    assert len(picked) == 30
+    assert 17 <= n_big <= 22  # ~2:1 (20:10), not 4:1 (24:6)
+    assert 8 <= 30 - n_big <= 13
