@@ -71,6 +71,23 @@ def load_task_specs(path: Path = TASKS_FILE) -> dict[str, TaskSpec]:
 
 
 TASKS: dict[str, TaskSpec] = load_task_specs()
+MODALITIES_FILE = PROMPTS_DIR / "modalities.yaml"
+
+
+@functools.lru_cache(maxsize=4)
+def load_modalities(path: Path = MODALITIES_FILE) -> dict[str, str]:
+    """``{pipeline tag: modality}`` from ``prompts/modalities.yaml`` (audio, vision, text);
+    a tag listed under two modalities is an error in the file."""
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    out: dict[str, str] = {}
+    for modality, tags in data.items():
+        for tag in tags or []:
+            if tag in out:
+                raise ValueError(f"{path}: {tag!r} is listed under {out[tag]!r} and {modality!r}")
+            out[str(tag)] = str(modality)
+    return out
 
 
 @dataclass(frozen=True)

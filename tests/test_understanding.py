@@ -1,0 +1,83 @@
+"""Request understanding: a text task word does not override the learned modality."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from advisor.taskmodel import TaskGuess
+from advisor.tasks import load_modalities, parse_request
+from advisor.understanding import (
+    CUE_MODALITY_MIN,
+    MODALITY_DOMINANT,
+    RequestUnderstanding,
+    modality_against,
+    modality_mass,
+)
+
+
+class FixedTaskModel:
+    """A task model that reads every request as the same distribution over tags."""
+
+    def __init__(self, probs: dict[str, float]):
+        self.labels = list(probs)
+        self.p = np.array(list(probs.values()), float)
+
+    def predict(self, text, qvec=None, k=3):
+        order = np.argsort(-self.p)[:k]
+        return [TaskGuess(self.labels[i], float(self.p[i]), "learned from model cards")
+                for i in order]
+
+
+AUDIO_READ = {"audio-classification": 0.55, "automatic-speech-recognition": 0.25,
+              "text-classification": 0.15, "token-classification": 0.05}
+TEXT_READ = {"text-classification": 0.5, "audio-classification": 0.3,
+             "automatic-speech-recognition": 0.2}
+SPEECH = "Which model can recognise emotions such as anger in speech recordings?"
+
+
+def guesses(probs: dict[str, float]) -> list[TaskGuess]:
+    return FixedTaskModel(probs).predict("", k=len(probs))
+
+
+def test_modalities_file_groups_the_hub_tasks():
+    mods = load_modalities()
+    assert mods["automatic-speech-recognition"] == "audio"
+    assert mods["object-detection"] == "vision"
+    assert mods["text-classification"] == "text"
+    assert set(mods.values()) == {"audio", "vision", "text"}
+
+
+def test_modality_mass_sums_the_probabilities_per_modality():
+    mass = modality_mass(guesses(AUDIO_READ))
+    assert mass["audio"] == pytest.approx(0.8)
+    assert mass["text"] == pytest.approx(0.2)
+
+
+def test_a_text_cue_is_set_aside_only_against_a_dominant_other_modality():
+    assert AUDIO_READ["text-classification"] + 0.05 < CUE_MODALITY_MIN
+    assert modality_against("text-classification", guesses(AUDIO_READ)) == "audio"
+    # text holds enough of the probability: the word counts
+    assert modality_against("text-classification", guesses(TEXT_READ)) is None
+    balanced = {"audio-classification": MODALITY_DOMINANT - 0.1, "text-classification": 0.3,
+                "object-detection": 0.3}
+    assert modality_against("text-classification", guesses(balanced)) is None
+    # audio and vision words name their modality: never set aside
+    vision_cue_text_read = {"fill-mask": 0.9, "image-to-text": 0.1}
+    assert modality_against("image-to-text", guesses(vision_cue_text_read)) is None
+
+
+def test_understanding_follows_the_learned_modality_over_a_text_word():
+    assert parse_request(SPEECH).task == "text-classification"  # the word alone
+    reader = RequestUnderstanding({}, None, FixedTaskModel(AUDIO_READ))
+    req, _ = reader.build_request(SPEECH)
+    assert req.task == "audio-classification"
+    assert any("set aside" in c and "audio" in c for c in req.cues)
+    assert not any(c.endswith("-> text-classification") for c in req.cues)
+
+
+def test_understanding_keeps_the_text_word_when_the_learned_model_agrees():
+    reader = RequestUnderstanding({}, None, FixedTaskModel(TEXT_READ))
+    req, _ = reader.build_request("Which model can recognise emotions such as anger in tweets?")
+    assert req.task == "text-classification"
+    assert not any("set aside" in c for c in req.cues)
