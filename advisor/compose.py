@@ -222,6 +222,8 @@ def _known_issue_section(matches, cites) -> str:
         lines.append(f"**Why:** {safe_text(k.cause, 500)}")
         if k.applies_when:
             lines.append(f"_Applies when {safe_text(k.applies_when, 200)}._")
+        if getattr(m, "premise_doubt", False) and k.not_when:
+            lines.append(f"_Not your case if {safe_text(k.not_when, 200)}._")
         lines.append("**What to do:**\n" + "\n".join(
             f"{j}. {safe_text(step, 300)}" for j, step in enumerate(k.fix[:5], 1)))
         if k.snippet and i == 0:

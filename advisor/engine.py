@@ -303,8 +303,9 @@ class Advisor:
         known = []
         if intent != "recommend" and p.known_issues is not None:
             known = p.known_issues.match(req.text, qvec)
-            if known:
-                categories, unsure = self._merge_known(categories, unsure, known)
+            steering = [m for m in known if not m.premise_doubt]
+            if steering:
+                categories, unsure = self._merge_known(categories, unsure, steering)
         if intent == "recommend" and p.recommender is not None:
             try:
                 understood, models = p.recommender.recommend_with_request(

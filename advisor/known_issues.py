@@ -15,7 +15,11 @@ it was solved. :func:`load_known_issues` reads and validates them.
    counts when the blend passes :data:`MIN_SEMANTIC_SCORE` (chosen on the ``tune`` half
    of ``eval/real_questions.jsonl``);
 3. **premise check**: an entry whose ``not_when`` situation is closer to the question
-   than its ``applies_when`` situation is withheld.
+   than its ``applies_when`` situation is dropped when a clean match exists; otherwise it
+   is kept, marked ``premise_doubt``: the answer shows it as possibly related, with its
+   "not your case if" line, and it does not steer the category. (Withholding it always,
+   as before, dropped the right fix for 2 of the 23 `tune` questions with a known issue:
+   the check compares two short situations with one cosine each.)
 
 The composer (:mod:`advisor.compose`) leads the answer with the matches; with none it
 falls back to the category guidance. This module does not write answer prose.
@@ -83,10 +87,14 @@ class KnownIssueMatch:
     score: float  # 1.0 for a signature match
     how: str  # "signature" | "semantic"
     matched: str = ""  # the text a signature matched
+    premise_doubt: bool = False  # the question reads closer to the entry's not_when
 
     @property
     def strong(self) -> bool:
-        """A signature match, or a match by meaning above :data:`STRONG_SEMANTIC_SCORE`."""
+        """A signature match, or a match by meaning above :data:`STRONG_SEMANTIC_SCORE`
+        whose premise is not in doubt."""
+        if self.premise_doubt:
+            return False
         return self.how == "signature" or self.score >= STRONG_SEMANTIC_SCORE
 
 
@@ -260,7 +268,8 @@ class KnownIssueMatcher:
 
     def match(self, text: str, qvec: np.ndarray | None = None,
               k: int = MAX_MATCHES) -> list[KnownIssueMatch]:
-        """Best matches first: signatures, then semantic ones above the threshold."""
+        """Best matches first: signatures, then semantic ones above the threshold; with no
+        clean match, those whose premise is in doubt (see the module docstring)."""
         if not self.issues:
             return []
         out = self.signature_matches(text)
@@ -277,8 +286,11 @@ class KnownIssueMatcher:
                 if best is not None and s < best - SEMANTIC_MARGIN:
                     break
                 issue = self.issues[j]
-                if issue.id in taken or self._premise_fails(int(j), qvec):
+                if issue.id in taken:
                     continue
                 best = s if best is None else best
-                out.append(KnownIssueMatch(issue, round(s, 3), "semantic"))
+                out.append(KnownIssueMatch(issue, round(s, 3), "semantic",
+                                           premise_doubt=self._premise_fails(int(j), qvec)))
+        if any(not m.premise_doubt for m in out):  # a doubtful one only stands in for none
+            out = [m for m in out if not m.premise_doubt]
         return out[:k]

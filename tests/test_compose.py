@@ -136,6 +136,23 @@ def test_known_issue_leads_and_replaces_generic_tips():
     assert md.index("### Likely fix") < md.index("**Challenge category:**")
 
 
+def test_a_doubtful_known_issue_is_hedged_with_its_not_when():
+    from advisor.known_issues import KnownIssue, KnownIssueMatch
+
+    k = KnownIssue(id="pad", title="Set a pad token", category="Training Pipeline",
+                   subcategory="Tokenization", description="d", cause="GPT-2 has no pad token.",
+                   fix=("Set tokenizer.pad_token = tokenizer.eos_token",),
+                   applies_when="the tokenizer has no pad token",
+                   not_when="a pad token is already set")
+    md, _ = _answer("batch size memory", CATS, False, HITS, [], GUIDE, INDEX,
+                    known=[KnownIssueMatch(k, 0.5, "semantic", premise_doubt=True)])
+    assert md.startswith("### Possibly related known issue: Set a pad token")
+    assert "_Not your case if a pad token is already set._" in md
+    clean, _ = _answer("batch size memory", CATS, False, HITS, [], GUIDE, INDEX,
+                       known=[KnownIssueMatch(k, 0.5, "semantic")])
+    assert clean.startswith("### Likely fix") and "Not your case" not in clean
+
+
 def test_model_table_escapes_cells_and_cites_models():
     md, cites = _answer("which model for sentiment?", CATS, False, HITS, [_model()],
                                GUIDE, INDEX, intent="recommend")

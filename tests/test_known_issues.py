@@ -72,17 +72,36 @@ def test_a_broken_file_is_reported_by_name(tmp_path):
         load_known_issues(tmp_path)
 
 
-def test_premise_check_withholds_a_contradicted_entry(tmp_path, fake_embedder):
-    (tmp_path / "pad-token.yaml").write_text(
-        "id: pad-token\ntitle: Set a pad token\ncategory: Training Pipeline\n"
-        "description: the tokenizer has no pad token for batching gpt2\n"
-        "applies_when: the tokenizer has no pad token at all\n"
-        "not_when: padding side left right already set pad token eos generation repeats\n"
-        "cause: c\nfix: [set tokenizer.pad_token]\nthreads: ['https://x']\nexample: e\n")
+PAD_TOKEN_ENTRY = (
+    "id: pad-token\ntitle: Set a pad token\ncategory: Training Pipeline\n"
+    "description: the tokenizer has no pad token for batching gpt2\n"
+    "applies_when: the tokenizer has no pad token at all\n"
+    "not_when: padding side left right already set pad token eos generation repeats\n"
+    "cause: c\nfix: [set tokenizer.pad_token]\nthreads: ['https://x']\nexample: e\n")
+CONTRADICTED = "I already set pad token eos but generation repeats with padding side right"
+
+
+def test_premise_check_marks_a_contradicted_entry_as_doubtful(tmp_path, fake_embedder):
+    (tmp_path / "pad-token.yaml").write_text(PAD_TOKEN_ENTRY)
     m = KnownIssueMatcher(load_known_issues(tmp_path), fake_embedder)
-    assert m.match("gpt2 tokenizer has no pad token for batching")
-    q = "I already set pad token eos but generation repeats with padding side right"
-    assert all(x.how == "signature" for x in m.match(q)) or not m.match(q)
+    clean = m.match("gpt2 tokenizer has no pad token for batching")
+    assert clean and not clean[0].premise_doubt
+    got = m.match(CONTRADICTED)
+    assert got and got[0].issue.id == "pad-token"
+    assert got[0].premise_doubt and not got[0].strong  # shown as possibly related
+
+
+def test_a_doubtful_match_gives_way_to_a_clean_one(tmp_path, fake_embedder):
+    (tmp_path / "pad-token.yaml").write_text(PAD_TOKEN_ENTRY)
+    (tmp_path / "generation-repeats.yaml").write_text(
+        "id: generation-repeats\ntitle: Generation repeats itself\n"
+        "category: Incomprehensible output\n"
+        "description: generation repeats with padding side right after I set pad token eos\n"
+        "cause: c\nfix: [use repetition_penalty]\nthreads: ['https://y']\nexample: e\n")
+    m = KnownIssueMatcher(load_known_issues(tmp_path), fake_embedder)
+    got = m.match(CONTRADICTED)
+    assert [x.issue.id for x in got] == ["generation-repeats"]
+    assert not got[0].premise_doubt
 
 
 def test_build_time_vectors_are_used_at_load(issues, fake_embedder, tmp_path):
