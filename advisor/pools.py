@@ -5,9 +5,9 @@ A :class:`PoolKey` is what decides the candidates (task, languages, licence, lib
 size, source, models to exclude); many requests share one (every "German sentiment"
 request has the same candidates). :func:`select` filters the models of the task (and
 its :data:`RELATED_TASKS`) by the key; :meth:`CandidatePool.of` adds, as arrays, each
-candidate's score at relevance 0 (popularity, card quality, penalties: the same terms
-as ``Recommender._combine``) and the document ids a retriever filters by. The score
-weights live here because both this module and :mod:`advisor.recommender` use them.
+candidate's score at relevance 0 (popularity, card quality, penalties) and the document
+ids a retriever filters by; the recommender's score is that base plus ``W_RELEVANCE``
+times the request's relevance, so the score's terms are weighed here and nowhere else.
 
 This module does not score relevance, rank, or cache (the recommender does).
 """
@@ -115,7 +115,8 @@ class CandidatePool:
 
     @classmethod
     def of(cls, items: list[Item], max_params: int | None) -> CandidatePool:
-        """Vectorised ``Recommender._combine`` at relevance 0 (same terms)."""
+        """The pool with each candidate's score at relevance 0; the recommender adds
+        ``W_RELEVANCE * relevance`` to it (the one place the score's terms are weighed)."""
         n = len(items)
         log_dl = np.fromiter((f.log_downloads for _, _, _, f in items), float, n)
         log_lk = np.fromiter((f.log_likes for _, _, _, f in items), float, n)

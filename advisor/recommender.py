@@ -42,14 +42,7 @@ from advisor.modelfacts import (
     model_families,
 )
 from advisor.pools import (
-    LANGUAGE_PENALTY,
-    NEUTRAL_CARD_QUALITY,
-    RELATED_TASK_PENALTY,
     RELATED_TASKS,
-    UNKNOWN_SIZE_PENALTY,
-    W_CARD,
-    W_LIKES_IN_POPULARITY,
-    W_POPULARITY,
     W_RELEVANCE,
     CandidatePool,
     Item,
@@ -84,8 +77,6 @@ _PAIR = re.compile(r"[a-z]{2,3}-[a-z]{2,3}")  # "en-fr": a translation direction
 @dataclass(frozen=True)
 class _ScoreContext:
     dense: dict[str, float]  # model id -> retrieval relevance 0..1
-    max_dl: float  # max log downloads over the candidates (> 0)
-    max_lk: float
 
 
 def _rank_key(c: _Scored) -> tuple:
@@ -104,12 +95,15 @@ class _Scored:
     relevance: float = 0.0
     notes: list[str] = field(default_factory=list)
     feat: ModelFeatures | None = None
+    base: float = 0.0  # the score at relevance 0 (CandidatePool.base: popularity, card, penalties)
 
     @classmethod
-    def of(cls, item: Item) -> _Scored:
-        """An unscored candidate from a pool item (model, tier, related task, features)."""
+    def of(cls, item: Item, base: float) -> _Scored:
+        """An unscored candidate from a pool item (model, tier, related task, features)
+        and its pool's score at relevance 0."""
         m, tier, related, f = item
-        return cls(m, tier, 0.0, f.params, f.params_estimated, related, feat=f)
+        return cls(m, tier, 0.0, f.params, f.params_estimated, related, feat=f,
+                   base=float(base))
 
 
 class Recommender:
@@ -211,7 +205,8 @@ class Recommender:
 
     def candidates(self, req: ModelRequest, source: str | None = None) -> list[_Scored]:
         """Models that fit task, source, licence, library, size and language."""
-        return [_Scored.of(item) for item in self._pool(req, source).items]
+        pool = self._pool(req, source)
+        return [_Scored.of(item, b) for item, b in zip(pool.items, pool.base, strict=True)]
 
     def _pool(self, req: ModelRequest, source: str | None) -> CandidatePool:
         """The candidates of this request's filters, with the part of their scores that
@@ -281,27 +276,12 @@ class Recommender:
         n = max(len(ranked), 1)
         return {mid: 1.0 - i / n for i, mid in enumerate(ranked)}
 
-    @staticmethod
-    def _combine(req: ModelRequest, c: _Scored, rel: float, ctx: _ScoreContext) -> float:
-        """The weighted score of ``c`` with relevance ``rel`` (monotone in ``rel``)."""
-        m, f = c.model, c.feat
-        pop = ((1 - W_LIKES_IN_POPULARITY) * f.log_downloads / ctx.max_dl
-               + W_LIKES_IN_POPULARITY * f.log_likes / ctx.max_lk)
-        card = m.card_quality if (m.card_chars or m.source == "2022") else NEUTRAL_CARD_QUALITY
-        score = W_RELEVANCE * rel + W_POPULARITY * pop + W_CARD * card
-        score -= LANGUAGE_PENALTY.get(c.tier, 0.0)
-        if c.related_task:
-            score -= RELATED_TASK_PENALTY
-        if req.max_params and c.params is None:
-            score -= UNKNOWN_SIZE_PENALTY
-        return score
-
     def _score_one(self, req: ModelRequest, c: _Scored, ctx: _ScoreContext) -> None:
         lex = self._lexical(req, c.model, c.feat)
         dense = ctx.dense
         rel = 0.5 * lex + 0.5 * dense.get(c.model.id, 0.0) if dense else lex
         c.relevance = rel
-        c.score = self._combine(req, c, rel, ctx)
+        c.score = W_RELEVANCE * rel + c.base  # the one score formula: advisor.pools
 
     def _top(self, req: ModelRequest, pool: CandidatePool, k: int) -> list[_Scored]:
         """The first ``k`` candidates in ranking order (score, downloads, id), exactly as
@@ -311,12 +291,11 @@ class Recommender:
         bound, in one array operation) and the visit stops once the bound falls below the
         k-th best score found. A request without a task has all ~44k models as
         candidates; most are never scored."""
-        ctx = _ScoreContext(dense=self._dense(req, pool), max_dl=pool.max_dl,
-                            max_lk=pool.max_lk)
+        ctx = _ScoreContext(dense=self._dense(req, pool))
         want = k * COLLAPSE_POOL  # room to skip near-duplicates (see family_key)
         items = pool.items
         if len(items) <= MIN_PRUNE_CANDIDATES:
-            cands = [_Scored.of(item) for item in items]
+            cands = [_Scored.of(item, b) for item, b in zip(items, pool.base, strict=True)]
             for c in cands:
                 self._score_one(req, c, ctx)
             return collapse_variants(sorted(cands, key=_rank_key)[:want], k)
@@ -329,14 +308,14 @@ class Recommender:
                     rel[i] = 0.5 + 0.5 * d
         else:
             rel = np.ones(len(items))
-        # + a margin for the float rounding of a sum taken in another order than _combine's
+        # + a margin against float rounding (the same sum as _score_one's, kept as a guard)
         bounds = pool.base + W_RELEVANCE * rel + BOUND_MARGIN
         best: list[float] = []  # min-heap of the `want` best scores so far
         scored: list[_Scored] = []
         for i in np.argsort(-bounds, kind="stable").tolist():
             if len(best) == want and bounds[i] < best[0]:
                 break  # neither this one nor any later one can enter
-            c = _Scored.of(items[i])
+            c = _Scored.of(items[i], pool.base[i])
             self._score_one(req, c, ctx)
             scored.append(c)
             if len(best) < want:

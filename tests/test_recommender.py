@@ -294,15 +294,25 @@ def test_pruned_ranking_equals_scoring_every_candidate(real_models, text, monkey
     assert len(pool.items) > 20
     got = [c.model.id for c in rec._top(req, pool, 5)]
     cands = rec.candidates(req, source)
-    ctx = _ScoreContext(rec._dense(req, pool), pool.max_dl, pool.max_lk)
+    ctx = _ScoreContext(rec._dense(req, pool))
     for c in cands:
         rec._score_one(req, c, ctx)
     want = [c.model.id for c in collapse_variants(sorted(cands, key=_rank_key)[:15], 5)]
     assert got == want
-    # each precomputed base is _combine at relevance 0
-    for (m, *_), base in list(zip(pool.items, pool.base, strict=True))[:200]:
-        c = next(c for c in cands if c.model is m)
-        assert abs(rec._combine(req, c, 0.0, ctx) - base) < 1e-9
+    # each precomputed base is the score's formula at relevance 0, written out here
+    from advisor import pools as P
+
+    for (m, tier, related, f), base in list(zip(pool.items, pool.base, strict=True))[:200]:
+        pop = ((1 - P.W_LIKES_IN_POPULARITY) * f.log_downloads / pool.max_dl
+               + P.W_LIKES_IN_POPULARITY * f.log_likes / pool.max_lk)
+        card = m.card_quality if (m.card_chars or m.source == "2022") else P.NEUTRAL_CARD_QUALITY
+        want_base = (P.W_POPULARITY * pop + P.W_CARD * card - P.LANGUAGE_PENALTY.get(tier, 0.0)
+                     - (P.RELATED_TASK_PENALTY if related else 0.0)
+                     - (P.UNKNOWN_SIZE_PENALTY if req.max_params and f.params is None else 0.0))
+        assert abs(want_base - base) < 1e-9
+    c = cands[0]
+    rec._score_one(req, c, ctx)
+    assert c.score == pytest.approx(P.W_RELEVANCE * c.relevance + c.base)
 
 
 def test_candidate_pools_are_shared_by_filters_and_bounded(real_models, monkeypatch):
