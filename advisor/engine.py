@@ -446,7 +446,7 @@ def _request_line(req) -> str:
     parts = []
     if req.task:
         conf = f" ({req.task_confidence:.0%})" if req.task_confidence is not None else ""
-        parts.append(f"task **{req.task}**{conf}")
+        parts.append(f"task {req.task}{conf}")  # plain: the line is escaped and italic
         close = [t for t, p in req.task_alternatives[:1]
                  if req.task_confidence and p >= CLOSE_TASK_RATIO * req.task_confidence]
         if close:

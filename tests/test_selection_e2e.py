@@ -65,3 +65,5 @@ def test_a_request_through_the_engine_gets_models(small_index):
     assert a.intent == "recommend" and a.models
     assert a.task == "token-classification"
     assert "Understood as:" in a.answer and "### Recommended models" in a.answer
+    line = next(x for x in a.answer.splitlines() if "Understood as:" in x)
+    assert "token-classification" in line and "\\*" not in line  # no escaped markup shown
