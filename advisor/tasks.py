@@ -231,8 +231,10 @@ _MEMORY = re.compile(
     r"|\b(?:v?ram|gpu|memory|graphics card)\s+(?:of\s+|with\s+|has\s+)?(?:only\s+)?"
     r"(\d+(?:\.\d+)?)\s*(?:gb|gib)\b")
 _QUANTISED = re.compile(r"\b(?:[48][- ]?bit|quanti[sz]\w*|q[2-8]_k\w*|awq|gptq)\b")
-_MOBILE = re.compile(r"\b(mobile|phone|android|ios|iphone|edge device|raspberry|browser|"
-                     r"embedded|microcontroller)\b")
+# "phone" as the device the model runs on, not what the data is ("phone call recordings",
+# "phone numbers in text")
+_MOBILE = re.compile(r"\b(mobile|phone(?!\s*(?:calls?|numbers?|conversations?|lines?)\b)|android|"
+                     r"ios|iphone|edge device|raspberry|browser|embedded|microcontroller)\b")
 TOOLS_FILE = PROMPTS_DIR / "tools.yaml"
 
 

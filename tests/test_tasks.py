@@ -60,6 +60,11 @@ def test_limits_licence_library():
     assert (req.license_family, req.library, req.cpu_only) == ("oss", "gguf", True)
     assert req.max_params == DEFAULT_CPU_MAX_PARAMS
     assert parse_request("model for my phone").max_params == DEFAULT_MOBILE_MAX_PARAMS
+    assert parse_request("an app for phone microphone input").max_params == \
+        DEFAULT_MOBILE_MAX_PARAMS
+    # the data, not the device
+    assert parse_request("emotion in phone call recordings").max_params is None
+    assert parse_request("find phone numbers in emails").max_params is None
     assert parse_request("text generation under 1.5B parameters").max_params == 1_500_000_000
     assert parse_request("under 300M params, pytorch").max_params == 300_000_000
     assert parse_request("for non-commercial research only").license_family is None
