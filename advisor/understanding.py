@@ -3,8 +3,9 @@
 
 The task is inferred from the text by the learned task model (fitted on the index's
 model cards), the pipeline tags of the nearest model chunks, the models the text names
-(entity linking) and the readable cues of :mod:`advisor.tasks`; relative constraints
-("a smaller X") come from the named model's record. Explicit UI/API filters override
+(entity linking) and the readable cues of :mod:`advisor.tasks` (a text task's cue is set
+aside when the learned evidence reads audio or vision: :func:`modality_against`);
+relative constraints ("a smaller X") come from the named model's record. Explicit UI/API filters override
 what the text says. This module ranks nothing (see :mod:`advisor.recommender`).
 """
 
