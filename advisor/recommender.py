@@ -74,11 +74,6 @@ COLLAPSE_POOL = 3  # rank k * this many candidates so variants can be skipped
 _PAIR = re.compile(r"[a-z]{2,3}-[a-z]{2,3}")  # "en-fr": a translation direction
 
 
-@dataclass(frozen=True)
-class _ScoreContext:
-    dense: dict[str, float]  # model id -> retrieval relevance 0..1
-
-
 def _rank_key(c: _Scored) -> tuple:
     """Final ranking order: score (language counted in it), downloads, id."""
     return (-c.score, -c.model.downloads, c.model.id)
@@ -104,6 +99,11 @@ class _Scored:
         m, tier, related, f = item
         return cls(m, tier, 0.0, f.params, f.params_estimated, related, feat=f,
                    base=float(base))
+
+
+def _unscored(pool: CandidatePool) -> list[_Scored]:
+    """Every candidate of ``pool``, unscored (relevance still to add)."""
+    return [_Scored.of(item, b) for item, b in zip(pool.items, pool.base, strict=True)]
 
 
 class Recommender:
@@ -205,8 +205,7 @@ class Recommender:
 
     def candidates(self, req: ModelRequest, source: str | None = None) -> list[_Scored]:
         """Models that fit task, source, licence, library, size and language."""
-        pool = self._pool(req, source)
-        return [_Scored.of(item, b) for item, b in zip(pool.items, pool.base, strict=True)]
+        return _unscored(self._pool(req, source))
 
     def _pool(self, req: ModelRequest, source: str | None) -> CandidatePool:
         """The candidates of this request's filters, with the part of their scores that
@@ -276,9 +275,9 @@ class Recommender:
         n = max(len(ranked), 1)
         return {mid: 1.0 - i / n for i, mid in enumerate(ranked)}
 
-    def _score_one(self, req: ModelRequest, c: _Scored, ctx: _ScoreContext) -> None:
+    def _score_one(self, req: ModelRequest, c: _Scored, dense: dict[str, float]) -> None:
+        """Score ``c`` given the pool's dense relevance (model id -> 0..1, see _dense)."""
         lex = self._lexical(req, c.model, c.feat)
-        dense = ctx.dense
         rel = 0.5 * lex + 0.5 * dense.get(c.model.id, 0.0) if dense else lex
         c.relevance = rel
         c.score = W_RELEVANCE * rel + c.base  # the one score formula: advisor.pools
@@ -291,15 +290,14 @@ class Recommender:
         bound, in one array operation) and the visit stops once the bound falls below the
         k-th best score found. A request without a task has all ~44k models as
         candidates; most are never scored."""
-        ctx = _ScoreContext(dense=self._dense(req, pool))
+        dense = self._dense(req, pool)
         want = k * COLLAPSE_POOL  # room to skip near-duplicates (see family_key)
         items = pool.items
         if len(items) <= MIN_PRUNE_CANDIDATES:
-            cands = [_Scored.of(item, b) for item, b in zip(items, pool.base, strict=True)]
+            cands = _unscored(pool)
             for c in cands:
-                self._score_one(req, c, ctx)
+                self._score_one(req, c, dense)
             return collapse_variants(sorted(cands, key=_rank_key)[:want], k)
-        dense = ctx.dense
         if dense:
             rel = np.full(len(items), 0.5)
             for mid, d in dense.items():
@@ -316,7 +314,7 @@ class Recommender:
             if len(best) == want and bounds[i] < best[0]:
                 break  # neither this one nor any later one can enter
             c = _Scored.of(items[i], pool.base[i])
-            self._score_one(req, c, ctx)
+            self._score_one(req, c, dense)
             scored.append(c)
             if len(best) < want:
                 heapq.heappush(best, c.score)

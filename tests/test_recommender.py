@@ -285,7 +285,7 @@ def test_pruned_ranking_equals_scoring_every_candidate(real_models, text, monkey
     """_top visits candidates by a vectorised upper bound and stops early: it must give
     exactly the order of scoring and sorting all of them."""
     import advisor.recommender as recommender
-    from advisor.recommender import _rank_key, _ScoreContext, collapse_variants
+    from advisor.recommender import _rank_key, collapse_variants
 
     monkeypatch.setattr(recommender, "MIN_PRUNE_CANDIDATES", 20)  # prune on the slice too
     rec = Recommender(real_models, retriever=_RankedRetriever())
@@ -294,9 +294,9 @@ def test_pruned_ranking_equals_scoring_every_candidate(real_models, text, monkey
     assert len(pool.items) > 20
     got = [c.model.id for c in rec._top(req, pool, 5)]
     cands = rec.candidates(req, source)
-    ctx = _ScoreContext(rec._dense(req, pool))
+    dense = rec._dense(req, pool)
     for c in cands:
-        rec._score_one(req, c, ctx)
+        rec._score_one(req, c, dense)
     want = [c.model.id for c in collapse_variants(sorted(cands, key=_rank_key)[:15], 5)]
     assert got == want
     # each precomputed base is the score's formula at relevance 0, written out here
@@ -311,7 +311,7 @@ def test_pruned_ranking_equals_scoring_every_candidate(real_models, text, monkey
                      - (P.UNKNOWN_SIZE_PENALTY if req.max_params and f.params is None else 0.0))
         assert abs(want_base - base) < 1e-9
     c = cands[0]
-    rec._score_one(req, c, ctx)
+    rec._score_one(req, c, dense)
     assert c.score == pytest.approx(P.W_RELEVANCE * c.relevance + c.base)
 
 
