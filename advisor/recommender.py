@@ -4,12 +4,13 @@ Steps: :mod:`advisor.understanding` turns the text and explicit UI/API filters i
 :class:`~advisor.tasks.ModelRequest` (task, languages, licence, size, library; facts
 about single models come from :mod:`advisor.modelfacts`). The
 candidate set (:mod:`advisor.pools`, kept per set of filters) is every known model
-that fits the task, licence, size, library and source; language is a hard tier (a model
-that speaks the asked language first, then multilingual ones, then models whose
-languages are not stated; models stated to speak only other languages are dropped).
-Within a tier models are ranked by relevance (hybrid retrieval over model documents
-when a retriever is given, plus a lexical match of the request's words with the model
-id and tags), popularity (log downloads, likes) and model-card quality. Every
+that fits the task, licence, size, library and source; models stated to speak only
+other languages are dropped, and language is otherwise a score penalty (none for a model
+that speaks the asked language, small for a multilingual one, larger when its languages
+are not stated: ``advisor.pools.LANGUAGE_PENALTY``). Models are ranked by relevance
+(hybrid retrieval over model documents when a retriever is given, plus a lexical match
+of the request's words with the model id and tags), popularity (log downloads, likes)
+and model-card quality. Every
 recommendation carries its evidence, a ready-to-run snippet, warnings (thin or missing
 cards, gated, non-commercial, unknown size) and what people struggled with for that
 model family in the study's coded forum threads.
