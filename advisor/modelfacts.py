@@ -273,6 +273,11 @@ def tier_of(f: ModelFeatures, concrete: list[str], concrete_set: frozenset[str],
         elif concrete[0] in f.langs or concrete[0] in f.id_tokens:
             return 0
     if f.multilingual:
+        if concrete and f.langs and MULTILINGUAL not in f.langs:
+            # Multilingual by its name or by a list of languages, and the list leaves
+            # the asked one out: the card says which languages it covers (an Indonesian
+            # request must not get a Bengali mBERT or a Romance-languages translator).
+            return -1
         return 0 if not concrete else 1
     if not f.langs:
         return 0 if concrete == ["en"] else 2

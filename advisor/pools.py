@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from advisor.modelfacts import ModelFeatures, tier_of
-from advisor.tasks import MULTILINGUAL, ModelRequest
+from advisor.tasks import BASE_MODEL_TASKS, MULTILINGUAL, ModelRequest
 from advisor.types import ModelInfo
 
 # Score weights: relevance and popularity dominate, card quality breaks near-ties (the
@@ -48,6 +48,9 @@ RELATED_TASKS: dict[str, tuple[str, ...]] = {
     "summarization": ("text2text-generation",),
     "translation": ("text2text-generation",),
     "text2text-generation": ("summarization", "translation"),
+    # OCR and captioning: the 2026 Hub's OCR and caption models are vision-language
+    # models tagged image-text-to-text (PaddleOCR-VL, DeepSeek-OCR, Florence-2 ports)
+    "image-to-text": ("image-text-to-text",),
 }
 
 Item = tuple[ModelInfo, int, bool, ModelFeatures]  # model, language tier, related task, features
@@ -64,11 +67,13 @@ class PoolKey:
     max_params: int | None
     source: str | None
     exclude: tuple[str, ...]
+    base_checkpoints: bool = False  # pre-trained checkpoints join (BASE_MODEL_TASKS)
 
     @classmethod
     def of(cls, req: ModelRequest, source: str | None) -> PoolKey:
         return cls(req.task, tuple(req.languages), req.license_family, req.library,
-                   req.max_params, source, tuple(sorted(req.exclude)))
+                   req.max_params, source, tuple(sorted(req.exclude)),
+                   req.fine_tune and req.task in BASE_MODEL_TASKS)
 
 
 def select(pools: Iterable[tuple[ModelInfo, bool]], key: PoolKey,

@@ -221,6 +221,8 @@ class Recommender:
             for rel in RELATED_TASKS.get(key.task, ()):
                 pools += [(m, True) for m in by_task.get(rel, [])]
             pools += [(m, True) for m in self._inferred.get(key.task, [])]
+            if key.base_checkpoints:
+                pools += [(m, True) for m in by_task.get("fill-mask", [])]
         else:
             pools = [(m, False) for m in self.models.values()]
         return CandidatePool.of(select(pools, key, self._feat, self._library_ok),
@@ -239,8 +241,10 @@ class Recommender:
         mid, id_tokens, tags = f.low_id, f.id_tokens, f.tags
         hits = 0.0
         for kw in req.keywords:
-            weight = 2.0 if _PAIR.fullmatch(kw) else 1.0
-            if (len(kw) >= 3 and kw in mid) or kw in id_tokens:
+            pair = _PAIR.fullmatch(kw)
+            weight = 2.0 if pair else 1.0
+            if ((len(kw) >= 3 and kw in mid) or kw in id_tokens
+                    or (pair and kw.replace("-", "_") in mid)):  # "..._en_fa" ids
                 hits += weight
             elif kw in tags:
                 hits += weight / 2

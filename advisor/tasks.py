@@ -34,6 +34,11 @@ DEFAULT_CPU_MAX_PARAMS = 1_500_000_000
 DEFAULT_SMALL_MAX_PARAMS = 1_000_000_000
 # phones, browsers, edge boards: DistilBERT (66M) / MobileBERT (25M) territory.
 DEFAULT_MOBILE_MAX_PARAMS = 100_000_000
+# ... except for chat/generative models, which nobody runs at 100M: on a phone or a
+# Raspberry Pi (4-8 GB of RAM) people run 4-bit 0.3-2B models through llama.cpp-style
+# runners (Qwen2.5-0.5B/1.5B, Gemma 3 1B, TinyLlama 1.1B, LFM2.5 1.2B).
+DEFAULT_EDGE_LLM_MAX_PARAMS = 2_000_000_000
+EDGE_LLM_TASKS = frozenset({"text-generation", "conversational", "image-text-to-text"})
 # Memory the user names ("a 4 GB GPU", "8 GB of RAM", "16GB VRAM") -> the largest model
 # whose weights fit: half-precision weights take 2 bytes a parameter, 4-bit quantised
 # ones (GGUF Q4, AWQ, GPTQ, bitsandbytes 4-bit) ~0.6 with their scales; a quarter of
@@ -223,6 +228,13 @@ _SIZE_UNITS = {"b": 10**9, "bn": 10**9, "billion": 10**9, "m": 10**6, "million":
                "k": 10**3, "thousand": 10**3}
 _CPU = re.compile(r"\b(cpu|no gpu|without (a )?gpu|laptop|my (pc|computer)|free (tier|colab)|"
                   r"cpu basic|low[- ](memory|ram|resource))\b")
+# The user will train the model further ("fine-tune", "a base model"): for the encoder
+# tasks, the pre-trained checkpoints (tagged fill-mask on the Hub) are what such a user
+# starts from, so they join the candidates beside models already trained for the task.
+_FINE_TUNE = re.compile(r"\b(fine[- ]?tun\w*|further[- ]train\w*|base (?:model|version|"
+                        r"checkpoint)s?|pre-?trained[- ]only|only pre-?trained)\b")
+BASE_MODEL_TASKS = frozenset({"text-classification", "token-classification",
+                              "question-answering", "multiple-choice"})
 _SMALL = re.compile(r"\b(small|tiny|lightweight|light[- ]weight|compact|fast|quick|cheap|"
                     r"distilled|little)\b")
 _MEMORY = re.compile(
@@ -306,6 +318,8 @@ class ModelRequest:
     task_alternatives: list[tuple[str, float]] = field(default_factory=list)  # runner-ups
     mentioned: list[str] = field(default_factory=list)  # model ids named in the text
     exclude: list[str] = field(default_factory=list)  # ids not to offer (already named)
+    size_cues: list[str] = field(default_factory=list)  # the cues behind max_params
+    fine_tune: bool = False  # the user will train it further: base checkpoints fit too
 
 
 def _cue(m: re.Match, what: str) -> str:
@@ -348,8 +362,15 @@ def detect_languages(text: str) -> tuple[list[str], list[str]]:
     return langs, cues
 
 
-def detect_max_params(text: str) -> tuple[int | None, bool, list[str]]:
-    """``(max parameters, cpu_only, cues)``: the tightest budget any size cue implies."""
+def detect_max_params(text: str, task: str | None = None) -> tuple[int | None, bool, list[str]]:
+    """``(max parameters, cpu_only, cues)``: the tightest budget any size cue implies;
+    a phone or edge board allows more for a generative ``task`` (:data:`EDGE_LLM_TASKS`).
+
+    >>> detect_max_params("a model for my Raspberry Pi")[0]
+    100000000
+    >>> detect_max_params("a chat model for my Raspberry Pi", "text-generation")[0]
+    2000000000
+    """
     low = text.lower()
     budgets: list[int] = []
     cues: list[str] = []
@@ -362,8 +383,9 @@ def detect_max_params(text: str) -> tuple[int | None, bool, list[str]]:
     if cpu:
         budgets.append(DEFAULT_CPU_MAX_PARAMS)
         cues.append(_cue(cpu, f"CPU: max {DEFAULT_CPU_MAX_PARAMS:,} parameters"))
+    mobile = DEFAULT_EDGE_LLM_MAX_PARAMS if task in EDGE_LLM_TASKS else DEFAULT_MOBILE_MAX_PARAMS
     for rx, limit, label in ((_SMALL, DEFAULT_SMALL_MAX_PARAMS, "small"),
-                             (_MOBILE, DEFAULT_MOBILE_MAX_PARAMS, "mobile/edge")):
+                             (_MOBILE, mobile, "mobile/edge")):
         s = rx.search(low)
         if s:
             budgets.append(limit)
@@ -424,6 +446,20 @@ def content_words(text: str) -> list[str]:
     return words
 
 
+def apply_size_budget(req: ModelRequest) -> None:
+    """Set ``req.max_params``, ``cpu_only`` and their cues from the size, device and memory
+    words of ``req.text`` for ``req.task``; called again when the task is re-inferred
+    (a phone allows a larger chat model than a classifier). Replaces earlier size cues."""
+    req.cues = [c for c in req.cues if c not in req.size_cues]
+    req.max_params, req.cpu_only, cues = detect_max_params(req.text, req.task)
+    budget, cue = detect_memory_budget(req.text, req.library)
+    if budget:
+        req.max_params = min(req.max_params or budget, budget)
+        cues.append(cue)
+    req.size_cues = cues
+    req.cues.extend(cues)
+
+
 def parse_request(text: str) -> ModelRequest:
     """Read task, languages, licence, size and library cues from a free-text request.
 
@@ -438,18 +474,17 @@ def parse_request(text: str) -> ModelRequest:
         req.cues.append(cue)
     req.languages, cues = detect_languages(text)
     req.cues.extend(cues)
-    req.max_params, req.cpu_only, cues = detect_max_params(text)
-    req.cues.extend(cues)
     req.library, cue = detect_library(text)
     if cue:
         req.cues.append(cue)
     req.license_family, cue = detect_license(text)
     if cue:
         req.cues.append(cue)
-    budget, cue = detect_memory_budget(text, req.library)
-    if budget:
-        req.max_params = min(req.max_params or budget, budget)
-        req.cues.append(cue)
+    apply_size_budget(req)
+    ft = _FINE_TUNE.search(text.lower())
+    if ft:
+        req.fine_tune = True
+        req.cues.append(_cue(ft, "base checkpoints to fine-tune"))
     if req.task == "translation" and len([x for x in req.languages if x != MULTILINGUAL]) >= 2:
         src, tgt = [x for x in req.languages if x != MULTILINGUAL][:2]
         req.keywords = [f"{src}-{tgt}", *req.keywords]

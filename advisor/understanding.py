@@ -26,6 +26,7 @@ from advisor.tasks import (
     MULTILINGUAL,
     TASKS,
     ModelRequest,
+    apply_size_budget,
     load_modalities,
     parse_request,
 )
@@ -188,6 +189,8 @@ class RequestUnderstanding:
                     req.cues = [c for c in req.cues if not c.endswith(f"-> {cue_task}")]
                 req.cues.insert(0, f"task {req.task} ({req.task_confidence:.0%}; "
                                 f"{guesses[0].evidence or 'learned'})")
+                if req.task != cue_task:
+                    apply_size_budget(req)  # budgets depend on the task (phones, chat)
         if mentions and wants_smaller(text):
             ref = mentions[0].model
             size, _ = estimate_params(ref)
@@ -227,7 +230,9 @@ class RequestUnderstanding:
                     f"Unknown task {checked.task!r}. Use a Hub pipeline tag such as "
                     f"{', '.join(sorted(TASKS)[:8])}, ..."
                 )
-            req.task = task
+            if task != req.task:
+                req.task = task
+                apply_size_budget(req)
             req.cues.append(f"filter task={task}")
         if not text and not req.task:
             raise InvalidInputError(

@@ -333,3 +333,49 @@ def test_candidate_pools_are_shared_by_filters_and_bounded(real_models, monkeypa
     assert rec._pool(a, None) is not first  # evicted, rebuilt
     assert [c.model.id for c in rec.candidates(a, None)] == [
         m.id for m, *_ in rec._pool(a, None).items]
+
+
+def test_a_listed_language_set_is_believed(rec, real_models):
+    """A model that counts as multilingual by its name or its long language list, but
+    whose list leaves the asked language out, is not offered for that language."""
+    listed = [m for m in real_models.values()
+              if len(m.languages) >= 5 and "multilingual" not in m.languages
+              and "fa" not in m.languages and m.pipeline_tag == "translation"]
+    assert listed, "the slice holds translation models listing their languages"
+    assert all(language_tier(m, ["en", "fa"], require_all=True) is None for m in listed)
+    assert all(language_tier(m, ["fa"]) is None for m in listed)
+    m2m = [m for m in real_models.values() if m.languages == ["multilingual"]]
+    assert m2m and all(language_tier(m, ["fa"]) == 1 for m in m2m)  # says no more
+    ids = [r.model_id for r in rec.recommend("translate English to Persian", k=10)]
+    assert ids and not set(ids) & {m.id for m in listed}
+
+
+def test_a_translation_pair_in_the_id_counts_with_either_separator(rec):
+    from advisor.tasks import parse_request
+
+    req = parse_request("translate English to Persian")
+    assert req.keywords[0] == "en-fa"
+    by_dash = ModelInfo(id="x/opus-mt-en-fa", pipeline_tag="translation",
+                        source="2022")
+    by_underscore = ModelInfo(id="x/mt5-translation_en_fa", pipeline_tag="translation",
+                        source="2022")
+    reversed_ = ModelInfo(id="x/mt5-translation_fa_en", pipeline_tag="translation",
+                        source="2022")
+    assert rec._lexical(req, by_dash) == rec._lexical(req, by_underscore) > 0
+    assert rec._lexical(req, reversed_) < rec._lexical(req, by_underscore)
+
+
+def test_fine_tuning_requests_also_get_base_checkpoints(rec, real_models):
+    """Someone who will fine-tune a classifier starts from a pre-trained checkpoint
+    (fill-mask on the Hub); without that wish only trained classifiers are offered."""
+    tuned = rec.candidates(rec.explain_request("Spanish text classification model"))
+    assert {c.model.pipeline_tag for c in tuned} == {"text-classification"}
+    req = rec.explain_request("I want to fine-tune a Spanish model on my reviews for sentiment "
+                              "classification")
+    assert req.fine_tune and req.task == "text-classification"
+    cands = rec.candidates(req)
+    base = [c for c in cands if c.model.pipeline_tag == "fill-mask"]
+    assert base and all(c.related_task for c in base)
+    ids = [r.model_id for r in rec.recommend("I need to fine-tune BERT for classifying "
+                                             "support tickets", k=10)]
+    assert any(real_models[i].pipeline_tag == "fill-mask" for i in ids), ids

@@ -6,8 +6,10 @@ import pytest
 
 from advisor.tasks import (
     DEFAULT_CPU_MAX_PARAMS,
+    DEFAULT_EDGE_LLM_MAX_PARAMS,
     DEFAULT_MOBILE_MAX_PARAMS,
     TASKS,
+    apply_size_budget,
     parse_request,
 )
 
@@ -105,3 +107,31 @@ def test_memory_budget_reaches_the_request_and_keeps_the_tighter_limit():
     r = parse_request("a chat model that runs in llama.cpp on 8 GB of RAM")
     assert r.library == "gguf" and r.max_params == 10_000_000_000
     assert any("8 GB" in c for c in r.cues)
+
+
+def test_a_phone_allows_a_small_chat_model_not_only_a_distilbert():
+    """The device budget depends on the task: 100M fits a phone classifier, but nobody
+    runs a 100M chat model; a re-inferred task re-derives the budget and its cue."""
+    req = parse_request("a model for my Raspberry Pi")
+    assert req.max_params == DEFAULT_MOBILE_MAX_PARAMS
+    req.task = "text-generation"
+    apply_size_budget(req)
+    assert req.max_params == DEFAULT_EDGE_LLM_MAX_PARAMS
+    assert sum("mobile/edge" in c for c in req.cues) == 1
+    assert "2,000,000,000" in " ".join(req.cues)
+    # an explicit size or memory still binds
+    req = parse_request("a 4 GB phone, chat model under 500M parameters")
+    req.task = "text-generation"
+    apply_size_budget(req)
+    assert req.max_params == 500_000_000
+
+
+@pytest.mark.parametrize("text, wanted", [
+    ("I want to fine-tune a model on my reviews", True),
+    ("which base model should I finetune for NER in Dutch", True),
+    ("a model only pre-trained on legal text", True),
+    ("a sentiment model for German reviews", False),
+    ("the model was fine", False),
+])
+def test_fine_tuning_wish(text, wanted):
+    assert parse_request(text).fine_tune is wanted
