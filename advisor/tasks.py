@@ -228,9 +228,8 @@ _SIZE_UNITS = {"b": 10**9, "bn": 10**9, "billion": 10**9, "m": 10**6, "million":
                "k": 10**3, "thousand": 10**3}
 _CPU = re.compile(r"\b(cpu|no gpu|without (a )?gpu|laptop|my (pc|computer)|free (tier|colab)|"
                   r"cpu basic|low[- ](memory|ram|resource))\b")
-# The user will train the model further ("fine-tune", "a base model"): for the encoder
-# tasks, the pre-trained checkpoints (tagged fill-mask on the Hub) are what such a user
-# starts from, so they join the candidates beside models already trained for the task.
+# The user will train it further ("fine-tune", "a base model"): for encoder tasks the
+# pre-trained checkpoints (fill-mask on the Hub) join the candidates beside trained ones.
 _FINE_TUNE = re.compile(r"\b(fine[- ]?tun\w*|further[- ]train\w*|base (?:model|version|"
                         r"checkpoint)s?|pre-?trained[- ]only|only pre-?trained)\b")
 BASE_MODEL_TASKS = frozenset({"text-classification", "token-classification",
