@@ -355,12 +355,12 @@ def test_a_translation_pair_in_the_id_counts_with_either_separator(rec):
 
     req = parse_request("translate English to Persian")
     assert req.keywords[0] == "en-fa"
-    by_dash = ModelInfo(id="x/opus-mt-en-fa", pipeline_tag="translation",
-                        source="2022")
-    by_underscore = ModelInfo(id="x/mt5-translation_en_fa", pipeline_tag="translation",
-                        source="2022")
-    reversed_ = ModelInfo(id="x/mt5-translation_fa_en", pipeline_tag="translation",
-                        source="2022")
+    def model(mid: str) -> ModelInfo:
+        return ModelInfo(id=mid, pipeline_tag="translation", source="2022")
+
+    by_dash = model("x/opus-mt-en-fa")
+    by_underscore = model("x/mt5-translation_en_fa")
+    reversed_ = model("x/mt5-translation_fa_en")
     assert rec._lexical(req, by_dash) == rec._lexical(req, by_underscore) > 0
     assert rec._lexical(req, reversed_) < rec._lexical(req, by_underscore)
 
