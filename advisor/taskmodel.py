@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 JSON_FILE = "taskmodel.json"
 NPZ_FILE = "taskmodel.npz"
+INFERRED_FILE = "inferred_tasks.json"  # untagged model id -> [task, probability]
+INFERRED_FORMAT_VERSION = 1
 
 MIN_MODELS_PER_TASK = 25  # rarer pipeline tags are too thin to learn (and rarely asked for)
 MAX_FEATURES = 60_000  # TF-IDF vocabulary cap: ~7 MB of float32 coefficients for 30 tasks
@@ -222,11 +224,50 @@ class TaskModel:
             p = self.w_text * p + (1 - self.w_text) * self.proba_dense(qvec)
         return p
 
+    def proba_many(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+        """``(n, L)`` probabilities for many texts with one vector each, in one pass (the
+        builder's task inference for untagged models)."""
+        self._vectorize("")
+        x = self._vectorizer.transform([card_training_text(t, None) for t in texts])
+        p_text = _softmax_rows(np.asarray(x @ self.coef_text.T) + self.icpt_text)
+        v = np.asarray(vectors, np.float32)
+        p_dense = _softmax_rows(v @ self.coef_dense.T + self.icpt_dense)
+        return self.w_text * p_text + (1 - self.w_text) * p_dense
+
     def predict(self, text: str, qvec: np.ndarray | None = None, k: int = 3) -> list[TaskGuess]:
         p = self.proba(text, qvec)
         order = np.argsort(-p)[:k]
         return [TaskGuess(self.labels[i], float(p[i]), "learned from model cards")
                 for i in order]
+
+
+def save_inferred(directory: Path, inferred: dict[str, tuple[str, float]]) -> None:
+    """Write the tasks inferred for models without a pipeline tag (see
+    :func:`builder.taskfit.infer_untagged`)."""
+    data = {"format_version": INFERRED_FORMAT_VERSION,
+            "models": {mid: [t, round(p, 4)] for mid, (t, p) in sorted(inferred.items())}}
+    (Path(directory) / INFERRED_FILE).write_text(json.dumps(data), encoding="utf-8")
+
+
+def load_inferred(directory: Path | None) -> dict[str, tuple[str, float]]:
+    """The tasks inferred for untagged models at build time; ``{}`` for an index built
+    before they existed or of another format (the recommender then knows only the tagged
+    models and the name patterns of :data:`advisor.modelfacts.INFERRED_TASKS`)."""
+    if directory is None:
+        return {}
+    path = Path(directory) / INFERRED_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        log.warning("Ignoring %s (%s); rebuild with `python -m builder build`", path, e)
+        return {}
+    if data.get("format_version") != INFERRED_FORMAT_VERSION:
+        log.warning("Ignoring %s: format version %s, expected %s; rebuild the index",
+                    path, data.get("format_version"), INFERRED_FORMAT_VERSION)
+        return {}
+    return {mid: (str(v[0]), float(v[1])) for mid, v in data.get("models", {}).items()}
 
 
 def blend(guesses: Sequence[TaskGuess], votes: dict[str, float], weight: float,
@@ -244,6 +285,12 @@ def blend(guesses: Sequence[TaskGuess], votes: dict[str, float], weight: float,
             ev[t] = f"{ev.get(t, '')}; {evidence}".strip("; ")
     out = [TaskGuess(t, p, ev.get(t, "")) for t, p in mixed.items()]
     return sorted(out, key=lambda g: -g.prob)
+
+
+def _softmax_rows(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -4,7 +4,8 @@ Inputs are what the build already has in hand: the chunks (text, kind, doc id), 
 vectors, the model records (for each model's pipeline tag) and the task descriptions in
 ``prompts/tasks.yaml``. Every model chunk whose model has a pipeline tag is one training
 example. :func:`refit` does the same from an index on disk (``python -m builder taskmodel``),
-so the task model can be refitted without re-embedding anything.
+so the task model can be refitted without re-embedding anything. Both then infer the task
+of every model without a pipeline tag (:func:`infer_untagged`, ``inferred_tasks.json``).
 
 The build calls :func:`fit_task_stage`, which also fits the intent model
 (:mod:`advisor.intent`, from the labelled questions in ``eval/``) and reuses either model
@@ -32,13 +33,14 @@ from advisor.config import TRAIN_REQUESTS_FILE, Config
 from advisor.embedding import Embedder
 from advisor.labelled import training_requests
 from advisor.taskmodel import FORMAT_VERSION as TASK_MODEL_FORMAT
-from advisor.taskmodel import TaskModel, card_training_text
+from advisor.taskmodel import MAX_TEXT_CHARS, TaskModel, card_training_text, save_inferred
 from advisor.tasks import load_task_specs
 from advisor.types import ModelInfo
 
 log = logging.getLogger(__name__)
 
 MODEL_KINDS = ("model", "model2026")
+INFER_CHUNKS = 3  # chunks per untagged model read by the task inference (id, tags, summary)
 
 
 def fit_task_model(texts: Sequence[str], kinds: Sequence[str], doc_ids: Sequence[str],
@@ -77,6 +79,44 @@ def fit_task_model(texts: Sequence[str], kinds: Sequence[str], doc_ids: Sequence
     return model
 
 
+def infer_untagged(model: TaskModel, texts: Sequence[str], kinds: Sequence[str],
+                   doc_ids: Sequence[str], vectors: np.ndarray,
+                   models: dict[str, ModelInfo]) -> dict[str, tuple[str, float]]:
+    """The task model's best task for every model without a pipeline tag: ``{model id:
+    (task, probability)}``. A third of the Hub's models carry no tag (base checkpoints
+    such as Longformer or DeBERTa, speaker-verification heads, GGUF and ComfyUI repos);
+    this reads their first :data:`INFER_CHUNKS` chunks (text and mean vector) as the
+    fit reads tagged cards. The recommender decides what probability is enough."""
+    t0 = time.perf_counter()
+    rows: dict[str, list[int]] = {}
+    for i, (kind, doc_id) in enumerate(zip(kinds, doc_ids, strict=True)):
+        if kind not in MODEL_KINDS:
+            continue
+        mid = doc_id.split(":", 1)[1]
+        m = models.get(mid)
+        if m is None or m.pipeline_tag:
+            continue
+        got = rows.setdefault(mid, [])
+        if len(got) < INFER_CHUNKS:
+            got.append(i)
+    if not rows:
+        return {}
+    ids = list(rows)
+    vecs = np.asarray(vectors, np.float32)
+    text = [" ".join(texts[i] for i in rows[mid])[:MAX_TEXT_CHARS] for mid in ids]
+    mean = np.stack([vecs[rows[mid]].mean(axis=0) for mid in ids])
+    mean /= np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+    out: dict[str, tuple[str, float]] = {}
+    for start in range(0, len(ids), 2048):  # bounded memory for the sparse x dense step
+        p = model.proba_many(text[start:start + 2048], mean[start:start + 2048])
+        best = p.argmax(axis=1)
+        for j, mid in enumerate(ids[start:start + 2048]):
+            out[mid] = (model.labels[int(best[j])], float(p[j, best[j]]))
+    log.info("Inferred the task of %s untagged models in %.1f s", f"{len(out):,}",
+             time.perf_counter() - t0)
+    return out
+
+
 def inputs_sha256(chunks, models: dict[str, ModelInfo], embedder) -> str:
     """Digest of everything the task model learns from (a rebuild with the same digest
     copies the previous index's task model instead of fitting it again: ~1-2 minutes)."""
@@ -110,6 +150,8 @@ def refit(index_dir: Path, embedder=None) -> TaskModel:
     model = fit_task_model(texts, list(idx.kinds), list(idx.doc_ids), vectors, idx.models,
                            idx.embedder)
     model.save(Path(index_dir))
+    save_inferred(Path(index_dir), infer_untagged(model, texts, list(idx.kinds),
+                                                  list(idx.doc_ids), vectors, idx.models))
     return model
 
 
@@ -138,6 +180,11 @@ def fit_task_stage(cfg: Config, chunks, vectors, models: list[ModelInfo], embedd
     else:
         log.info("Reusing the previous task model (inputs unchanged)")
     intent, intent_digest, intent_reuse = fit_intent_stage(embedder, prev_dir, prev)
+    inferred: dict[str, tuple[str, float]] = {}
+    infer_with = task_model if not reuse else TaskModel.load(prev_dir)
+    if infer_with is not None:
+        inferred = infer_untagged(infer_with, [c.text for c in chunks], [c.kind for c in chunks],
+                                  [c.doc_id for c in chunks], vectors, by_id)
 
     def save(tmp: Path) -> None:
         if reuse:
@@ -145,6 +192,8 @@ def fit_task_stage(cfg: Config, chunks, vectors, models: list[ModelInfo], embedd
                 shutil.copy2(prev_dir / name, tmp / name)
         elif task_model is not None:
             task_model.save(tmp)
+        if infer_with is not None:
+            save_inferred(tmp, inferred)
         if intent_reuse:
             for name in ("intent.npz", "intent.json"):
                 shutil.copy2(prev_dir / name, tmp / name)
@@ -152,7 +201,7 @@ def fit_task_stage(cfg: Config, chunks, vectors, models: list[ModelInfo], embedd
             intent.save(tmp)
 
     info = {"format_version": TASK_MODEL_FORMAT, "inputs_sha256": digest, "reused": reuse,
-            "present": reuse or task_model is not None,
+            "present": reuse or task_model is not None, "inferred_untagged": len(inferred),
             "intent_model": intent_reuse or intent is not None, "intent_sha256": intent_digest}
     return save, info
 

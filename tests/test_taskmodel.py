@@ -113,3 +113,66 @@ def test_labelled_requests_teach_how_people_ask(card_slice, fake_embedder):
     assert "no-such-task" not in taught.labels
     rows = training_requests(TRAIN_REQUESTS_FILE)  # committed: each row has question and task
     assert len(rows) >= 100 and all(q and t for q, t in rows)
+
+
+@pytest.fixture(scope="module")
+def card_records(corpus_dir):
+    """(record, card text) of the tagged cards of the same real slice."""
+    from builder.report import SourceReport
+    from builder.sources.cards2022 import read_cards
+
+    return [(info, doc.text + "\n" + "\n".join(t for _, t in doc.sections))
+            for info, doc in read_cards(corpus_dir / "model_cards_2022.jsonl.gz",
+                                        SourceReport("c"), limit=N_CARDS)
+            if info.pipeline_tag]
+
+
+def test_infer_untagged_reads_untagged_cards_like_tagged_ones(card_records, fake_embedder,
+                                                              tmp_path):
+    import dataclasses
+
+    from advisor.taskmodel import load_inferred, save_inferred
+    from builder.taskfit import infer_untagged
+
+    rng = np.random.default_rng(1)
+    order = rng.permutation(len(card_records))
+    cut = int(0.8 * len(order))
+    texts = [card_training_text(t, m.pipeline_tag) for m, t in card_records]
+    vecs = fake_embedder.encode(texts)
+    tm = TaskModel.fit([texts[i] for i in order[:cut]], vecs[order[:cut]],
+                       [card_records[i][0].pipeline_tag for i in order[:cut]])
+    held = [i for i in order[cut:] if card_records[i][0].pipeline_tag in set(tm.labels)]
+    # the held-out cards lose their tag; one tagged card stays tagged (never inferred)
+    models = {card_records[i][0].id: dataclasses.replace(card_records[i][0], pipeline_tag=None)
+              for i in held}
+    kept = card_records[order[0]][0]
+    models[kept.id] = kept
+    rows = held + [int(order[0])]
+    got = infer_untagged(tm, [texts[i] for i in rows], ["model"] * len(rows),
+                         [f"model:{card_records[i][0].id}" for i in rows], vecs[rows], models)
+    assert kept.id not in got and set(got) == {card_records[i][0].id for i in held}
+    truth = {card_records[i][0].id: card_records[i][0].pipeline_tag for i in held}
+    acc = np.mean([got[mid][0] == truth[mid] for mid in got])
+    majority = Counter(truth.values()).most_common(1)[0][1] / len(truth)
+    assert acc > majority + 0.15 and acc > 0.6, (acc, majority)
+    # the batch path gives what one prediction at a time gives
+    i = held[0]
+    p = tm.proba(texts[i], vecs[i])
+    mid = card_records[i][0].id
+    assert got[mid][0] == tm.labels[int(p.argmax())]
+    assert got[mid][1] == pytest.approx(float(p.max()), abs=1e-5)
+    save_inferred(tmp_path, got)
+    back = load_inferred(tmp_path)
+    assert back.keys() == got.keys() and back[mid][0] == got[mid][0]
+
+
+def test_load_inferred_without_or_with_a_stale_file(tmp_path):
+    import json
+
+    from advisor.taskmodel import INFERRED_FILE, load_inferred
+
+    assert load_inferred(None) == {} and load_inferred(tmp_path) == {}
+    (tmp_path / INFERRED_FILE).write_text(json.dumps({"format_version": 99, "models": {"a/b": ["fill-mask", 0.9]}}))
+    assert load_inferred(tmp_path) == {}
+    (tmp_path / INFERRED_FILE).write_text("{not json")
+    assert load_inferred(tmp_path) == {}
