@@ -1,0 +1,86 @@
+"""Cross-validated choice of the intent model's threshold (advisor.intent.THRESHOLD).
+
+The intent model decides whether an answer shows a model table. Its training rows are
+labelled real questions (see :mod:`advisor.intent`); this script holds each fifth of them
+out in turn (the training-only requests of ``eval/train_requests.jsonl`` stay in every
+training fold, as in the build) and reports, per threshold, the **recall** on held-out
+real model requests (a request that gets no models) and the **false-table rate** on
+held-out real questions that are not model requests (an answer that shows models nobody
+asked for: a reviewer counts those as misleading). Only ``tune`` rows are read.
+
+Run: ``python -m bench.intent_cv [--folds 5] [--thresholds 0.3 0.4 0.5 0.6 0.7]``
+(~1 minute: one MiniLM pass over ~1,500 texts, then 5 small logistic regressions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):  # `python bench/intent_cv.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import md_table, setup_logging, write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rows(eval_dir: Path) -> tuple[list[str], list[int], list[bool]]:
+    """(texts, labels, held-out-able) in the order of advisor.intent.training_rows;
+    training-only requests are never held out."""
+    from advisor.intent import training_rows
+    from advisor.labelled import training_requests
+
+    texts, labels = training_rows(eval_dir)
+    train_only = {q for q, _ in training_requests(eval_dir / "train_requests.jsonl")}
+    return texts, labels, [t not in train_only for t in texts]
+
+
+def main(folds: int = 5, thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7),
+         eval_dir: Path = ROOT / "eval", index_dir: Path = ROOT / "index") -> dict:
+    from advisor.config import Config
+    from advisor.embedding import embedder_for
+    from advisor.intent import IntentModel
+
+    texts, labels, holdable = rows(eval_dir)
+    emb = embedder_for(Config.from_env(index_dir=index_dir, disable_progress=True))
+    vecs = emb.encode(texts)
+    y = np.asarray(labels)
+    cand = np.flatnonzero(holdable)
+    rng = np.random.default_rng(0)
+    fold_of = np.full(len(texts), -1)
+    fold_of[cand] = rng.permutation(len(cand)) % folds
+    probs = np.full(len(texts), np.nan)
+    for f in range(folds):
+        tr = np.flatnonzero(fold_of != f)
+        te = np.flatnonzero(fold_of == f)
+        m = IntentModel.fit([texts[i] for i in tr], vecs[tr], y[tr])
+        for i in te:
+            probs[i] = m.proba(texts[i], vecs[i])
+    held = ~np.isnan(probs)
+    pos, neg = held & (y == 1), held & (y == 0)
+    table = [{"threshold": t, "recall": round(float((probs[pos] >= t).mean()), 3),
+              "false tables": round(float((probs[neg] >= t).mean()), 3)}
+             for t in thresholds]
+    result = {"folds": folds, "held_out_requests": int(pos.sum()),
+              "held_out_other": int(neg.sum()), "training_only_requests": int((~np.asarray(holdable)).sum()),
+              "table": table}
+    result["path"] = str(write_result("intent_cv", result))
+    print(md_table(table))
+    print(f"\n{result['held_out_requests']} requests and {result['held_out_other']} other "
+          f"questions held out in turn; {result['training_only_requests']} training-only "
+          "requests in every fold")
+    return result
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6, 0.7])
+    ap.add_argument("-v", "--verbose", action="store_true")
+    a = ap.parse_args()
+    setup_logging(a.verbose)
+    main(a.folds, tuple(a.thresholds))
