@@ -163,7 +163,8 @@ class Composed:
 
 
 class _Cites:
-    """Numbered, de-duplicated citations."""
+    """Numbered, de-duplicated citations. Titles are kept as plain text (API clients get
+    them so); :func:`sources_list` escapes them once for markdown."""
 
     def __init__(self):
         self.items: list[Citation] = []
@@ -277,7 +278,7 @@ def _guidance_sections(g, words, index, hits, cites, composed: Composed) -> list
     for text, tid in _root_causes(index, hits)[:1]:
         t = (getattr(index, "threads", None) or {}).get(tid)
         n = cites.add("thread", str(tid), THREAD_URL.format(id=tid),
-                      safe_text(thread_title(t, f"Forum thread {tid}"), 110))
+                      thread_title(t, f"Forum thread {tid}"))
         lines.append(f"- In a similar thread the accepted answer found: {safe_text(text)} [{n}]")
         composed.causes.append(safe_text(text))
     if lines:
@@ -351,8 +352,9 @@ def _evidence_section(index, hits: Sequence[Hit], cites, with_models: bool,
         tid = _thread_id(h)
         t = threads.get(tid) if tid is not None else None
         url = THREAD_URL.format(id=tid) if tid is not None else h.url
-        title = safe_text(thread_title(t, h.title) if t is not None else h.title, 110)
-        n = cites.add("thread", str(tid if tid is not None else h.doc_id), url, title)
+        raw = thread_title(t, h.title) if t is not None else h.title
+        title = safe_text(raw, 110)
+        n = cites.add("thread", str(tid if tid is not None else h.doc_id), url, raw)
         label = ""
         if t is not None and t.category:
             src = "study label" if t.label_source == "root_causes" else "derived label"

@@ -182,6 +182,24 @@ def test_retrieved_text_is_neutralised():
     assert "click" in md  # link text kept, target dropped
 
 
+def test_thread_titles_are_escaped_once_in_the_answer_and_the_sources():
+    """A coded title with '>', '&' and brackets reads the same in the thread list and the
+    Sources list (escaped once), and the citation keeps the plain title for API clients."""
+    raw = "Uploading files (> 5GB) & [large] models"
+    index = SimpleNamespace(taxonomy=INDEX.taxonomy, threads={
+        9: ThreadInfo(9, "Beginners", [raw], "https://discuss.huggingface.co/t/9",
+                      root_cause={"root_cause": "limit on upload time"},
+                      category="Memory & Performance", confidence=1.0,
+                      label_source="root_causes")})
+    hits = [Hit(0, "thread:9#0", "thread:9", "thread", "Thread 9", "t9",
+                "https://discuss.huggingface.co/t/9", 0.03)]
+    md, cites = _answer("memory batch size", CATS, False, hits, [], GUIDE, index)
+    once = safe_text(raw, 110)
+    assert md.count(f"[{once}](https://discuss.huggingface.co/t/9)") >= 2  # list + sources
+    assert "&amp;gt;" not in md and "&amp;amp;" not in md and "\\\\[" not in md
+    assert [c.title for c in cites if c.kind == "thread"] == [raw]
+
+
 def test_notes_shown_first():
     md, _ = _answer("memory", CATS, False, [], [], GUIDE, INDEX,
                            notes=["LLM timed out; offline answer"])
