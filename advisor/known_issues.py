@@ -9,7 +9,8 @@ it was solved. :func:`load_known_issues` reads and validates them.
 :class:`KnownIssueMatcher` matches a question in three steps:
 
 1. **signatures**: any entry whose regex occurs in the text (pasted errors are the most
-   specific evidence there is);
+   specific evidence there is); when several fire on one error line, the entry whose
+   description the question reads closest to leads;
 2. **semantic + lexical**: cosine similarity of the question's MiniLM vector with each
    entry's description, averaged with a TF-IDF cosine over the same texts; an entry
    counts when the blend passes :data:`MIN_SEMANTIC_SCORE` (chosen on the ``tune`` half
@@ -19,7 +20,8 @@ it was solved. :func:`load_known_issues` reads and validates them.
    is kept, marked ``premise_doubt``: the answer shows it as possibly related, with its
    "not your case if" line, and it does not steer the category. (Withholding it always,
    as before, dropped the right fix for 2 of the 23 `tune` questions with a known issue:
-   the check compares two short situations with one cosine each.)
+   the check compares two short situations with one cosine each.) A signature match is
+   checked only when another entry matches too: a lone exact error line stays the fix.
 
 The composer (:mod:`advisor.compose`) leads the answer with the matches; with none it
 falls back to the category guidance. This module does not write answer prose.
@@ -27,6 +29,7 @@ falls back to the category guidance. This module does not write answer prose.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
@@ -275,8 +278,16 @@ class KnownIssueMatcher:
         out = self.signature_matches(text)
         if self._vecs is not None and qvec is None:
             qvec = self.embedder.encode([text[:4000]])[0]
-        if len(out) < k:
+        scores = None
+        if out:
+            # several signatures can fire on one error line ("CUDA out of memory" while
+            # training and while serving): the entry the question reads closest to leads
             scores = self.semantic_scores(text[:4000], qvec)
+            pos = {i.id: j for j, i in enumerate(self.issues)}
+            out.sort(key=lambda m: -float(scores[pos[m.issue.id]]))
+        if len(out) < k:
+            if scores is None:
+                scores = self.semantic_scores(text[:4000], qvec)
             taken = {m.issue.id for m in out}
             best = None
             for j in np.argsort(-scores):
@@ -291,6 +302,14 @@ class KnownIssueMatcher:
                 best = s if best is None else best
                 out.append(KnownIssueMatch(issue, round(s, 3), "semantic",
                                            premise_doubt=self._premise_fails(int(j), qvec)))
+        if len(out) > 1:
+            # an exact error line is strong evidence on its own, but when another entry
+            # also matches, a signature entry whose premise the question contradicts
+            # ("app must listen on 7860" for a managed AutoTrain Space) gives way
+            pos = {i.id: j for j, i in enumerate(self.issues)}
+            out = [dataclasses.replace(m, premise_doubt=True)
+                   if m.how == "signature" and self._premise_fails(pos[m.issue.id], qvec)
+                   else m for m in out]
         if any(not m.premise_doubt for m in out):  # a doubtful one only stands in for none
             out = [m for m in out if not m.premise_doubt]
         return out[:k]

@@ -104,6 +104,41 @@ def test_a_doubtful_match_gives_way_to_a_clean_one(tmp_path, fake_embedder):
     assert not got[0].premise_doubt
 
 
+OOM_TRAIN = (
+    "id: oom-train\ntitle: Out of memory while fine-tuning\ncategory: Memory & Performance\n"
+    "signatures: ['CUDA out of memory']\n"
+    "description: fine-tuning with Trainer runs out of GPU memory batch size gradient accumulation\n"
+    "applies_when: training or fine-tuning a model with an optimizer and gradients\n"
+    "not_when: only serving a model for inference, no training at all\n"
+    "cause: c\nfix: [smaller batch]\nthreads: ['https://x']\nexample: 'CUDA out of memory'\n")
+OOM_SERVE = (
+    "id: oom-serve\ntitle: Out of memory while serving a model\ncategory: Memory & Performance\n"
+    "signatures: ['CUDA out of memory']\n"
+    "description: serving a model for inference runs out of GPU memory, stale processes hold memory\n"
+    "applies_when: serving or running inference\nnot_when: ''\n"
+    "cause: c\nfix: [check nvidia-smi]\nthreads: ['https://y']\nexample: 'CUDA out of memory'\n")
+SERVING = ("I am only serving a model for inference, no training at all, and get "
+           "CUDA out of memory although stale processes may hold memory")
+
+
+def test_several_signature_matches_are_ordered_by_meaning(tmp_path, fake_embedder):
+    """Both entries' signature fires; the one the question reads like leads, and the
+    one whose premise it contradicts gives way because another entry matches."""
+    (tmp_path / "oom-train.yaml").write_text(OOM_TRAIN)
+    (tmp_path / "oom-serve.yaml").write_text(OOM_SERVE)
+    m = KnownIssueMatcher(load_known_issues(tmp_path), fake_embedder)
+    got = m.match(SERVING)
+    assert [x.issue.id for x in got] == ["oom-serve"] and got[0].how == "signature"
+
+
+def test_a_lone_signature_match_is_not_hedged_by_its_premise(tmp_path, fake_embedder):
+    """An exact error line with no other candidate stays the fix, premise or not."""
+    (tmp_path / "oom-train.yaml").write_text(OOM_TRAIN)
+    m = KnownIssueMatcher(load_known_issues(tmp_path), fake_embedder)
+    got = m.match(SERVING)
+    assert [x.issue.id for x in got] == ["oom-train"] and got[0].strong
+
+
 def test_build_time_vectors_are_used_at_load(issues, fake_embedder, tmp_path):
     from advisor.known_issues import kb_texts, load_vector_cache, save_vector_cache
 
