@@ -42,12 +42,17 @@ class EntityLinker:
         self.models = models
         self._full: dict[str, str] = {}
         bare: dict[str, tuple[int, str]] = {}
+        # task names are words, not names: "my text-classification model" must not link
+        # to a repo that happens to be called text-classification
+        tasks = {m.pipeline_tag.lower() for m in models.values()
+                 if isinstance(m.pipeline_tag, str)}
         for mid, m in models.items():
             low = mid.lower()
             self._full[low] = mid
             name = low.split("/")[-1]
             # a bare name counts when it looks like a model name: a separator or a digit
-            if len(name) >= MIN_BARE_NAME_CHARS and re.search(r"[-_.\d]", name):
+            if (len(name) >= MIN_BARE_NAME_CHARS and re.search(r"[-_.\d]", name)
+                    and name not in tasks):
                 prev = bare.get(name)
                 if prev is None or m.downloads > prev[0]:
                     bare[name] = (m.downloads, mid)

@@ -42,6 +42,20 @@ def test_plain_words_and_unknown_ids_are_not_models(linker):
     assert linker.find("I tried nobody/never-published-model-xyz") == []
 
 
+def test_task_names_are_words_not_model_names(linker):
+    """A repo named like a pipeline tag ("someone/text-classification") is not what a
+    user means by "my text-classification model"; its full id still links."""
+    import dataclasses
+
+    some = _some(linker, lambda m: m.pipeline_tag == "text-classification")
+    squatter = dataclasses.replace(some, id="someone/text-classification", downloads=10**9)
+    models = dict(linker.models)
+    models[squatter.id] = squatter
+    lk = EntityLinker(models)
+    assert lk.find("my text-classification model gives wrong labels") == []
+    assert [x.model.id for x in lk.find("I tried someone/text-classification")] == [squatter.id]
+
+
 def test_each_model_once_in_order(linker):
     a = _some(linker, lambda m: "/" in m.id)
     b = _some(linker, lambda m: "/" in m.id and m.id != a.id)
