@@ -287,6 +287,18 @@ def blend(guesses: Sequence[TaskGuess], votes: dict[str, float], weight: float,
     return sorted(out, key=lambda g: -g.prob)
 
 
+def reweight(guesses: Sequence[TaskGuess], ratio: dict[str, float],
+             evidence: str) -> list[TaskGuess]:
+    """Multiply each guess by ``ratio[task]`` (1 for tasks it lacks) and renormalise: a
+    likelihood ratio, where :func:`blend` mixes in a second distribution."""
+    raw = [(g, g.prob * ratio.get(g.task, 1.0)) for g in guesses]
+    total = sum(p for _, p in raw) or 1.0
+    out = [TaskGuess(g.task, p / total,
+                     f"{g.evidence}; {evidence}".strip("; ") if ratio.get(g.task, 1.0) > 1.5
+                     else g.evidence) for g, p in raw]
+    return sorted(out, key=lambda g: -g.prob)
+
+
 def _softmax_rows(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)

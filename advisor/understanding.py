@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from advisor.entities import EntityLinker, wants_smaller
 from advisor.errors import InvalidInputError
 from advisor.formatting import human_count
 from advisor.modelfacts import estimate_params
-from advisor.taskmodel import TaskGuess, TaskModel, blend
+from advisor.taskmodel import TaskGuess, TaskModel, blend, reweight
 from advisor.tasks import (
     LANGUAGE_NAMES,
+    LIBRARY_ALIASES,
     MULTILINGUAL,
     TASKS,
     ModelRequest,
@@ -55,6 +56,13 @@ W_CUE = 0.4  # the readable task cues of advisor.tasks (tune: 0.67 task accuracy
 CUE_MODALITY_MIN = 0.25
 MODALITY_DOMINANT = 0.5
 SMALLER_FACTOR = 0.8  # "smaller than X" means at most 80% of X's parameters
+# A library the user works with is evidence about the task: P(task | text, library) is
+# taken proportional to P(task | text) * (P(task | library) / P(task)) ** LIBRARY_POWER,
+# both counted over the index's tagged models (add-LIBRARY_SMOOTHING per task), so a
+# library that loads every task (transformers, pytorch) changes nothing and one that
+# loads few ("sentence-transformers": embeddings and similarity) rules out the rest.
+LIBRARY_POWER = 0.5
+LIBRARY_SMOOTHING = 1.0
 
 
 def _normalise_language(value: str) -> str:
@@ -69,6 +77,14 @@ def _normalise_language(value: str) -> str:
         f"Unknown language {value!r}. Use an ISO code such as 'en', 'es', 'de' or a name "
         "such as 'Spanish', or 'multilingual'."
     )
+
+
+def _tag_counts(models: Iterable[ModelInfo]) -> dict[str, float]:
+    counts: dict[str, float] = {}
+    for m in models:
+        if isinstance(m.pipeline_tag, str):
+            counts[m.pipeline_tag] = counts.get(m.pipeline_tag, 0.0) + 1.0
+    return counts
 
 
 def load_task_model(index_dir) -> TaskModel | None:
@@ -126,6 +142,7 @@ class RequestUnderstanding:
         self.known_tasks = known_tasks
         self._linker: EntityLinker | None = None
         self._model_rows = None
+        self._task_counts: dict[str | None, dict[str, float]] = {}
 
     @property
     def linker(self) -> EntityLinker:
@@ -151,6 +168,25 @@ class RequestUnderstanding:
             seen.add(mid)
             votes[m.pipeline_tag] = votes.get(m.pipeline_tag, 0.0) + max(0.0, float(score))
         return votes
+
+    def _library_ratio(self, library: str) -> dict[str, float]:
+        """``(P(task | library) / P(task)) ** LIBRARY_POWER`` per task, counted over the
+        tagged models (cached per library; ``{}`` when no model has the library)."""
+        if None not in self._task_counts:
+            self._task_counts[None] = _tag_counts(self.models.values())
+        if library not in self._task_counts:
+            wanted = set(LIBRARY_ALIASES.get(library, (library,)))
+            self._task_counts[library] = _tag_counts(
+                m for m in self.models.values()
+                if wanted & {str(m.library or "").lower(), *(t.lower() for t in m.tags)})
+        lib, every = self._task_counts[library], self._task_counts[None]
+        if not lib:
+            return {}
+        n_lib = sum(lib.values()) + LIBRARY_SMOOTHING * len(every)
+        n_all = sum(every.values()) + LIBRARY_SMOOTHING * len(every)
+        return {t: (((lib.get(t, 0.0) + LIBRARY_SMOOTHING) / n_lib)
+                    / ((c + LIBRARY_SMOOTHING) / n_all)) ** LIBRARY_POWER
+                for t, c in every.items()}
 
     def understand(self, req: ModelRequest, qvec=None) -> ModelRequest:
         """Infer the task (learned from model cards, the nearest cards' tags and the models
@@ -181,6 +217,10 @@ class RequestUnderstanding:
                                 f"{against}")
             elif cue_task:
                 guesses = blend(guesses, {cue_task: 1.0}, W_CUE, "task words")
+            if guesses and req.library:
+                ratio = self._library_ratio(req.library)
+                if ratio:
+                    guesses = reweight(guesses, ratio, f"what {req.library} models do")
             if guesses:
                 req.task = guesses[0].task
                 req.task_confidence = round(guesses[0].prob, 3)

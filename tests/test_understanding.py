@@ -81,3 +81,38 @@ def test_understanding_keeps_the_text_word_when_the_learned_model_agrees():
     req, _ = reader.build_request("Which model can recognise emotions such as anger in tweets?")
     assert req.task == "text-classification"
     assert not any("set aside" in c for c in req.cues)
+
+
+def _models_of(spec: list[tuple[str, str, str]]):
+    from advisor.types import ModelInfo
+
+    return {mid: ModelInfo(id=mid, pipeline_tag=tag, library=lib, tags=[lib], downloads=1,
+                            source="2026")
+            for mid, tag, lib in spec}
+
+
+# a library that loads two tasks, and one that loads every task
+LIB_MODELS = _models_of(
+    [(f"st/m{i}", "sentence-similarity", "sentence-transformers") for i in range(8)]
+    + [(f"st/f{i}", "feature-extraction", "sentence-transformers") for i in range(2)]
+    + [(f"tf/qa{i}", "question-answering", "transformers") for i in range(20)]
+    + [(f"tf/{t}{i}", t, "transformers") for i in range(5)
+       for t in ("sentence-similarity", "text-classification")])
+QA_READ = {"question-answering": 0.55, "sentence-similarity": 0.35, "text-classification": 0.1}
+
+
+def test_a_named_library_weighs_the_tasks_its_models_have():
+    """The Haystack question: QA words, but 'sentence-transformers models' -> similarity."""
+    reader = RequestUnderstanding(LIB_MODELS, None, FixedTaskModel(QA_READ))
+    req, _ = reader.build_request(
+        "Is there a tutorial for semantic document search using sentence-transformers models?")
+    assert req.library == "sentence-transformers"
+    assert req.task == "sentence-similarity"
+    assert sum(p for _, p in req.task_alternatives) + req.task_confidence <= 1.0 + 1e-6
+
+
+def test_a_library_of_every_task_changes_nothing():
+    with_lib = RequestUnderstanding(LIB_MODELS, None, FixedTaskModel(QA_READ))
+    ratio = with_lib._library_ratio("transformers")
+    assert ratio and all(abs(v - 1.0) < 0.35 for v in ratio.values())
+    assert with_lib._library_ratio("no-such-library") == {}
