@@ -40,13 +40,14 @@ def rows(eval_dir: Path) -> tuple[list[str], list[int], list[bool]]:
 
 
 def main(folds: int = 5, thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7),
-         eval_dir: Path = ROOT / "eval", index_dir: Path = ROOT / "index") -> dict:
+         eval_dir: Path = ROOT / "eval", index_dir: Path = ROOT / "index",
+         embedder=None, out_dir: Path | None = None) -> dict:
     from advisor.config import Config
     from advisor.embedding import embedder_for
     from advisor.intent import IntentModel
 
     texts, labels, holdable = rows(eval_dir)
-    emb = embedder_for(Config.from_env(index_dir=index_dir, disable_progress=True))
+    emb = embedder or embedder_for(Config.from_env(index_dir=index_dir, disable_progress=True))
     vecs = emb.encode(texts)
     y = np.asarray(labels)
     cand = np.flatnonzero(holdable)
@@ -68,7 +69,7 @@ def main(folds: int = 5, thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.
     result = {"folds": folds, "held_out_requests": int(pos.sum()),
               "held_out_other": int(neg.sum()), "training_only_requests": int((~np.asarray(holdable)).sum()),
               "table": table}
-    result["path"] = str(write_result("intent_cv", result))
+    result["path"] = str(write_result("intent_cv", result, out_dir))
     print(md_table(table))
     print(f"\n{result['held_out_requests']} requests and {result['held_out_other']} other "
           f"questions held out in turn; {result['training_only_requests']} training-only "

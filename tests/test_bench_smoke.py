@@ -159,6 +159,21 @@ def test_proxy_hash_embedder_shape():
     assert float(v[0] @ v[2]) > 0.5  # shared words -> similar vectors
 
 
+def test_intent_cv_holds_out_only_labelled_questions(tmp_path):
+    """Every held-out row is a real request or question (training-only requests stay
+    in training), and recall / false tables fall as the threshold rises."""
+    from bench import intent_cv
+
+    res = intent_cv.main(folds=2, thresholds=(0.2, 0.5, 0.9), embedder=FakeEmbedder(),
+                         out_dir=tmp_path)
+    assert res["held_out_requests"] > 0 and res["held_out_other"] > res["held_out_requests"]
+    assert res["training_only_requests"] > 0
+    rec = [r["recall"] for r in res["table"]]
+    fal = [r["false tables"] for r in res["table"]]
+    assert rec == sorted(rec, reverse=True) and fal == sorted(fal, reverse=True)
+    assert (tmp_path / "intent_cv.json").exists()
+
+
 def test_fresh_start_downloads_then_answers(small_index_dir, tmp_path):
     """bench/fresh_start.py end to end on the small index: a real push to the local Hub,
     a real ``app.py`` subprocess with an empty index dir and no auto-build (the launcher
