@@ -3,7 +3,8 @@ subcategory and a 0..1 score, plus a flag for when the answer should say it is u
 
 How it decides (all fitted at build time; the state lands in the index dir), from the
 labelled texts of :mod:`advisor.labelled` (real labelled posts, the codebook's definitions
-and examples, the root-cause question codes, the guidance's typical questions):
+and examples, the root-cause question codes, the guidance's typical questions, and the
+known-issue entries' examples and descriptions, which the builder adds):
 
 1. **Embedding classifier**: multinomial logistic regression on sentence embeddings.
 2. **Word n-grams**: logistic regression on hashed word 1-2 grams (names the embedding
@@ -56,8 +57,8 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 # Bump when fitting or featurising changes (e.g. 2: title + prose windows): the builder
 # puts it in the digest that decides whether a previous fit can be reused.
-FEATURES_VERSION = 4  # 3: real labelled posts join the training texts; 4: kNN vote,
-# the tune half of the real questions joins them
+FEATURES_VERSION = 5  # 3: real labelled posts join the training texts; 4: kNN vote,
+# the tune half of the real questions joins them; 5: the known-issue texts join them
 NPZ_NAME = "classifier.npz"
 JSON_NAME = "classifier.json"
 

@@ -113,13 +113,19 @@ def label_threads(data: SourceData, embedder: Embedder, index_dir: Path) -> Labe
     try:
         from advisor.classifier import TaxonomyClassifier
         from advisor.config import LABELLED_POSTS_FILE
+        from advisor.errors import KnowledgeBaseError
         from advisor.guidance import load_guidance
-        from advisor.labelled import labelled_posts
+        from advisor.known_issues import load_known_issues
+        from advisor.labelled import known_issue_texts, labelled_posts
     except ImportError as e:
         log.warning("Taxonomy classifier unavailable (%s); threads are not labelled", e)
         return Labelling()
     guidance = load_guidance()
     posts = labelled_posts(Path(LABELLED_POSTS_FILE).parent)
+    try:
+        posts += known_issue_texts(load_known_issues())
+    except KnowledgeBaseError as e:  # a broken entry: classify without the KB texts
+        log.warning("Known-issue texts left out of the classifier: %s", e)
     digest = _classifier_inputs_sha256(data, guidance, embedder, posts)
     previous = _previous_labels(Path(index_dir), digest)
     if previous is not None and set(previous) == {t.topic_id for t in data.threads}:

@@ -174,6 +174,18 @@ def test_intent_cv_holds_out_only_labelled_questions(tmp_path):
     assert (tmp_path / "intent_cv.json").exists()
 
 
+def test_category_cv_holds_out_each_tune_question_once(small_index_dir, tmp_path):
+    from bench import category_cv
+
+    res = category_cv.main(folds=2, index_dir=small_index_dir, embedder=FakeEmbedder(),
+                           out_dir=tmp_path)
+    rows = {r["training texts"]: r for r in res["table"]}
+    assert set(rows) == {"base", "+ known issues"}
+    for r in rows.values():
+        assert r["questions"] > 50 and 0.0 <= r["top-1"] <= r["top-3"] <= 1.0
+        assert 0 <= r["sure"] <= r["questions"]
+
+
 def test_fresh_start_downloads_then_answers(small_index_dir, tmp_path):
     """bench/fresh_start.py end to end on the small index: a real push to the local Hub,
     a real ``app.py`` subprocess with an empty index dir and no auto-build (the launcher

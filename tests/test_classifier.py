@@ -71,6 +71,26 @@ def test_training_texts_sources():
     assert sources.count("root_cause") == 1 and sources.count("guidance") == 2
 
 
+def test_known_issue_texts_train_but_are_never_shown_as_similar_posts():
+    """Every real KB entry gives its example and description with its category; a
+    classifier fitted with them learns from them but cites only real posts as evidence."""
+    from advisor.known_issues import load_known_issues
+    from advisor.labelled import LabelledText, known_issue_texts
+
+    issues = load_known_issues()
+    kb = known_issue_texts(issues)
+    assert len(issues) <= len(kb) <= 2 * len(issues)
+    assert {t.source for t in kb} == {"known_issue"}
+    assert {t.category for t in kb} <= set(CHALLENGE_CATEGORIES)
+    taxonomy, threads, guidance = _toy()
+    post = LabelledText("space hosting build broken after push", "Spaces", "", "real_post",
+                        "https://example.org/post")
+    extra = [LabelledText("my space build hangs forever", "Spaces", "", "known_issue")]
+    clf = TaxonomyClassifier().fit(taxonomy, threads, guidance, FakeEmbedder(), [post] + extra)
+    assert clf.counts.get("known_issue") == 1
+    assert [url for _, _, url in clf.post_meta] == ["https://example.org/post"]
+
+
 def test_predict_ranks_and_scores(toy_clf):
     scores = toy_clf.predict("my space build is broken on hosting", k=3)
     assert [s.category for s in scores][0] == "Spaces"

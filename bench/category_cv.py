@@ -1,0 +1,121 @@
+"""Cross-validated challenge categories on the ``tune`` questions (issue 13's method
+comparison): the classifier alone, refitted per fold, with and without extra training
+texts.
+
+The classifier (:mod:`advisor.classifier`) learns from the codebook, the root-cause
+codes, the guidance, the training posts and the ``tune`` half of
+``eval/real_questions.jsonl``, so its ``tune`` figures are only honest when each question
+is held out of the fit that scores it. This script splits the ``tune`` questions into
+``--folds`` folds, fits on everything else and reports top-1 / top-3 of the classifier
+alone (no known-issue steering, unlike ``category_quality.py``) for:
+
+- ``base``: the training texts of the build;
+- ``+ known issues``: plus each knowledge-base entry's ``example`` and ``description``
+  (``prompts/known_issues``), labelled with the entry's category: several hundred
+  user-worded texts per pass, written by people who did not see the questions.
+
+``test`` is never read. Run: ``python -m bench.category_cv [--folds 5]`` (needs
+``index/`` for the codebook and threads; ~3 minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):  # `python bench/category_cv.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import md_table, setup_logging, write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _Memo:
+    """An embedder that embeds each distinct text once across folds."""
+
+    def __init__(self, inner):
+        self.inner, self.model_id, self.dim = inner, inner.model_id, inner.dim
+        self._cache: dict[str, np.ndarray] = {}
+
+    def encode(self, texts, batch_size: int = 64):
+        todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if todo:
+            for t, v in zip(todo, self.inner.encode(todo, batch_size=batch_size), strict=True):
+                self._cache[t] = v
+        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, self.dim))
+
+
+def kb_texts_labelled():
+    """(example and description of every known issue, as LabelledText)."""
+    from advisor.known_issues import load_known_issues
+    from advisor.labelled import LabelledText
+
+    out = []
+    for i in load_known_issues():
+        for text in (i.example, i.description):
+            if text and text.strip():
+                out.append(LabelledText(text.strip(), i.category, i.subcategory, "known_issue"))
+    return out
+
+
+def main(folds: int = 5, index_dir: Path = ROOT / "index", embedder=None,
+         out_dir: Path | None = None) -> dict:
+    from advisor.classifier import TaxonomyClassifier
+    from advisor.config import LABELLED_POSTS_FILE, Config
+    from advisor.embedding import embedder_for
+    from advisor.eval import split_of
+    from advisor.guidance import load_guidance
+    from advisor.index import AdvisorIndex
+    from advisor.labelled import read_labelled_posts, training_texts
+
+    cfg = Config.from_env(index_dir=Path(index_dir), disable_progress=True)
+    emb = _Memo(embedder or embedder_for(cfg))
+    index = AdvisorIndex.load(cfg, embedder=emb)
+    eval_dir = Path(LABELLED_POSTS_FILE).parent
+    questions = read_labelled_posts(eval_dir / "real_questions.jsonl")
+    tune = [q for q in questions if q.url and split_of(q.url) == "tune"]
+    others = read_labelled_posts(eval_dir / "train_posts.jsonl")
+    rng = np.random.default_rng(0)
+    fold_of = rng.permutation(len(tune)) % folds
+    guidance = load_guidance()
+    variants = {"base": [], "+ known issues": kb_texts_labelled()}
+    table = []
+    for name, extra in variants.items():
+        top1 = top3 = sure = sure_ok = 0
+        conf: list[float] = []
+        for f in range(folds):
+            held = [q for q, k in zip(tune, fold_of, strict=True) if k == f]
+            kept = [q for q, k in zip(tune, fold_of, strict=True) if k != f]
+            texts = training_texts(index.taxonomy, list(index.threads.values()), guidance,
+                                   others + kept) + list(extra)
+            clf = TaxonomyClassifier().fit_texts(texts, emb)
+            for q, pred in zip(held, clf.predict_many([q.text for q in held]), strict=True):
+                cats = [p.category for p in pred]
+                top1 += cats[:1] == [q.category]
+                top3 += q.category in cats[:3]
+                conf.append(pred[0].score)
+                if not clf.is_unsure(pred):
+                    sure += 1
+                    sure_ok += cats[:1] == [q.category]
+        table.append({"training texts": name, "questions": len(tune),
+                      "top-1": round(top1 / len(tune), 3), "top-3": round(top3 / len(tune), 3),
+                      "sure": sure, "sure right": round(sure_ok / sure, 3) if sure else None,
+                      "median top score": round(float(np.median(conf)), 3)})
+    result = {"folds": folds, "split": "tune", "table": table}
+    result["path"] = str(write_result("category_cv", result, out_dir))
+    print(md_table(table))
+    return result
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--index-dir", type=Path, default=ROOT / "index")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    a = ap.parse_args()
+    setup_logging(a.verbose)
+    main(a.folds, a.index_dir)
