@@ -212,6 +212,7 @@ class KnownIssueMatcher:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.issues = list(issues)
+        self._pos = {x.id: j for j, x in enumerate(self.issues)}  # id -> row
         self.embedder = embedder
         texts = [i.match_text for i in self.issues]
         self._tfidf = TfidfVectorizer(stop_words="english", sublinear_tf=True,
@@ -283,8 +284,7 @@ class KnownIssueMatcher:
             # several signatures can fire on one error line ("CUDA out of memory" while
             # training and while serving): the entry the question reads closest to leads
             scores = self.semantic_scores(text[:4000], qvec)
-            pos = {i.id: j for j, i in enumerate(self.issues)}
-            out.sort(key=lambda m: -float(scores[pos[m.issue.id]]))
+            out.sort(key=lambda m: -float(scores[self._pos[m.issue.id]]))
         if len(out) < k:
             if scores is None:
                 scores = self.semantic_scores(text[:4000], qvec)
@@ -306,9 +306,8 @@ class KnownIssueMatcher:
             # an exact error line is strong evidence on its own, but when another entry
             # also matches, a signature entry whose premise the question contradicts
             # ("app must listen on 7860" for a managed AutoTrain Space) gives way
-            pos = {i.id: j for j, i in enumerate(self.issues)}
             out = [dataclasses.replace(m, premise_doubt=True)
-                   if m.how == "signature" and self._premise_fails(pos[m.issue.id], qvec)
+                   if m.how == "signature" and self._premise_fails(self._pos[m.issue.id], qvec)
                    else m for m in out]
         if any(not m.premise_doubt for m in out):  # a doubtful one only stands in for none
             out = [m for m in out if not m.premise_doubt]
