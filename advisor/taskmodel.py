@@ -199,7 +199,7 @@ class TaskModel:
                    arrays["icpt_dense"], w_text=float(meta.get("w_text", W_TEXT)))
 
     # --- prediction --------------------------------------------------------------------
-    def _vectorize(self, text: str):
+    def _vectorize(self, texts: Sequence[str]):
         if self._vectorizer is None:
             from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -208,10 +208,10 @@ class TaskModel:
                                 vocabulary=self.vocabulary)
             v.idf_ = self.idf
             self._vectorizer = v
-        return self._vectorizer.transform([card_training_text(text, None)])
+        return self._vectorizer.transform([card_training_text(t, None) for t in texts])
 
     def proba_text(self, text: str) -> np.ndarray:
-        x = self._vectorize(text)
+        x = self._vectorize([text])
         return _softmax(np.asarray(x @ self.coef_text.T).ravel() + self.icpt_text)
 
     def proba_dense(self, qvec: np.ndarray) -> np.ndarray:
@@ -227,11 +227,9 @@ class TaskModel:
     def proba_many(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
         """``(n, L)`` probabilities for many texts with one vector each, in one pass (the
         builder's task inference for untagged models)."""
-        self._vectorize("")
-        x = self._vectorizer.transform([card_training_text(t, None) for t in texts])
-        p_text = _softmax_rows(np.asarray(x @ self.coef_text.T) + self.icpt_text)
+        p_text = _softmax(np.asarray(self._vectorize(texts) @ self.coef_text.T) + self.icpt_text)
         v = np.asarray(vectors, np.float32)
-        p_dense = _softmax_rows(v @ self.coef_dense.T + self.icpt_dense)
+        p_dense = _softmax(v @ self.coef_dense.T + self.icpt_dense)
         return self.w_text * p_text + (1 - self.w_text) * p_dense
 
     def predict(self, text: str, qvec: np.ndarray | None = None, k: int = 3) -> list[TaskGuess]:
@@ -299,13 +297,8 @@ def reweight(guesses: Sequence[TaskGuess], ratio: dict[str, float],
     return sorted(out, key=lambda g: -g.prob)
 
 
-def _softmax_rows(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max()
+    """Softmax over the last axis (one row or a batch of rows)."""
+    z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum()
+    return e / e.sum(axis=-1, keepdims=True)
