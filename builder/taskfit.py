@@ -3,7 +3,7 @@
 Inputs are what the build already has in hand: the chunks (text, kind, doc id), their
 vectors, the model records (for each model's pipeline tag) and the task descriptions in
 ``prompts/tasks.yaml``. Every model chunk whose model has a pipeline tag is one training
-example. :func:`refit` does the same from an index on disk (``python -m builder taskmodel``),
+example. :func:`refit` does the same from an index on disk (``builder.taskfit.refit(dir)``),
 so the task model can be refitted without re-embedding anything. Both then infer the task
 of every model without a pipeline tag (:func:`infer_untagged`, ``inferred_tasks.json``).
 
@@ -33,7 +33,14 @@ from advisor.config import TRAIN_REQUESTS_FILE, Config
 from advisor.embedding import Embedder
 from advisor.labelled import training_requests
 from advisor.taskmodel import FORMAT_VERSION as TASK_MODEL_FORMAT
-from advisor.taskmodel import MAX_TEXT_CHARS, TaskModel, card_training_text, save_inferred
+from advisor.taskmodel import (
+    INFERRED_FILE,
+    MAX_TEXT_CHARS,
+    TaskModel,
+    card_training_text,
+    load_inferred,
+    save_inferred,
+)
 from advisor.tasks import load_task_specs
 from advisor.types import ModelInfo
 
@@ -41,6 +48,7 @@ log = logging.getLogger(__name__)
 
 MODEL_KINDS = ("model", "model2026")
 INFER_CHUNKS = 3  # chunks per untagged model read by the task inference (id, tags, summary)
+INFER_BATCH = 2048  # models per prediction step: bounds the sparse x dense product's memory
 
 
 def fit_task_model(texts: Sequence[str], kinds: Sequence[str], doc_ids: Sequence[str],
@@ -107,10 +115,11 @@ def infer_untagged(model: TaskModel, texts: Sequence[str], kinds: Sequence[str],
     mean = np.stack([vecs[rows[mid]].mean(axis=0) for mid in ids])
     mean /= np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
     out: dict[str, tuple[str, float]] = {}
-    for start in range(0, len(ids), 2048):  # bounded memory for the sparse x dense step
-        p = model.proba_many(text[start:start + 2048], mean[start:start + 2048])
+    for start in range(0, len(ids), INFER_BATCH):
+        batch = slice(start, start + INFER_BATCH)
+        p = model.proba_many(text[batch], mean[batch])
         best = p.argmax(axis=1)
-        for j, mid in enumerate(ids[start:start + 2048]):
+        for j, mid in enumerate(ids[batch]):
             out[mid] = (model.labels[int(best[j])], float(p[j, best[j]]))
     log.info("Inferred the task of %s untagged models in %.1f s", f"{len(out):,}",
              time.perf_counter() - t0)
@@ -180,8 +189,15 @@ def fit_task_stage(cfg: Config, chunks, vectors, models: list[ModelInfo], embedd
     else:
         log.info("Reusing the previous task model (inputs unchanged)")
     intent, intent_digest, intent_reuse = fit_intent_stage(embedder, prev_dir, prev)
+    # the inferred tasks read the same model chunks the digest covers: with the task model
+    # reused, the previous index's file is this build's too
+    reuse_inferred = reuse and (prev_dir / INFERRED_FILE).exists()
     inferred: dict[str, tuple[str, float]] = {}
-    infer_with = task_model if not reuse else TaskModel.load(prev_dir)
+    infer_with = None
+    if reuse_inferred:
+        inferred = load_inferred(prev_dir)
+    else:
+        infer_with = task_model if not reuse else TaskModel.load(prev_dir)
     if infer_with is not None:
         inferred = infer_untagged(infer_with, [c.text for c in chunks], [c.kind for c in chunks],
                                   [c.doc_id for c in chunks], vectors, by_id)
@@ -192,7 +208,9 @@ def fit_task_stage(cfg: Config, chunks, vectors, models: list[ModelInfo], embedd
                 shutil.copy2(prev_dir / name, tmp / name)
         elif task_model is not None:
             task_model.save(tmp)
-        if infer_with is not None:
+        if reuse_inferred:
+            shutil.copy2(prev_dir / INFERRED_FILE, tmp / INFERRED_FILE)
+        elif infer_with is not None:
             save_inferred(tmp, inferred)
         if intent_reuse:
             for name in ("intent.npz", "intent.json"):

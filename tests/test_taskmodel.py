@@ -176,3 +176,33 @@ def test_load_inferred_without_or_with_a_stale_file(tmp_path):
     assert load_inferred(tmp_path) == {}
     (tmp_path / INFERRED_FILE).write_text("{not json")
     assert load_inferred(tmp_path) == {}
+
+
+def test_a_reused_task_model_reuses_its_inferred_tasks(tmp_path, monkeypatch, fake_embedder):
+    """Unchanged inputs: the previous index's inferred tasks are copied, not recomputed
+    (the inference reads the same model chunks the digest covers)."""
+    import json
+
+    import builder.taskfit as taskfit
+    from advisor.config import Config
+    from advisor.taskmodel import INFERRED_FILE, JSON_FILE, NPZ_FILE, save_inferred
+
+    prev, out = tmp_path / "prev", tmp_path / "out"
+    prev.mkdir()
+    out.mkdir()
+    for name in (NPZ_FILE, JSON_FILE):
+        (prev / name).write_bytes(b"previous task model")
+    save_inferred(prev, {"a/untagged": ("fill-mask", 0.9), "b/untagged": ("text-generation", 0.7)})
+    monkeypatch.setattr(taskfit, "inputs_sha256", lambda *a: "same")
+    monkeypatch.setattr(taskfit, "_previous_task_info", lambda d: {"inputs_sha256": "same"})
+    monkeypatch.setattr(taskfit, "fit_intent_stage", lambda *a: (None, "i", False))
+
+    def no_inference(*a, **kw):
+        raise AssertionError("inferred again although the inputs are unchanged")
+
+    monkeypatch.setattr(taskfit, "infer_untagged", no_inference)
+    save, info = taskfit.fit_task_stage(Config().replace(index_dir=prev), [],
+                                        np.zeros((0, 4), np.float32), [], fake_embedder)
+    save(out)
+    assert info["reused"] and info["inferred_untagged"] == 2
+    assert json.loads((out / INFERRED_FILE).read_text()) == json.loads((prev / INFERRED_FILE).read_text())
