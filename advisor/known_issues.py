@@ -279,15 +279,11 @@ class KnownIssueMatcher:
         out = self.signature_matches(text)
         if self._vecs is not None and qvec is None:
             qvec = self.embedder.encode([text[:4000]])[0]
-        scores = None
-        if out:
-            # several signatures can fire on one error line ("CUDA out of memory" while
-            # training and while serving): the entry the question reads closest to leads
-            scores = self.semantic_scores(text[:4000], qvec)
-            out.sort(key=lambda m: -float(scores[self._pos[m.issue.id]]))
+        scores = self.semantic_scores(text[:4000], qvec)
+        # several signatures can fire on one error line ("CUDA out of memory" while
+        # training and while serving): the entry the question reads closest to leads
+        out.sort(key=lambda m: -float(scores[self._pos[m.issue.id]]))
         if len(out) < k:
-            if scores is None:
-                scores = self.semantic_scores(text[:4000], qvec)
             taken = {m.issue.id for m in out}
             best = None
             for j in np.argsort(-scores):
