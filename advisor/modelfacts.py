@@ -216,6 +216,12 @@ _ID_SPLIT = re.compile(r"[-_./]")
 _SHARED_SETS: dict[frozenset[str], frozenset[str]] = {}
 
 
+def library_words(m: ModelInfo) -> set[str]:
+    """What a model can be loaded with, lower-case: its tags, formats and library (a
+    request's library matches when one of its aliases is among them)."""
+    return {x.lower() for x in (*m.tags, *m.formats, m.library or "") if x}
+
+
 def _shared(words: Iterable[str]) -> frozenset[str]:
     """One frozenset object (of interned strings) per distinct set of words: the
     features of ~45k models repeat a few thousand tag and language sets, and sharing
@@ -247,14 +253,13 @@ class ModelFeatures:
         params, estimated = estimate_params(m)
         low = m.id.lower()
         tags = _shared(t.lower() for t in m.tags)
-        extra = [x.lower() for x in (*m.formats, m.library or "")]
         return cls(
             params=params, params_estimated=estimated, low_id=low,
             id_tokens=_shared(_ID_SPLIT.split(low)),
             langs=_shared(x.lower() for x in m.languages),
             tags=tags,
             multilingual=is_multilingual(m),
-            have_library=tags if all(x in tags for x in extra) else _shared((*tags, *extra)),
+            have_library=_shared(library_words(m)),
             log_downloads=math.log1p(max(m.downloads, 0)),
             log_likes=math.log1p(max(m.likes, 0)),
         )

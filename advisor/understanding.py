@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from advisor.entities import EntityLinker, wants_smaller
 from advisor.errors import InvalidInputError
 from advisor.formatting import human_count
-from advisor.modelfacts import estimate_params
+from advisor.modelfacts import estimate_params, library_words
 from advisor.taskmodel import TaskGuess, TaskModel, blend, reweight
 from advisor.tasks import (
     LANGUAGE_NAMES,
@@ -79,12 +80,8 @@ def _normalise_language(value: str) -> str:
     )
 
 
-def _tag_counts(models: Iterable[ModelInfo]) -> dict[str, float]:
-    counts: dict[str, float] = {}
-    for m in models:
-        if isinstance(m.pipeline_tag, str):
-            counts[m.pipeline_tag] = counts.get(m.pipeline_tag, 0.0) + 1.0
-    return counts
+def _tag_counts(models: Iterable[ModelInfo]) -> Counter[str]:
+    return Counter(m.pipeline_tag for m in models if isinstance(m.pipeline_tag, str))
 
 
 def load_task_model(index_dir) -> TaskModel | None:
@@ -142,7 +139,7 @@ class RequestUnderstanding:
         self.known_tasks = known_tasks
         self._linker: EntityLinker | None = None
         self._model_rows = None
-        self._task_counts: dict[str | None, dict[str, float]] = {}
+        self._task_counts: dict[str | None, Counter[str]] = {}
 
     @property
     def linker(self) -> EntityLinker:
@@ -177,8 +174,7 @@ class RequestUnderstanding:
         if library not in self._task_counts:
             wanted = set(LIBRARY_ALIASES.get(library, (library,)))
             self._task_counts[library] = _tag_counts(
-                m for m in self.models.values()
-                if wanted & {str(m.library or "").lower(), *(t.lower() for t in m.tags)})
+                m for m in self.models.values() if not wanted.isdisjoint(library_words(m)))
         lib, every = self._task_counts[library], self._task_counts[None]
         if not lib:
             return {}
