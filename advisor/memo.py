@@ -24,17 +24,20 @@ class MemoEmbedder:
     windows for the classifier) so each piece of a question is embedded once. Larger
     batches (building, the knowledge base at load) go straight to the inner embedder."""
 
-    def __init__(self, inner, size: int = DEFAULT_MEMO_SIZE):
+    def __init__(self, inner, size: int = DEFAULT_MEMO_SIZE, max_batch: int = MEMO_MAX_BATCH):
+        """``size``: texts kept; ``max_batch``: larger encodes pass through uncached (a
+        cross-validation that re-embeds the same training texts per fold raises both)."""
         self.inner = inner
         self.model_id = inner.model_id
         self.dim = inner.dim
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self._size = size
+        self._max_batch = max_batch
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         texts = list(texts)
-        if not texts or len(texts) > MEMO_MAX_BATCH:
+        if not texts or len(texts) > self._max_batch:
             return self.inner.encode(texts, batch_size=batch_size)
         found: dict[str, np.ndarray] = {}
         with self._lock:

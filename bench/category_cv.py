@@ -34,34 +34,6 @@ from bench._common import md_table, setup_logging, write_result
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class _Memo:
-    """An embedder that embeds each distinct text once across folds."""
-
-    def __init__(self, inner):
-        self.inner, self.model_id, self.dim = inner, inner.model_id, inner.dim
-        self._cache: dict[str, np.ndarray] = {}
-
-    def encode(self, texts, batch_size: int = 64):
-        todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if todo:
-            for t, v in zip(todo, self.inner.encode(todo, batch_size=batch_size), strict=True):
-                self._cache[t] = v
-        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, self.dim))
-
-
-def kb_texts_labelled():
-    """(example and description of every known issue, as LabelledText)."""
-    from advisor.known_issues import load_known_issues
-    from advisor.labelled import LabelledText
-
-    out = []
-    for i in load_known_issues():
-        for text in (i.example, i.description):
-            if text and text.strip():
-                out.append(LabelledText(text.strip(), i.category, i.subcategory, "known_issue"))
-    return out
-
-
 def main(folds: int = 5, index_dir: Path = ROOT / "index", embedder=None,
          out_dir: Path | None = None) -> dict:
     from advisor.classifier import TaxonomyClassifier
@@ -70,10 +42,13 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", embedder=None,
     from advisor.eval import split_of
     from advisor.guidance import load_guidance
     from advisor.index import AdvisorIndex
-    from advisor.labelled import read_labelled_posts, training_texts
+    from advisor.known_issues import load_known_issues
+    from advisor.labelled import known_issue_texts, read_labelled_posts, training_texts
+    from advisor.memo import MemoEmbedder
 
     cfg = Config.from_env(index_dir=Path(index_dir), disable_progress=True)
-    emb = _Memo(embedder or embedder_for(cfg))
+    # every fold re-embeds the same training texts: embed each distinct text once
+    emb = MemoEmbedder(embedder or embedder_for(cfg), size=1_000_000, max_batch=1_000_000)
     index = AdvisorIndex.load(cfg, embedder=emb)
     eval_dir = Path(LABELLED_POSTS_FILE).parent
     questions = read_labelled_posts(eval_dir / "real_questions.jsonl")
@@ -82,7 +57,7 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", embedder=None,
     rng = np.random.default_rng(0)
     fold_of = rng.permutation(len(tune)) % folds
     guidance = load_guidance()
-    variants = {"base": [], "+ known issues": kb_texts_labelled()}
+    variants = {"base": [], "+ known issues": known_issue_texts(load_known_issues())}
     table = []
     for name, extra in variants.items():
         top1 = top3 = sure = sure_ok = 0

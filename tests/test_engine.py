@@ -285,3 +285,20 @@ def test_a_paste_with_no_known_pattern_does_not_lead_the_answer(advisor):
     at = recognised.answer.find(recognised.explanation.answer.strip()[:40])
     assert at >= 0  # a recognised output is explained; a known issue's specific fix goes first
     assert not recognised.known_issues or recognised.answer.lstrip().startswith("### Likely fix")
+
+
+def test_memo_caches_large_batches_only_when_asked():
+    """Builds and the KB load pass big batches through uncached; a cross-validation that
+    re-embeds the same training texts per fold raises max_batch and embeds each once."""
+    from advisor.memo import MEMO_MAX_BATCH
+
+    texts = [f"training text number {i}" for i in range(MEMO_MAX_BATCH + 4)]
+    default = MemoEmbedder(FakeEmbedder())
+    default.encode(texts)
+    default.encode(texts)
+    assert default.inner.texts_seen == 2 * len(texts)
+    wide = MemoEmbedder(FakeEmbedder(), size=1000, max_batch=1000)
+    first = wide.encode(texts)
+    again = wide.encode(list(reversed(texts)))
+    assert wide.inner.texts_seen == len(texts)
+    assert (again[::-1] == first).all()
