@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -222,17 +223,14 @@ def previous_dim(cfg: Config) -> int | None:
     return man.get("dim") if man.get("embed_model") == cfg.embed_model else None
 
 
-def save_known_issue_vectors(tmp: Path, cfg: Config, embedder: Embedder) -> None:
-    """Embed the known-issues KB into the index (vectors of unchanged entries are taken
-    from the previous index); a broken KB file is reported and skipped, the app then
-    embeds at start."""
-    from advisor.errors import KnowledgeBaseError
-    from advisor.known_issues import load_known_issues, load_vector_cache, save_vector_cache
+def save_known_issue_vectors(tmp: Path, cfg: Config, embedder: Embedder,
+                             issues: Sequence[Any] | None) -> None:
+    """Embed the known-issues KB (``issues``, read once by the build; ``None`` when a KB
+    file is broken: nothing is written and the app embeds at start) into the index;
+    vectors of unchanged entries are taken from the previous index."""
+    from advisor.known_issues import load_vector_cache, save_vector_cache
 
-    try:
-        issues = load_known_issues()
-    except KnowledgeBaseError as e:
-        log.warning("Known-issue vectors not built: %s", e)
+    if issues is None:
         return
     previous = load_vector_cache(Path(cfg.index_dir), embedder.model_id)
     fresh = save_vector_cache(tmp, issues, embedder, previous)

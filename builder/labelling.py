@@ -17,6 +17,7 @@ import json
 import logging
 import shutil
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -102,30 +103,27 @@ class Labelling:
         return info
 
 
-def label_threads(data: SourceData, embedder: Embedder, index_dir: Path) -> Labelling:
+def label_threads(data: SourceData, embedder: Embedder, index_dir: Path,
+                  known_issues: Sequence[Any] = ()) -> Labelling:
     """Label threads without a study label with the taxonomy classifier.
 
-    Reuses the previous index's classifier and labels when their inputs (taxonomy,
-    threads, guidance, embedding model) are unchanged; otherwise fits a new one. When
+    ``known_issues`` (the KB entries, read once by the build) add their examples and
+    descriptions to the training texts. Reuses the previous index's classifier and labels
+    when their inputs (taxonomy, threads, guidance, labelled texts, embedding model) are
+    unchanged; otherwise fits a new one. When
     :mod:`advisor.classifier` is not available, threads keep only their root-cause
     labels.
     """
     try:
         from advisor.classifier import TaxonomyClassifier
         from advisor.config import LABELLED_POSTS_FILE
-        from advisor.errors import KnowledgeBaseError
         from advisor.guidance import load_guidance
-        from advisor.known_issues import load_known_issues
         from advisor.labelled import known_issue_texts, labelled_posts
     except ImportError as e:
         log.warning("Taxonomy classifier unavailable (%s); threads are not labelled", e)
         return Labelling()
     guidance = load_guidance()
-    posts = labelled_posts(Path(LABELLED_POSTS_FILE).parent)
-    try:
-        posts += known_issue_texts(load_known_issues())
-    except KnowledgeBaseError as e:  # a broken entry: classify without the KB texts
-        log.warning("Known-issue texts left out of the classifier: %s", e)
+    posts = labelled_posts(Path(LABELLED_POSTS_FILE).parent) + known_issue_texts(known_issues)
     digest = _classifier_inputs_sha256(data, guidance, embedder, posts)
     previous = _previous_labels(Path(index_dir), digest)
     if previous is not None and set(previous) == {t.topic_id for t in data.threads}:

@@ -78,12 +78,27 @@ def _unique(docs: list[Document]) -> list[Document]:
     return out
 
 
+def _read_known_issues() -> list[Any] | None:
+    """The known-issue entries, read once per build for the classifier's training texts
+    and the KB vectors; ``None`` (with a warning) when a file is broken: the build goes
+    on without them and the app reports the file at start."""
+    from advisor.errors import KnowledgeBaseError
+    from advisor.known_issues import load_known_issues
+
+    try:
+        return load_known_issues()
+    except KnowledgeBaseError as e:
+        log.warning("Known issues left out of this build (no KB texts for the classifier, "
+                    "no KB vectors): %s", e)
+        return None
+
+
 def _extra_files(tmp: Path, cfg: Config, embedder: Embedder, labelling: Labelling,
-                 data: SourceData) -> dict[str, Any]:
+                 data: SourceData, known_issues: list[Any] | None) -> dict[str, Any]:
     """The index's query encoder (``onnx/``), the known-issue vectors and the classifier,
     written into ``tmp``."""
     export_query_encoder(embedder, cfg, tmp / QUERY_ENCODER_DIR)
-    save_known_issue_vectors(tmp, cfg, embedder)
+    save_known_issue_vectors(tmp, cfg, embedder, known_issues)
     return labelling.save(tmp, data.threads)
 
 
@@ -109,7 +124,8 @@ def build(
     recover_interrupted_swap(cfg.index_dir)
     data = read_sources(cfg, source, limit, hub_filters)  # fails fast on a bad corpus
     embedder = embedder or LazyEmbedder(cfg, previous_dim(cfg))
-    labelling = label_threads(data, embedder, cfg.index_dir)
+    known_issues = _read_known_issues()
+    labelling = label_threads(data, embedder, cfg.index_dir, known_issues or ())
     docs = [*taxonomy_documents(data.taxonomy), *thread_documents(data.threads), *data.model_docs]
     if not docs:
         raise EmptyCorpusError(
@@ -146,7 +162,7 @@ def build(
 
     def extra(tmp: Path) -> dict[str, Any]:
         save_models(tmp)
-        return _extra_files(tmp, cfg, embedder, labelling, data)
+        return _extra_files(tmp, cfg, embedder, labelling, data, known_issues)
 
     written = write_index(
         cfg.index_dir, chunks, emb.vectors,

@@ -242,3 +242,33 @@ def test_no_change_rebuild_rewrites_and_rechunks_nothing(small_index_dir, corpus
     assert second.rechunked == 0 and second.embedded_new == 0
     assert second.manifest["sources"] == first.manifest["sources"]
     assert second.manifest["files"] == first.manifest["files"]
+
+
+def test_the_knowledge_base_is_read_once_a_build_and_a_broken_one_is_left_out(
+        small_index_dir, corpus_dir, tmp_path, monkeypatch, caplog):
+    """The classifier's KB texts and the KB vectors come from one read of the entries;
+    a broken entry file leaves the KB out (the classifier is refitted without its texts)
+    and the build still completes, naming the file."""
+    import advisor.known_issues
+    from advisor.errors import KnowledgeBaseError
+
+    cfg = small_index_config(tmp_path / "index", corpus_dir)
+    shutil.copytree(small_index_dir, cfg.index_dir)
+    real = advisor.known_issues.load_known_issues
+    calls = []
+
+    def counted(*a, **kw):
+        calls.append(1)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(advisor.known_issues, "load_known_issues", counted)
+    build(cfg, limit=SMALL_INDEX_LIMIT, embedder=FakeEmbedder())
+    assert len(calls) == 1
+    assert (cfg.index_dir / advisor.known_issues.VECTORS_FILE).exists()
+
+    def broken(*a, **kw):
+        raise KnowledgeBaseError("bad-entry.yaml: unreadable")
+
+    monkeypatch.setattr(advisor.known_issues, "load_known_issues", broken)
+    res = build(cfg, limit=SMALL_INDEX_LIMIT, embedder=FakeEmbedder())
+    assert res.manifest["classifier"]["fitted"] and "bad-entry.yaml" in caplog.text
