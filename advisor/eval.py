@@ -8,7 +8,7 @@ Each input line is ``{"id", "question", "category", "subcategory", "task",
 "good_models": [...], "key_points": [...]}`` (all but id and question optional). Every
 question goes through :meth:`advisor.engine.Advisor.advise`; each ``--details`` line is
 ``{"id", "categories": [top-3 names], "subcategory", "models": [ids], "answer",
-"citations": [{"kind", "id", "url"}], "latency_ms"}``. A JSON summary is printed on
+"citations": [{"kind", "id", "url"}], "known_issues": [entry ids matched], "latency_ms"}``. A JSON summary is printed on
 stdout: n, category top-1/top-3 accuracy (over questions with a category), model
 selection hit@5 (over questions with good_models; an entry without "/" is a family name
 that matches when it is a case-insensitive substring of a recommended id), key-point
@@ -155,6 +155,7 @@ def details_line(qid: str, advice: Advice) -> dict[str, Any]:
         "models": [m.model_id for m in advice.models],
         "answer": advice.answer,
         "citations": [{"kind": c.kind, "id": c.id, "url": c.url} for c in advice.citations],
+        "known_issues": list(advice.known_issues),
         "latency_ms": round(advice.latency_ms, 2),
     }
 

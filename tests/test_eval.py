@@ -52,7 +52,8 @@ def test_cli_end_to_end(small_index_dir, questions_file, tmp_path, monkeypatch, 
     assert [r["id"] for r in rows] == ["q1", "q2", "q3"]
     for r in rows:
         assert set(r) == {"id", "categories", "subcategory", "models", "answer", "citations",
-                          "latency_ms"}
+                          "known_issues", "latency_ms"}
+        assert all(isinstance(k, str) for k in r["known_issues"])
         assert 1 <= len(r["categories"]) <= 3 and r["answer"] and r["citations"]
         assert all(set(c) == {"kind", "id", "url"} for c in r["citations"])
     # the summary's numbers agree with the details written
