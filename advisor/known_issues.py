@@ -12,9 +12,11 @@ it was solved. :func:`load_known_issues` reads and validates them.
    specific evidence there is); when several fire on one error line, the entry whose
    description the question reads closest to leads;
 2. **semantic + lexical**: cosine similarity of the question's MiniLM vector with each
-   entry's description, averaged with a TF-IDF cosine over the same texts; an entry
-   counts when the blend passes :data:`MIN_SEMANTIC_SCORE` (chosen on the ``tune`` half
-   of ``eval/real_questions.jsonl``);
+   entry's title + description, averaged with a TF-IDF cosine over the same texts; an
+   entry's optional ``phrasings`` (other ways users ask about the same problem) are
+   scored the same way, each on its own, and the entry keeps its best text's score; an
+   entry counts when the blend passes :data:`MIN_SEMANTIC_SCORE` (chosen on the ``tune``
+   half of ``eval/real_questions.jsonl``);
 3. **premise check**: an entry whose ``not_when`` situation is closer to the question
    than its ``applies_when`` situation is dropped when a clean match exists; otherwise it
    is kept, marked ``premise_doubt``: the answer shows it as possibly related, with its
@@ -78,6 +80,7 @@ class KnownIssue:
     docs: str = ""
     threads: tuple[str, ...] = ()
     example: str = ""
+    phrasings: tuple[str, ...] = ()  # other ways users ask about it, matched one by one
 
     @property
     def match_text(self) -> str:
@@ -118,6 +121,9 @@ def _entry(path: Path, d: object) -> KnownIssue:
             sigs.append(re.compile(str(s), re.I))
         except re.error as e:
             raise KnowledgeBaseError(f"{path}: signature {s!r} is not a valid regex ({e}).") from e
+    phrasings = d.get("phrasings") or []
+    if not isinstance(phrasings, list) or not all(isinstance(x, str) and x.strip() for x in phrasings):
+        raise KnowledgeBaseError(f"{path}: phrasings must be a list of non-empty strings.")
     fix = d["fix"] if isinstance(d["fix"], list) else [d["fix"]]
     as_tuple = lambda v: tuple(str(x) for x in (v or []))  # noqa: E731
     return KnownIssue(
@@ -128,6 +134,7 @@ def _entry(path: Path, d: object) -> KnownIssue:
         not_when=str(d.get("not_when") or ""), snippet=str(d.get("snippet") or "").rstrip(),
         docs=str(d.get("docs") or ""), threads=as_tuple(d.get("threads")),
         example=str(d.get("example") or ""),
+        phrasings=tuple(" ".join(x.split()) for x in phrasings),
     )
 
 
@@ -151,10 +158,13 @@ def load_known_issues(directory: Path = KNOWN_ISSUES_DIR) -> list[KnownIssue]:
 
 
 def kb_texts(issues: Sequence[KnownIssue]) -> list[str]:
-    """Every text of the entries the matcher embeds (descriptions and premises), once."""
+    """Every text of the entries the matcher embeds (descriptions, phrasings and
+    premises), once."""
     out: dict[str, None] = {}
     for i in issues:
         out[i.match_text] = None
+        for p in i.phrasings:
+            out[p] = None
         if i.applies_when and i.not_when:
             out[i.applies_when] = None
             out[i.not_when] = None
@@ -215,14 +225,24 @@ class KnownIssueMatcher:
         self._pos = {x.id: j for j, x in enumerate(self.issues)}  # id -> row
         self.embedder = embedder
         texts = [i.match_text for i in self.issues]
+        # phrasings are scored on their own and count for their entry (``_owner``); the
+        # TF-IDF vocabulary is fitted on descriptions and phrasings together, so a
+        # phrasing's own words count
+        phrasings = [p for i in self.issues for p in i.phrasings]
+        self._owner = np.array([j for j, i in enumerate(self.issues) for _ in i.phrasings],
+                               dtype=np.int64)
         self._tfidf = TfidfVectorizer(stop_words="english", sublinear_tf=True,
                                       ngram_range=(1, 2), min_df=1)
-        self._tf = self._tfidf.fit_transform(texts or ["empty"])
-        self._vecs = None
+        fitted = self._tfidf.fit_transform((texts + phrasings) or ["empty"])
+        self._tf = fitted[:len(texts)] if texts else fitted
+        self._tf_phr = fitted[len(texts):] if phrasings else None
+        self._vecs = self._phr_vecs = None
         self._applies = self._not = None
         self._cache = dict(cache or {})
         if embedder is not None and self.issues:
             self._vecs = self._encode(texts)  # (n, dim)
+            if phrasings:
+                self._phr_vecs = self._encode(phrasings)
             premised = [i for i, x in enumerate(self.issues) if x.not_when and x.applies_when]
             self._premised = premised
             if premised:
@@ -255,14 +275,26 @@ class KnownIssueMatcher:
         return out
 
     def semantic_scores(self, text: str, qvec: np.ndarray | None = None) -> np.ndarray:
-        """``(n,)`` blended dense + TF-IDF cosine of ``text`` with every entry."""
-        tf = np.asarray((self._tfidf.transform([text]) @ self._tf.T).todense()).ravel()
+        """``(n,)`` blended dense + TF-IDF cosine of ``text`` with every entry (the best
+        of its description and its phrasings)."""
+        q_tf = self._tfidf.transform([text])
+        tf = np.asarray((q_tf @ self._tf.T).todense()).ravel()
+        tf_phr = (np.asarray((q_tf @ self._tf_phr.T).todense()).ravel()
+                  if self._tf_phr is not None else None)
         if self._vecs is None:
-            return tf
-        if qvec is None:
-            qvec = self.embedder.encode([text])[0]
-        dense = self._vecs @ np.asarray(qvec, np.float32)
-        return W_DENSE * dense + (1 - W_DENSE) * tf
+            scores = tf
+            phr = tf_phr
+        else:
+            if qvec is None:
+                qvec = self.embedder.encode([text])[0]
+            q = np.asarray(qvec, np.float32)
+            scores = W_DENSE * (self._vecs @ q) + (1 - W_DENSE) * tf
+            phr = (W_DENSE * (self._phr_vecs @ q) + (1 - W_DENSE) * tf_phr
+                   if tf_phr is not None else None)
+        if phr is not None:
+            scores = scores.copy()
+            np.maximum.at(scores, self._owner, phr)
+        return scores
 
     def _premise_fails(self, j: int, qvec: np.ndarray | None) -> bool:
         if qvec is None or self._applies is None or j not in self._premised:

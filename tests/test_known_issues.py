@@ -153,3 +153,44 @@ def test_build_time_vectors_are_used_at_load(issues, fake_embedder, tmp_path):
     # a rebuild embeds only texts it has not seen
     assert save_vector_cache(tmp_path, issues[:21], fake_embedder, cache) >= 1
     assert save_vector_cache(tmp_path, some, fake_embedder, cache) == 0
+
+
+GATED = (
+    "id: gated-wait\ntitle: Access request to a gated model is still pending\ncategory: Website & Pricing\n"
+    "description: I requested access to a gated repository and the author has not approved it\n"
+    "cause: c\nfix: [wait or contact the author]\nthreads: ['https://x']\nexample: e\n")
+OTHER = (
+    "id: other-entry\ntitle: Tokenizer has no pad token\ncategory: Training Pipeline\n"
+    "description: batching with gpt2 fails because the tokenizer has no pad token\n"
+    "cause: c\nfix: [set pad token]\nthreads: ['https://y']\nexample: e\n")
+ASKED = "No email after a week: how long does approval take for the Llama licence form?"
+
+
+def test_phrasings_let_other_wordings_find_an_entry(tmp_path):
+    """A question that shares no word with an entry's description finds the entry
+    through one of its phrasings."""
+    (tmp_path / "gated-wait.yaml").write_text(GATED)
+    (tmp_path / "other-entry.yaml").write_text(OTHER)
+    plain = KnownIssueMatcher(load_known_issues(tmp_path))
+    assert plain.semantic_scores(ASKED).max() == 0.0
+    (tmp_path / "gated-wait.yaml").write_text(
+        GATED + "phrasings:\n  - how long does approval take, no email after a week\n")
+    m = KnownIssueMatcher(load_known_issues(tmp_path))
+    scores = m.semantic_scores(ASKED)
+    assert m.issues[int(scores.argmax())].id == "gated-wait" and scores.max() > 0.3
+    assert m.issues[int(m.semantic_scores("gpt2 batching: no pad token").argmax())].id == "other-entry"
+
+
+def test_phrasings_with_vectors_take_the_best_text(tmp_path, fake_embedder):
+    (tmp_path / "gated-wait.yaml").write_text(
+        GATED + "phrasings:\n  - how long does approval take, no email after a week\n")
+    (tmp_path / "other-entry.yaml").write_text(OTHER)
+    m = KnownIssueMatcher(load_known_issues(tmp_path), fake_embedder)
+    got = m.match(ASKED)
+    assert got and got[0].issue.id == "gated-wait"
+
+
+def test_bad_phrasings_are_reported_by_name(tmp_path):
+    (tmp_path / "gated-wait.yaml").write_text(GATED + "phrasings: just one string\n")
+    with pytest.raises(KnowledgeBaseError, match="gated-wait.yaml: phrasings"):
+        load_known_issues(tmp_path)
