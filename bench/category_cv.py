@@ -14,6 +14,10 @@ alone (no known-issue steering, unlike ``category_quality.py``) for:
   (``prompts/known_issues``), labelled with the entry's category: several hundred
   user-worded texts per pass, written by people who did not see the questions.
 
+For the build's texts (the last variant) it also prints how often the answer's
+"sure" wording (not unsure, top score at or above ``advisor.compose.SURE_CONFIDENCE``)
+would be right at other thresholds, so the threshold is chosen on held-out folds.
+
 ``test`` is never read. Run: ``python -m bench.category_cv [--folds 5]`` (needs
 ``index/`` for the codebook and threads; ~3 minutes on 2 cores).
 """
@@ -32,6 +36,9 @@ if __package__ in (None, ""):  # `python bench/category_cv.py`
 from bench._common import md_table, setup_logging, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+CALIBRATION_THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
 
 
 def main(folds: int = 5, index_dir: Path = ROOT / "index", embedder=None,
@@ -62,6 +69,7 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", embedder=None,
     for name, extra in variants.items():
         top1 = top3 = sure = sure_ok = 0
         conf: list[float] = []
+        scored: list[tuple[float, bool, bool]] = []  # (top score, right, unsure)
         for f in range(folds):
             held = [q for q, k in zip(tune, fold_of, strict=True) if k == f]
             kept = [q for q, k in zip(tune, fold_of, strict=True) if k != f]
@@ -73,6 +81,7 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", embedder=None,
                 top1 += cats[:1] == [q.category]
                 top3 += q.category in cats[:3]
                 conf.append(pred[0].score)
+                scored.append((pred[0].score, cats[:1] == [q.category], clf.is_unsure(pred)))
                 if not clf.is_unsure(pred):
                     sure += 1
                     sure_ok += cats[:1] == [q.category]
@@ -80,9 +89,16 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", embedder=None,
                       "top-1": round(top1 / len(tune), 3), "top-3": round(top3 / len(tune), 3),
                       "sure": sure, "sure right": round(sure_ok / sure, 3) if sure else None,
                       "median top score": round(float(np.median(conf)), 3)})
-    result = {"folds": folds, "split": "tune", "table": table}
+    calibration = []
+    for th in CALIBRATION_THRESHOLDS:
+        picked = [right for score, right, unsure in scored if score >= th and not unsure]
+        calibration.append({"sure at": th, "questions": len(picked),
+                            "right": round(sum(picked) / len(picked), 3) if picked else None})
+    result = {"folds": folds, "split": "tune", "table": table, "calibration": calibration}
     result["path"] = str(write_result("category_cv", result, out_dir))
     print(md_table(table))
+    print()
+    print(md_table(calibration))
     return result
 
 

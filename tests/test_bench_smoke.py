@@ -184,6 +184,9 @@ def test_category_cv_holds_out_each_tune_question_once(small_index_dir, tmp_path
     for r in rows.values():
         assert r["questions"] > 50 and 0.0 <= r["top-1"] <= r["top-3"] <= 1.0
         assert 0 <= r["sure"] <= r["questions"]
+    # the calibration table: fewer questions pass a higher "sure" threshold
+    counts = [c["questions"] for c in res["calibration"]]
+    assert counts == sorted(counts, reverse=True) and counts[0] <= rows["+ known issues"]["questions"]
 
 
 def test_fresh_start_downloads_then_answers(small_index_dir, tmp_path):
