@@ -195,3 +195,8 @@ def setup_logging(verbose: bool = False) -> None:
     )
     for noisy in ("httpx", "httpcore", "urllib3"):  # one line per HTTP request otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def print_tables(*tables: Sequence[dict[str, Any]]) -> None:
+    """Print each table as markdown (:func:`md_table`), a blank line between them."""
+    print("\n\n".join(md_table(t) for t in tables))

@@ -33,7 +33,7 @@ import numpy as np
 if __package__ in (None, ""):  # `python bench/category_cv.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import md_table, setup_logging, write_result
+from bench._common import print_tables, setup_logging, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,9 +96,7 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", embedder=None,
                             "right": round(sum(picked) / len(picked), 3) if picked else None})
     result = {"folds": folds, "split": "tune", "table": table, "calibration": calibration}
     result["path"] = str(write_result("category_cv", result, out_dir))
-    print(md_table(table))
-    print()
-    print(md_table(calibration))
+    print_tables(table, calibration)
     return result
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/retrieval_quality.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import DEFAULT_INDEX_DIR, REPO, md_table, setup_logging, write_result
+from bench._common import DEFAULT_INDEX_DIR, REPO, print_tables, setup_logging, write_result
 
 log = logging.getLogger(__name__)
 
@@ -176,9 +176,7 @@ def main(index_dir: Path = DEFAULT_INDEX_DIR, questions_path: Path = DEV_QUESTIO
     result = {"retrieval": retrieval, "recommender": recommender,
               "n_questions": len(questions), "n_scored": n_scored}
     result["path"] = str(write_result("retrieval_quality", result, out_dir))
-    print(md_table(retrieval))
-    print()
-    print(md_table(recommender))
+    print_tables(retrieval, recommender)
     return result
 
 
