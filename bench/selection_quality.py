@@ -10,6 +10,8 @@ accuracy and intent recall for the advisor:
   request that the intent detection does not see as a model choice scores 0);
 - ``recommender``: :meth:`advisor.recommender.Recommender.recommend` on the text alone
   (what the Find-a-model tab and ``/recommend`` return);
+- ``recommender, told the task``: the same with the gold pipeline tag given as the
+  ``task`` filter (an upper bound that separates task inference from ranking);
 - ``dense``: the first 5 distinct models of a plain dense search over model-card chunks;
 - ``hub, told the task``: the 5 most downloaded models of the gold pipeline tag;
 - ``hub search``: the Hub's search box: models whose id contains a word of the request,
@@ -70,6 +72,12 @@ def hub_search(pool: dict, text: str) -> list[str]:
     return [m.id for m in ranked[:K]]
 
 
+def told_task(rec, row: dict) -> list[str]:
+    """The recommender's picks with the gold task given as a filter (UI/API style)."""
+    filters = {"task": row["task"]} if row.get("task") else None
+    return [m.model_id for m in rec.recommend(row["question"], filters, k=K)]
+
+
 def dense_models(index, text: str) -> list[str]:
     rows = index.rows_for(kind=["model", "model2026"])
     out: list[str] = []
@@ -97,7 +105,7 @@ def main(split: str = "test", questions_path: Path = DEFAULT_QUESTIONS,
     index = adv.index
     rec = adv.parts.recommender
     pool = all_models(index)
-    systems = ("advisor", "recommender", "dense", "hub, told the task", "hub search")
+    systems = ("advisor", "recommender", "recommender, told the task", "dense", "hub, told the task", "hub search")
     sums = {s: {"hit@5": 0.0, "hit@1": 0.0, "mrr": 0.0} for s in systems}
     intent = task_ok = 0
     out = open(details, "w", encoding="utf-8") if details else None
@@ -107,6 +115,7 @@ def main(split: str = "test", questions_path: Path = DEFAULT_QUESTIONS,
         got = {
             "advisor": [m.model_id for m in advice.models],
             "recommender": [m.model_id for m in recs],
+            "recommender, told the task": told_task(rec, r),
             "dense": dense_models(index, r["question"]),
             "hub, told the task": hub_told_task(pool, r.get("task")),
             "hub search": hub_search(pool, r["question"]),

@@ -20,10 +20,8 @@ from advisor.taxonomy import CHALLENGE_CATEGORIES
 
 EVAL = Path(__file__).resolve().parents[1] / "eval"
 FILES = {"requests": "real_requests.jsonl", "questions": "real_questions.jsonl",
-         "train": "train_posts.jsonl", "train_requests": "train_requests.jsonl",
-         "staged": "staged_questions.jsonl"}
-MINIMUM = {"requests": 120, "questions": 150, "train": 300, "train_requests": 50,
-           "staged": 30}
+         "train": "train_posts.jsonl", "train_requests": "train_requests.jsonl"}
+MINIMUM = {"requests": 120, "questions": 150, "train": 300, "train_requests": 50}
 
 
 def _rows(name: str) -> list[dict]:
