@@ -1,0 +1,185 @@
+"""Cross-validated task inference on real requests: the task model and the full request
+reading (task model + nearest cards + named models + task words + library), held out.
+
+The task model (:mod:`advisor.taskmodel`) learns from the index's model cards and from
+labelled real requests. Scoring it on requests it was fitted on says nothing, and the
+``tune`` half of ``eval/real_requests.jsonl`` alone (52 requests) is too small to choose
+its settings. This script pools the labelled requests that may be learned from (every
+row of ``eval/train_requests.jsonl`` and the ``tune`` half of the real requests; never
+``test``), splits them into ``--folds`` folds, refits the task model without each fold in
+turn (the card part of the training set is the same every time) and reads each held-out
+request with :class:`advisor.understanding.RequestUnderstanding` exactly as the app does.
+
+It reports task accuracy (top-1, and top-3 of the task model alone) per setting of the
+blend weights of :mod:`advisor.understanding` (``W_KNN``, ``W_MENTION``, ``W_CUE``) and
+of the task model's ``w_text``; settings that need a refit (``REQUEST_WEIGHT``,
+``C_TEXT``...) are compared by running the script once per value with ``--set``.
+
+Run: ``python -m bench.task_cv [--folds 5] [--set taskmodel.REQUEST_WEIGHT=50]``
+(needs a built ``index/``; ~2 minutes per fold on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):  # `python bench/task_cv.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import md_table, setup_logging, write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("bench.task_cv")
+
+# The grid read after the folds are fitted (no refit needed): current values first.
+GRID = {"W_TEXT": (0.5, 0.35, 0.65), "W_KNN": (0.1, 0.2, 0.3), "W_MENTION": (0.25, 0.15, 0.4),
+        "W_CUE": (0.4, 0.25, 0.55)}
+
+
+def labelled_requests(eval_dir: Path) -> list[dict]:
+    """Rows that task inference may learn from: all training requests and the ``tune``
+    half of the real requests (``source`` says which)."""
+    from advisor.eval import split_of
+
+    out = []
+    for name, keep in (("train_requests.jsonl", lambda r: True),
+                       ("real_requests.jsonl", lambda r: split_of(r["source_url"]) == "tune")):
+        path = eval_dir / name
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            if r.get("question") and r.get("task") and keep(r):
+                out.append({"id": r["id"], "question": r["question"], "task": r["task"],
+                            "source": name.split("_")[0]})
+    return out
+
+
+def apply_sets(sets: list[str]) -> dict[str, str]:
+    """``module.NAME=value`` overrides (e.g. ``taskmodel.REQUEST_WEIGHT=50``)."""
+    done = {}
+    for s in sets:
+        target, value = s.split("=", 1)
+        mod_name, attr = target.rsplit(".", 1)
+        mod = importlib.import_module(f"advisor.{mod_name}")
+        old = getattr(mod, attr)
+        setattr(mod, attr, type(old)(value))
+        done[target] = value
+    return done
+
+
+def main(folds: int = 5, sets: list[str] | None = None, eval_dir: Path = ROOT / "eval",
+         index_dir: Path = ROOT / "index", out_dir: Path | None = None,
+         embedder=None, grid: dict[str, tuple[float, ...]] | None = None) -> dict:
+    import faiss
+
+    from advisor import understanding as U
+    from advisor.config import Config
+    from advisor.index import AdvisorIndex
+    from advisor.taskmodel import TaskModel, card_training_text
+    from advisor.tasks import load_task_specs, parse_request
+    from builder.taskfit import MODEL_KINDS
+
+    overrides = apply_sets(sets or [])
+    rows = labelled_requests(eval_dir)
+    cfg = Config.from_env(index_dir=Path(index_dir), disable_progress=True)
+    idx = AdvisorIndex.load(cfg, embedder=embedder)
+    vectors = faiss.read_index(str(Path(index_dir) / "vectors.faiss"))
+    vectors = vectors.reconstruct_n(0, vectors.ntotal)
+    card_rows, x_text, y = [], [], []
+    for i, (kind, doc_id) in enumerate(zip(idx.kinds, idx.doc_ids, strict=True)):
+        m = idx.models.get(str(doc_id).split(":", 1)[-1]) if kind in MODEL_KINDS else None
+        if m is not None and m.pipeline_tag:
+            card_rows.append(i)
+            x_text.append(card_training_text(idx.chunk_text(i), m.pipeline_tag))
+            y.append(m.pipeline_tag)
+    x_vec = vectors[card_rows]
+    specs = load_task_specs()
+    desc = {t: f"{s.title}. {s.description}" for t, s in specs.items() if s.description}
+    dvec = idx.embedder.encode(list(desc.values()))
+    desc_vectors = {t: dvec[j] for j, t in enumerate(desc)}
+    qvecs = idx.embedder.encode([r["question"] for r in rows])
+    fold_of = np.random.default_rng(0).permutation(len(rows)) % folds
+    fold_models: list[TaskModel] = []
+    for f in range(folds):
+        t0 = time.perf_counter()
+        tr = [j for j in range(len(rows)) if fold_of[j] != f]
+        model = TaskModel.fit(x_text, x_vec, y, descriptions=desc, description_vectors=desc_vectors,
+                              requests=[(rows[j]["question"], rows[j]["task"]) for j in tr],
+                              request_vectors=qvecs[tr])
+        fold_models.append(model)
+        log.info("fold %d/%d fitted in %.0f s", f + 1, folds, time.perf_counter() - t0)
+
+    def read_all(params: dict[str, float]) -> tuple[list[str | None], float, float]:
+        for k, v in params.items():
+            if k != "W_TEXT":
+                setattr(U, k, v)
+        got: list[str | None] = [None] * len(rows)
+        top1 = top3 = 0
+        for f, model in enumerate(fold_models):
+            model.w_text = params["W_TEXT"]
+            reader = U.RequestUnderstanding(idx.models, idx, model)
+            for j in np.flatnonzero(fold_of == f):
+                req = reader.understand(parse_request(rows[j]["question"]), qvecs[j])
+                got[j] = req.task
+                alone = [g.task for g in model.predict(rows[j]["question"], qvecs[j], k=3)]
+                top1 += alone[0] == rows[j]["task"]
+                top3 += rows[j]["task"] in alone
+        return got, top1 / len(rows), top3 / len(rows)
+
+    table = []
+    grid = grid or GRID
+    names = list(grid)
+    defaults = {k: grid[k][0] for k in names}
+    # one factor at a time around the current values, then the best pairs
+    configs = [defaults] + [dict(defaults, **{k: v}) for k in names for v in grid[k][1:]]
+    for params in configs:
+        got, alone1, alone3 = read_all(params)
+        ok = [g == r["task"] for g, r in zip(got, rows, strict=True)]
+        by = {src: np.mean([o for o, r in zip(ok, rows, strict=True) if r["source"] == src])
+              for src in ("train", "real")}
+        table.append({**params, "task acc": round(float(np.mean(ok)), 3),
+                      "train rows": round(float(by["train"]), 3),
+                      "tune rows": round(float(by["real"]), 3),
+                      "model alone top-1": round(alone1, 3), "top-3": round(alone3, 3)})
+        log.info("%s -> %.3f", params, np.mean(ok))
+    best = max(table, key=lambda r: r["task acc"])
+    # combine the single-factor winners
+    combo = {k: max((r for r in table if all(r[o] == defaults[o] for o in names if o != k)),
+                    key=lambda r: r["task acc"])[k] for k in names}
+    if combo != {k: best[k] for k in names} and combo != defaults:
+        got, alone1, alone3 = read_all(combo)
+        ok = [g == r["task"] for g, r in zip(got, rows, strict=True)]
+        table.append({**combo, "task acc": round(float(np.mean(ok)), 3),
+                      "train rows": round(float(np.mean([o for o, r in zip(ok, rows, strict=True) if r["source"] == "train"])), 3),
+                      "tune rows": round(float(np.mean([o for o, r in zip(ok, rows, strict=True) if r["source"] == "real"])), 3),
+                      "model alone top-1": round(alone1, 3), "top-3": round(alone3, 3)})
+    for k, v in defaults.items():  # leave the module as found
+        if k != "W_TEXT":
+            setattr(U, k, v)
+    result = {"folds": folds, "requests": len(rows), "overrides": overrides, "table": table}
+    suffix = "_".join(f"{k.split('.')[-1]}{v}" for k, v in overrides.items())
+    result["path"] = str(write_result(f"task_cv{'_' + suffix if suffix else ''}", result, out_dir))
+    print(md_table(table))
+    print(f"\n{len(rows)} labelled requests ({sum(r['source'] == 'train' for r in rows)} training, "
+          f"{sum(r['source'] == 'real' for r in rows)} tune), {folds}-fold; overrides {overrides or 'none'}")
+    return result
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--set", action="append", default=[], dest="sets",
+                    help="module.NAME=value override inside advisor (before fitting)")
+    ap.add_argument("--index-dir", type=Path, default=ROOT / "index")
+    args = ap.parse_args()
+    setup_logging()
+    main(args.folds, args.sets, index_dir=args.index_dir)
