@@ -149,6 +149,18 @@ def training_requests(path: Path) -> list[tuple[str, str]]:
     return [(r["question"], r["task"]) for r in rows if r.get("question") and r.get("task")]
 
 
+def training_request_models(path: Path) -> list[tuple[str, list[str]]]:
+    """``(task, good model ids)`` of the training-only real model requests that carry
+    ``good_models`` (``[]`` when the file is missing); the build learns the related
+    tasks of :func:`advisor.pools.learn_related_tasks` from them."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return [(r["task"], list(r["good_models"])) for r in rows
+            if r.get("task") and r.get("good_models")]
+
+
 def training_texts(
     taxonomy: Sequence[TaxonomyEntry],
     threads: Sequence[ThreadInfo],

@@ -9,19 +9,27 @@ candidate's score at relevance 0 (popularity, card quality, penalties) and the d
 ids a retriever filters by; the recommender's score is that base plus ``W_RELEVANCE``
 times the request's relevance, so the score's terms are weighed here and nowhere else.
 
-This module does not score relevance, rank, or cache (the recommender does).
+It also learns and stores which tasks' models can stand in for a task
+(:func:`learn_related_tasks`). This module does not score relevance, rank, or cache (the
+recommender does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from advisor.modelfacts import ModelFeatures, tier_of
 from advisor.tasks import BASE_MODEL_TASKS, MULTILINGUAL, ModelRequest
 from advisor.types import ModelInfo
+
+log = logging.getLogger(__name__)
 
 # Score weights: relevance and popularity dominate, card quality breaks near-ties (the
 # study's point is that thin cards hurt beginners, so it must count, but a perfect card
@@ -31,15 +39,24 @@ W_POPULARITY = 0.40
 W_CARD = 0.10
 W_LIKES_IN_POPULARITY = 0.2  # downloads say "works for many", likes are sparse
 NEUTRAL_CARD_QUALITY = 0.5  # 2026 records carry no card text: neither reward nor punish
-RELATED_TASK_PENALTY = 0.10  # e.g. feature-extraction for a sentence-similarity request
+# e.g. feature-extraction for a sentence-similarity request. 0.10 until the tenth pass; the
+# weights fitted on 375 labelled requests (bench/rank_fit.py, pairwise and listwise, told
+# the task) put it near 0, and 0.02 raised held-out hit@5 0.688 -> 0.704 there.
+RELATED_TASK_PENALTY = 0.02
 UNKNOWN_SIZE_PENALTY = 0.05  # size limit asked but the size is not known
+# A library or tool named in the text ("I use Flair", "in Ollama") is a preference, not a
+# filter: on the labelled requests it was the only filter that removed every good model
+# of 15 of 375 (people name what they use now and are told what else works).
+OTHER_LIBRARY_PENALTY = 0.15
 # Language as a soft preference (score penalties) rather than hard tiers: on the tune
 # requests the best-known multilingual models were what people were told to use, and
 # hard tiers ranked every little-used single-language model above them.
 LANGUAGE_PENALTY = {0: 0.0, 1: 0.05, 2: 0.15}  # speaks it / multilingual / not stated
 MAX_RETRIEVER_DOC_IDS = 5000  # above this, search unfiltered and intersect afterwards
 
-# Tasks that can stand in for each other (with RELATED_TASK_PENALTY).
+# Tasks that can stand in for each other (with RELATED_TASK_PENALTY): the Hub's own
+# conventions; the build adds the pairs learned from labelled requests
+# (:func:`learn_related_tasks`, ``related_tasks.json`` in the index).
 RELATED_TASKS: dict[str, tuple[str, ...]] = {
     "sentence-similarity": ("feature-extraction",),
     "feature-extraction": ("sentence-similarity",),
@@ -53,7 +70,71 @@ RELATED_TASKS: dict[str, tuple[str, ...]] = {
     "image-to-text": ("image-text-to-text",),
 }
 
-Item = tuple[ModelInfo, int, bool, ModelFeatures]  # model, language tier, related task, features
+# model, language tier, related task, features, of another library than the one named
+Item = tuple[ModelInfo, int, bool, ModelFeatures, bool]
+
+RELATED_FILE = "related_tasks.json"
+RELATED_FORMAT_VERSION = 1
+# A tag joins a task's related tasks when at least this many good models of the labelled
+# requests for that task carry it, and at least this share of them (5-fold CV over 375
+# labelled requests, the map learned without each fold: hit@5 0.704 -> 0.717; 3 / 0.10
+# reached more good models but ranked worse, 0.696).
+MIN_RELATED_COUNT = 5
+MIN_RELATED_SHARE = 0.15
+
+
+def learn_related_tasks(requests: Iterable[tuple[str, Iterable[str]]],
+                        models: Mapping[str, ModelInfo]) -> dict[str, tuple[str, ...]]:
+    """Which other pipeline tags the good models of real requests carry, per asked task:
+    ``{task: (tag, ...)}`` most frequent first. ``requests`` are ``(task, good model
+    ids)`` pairs; ids missing from ``models`` or without a tag are skipped. Cross-encoder
+    rerankers are tagged text-classification, OCR models image-text-to-text, base
+    checkpoints for a fine-tune fill-mask: the labels say so, not a list kept by hand."""
+    counts: dict[str, Counter[str]] = {}
+    for task, good in requests:
+        for mid in good:
+            m = models.get(mid)
+            if m is not None and isinstance(m.pipeline_tag, str):
+                counts.setdefault(task, Counter())[m.pipeline_tag] += 1
+    out: dict[str, tuple[str, ...]] = {}
+    for task, c in sorted(counts.items()):
+        n = sum(c.values())
+        tags = tuple(t for t, k in c.most_common()
+                     if t != task and k >= MIN_RELATED_COUNT and k / n >= MIN_RELATED_SHARE)
+        if tags:
+            out[task] = tags
+    return out
+
+
+def save_related(directory: Path, related: Mapping[str, Sequence[str]]) -> None:
+    data = {"format_version": RELATED_FORMAT_VERSION,
+            "tasks": {t: list(v) for t, v in sorted(related.items())}}
+    (Path(directory) / RELATED_FILE).write_text(json.dumps(data, indent=1), encoding="utf-8")
+
+
+def load_related(directory: Path | None) -> dict[str, tuple[str, ...]]:
+    """The learned related tasks of an index (``{}`` when absent or unreadable: the
+    Hub conventions of :data:`RELATED_TASKS` still apply)."""
+    if directory is None:
+        return {}
+    path = Path(directory) / RELATED_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        log.warning("Ignoring %s (%s); rebuild with `python -m builder build`", path, e)
+        return {}
+    if data.get("format_version") != RELATED_FORMAT_VERSION:
+        log.warning("Ignoring %s: format version %s, expected %s; rebuild the index",
+                    path, data.get("format_version"), RELATED_FORMAT_VERSION)
+        return {}
+    return {str(t): tuple(str(x) for x in v) for t, v in (data.get("tasks") or {}).items()}
+
+
+def related_tasks(task: str, learned: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+    """The Hub conventions of :data:`RELATED_TASKS`, then the learned pairs."""
+    return tuple(dict.fromkeys((*RELATED_TASKS.get(task, ()), *learned.get(task, ()))))
 
 
 @dataclass(frozen=True)
@@ -68,19 +149,22 @@ class PoolKey:
     source: str | None
     exclude: tuple[str, ...]
     base_checkpoints: bool = False  # pre-trained checkpoints join (BASE_MODEL_TASKS)
+    library_strict: bool = False  # an explicit filter: other libraries' models are dropped
 
     @classmethod
     def of(cls, req: ModelRequest, source: str | None) -> PoolKey:
         return cls(req.task, tuple(req.languages), req.license_family, req.library,
                    req.max_params, source, tuple(sorted(req.exclude)),
-                   req.fine_tune and req.task in BASE_MODEL_TASKS)
+                   req.fine_tune and req.task in BASE_MODEL_TASKS, req.library_strict)
 
 
 def select(pools: Iterable[tuple[ModelInfo, bool]], key: PoolKey,
            feat: Callable[[ModelInfo], ModelFeatures],
            library_ok: Callable[[ModelInfo, str, ModelFeatures], bool]) -> list[Item]:
     """The ``(model, related)`` pairs that fit ``key``, with their language tier (models
-    stated to speak only other languages are dropped) and features."""
+    stated to speak only other languages are dropped), features and whether they are of
+    another library than the one the request names (dropped when it was an explicit
+    filter, ranked lower with :data:`OTHER_LIBRARY_PENALTY` when the text named it)."""
     wanted = [w.lower() for w in key.languages if w]
     concrete = [w for w in wanted if w != MULTILINGUAL]
     concrete_set = frozenset(concrete)
@@ -95,14 +179,15 @@ def select(pools: Iterable[tuple[ModelInfo, bool]], key: PoolKey,
         if key.license_family and (m.license_family or "unknown") != key.license_family:
             continue
         f = feat(m)
-        if key.library and not library_ok(m, key.library, f):
+        other_library = bool(key.library) and not library_ok(m, key.library, f)
+        if other_library and key.library_strict:
             continue
         if key.max_params and f.params and f.params > key.max_params:
             continue
         tier = tier_of(f, concrete, concrete_set, require_all) if wanted else 0
         if tier < 0:
             continue
-        items.append((m, tier, related, f))
+        items.append((m, tier, related, f, other_library))
     return items
 
 
@@ -123,24 +208,25 @@ class CandidatePool:
         """The pool with each candidate's score at relevance 0; the recommender adds
         ``W_RELEVANCE * relevance`` to it (the one place the score's terms are weighed)."""
         n = len(items)
-        log_dl = np.fromiter((f.log_downloads for _, _, _, f in items), float, n)
-        log_lk = np.fromiter((f.log_likes for _, _, _, f in items), float, n)
+        log_dl = np.fromiter((f.log_downloads for _, _, _, f, _ in items), float, n)
+        log_lk = np.fromiter((f.log_likes for _, _, _, f, _ in items), float, n)
         max_dl = (float(log_dl.max()) if n else 0.0) or 1.0
         max_lk = (float(log_lk.max()) if n else 0.0) or 1.0
         card = np.fromiter(
             (m.card_quality if (m.card_chars or m.source == "2022") else NEUTRAL_CARD_QUALITY
-             for m, _, _, _ in items), float, n)
+             for m, _, _, _, _ in items), float, n)
         penalty = np.fromiter(
             (LANGUAGE_PENALTY.get(tier, 0.0) + (RELATED_TASK_PENALTY if related else 0.0)
              + (UNKNOWN_SIZE_PENALTY if max_params and f.params is None else 0.0)
-             for _, tier, related, f in items), float, n)
+             + (OTHER_LIBRARY_PENALTY if other else 0.0)
+             for _, tier, related, f, other in items), float, n)
         pop = ((1 - W_LIKES_IN_POPULARITY) * log_dl / max_dl
                + W_LIKES_IN_POPULARITY * log_lk / max_lk)
         base = W_POPULARITY * pop + W_CARD * card - penalty
         base.flags.writeable = False
         doc_ids = None
         if n <= MAX_RETRIEVER_DOC_IDS:
-            doc_ids = tuple(f"{kind}:{m.id}" for m, _, _, _ in items
+            doc_ids = tuple(f"{kind}:{m.id}" for m, _, _, _, _ in items
                             for kind in ("model", "model2026"))
         return cls(tuple(items), base, max_dl, max_lk,
-                   {m.id: i for i, (m, _, _, _) in enumerate(items)}, doc_ids)
+                   {m.id: i for i, (m, _, _, _, _) in enumerate(items)}, doc_ids)

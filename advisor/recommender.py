@@ -43,11 +43,12 @@ from advisor.modelfacts import (
     model_families,
 )
 from advisor.pools import (
-    RELATED_TASKS,
     W_RELEVANCE,
     CandidatePool,
     Item,
     PoolKey,
+    load_related,
+    related_tasks,
     select,
 )
 from advisor.snippets import plan_snippet
@@ -99,14 +100,15 @@ class _Scored:
     notes: list[str] = field(default_factory=list)
     feat: ModelFeatures | None = None
     base: float = 0.0  # the score at relevance 0 (CandidatePool.base: popularity, card, penalties)
+    other_library: bool = False  # not of the library/tool the request names
 
     @classmethod
     def of(cls, item: Item, base: float) -> _Scored:
-        """An unscored candidate from a pool item (model, tier, related task, features)
-        and its pool's score at relevance 0."""
-        m, tier, related, f = item
+        """An unscored candidate from a pool item (model, tier, related task, features,
+        other library) and its pool's score at relevance 0."""
+        m, tier, related, f, other = item
         return cls(m, tier, 0.0, f.params, f.params_estimated, related, feat=f,
-                   base=float(base))
+                   base=float(base), other_library=other)
 
 
 def _unscored(pool: CandidatePool) -> list[_Scored]:
@@ -151,6 +153,7 @@ class Recommender:
         if task_model is None and self.index is not None:
             task_model = load_task_model(getattr(self.index, "index_dir", None))
         self.reader = RequestUnderstanding(models, self.index, task_model, self._tasks_known)
+        self._related = load_related(getattr(self.index, "index_dir", None))
 
     def prepare(self) -> None:
         """Derive every model's ranking features now (about a second for the full index)
@@ -231,7 +234,7 @@ class Recommender:
         by_task = self._tasks_known()
         if key.task:
             pools = [(m, False) for m in by_task.get(key.task, [])]
-            for rel in RELATED_TASKS.get(key.task, ()):
+            for rel in related_tasks(key.task, self._related):
                 pools += [(m, True) for m in by_task.get(rel, [])]
             pools += [(m, True) for m in self._inferred.get(key.task, [])]
             if key.base_checkpoints:
@@ -400,6 +403,9 @@ class Recommender:
         elif concrete and c.tier == 2:
             w.append(f"The card does not state its languages: check that it handles "
                      f"{', '.join(concrete)}.")
+        if c.other_library and req.library:
+            w.append(f"Not a {req.library} model: see the snippet for how to run it, or look "
+                     f"for a {req.library} conversion of it.")
         if c.related_task:
             w.append(f"Tagged {m.pipeline_tag or 'without a task'}, not {req.task} (task "
                      "inferred from its card, name or a related tag): check the card.")

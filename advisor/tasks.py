@@ -308,6 +308,7 @@ class ModelRequest:
     license_family: str | None = None  # "oss" when commercial use was asked
     max_params: int | None = None
     library: str | None = None
+    library_strict: bool = False  # set by an explicit filter; a library in the text only ranks
     cpu_only: bool = False
     query_text: str = ""  # content words for lexical relevance
     keywords: list[str] = field(default_factory=list)  # task cue boosts ("sentiment", "ner")

@@ -7,7 +7,9 @@ example. :func:`refit` does the same from an index on disk (``builder.taskfit.re
 so the task model can be refitted without re-embedding anything. Both then infer the task
 of every model without a pipeline tag (:func:`infer_untagged`, ``inferred_tasks.json``).
 
-The build calls :func:`fit_task_stage`, which also fits the intent model
+The build calls :func:`fit_task_stage`, which also learns the related tasks of the
+recommender (:func:`advisor.pools.learn_related_tasks`, from the labelled requests) and
+fits the intent model
 (:mod:`advisor.intent`, from the labelled questions in ``eval/``) and reuses either model
 from the previous index when its inputs digest (``manifest.task_model.inputs_sha256`` /
 ``intent_sha256``) is unchanged.
@@ -31,7 +33,8 @@ import numpy as np
 
 from advisor.config import TRAIN_REQUESTS_FILE, Config
 from advisor.embedding import Embedder
-from advisor.labelled import training_requests
+from advisor.labelled import training_request_models, training_requests
+from advisor.pools import learn_related_tasks, save_related
 from advisor.taskmodel import FORMAT_VERSION as TASK_MODEL_FORMAT
 from advisor.taskmodel import (
     INFERRED_FILE,
@@ -202,7 +205,11 @@ def fit_task_stage(cfg: Config, chunks, vectors, models: list[ModelInfo], embedd
         inferred = infer_untagged(infer_with, [c.text for c in chunks], [c.kind for c in chunks],
                                   [c.doc_id for c in chunks], vectors, by_id)
 
+    # which other tasks' models the labelled requests' good models are (cheap: no reuse)
+    related = learn_related_tasks(training_request_models(TRAIN_REQUESTS_FILE), by_id)
+
     def save(tmp: Path) -> None:
+        save_related(tmp, related)
         if reuse:
             for name in ("taskmodel.npz", "taskmodel.json"):
                 shutil.copy2(prev_dir / name, tmp / name)
@@ -220,7 +227,8 @@ def fit_task_stage(cfg: Config, chunks, vectors, models: list[ModelInfo], embedd
 
     info = {"format_version": TASK_MODEL_FORMAT, "inputs_sha256": digest, "reused": reuse,
             "present": reuse or task_model is not None, "inferred_untagged": len(inferred),
-            "intent_model": intent_reuse or intent is not None, "intent_sha256": intent_digest}
+            "intent_model": intent_reuse or intent is not None, "intent_sha256": intent_digest,
+            "related_tasks": sum(len(v) for v in related.values())}
     return save, info
 
 

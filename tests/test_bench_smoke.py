@@ -211,3 +211,44 @@ def test_fresh_start_downloads_then_answers(small_index_dir, tmp_path):
     saved = json.loads((tmp_path / "fresh_start.json").read_text())
     assert saved["runs"][0]["first_answer_s"] == row["first_answer_s"]
     assert {"budget_s", "push_s", "median", "index", "machine"} <= set(saved)
+
+
+def test_task_cv_refits_without_each_fold(small_index_dir, tmp_path):
+    """Every labelled request (training rows and the tune half, never test) is read
+    once, by a task model fitted without its fold; the grid's first row is the default."""
+    from bench import task_cv
+
+    grid = {"W_TEXT": (0.5, 0.7), "W_KNN": (0.1,), "W_MENTION": (0.25,), "W_CUE": (0.4,)}
+    res = task_cv.main(folds=2, index_dir=small_index_dir, out_dir=tmp_path,
+                       embedder=FakeEmbedder(), grid=grid)
+    rows = task_cv.labelled_requests(task_cv.ROOT / "eval")
+    assert res["requests"] == len(rows) and {r["source"] for r in rows} == {"train", "real"}
+    assert len(res["table"]) >= 2 and res["table"][0]["W_TEXT"] == 0.5
+    for r in res["table"]:
+        assert 0.0 <= r["model alone top-1"] <= r["top-3"] <= 1.0
+        assert 0.0 <= r["task acc"] <= 1.0
+    from advisor import understanding as U
+
+    assert U.W_KNN == 0.1  # the module is left as found
+
+
+def test_rank_fit_learns_weights_that_rank_the_good_model_first(small_index_dir, tmp_path):
+    """On a toy set where only the likes feature tells the good model apart, both fits
+    give likes the largest weight and rank it first; and the script runs end to end."""
+    from bench import rank_fit
+
+    rng = np.random.default_rng(0)
+    data = []
+    for r in range(30):
+        x = rng.random((20, len(rank_fit.FEATURES)))
+        x[0, 3] = 1.5  # the good one: most likes
+        ids = [f"m{r}-{i}" for i in range(20)]
+        data.append((ids, x, {ids[0]}))
+    for fitter in (rank_fit.fit, rank_fit.fit_listwise):
+        w = fitter(data, 1.0)
+        assert int(np.argmax(w)) == 3
+        assert rank_fit.metrics(data, w)["hit@1"] == 1.0
+    res = rank_fit.main(folds=2, index_dir=small_index_dir, out_dir=tmp_path,
+                        embedder=FakeEmbedder(), cs=(1.0,))
+    assert res["requests"] > 100 and 0.0 <= res["reachable"] <= 1.0
+    assert res["table"][0]["weights"] == "hand (now)" and len(res["table"]) == 3

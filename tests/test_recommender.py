@@ -302,13 +302,14 @@ def test_pruned_ranking_equals_scoring_every_candidate(real_models, text, monkey
     # each precomputed base is the score's formula at relevance 0, written out here
     from advisor import pools as P
 
-    for (m, tier, related, f), base in list(zip(pool.items, pool.base, strict=True))[:200]:
+    for (m, tier, related, f, other), base in list(zip(pool.items, pool.base, strict=True))[:200]:
         pop = ((1 - P.W_LIKES_IN_POPULARITY) * f.log_downloads / pool.max_dl
                + P.W_LIKES_IN_POPULARITY * f.log_likes / pool.max_lk)
         card = m.card_quality if (m.card_chars or m.source == "2022") else P.NEUTRAL_CARD_QUALITY
         want_base = (P.W_POPULARITY * pop + P.W_CARD * card - P.LANGUAGE_PENALTY.get(tier, 0.0)
                      - (P.RELATED_TASK_PENALTY if related else 0.0)
-                     - (P.UNKNOWN_SIZE_PENALTY if req.max_params and f.params is None else 0.0))
+                     - (P.UNKNOWN_SIZE_PENALTY if req.max_params and f.params is None else 0.0)
+                     - (P.OTHER_LIBRARY_PENALTY if other else 0.0))
         assert abs(want_base - base) < 1e-9
     c = cands[0]
     rec._score_one(req, c, dense)
@@ -379,3 +380,88 @@ def test_fine_tuning_requests_also_get_base_checkpoints(rec, real_models):
     ids = [r.model_id for r in rec.recommend("I need to fine-tune BERT for classifying "
                                              "support tickets", k=10)]
     assert any(real_models[i].pipeline_tag == "fill-mask" for i in ids), ids
+
+
+def test_a_library_named_in_the_text_ranks_but_an_explicit_filter_drops(rec, real_models):
+    """"I use X" is a preference: models of other libraries stay, below equally good
+    ones and with a warning; the same library as a filter drops them."""
+    text = "a sentiment model for English product reviews, I use tensorflow"
+    req, soft = rec.recommend_with_request(text, k=20)
+    assert req.library == "tensorflow" and not req.library_strict
+    strict = rec.recommend(text, {"library": "tensorflow"}, k=20)
+    assert strict and all(rec._library_ok(real_models[r.model_id], "tensorflow")
+                          for r in strict)
+    others = [r for r in soft if not rec._library_ok(real_models[r.model_id], "tensorflow")]
+    assert others, "a text-named library must not filter the other libraries' models out"
+    assert all(any("Not a tensorflow model" in w for w in r.warnings) for r in others)
+    # the base score of a flagged model carries the penalty, written out here
+    pool = rec._pool(req, None)
+    from advisor import pools as P
+
+    flagged = [i for i, it in enumerate(pool.items) if it[4]]
+    assert flagged and len(flagged) < len(pool.items)
+    i = flagged[0]
+    m, tier, related, f, _ = pool.items[i]
+    pop = ((1 - P.W_LIKES_IN_POPULARITY) * f.log_downloads / pool.max_dl
+           + P.W_LIKES_IN_POPULARITY * f.log_likes / pool.max_lk)
+    card = m.card_quality if (m.card_chars or m.source == "2022") else P.NEUTRAL_CARD_QUALITY
+    want = (P.W_POPULARITY * pop + P.W_CARD * card - P.LANGUAGE_PENALTY.get(tier, 0.0)
+            - (P.RELATED_TASK_PENALTY if related else 0.0) - P.OTHER_LIBRARY_PENALTY)
+    assert pool.base[i] == pytest.approx(want)
+
+
+def test_related_tasks_are_learned_from_labelled_requests(real_models, tmp_path):
+    from advisor.pools import (
+        MIN_RELATED_COUNT,
+        load_related,
+        related_tasks,
+        save_related,
+    )
+    from advisor.pools import learn_related_tasks as learn
+
+    tc = [m.id for m in real_models.values() if m.pipeline_tag == "text-classification"]
+    fm = [m.id for m in real_models.values() if m.pipeline_tag == "fill-mask"]
+    n = MIN_RELATED_COUNT
+    # rerank requests whose good models are cross-encoders tagged text-classification
+    reqs = [("text-ranking", tc[i:i + 1]) for i in range(n)]
+    reqs += [("token-classification", fm[:1])] * (n - 1)  # one short of the count
+    reqs += [("summarization", ["no/such-model", fm[0]])] * n  # unknown ids are skipped
+    got = learn(reqs, real_models)
+    assert got["text-ranking"] == ("text-classification",)
+    assert "token-classification" not in got
+    assert got["summarization"] == ("fill-mask",)
+    # a tag that is a small share of the task's good models does not count
+    mixed = [("translation", [t]) for t in
+             [real_models[i].id for i in tc[:n]]] + [("translation", [m.id]) for m in
+                                                     [m for m in real_models.values()
+                                                      if m.pipeline_tag == "translation"][:60]]
+    assert "translation" not in learn(mixed, real_models)
+    save_related(tmp_path, got)
+    assert load_related(tmp_path) == got
+    assert load_related(tmp_path / "missing") == {}
+    (tmp_path / "related_tasks.json").write_text('{"format_version": 99}', encoding="utf-8")
+    assert load_related(tmp_path) == {}
+    # the Hub conventions come first, learned tags after, without repeats
+    assert related_tasks("summarization", {"summarization": ("fill-mask", "text2text-generation")}) \
+        == ("text2text-generation", "fill-mask")
+
+
+def test_learned_related_tasks_join_the_candidates(real_models, real_threads, tmp_path):
+    from advisor.pools import save_related
+
+    class _Index:  # what the recommender reads from an index: its directory
+        index_dir = tmp_path
+
+    plain = Recommender(real_models, threads=real_threads)
+    save_related(tmp_path, {"text-classification": ("fill-mask",)})
+    learned = Recommender(real_models, threads=real_threads)
+    learned.index = _Index()
+    from advisor.pools import load_related
+
+    learned._related = load_related(tmp_path)
+    req, _ = plain.build_request("classify the sentiment of English reviews",
+                                 {"task": "text-classification"})
+    before = {it[0].pipeline_tag for it in plain._pool(req, None).items}
+    after = [it for it in learned._pool(req, None).items if it[0].pipeline_tag == "fill-mask"]
+    assert "fill-mask" not in before
+    assert after and all(it[2] for it in after)  # related: penalised and warned about

@@ -1,0 +1,231 @@
+"""Learn the recommender's ranking weights from labelled real requests (pairwise logistic
+regression), cross-validated by request.
+
+The recommender's score is one linear formula (:mod:`advisor.pools`): relevance (lexical
+match of the request with id and tags, dense retrieval rank), popularity (log downloads,
+log likes, each relative to the best candidate), card quality, and penalties (language
+tier, related task, unknown size). Its weights were set by hand on the 52 ``tune``
+requests. This script reads every labelled request that may be learned from (the
+``tune`` half of ``eval/real_requests.jsonl`` and the rows of
+``eval/train_requests.jsonl`` that carry ``good_models``; never ``test``), builds each
+one's candidates **told the gold task** (so ranking is measured apart from task
+inference), and fits the weights that put a good model above the others: every (good,
+other) pair of one request is one example of "the difference of their features should
+score > 0" (no intercept). Weights are scaled so relevance + popularity + card sum to 1,
+like the hand weights.
+
+Reported per setting, on held-out folds of requests: hit@5 / hit@1 / MRR of the
+candidates re-ranked by the weights (no near-duplicate collapse: a proxy of the
+recommender's order), for the hand weights and for the learned ones.
+
+Run: ``python -m bench.rank_fit [--folds 5]`` (needs a built ``index/``; ~2 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):  # `python bench/rank_fit.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import md_table, setup_logging, write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("bench.rank_fit")
+
+FEATURES = ("lexical", "dense", "downloads", "likes", "card", "multilingual",
+            "languages unstated", "related task", "size unknown", "2026 record",
+            "other library")
+MAX_BY_BASE = 300  # candidates kept by their score at relevance 0 (plus every retrieved one)
+PAIRS_PER_REQUEST = 400  # (good, other) pairs sampled per request: each request counts alike
+
+
+def hand_weights() -> np.ndarray:
+    """The weights the recommender uses now, in :data:`FEATURES` order."""
+    from advisor import pools as P
+
+    rel = P.W_RELEVANCE
+    return np.array([rel * 0.5, rel * 0.5, P.W_POPULARITY * (1 - P.W_LIKES_IN_POPULARITY),
+                     P.W_POPULARITY * P.W_LIKES_IN_POPULARITY, P.W_CARD,
+                     -P.LANGUAGE_PENALTY[1], -P.LANGUAGE_PENALTY[2], -P.RELATED_TASK_PENALTY,
+                     -P.UNKNOWN_SIZE_PENALTY, 0.0, -P.OTHER_LIBRARY_PENALTY])
+
+
+def labelled(eval_dir: Path) -> list[dict]:
+    from advisor.eval import split_of
+
+    out = []
+    for name in ("real_requests.jsonl", "train_requests.jsonl"):
+        for line in (eval_dir / name).read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            if name.startswith("real") and split_of(r["source_url"]) != "tune":
+                continue
+            if r.get("good_models") and r.get("task"):
+                out.append({"id": r["id"], "question": r["question"], "task": r["task"],
+                            "good": list(r["good_models"]), "source": name.split("_")[0]})
+    return out
+
+
+def candidate_features(rec, row: dict) -> tuple[list[str], np.ndarray]:
+    """(model ids, features) of one request's candidates, told the gold task."""
+    from advisor.pools import NEUTRAL_CARD_QUALITY
+
+    req, source = rec.build_request(row["question"], {"task": row["task"]})
+    pool = rec._pool(req, source)
+    if not pool.items:
+        return [], np.zeros((0, len(FEATURES)))
+    dense = rec._dense(req, pool)
+    keep = set(np.argsort(-pool.base, kind="stable")[:MAX_BY_BASE].tolist())
+    keep |= {pool.position[m] for m in dense if m in pool.position}
+    keep |= {pool.position[m] for m in row["good"] if m in pool.position}
+    ids, feats = [], []
+    for i in sorted(keep):
+        m, tier, related, f, other = pool.items[i]
+        card = (m.card_quality if (m.card_chars or m.source == "2022")
+                else NEUTRAL_CARD_QUALITY)
+        ids.append(m.id)
+        feats.append([rec._lexical(req, m, f), dense.get(m.id, 0.0),
+                      f.log_downloads / pool.max_dl, f.log_likes / pool.max_lk, card,
+                      float(tier == 1), float(tier == 2), float(related),
+                      float(bool(req.max_params) and f.params is None),
+                      float(m.source != "2022"), float(other)])
+    return ids, np.asarray(feats, float)
+
+
+def metrics(data: list[tuple[list[str], np.ndarray, set[str]]], w: np.ndarray) -> dict:
+    h5 = h1 = mrr = 0.0
+    for ids, x, good in data:
+        if not ids:
+            continue
+        order = np.argsort(-(x @ w), kind="stable")[:5]
+        top = [ids[i] for i in order]
+        ranks = [k for k, mid in enumerate(top) if mid in good]
+        h5 += bool(ranks)
+        h1 += bool(ranks) and ranks[0] == 0
+        mrr += 1.0 / (ranks[0] + 1) if ranks else 0.0
+    n = max(1, len(data))
+    return {"hit@5": round(h5 / n, 3), "hit@1": round(h1 / n, 3), "mrr": round(mrr / n, 3)}
+
+
+def fit(data: list[tuple[list[str], np.ndarray, set[str]]], c: float = 1.0,
+        seed: int = 0) -> np.ndarray:
+    """Pairwise logistic regression (no intercept), scaled so the positive weights of
+    relevance, popularity and card sum to 1."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for ids, x, good in data:
+        pos = [i for i, mid in enumerate(ids) if mid in good]
+        neg = [i for i, mid in enumerate(ids) if mid not in good]
+        if not pos or not neg:
+            continue
+        p = rng.choice(pos, PAIRS_PER_REQUEST)
+        q = rng.choice(neg, PAIRS_PER_REQUEST)
+        diffs.append(x[p] - x[q])
+    d = np.vstack(diffs)
+    xs = np.vstack([d, -d])
+    ys = np.r_[np.ones(len(d)), np.zeros(len(d))]
+    clf = LogisticRegression(C=c, fit_intercept=False, max_iter=2000).fit(xs, ys)
+    w = clf.coef_[0]
+    scale = float(np.clip(w[:5], 0, None).sum()) or 1.0
+    return w / scale
+
+
+def fit_listwise(data: list[tuple[list[str], np.ndarray, set[str]]], c: float = 1.0,
+                 seed: int = 0) -> np.ndarray:
+    """Listwise fit: maximise, per request, the softmax probability mass of its good
+    models among its candidates (top ranks weigh most, unlike pairs), with an L2 penalty
+    ``1 / c``; scaled like :func:`fit`."""
+    from scipy.optimize import minimize
+
+    useful = [(x, np.array([mid in good for mid in ids])) for ids, x, good in data
+              if ids and any(mid in good for mid in ids)]
+    d = useful[0][0].shape[1]
+
+    def loss(w):
+        total, grad = 0.0, np.zeros(d)
+        for x, pos in useful:
+            s = x @ w
+            s = s - s.max()
+            e = np.exp(s)
+            p_all = e / e.sum()
+            p_pos = e[pos] / e[pos].sum()
+            total -= np.log(e[pos].sum()) - np.log(e.sum())
+            grad -= p_pos @ x[pos] - p_all @ x
+        total += 0.5 / c * float(w @ w)
+        return total / len(useful), (grad + w / c) / len(useful)
+
+    w0 = np.full(d, 0.1) * 10
+    res = minimize(loss, w0, jac=True, method="L-BFGS-B")
+    w = res.x
+    scale = float(np.clip(w[:5], 0, None).sum()) or 1.0
+    return w / scale
+
+
+def main(folds: int = 5, eval_dir: Path = ROOT / "eval", index_dir: Path = ROOT / "index",
+         cs: tuple[float, ...] = (1.0, 10.0, 100.0), out_dir: Path | None = None,
+         embedder=None) -> dict:
+    from advisor.config import Config
+    from advisor.engine import Advisor
+
+    rows = labelled(eval_dir)
+    adv = Advisor(Config.from_env(index_dir=Path(index_dir), disable_progress=True),
+                  embedder=embedder)
+    rec = adv.parts.recommender
+    data = []
+    for r in rows:
+        ids, x = candidate_features(rec, r)
+        data.append((ids, x, set(r["good"])))
+    reachable = np.mean([bool(set(ids) & good) for ids, _, good in data])
+    fold_of = np.random.default_rng(0).permutation(len(data)) % folds
+    hand = hand_weights()
+    table = [{"weights": "hand (now)", **metrics(data, hand)}]
+    learned = {}
+    for method, fitter in (("pairwise", fit), ("listwise", fit_listwise)):
+        for c in cs:
+            held = []
+            for f in range(folds):
+                w = fitter([d for d, k in zip(data, fold_of, strict=True) if k != f], c)
+                held += [(d, w) for d, k in zip(data, fold_of, strict=True) if k == f]
+            tot = {"hit@5": 0.0, "hit@1": 0.0, "mrr": 0.0}
+            for d, w in held:
+                for k, v in metrics([d], w).items():
+                    tot[k] += v
+            table.append({"weights": f"{method}, C={c} (held out)",
+                          **{k: round(v / len(held), 3) for k, v in tot.items()}})
+            learned[f"{method[0]}{c}"] = fitter(data, c)
+    by_source = {src: metrics([d for d, r in zip(data, rows, strict=True) if r["source"] == src], hand)
+                 for src in ("real", "train") if any(r["source"] == src for r in rows)}
+    result = {"requests": len(rows), "reachable": round(float(reachable), 3), "table": table,
+              "hand": dict(zip(FEATURES, hand.round(3).tolist(), strict=True)),
+              "learned": {str(c): dict(zip(FEATURES, w.round(3).tolist(), strict=True))
+                          for c, w in learned.items()},
+              "hand_by_source": by_source}
+    result["path"] = str(write_result("rank_fit", result, out_dir))
+    print(md_table(table))
+    print("\nweights (hand, then learned on all rows):")
+    print(md_table([{"feature": f, "hand": round(float(hand[i]), 3),
+                     **{c: round(float(w[i]), 3) for c, w in learned.items()}}
+                    for i, f in enumerate(FEATURES)]))
+    print(f"\n{len(rows)} requests ({sum(r['source'] == 'real' for r in rows)} tune, "
+          f"{sum(r['source'] == 'train' for r in rows)} training); a good model among the "
+          f"candidates for {reachable:.3f}; hand weights by source {by_source}")
+    return result
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--index-dir", type=Path, default=ROOT / "index")
+    args = ap.parse_args()
+    setup_logging()
+    main(args.folds, index_dir=args.index_dir)
