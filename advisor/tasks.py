@@ -210,8 +210,7 @@ SAFE_LANGUAGE_CODES = frozenset(
      "fi", "da", "el", "fa", "vi", "th", "ro", "hu", "bn", "ur", "ta", "sw"}
 )
 MULTILINGUAL = "multilingual"
-_MULTI_CUE = re.compile(r"\b(multi[- ]?lingual|many languages|any language|cross[- ]lingual|"
-                        r"several languages)\b")
+_MULTI_CUE = re.compile(r"\b(multi[- ]?lingual|many languages|any language|cross[- ]lingual|several languages)\b")
 
 # --- licence, size, library ----------------------------------------------------------
 _COMMERCIAL = re.compile(
@@ -308,7 +307,7 @@ class ModelRequest:
     license_family: str | None = None  # "oss" when commercial use was asked
     max_params: int | None = None
     library: str | None = None
-    library_strict: bool = False  # set by an explicit filter; a library in the text only ranks
+    library_strict: bool = False  # an explicit filter (in the text it only ranks)
     cpu_only: bool = False
     query_text: str = ""  # content words for lexical relevance
     keywords: list[str] = field(default_factory=list)  # task cue boosts ("sentiment", "ner")
