@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from advisor.codefence import code_block
 from advisor.formatting import human_count
 from advisor.tasks import content_words
 from advisor.taxonomy import slug
@@ -228,7 +229,7 @@ def _known_issue_section(matches, cites) -> str:
         lines.append("**What to do:**\n" + "\n".join(
             f"{j}. {safe_text(step, 300)}" for j, step in enumerate(k.fix[:5], 1)))
         if k.snippet and i == 0:
-            lines.append(f"```python\n{k.snippet.strip()}\n```")
+            lines.append(code_block(k.snippet))
         refs = []
         if k.docs:
             n = cites.add("docs", k.id, k.docs, f"Docs: {k.title}")
@@ -318,7 +319,7 @@ def _models_section(models: Sequence[ModelRecommendation], cites, request_line: 
     top = models[0]
     if top.snippet:
         cpu = " (small enough for a CPU)" if top.parameters and top.parameters <= CPU_OK_PARAMS else ""
-        rows.append(f"\nTry the first one{cpu}:\n\n```python\n{top.snippet.strip()}\n```")
+        rows.append(f"\nTry the first one{cpu}:\n\n{code_block(top.snippet)}")
     mentions = [x for m in models for x in m.thread_mentions][:2]
     if mentions:
         rows.append(
