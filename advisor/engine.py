@@ -59,7 +59,6 @@ DEFAULT_MIN_THREADS = 2  # below this many threads in the hits, search threads a
 DEFAULT_EXTRA_THREADS = 3
 KB_SIGNATURE_WEIGHT = 0.4  # share of a known issue's category when its signature matched
 KB_SEMANTIC_WEIGHT = 0.2  # ... when it matched by meaning (tuned on the `tune` questions)
-CLOSE_TASK_RATIO = 0.6  # a runner-up task this close to the first is shown too
 DEFAULT_UNSURE_SCORE = 0.35  # used only when the classifier offers no is_unsure()
 # Intra-op threads for query-time torch/faiss work. One short query gains little from a
 # second thread, and on a loaded 2-core machine the OpenMP workers spin-wait for each
@@ -447,10 +446,11 @@ def _request_line(req) -> str:
     if req.task:
         conf = f" ({req.task_confidence:.0%})" if req.task_confidence is not None else ""
         parts.append(f"task {req.task}{conf}")  # plain: the line is escaped and italic
-        close = [t for t, p in req.task_alternatives[:1]
-                 if req.task_confidence and p >= CLOSE_TASK_RATIO * req.task_confidence]
+        from advisor.recommender import Recommender  # loaded: it read this request
+
+        close = Recommender.runner_up(req)  # its best models join the list
         if close:
-            parts.append(f"or perhaps {close[0]}")
+            parts.append(f"or perhaps {close} (its best models are listed last)")
     if req.languages:
         parts.append("language " + ", ".join(req.languages))
     if req.max_params:

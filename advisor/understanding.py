@@ -271,6 +271,7 @@ class RequestUnderstanding:
             if task != req.task:
                 req.task = task
                 apply_size_budget(req)
+            req.task_alternatives = []  # a task the user chose has no runner-up
             req.cues.append(f"filter task={task}")
         if not text and not req.task:
             raise InvalidInputError(

@@ -118,6 +118,8 @@ def main(folds: int = 5, sets: list[str] | None = None, eval_dir: Path = ROOT / 
         fold_models.append(model)
         log.info("fold %d/%d fitted in %.0f s", f + 1, folds, time.perf_counter() - t0)
 
+    guesses: dict[str, dict] = {}  # request id -> the first setting's reading
+
     def read_all(params: dict[str, float]) -> tuple[list[str | None], float, float]:
         for k, v in params.items():
             if k != "W_TEXT":
@@ -130,6 +132,10 @@ def main(folds: int = 5, sets: list[str] | None = None, eval_dir: Path = ROOT / 
             for j in np.flatnonzero(fold_of == f):
                 req = reader.understand(parse_request(rows[j]["question"]), qvecs[j])
                 got[j] = req.task
+                guesses.setdefault(rows[j]["id"], {
+                    "gold": rows[j]["task"], "task": req.task,
+                    "confidence": req.task_confidence,
+                    "alternatives": [list(a) for a in req.task_alternatives]})
                 alone = [g.task for g in model.predict(rows[j]["question"], qvecs[j], k=3)]
                 top1 += alone[0] == rows[j]["task"]
                 top3 += rows[j]["task"] in alone
@@ -165,7 +171,8 @@ def main(folds: int = 5, sets: list[str] | None = None, eval_dir: Path = ROOT / 
     for k, v in defaults.items():  # leave the module as found
         if k != "W_TEXT":
             setattr(U, k, v)
-    result = {"folds": folds, "requests": len(rows), "overrides": overrides, "table": table}
+    result = {"folds": folds, "requests": len(rows), "overrides": overrides, "table": table,
+              "held_out_readings": guesses}
     suffix = "_".join(f"{k.split('.')[-1]}{v}" for k, v in overrides.items())
     result["path"] = str(write_result(f"task_cv{'_' + suffix if suffix else ''}", result, out_dir))
     print(md_table(table))

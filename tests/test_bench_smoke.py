@@ -252,3 +252,22 @@ def test_rank_fit_learns_weights_that_rank_the_good_model_first(small_index_dir,
                         embedder=FakeEmbedder(), cs=(1.0,))
     assert res["requests"] > 100 and 0.0 <= res["reachable"] <= 1.0
     assert res["table"][0]["weights"] == "hand (now)" and len(res["table"]) == 3
+
+
+def test_runner_up_merges_and_scores_held_out_readings(small_index_dir, tmp_path):
+    from bench import runner_up
+    from bench.rank_fit import labelled
+
+    assert runner_up.merged(list("abcde"), list("xaby"), 2) == list("abcxy")
+    assert runner_up.merged(list("ab"), [], 2) == list("ab")
+    rows = labelled(runner_up.ROOT / "eval")[:6]
+    readings = {r["id"]: {"gold": r["task"], "task": r["task"], "confidence": 0.6,
+                          "alternatives": [["text-classification", 0.3]]} for r in rows}
+    path = tmp_path / "task_cv.json"
+    path.write_text(json.dumps({"held_out_readings": readings}), encoding="utf-8")
+    res = runner_up.main(path, small_index_dir, ratios=(0.3, 0.9), slots=(2,),
+                         out_dir=tmp_path, embedder=FakeEmbedder())
+    assert res["requests"] == 6 and len(res["table"]) == 3
+    plain, hedged, none = res["table"]
+    assert hedged["hedged"] == 6 and none["hedged"] == 0  # 0.3 / 0.6 = 0.5 relative
+    assert none["hit@5"] == plain["hit@5"] and hedged["hit@1"] == plain["hit@1"]

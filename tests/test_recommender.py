@@ -465,3 +465,36 @@ def test_learned_related_tasks_join_the_candidates(real_models, real_threads, tm
     after = [it for it in learned._pool(req, None).items if it[0].pipeline_tag == "fill-mask"]
     assert "fill-mask" not in before
     assert after and all(it[2] for it in after)  # related: penalised and warned about
+
+
+def test_a_close_runner_up_task_takes_the_last_slots(rec, real_models, monkeypatch):
+    """A wrong task costs the whole list: with a runner-up task close enough, its best
+    models take the last slots, marked; a weak runner-up or a task filter changes nothing."""
+    from advisor.recommender import RUNNER_UP_RATIO, RUNNER_UP_SLOTS
+
+    orig = rec.build_request
+    second = {"p": 0.3}
+
+    def reading(text, filters=None, qvec=None):
+        req, src = orig(text, filters, qvec)
+        if not (filters or {}).get("task"):
+            req.task, req.task_confidence = "text-classification", 0.5
+            req.task_alternatives = [("token-classification", second["p"])]
+        return req, src
+
+    monkeypatch.setattr(rec, "build_request", reading)
+    text = "a model for English customer messages"
+    recs = rec.recommend(text, k=5)
+    tags = [real_models[r.model_id].pipeline_tag for r in recs]
+    assert len(recs) == 5 and len({r.model_id for r in recs}) == 5
+    assert tags[:5 - RUNNER_UP_SLOTS] == ["text-classification"] * (5 - RUNNER_UP_SLOTS)
+    assert tags[5 - RUNNER_UP_SLOTS:] == ["token-classification"] * RUNNER_UP_SLOTS
+    assert all(r.warnings[0].startswith("For token-classification") for r in recs[3:])
+    req = rec.build_request(text)[0]
+    assert rec.runner_up(req) == "token-classification"
+    second["p"] = 0.5 * RUNNER_UP_RATIO * 0.9  # below the ratio: one task only
+    assert {real_models[r.model_id].pipeline_tag for r in rec.recommend(text, k=5)} \
+        == {"text-classification"}
+    second["p"] = 0.3
+    told = rec.recommend(text, {"task": "text-classification"}, k=5)
+    assert {real_models[r.model_id].pipeline_tag for r in told} == {"text-classification"}
