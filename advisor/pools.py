@@ -17,7 +17,6 @@ recommender does).
 from __future__ import annotations
 
 import json
-import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,10 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from advisor.modelfacts import ModelFeatures, tier_of
+from advisor.taskmodel import read_index_json
 from advisor.tasks import BASE_MODEL_TASKS, MULTILINGUAL, ModelRequest
 from advisor.types import ModelInfo
-
-log = logging.getLogger(__name__)
 
 # Score weights: relevance and popularity dominate, card quality breaks near-ties (the
 # study's point is that thin cards hurt beginners, so it must count, but a perfect card
@@ -115,20 +113,7 @@ def save_related(directory: Path, related: Mapping[str, Sequence[str]]) -> None:
 def load_related(directory: Path | None) -> dict[str, tuple[str, ...]]:
     """The learned related tasks of an index (``{}`` when absent or unreadable: the
     Hub conventions of :data:`RELATED_TASKS` still apply)."""
-    if directory is None:
-        return {}
-    path = Path(directory) / RELATED_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as e:
-        log.warning("Ignoring %s (%s); rebuild with `python -m builder build`", path, e)
-        return {}
-    if data.get("format_version") != RELATED_FORMAT_VERSION:
-        log.warning("Ignoring %s: format version %s, expected %s; rebuild the index",
-                    path, data.get("format_version"), RELATED_FORMAT_VERSION)
-        return {}
+    data = read_index_json(directory, RELATED_FILE, RELATED_FORMAT_VERSION)
     return {str(t): tuple(str(x) for x in v) for t, v in (data.get("tasks") or {}).items()}
 
 

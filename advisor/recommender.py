@@ -78,11 +78,10 @@ LEAST_FILLED_KEYS = ("limitation", "bias", "evaluation", "environment")
 # hit@5 0.769 -> 0.788 at 0.5; 0.35 and 0.0 gave 0.808, one request more, at more noise.)
 INFERRED_TASK_MIN_PROB = 0.5
 
-# When the runner-up task is at least RUNNER_UP_RATIO of the first task's probability,
-# the last RUNNER_UP_SLOTS of the k picks are that task's best (a wrong task costs the
-# whole list). Held-out task readings of 375 labelled requests (bench/task_cv.py, then
-# the recommender on each reading): hit@5 0.547 -> 0.568 at 0.3 with 2 of 5 slots (165
-# requests hedged); 0.6 gave 0.557, 3 slots 0.563; hit@1 unchanged by construction.
+# A runner-up task with >= RUNNER_UP_RATIO of the first's probability fills the last
+# RUNNER_UP_SLOTS picks (a wrong task costs the whole list). Held-out task readings of 375
+# labelled requests (bench/runner_up.py): hit@5 0.547 -> 0.568 at 0.3 with 2 of 5 slots
+# (165 hedged); 0.6 gave 0.557, 1 slot 0.563; hit@1 unchanged by construction.
 RUNNER_UP_RATIO = 0.3
 RUNNER_UP_SLOTS = 2
 COLLAPSE_POOL = 3  # rank k * this many candidates so variants can be skipped
@@ -474,17 +473,16 @@ class Recommender:
                   req.languages, len(pool.items))
         recs = [self._to_recommendation(req, c) for c in top]
         alt = self.runner_up(req, filters)
-        if alt is not None and k > RUNNER_UP_SLOTS:
-            alt_req = replace(req, task=alt, cues=list(req.cues))
-            keep = recs[:k - RUNNER_UP_SLOTS]
-            seen = {r.model_id for r in keep}
+        if alt is not None and k > RUNNER_UP_SLOTS:  # its best take the last slots
+            alt_req, keep = replace(req, task=alt, cues=list(req.cues)), recs[:k - RUNNER_UP_SLOTS]
             extra = [self._to_recommendation(alt_req, c)
                      for c in self._top(alt_req, self._pool(alt_req, source), k)
-                     if c.model.id not in seen][:RUNNER_UP_SLOTS]
+                     if c.model.id not in {r.model_id for r in keep}][:RUNNER_UP_SLOTS]
             for r in extra:
                 r.warnings.insert(0, f"For {alt}, the second reading of your request "
                                      f"(first: {req.task}).")
-            recs = keep + extra + [r for r in recs[len(keep):]][:k - len(keep) - len(extra)]
+            picked = {r.model_id for r in keep + extra}
+            recs = (keep + extra + [r for r in recs if r.model_id not in picked])[:k]
         return req, recs
 
     @staticmethod

@@ -247,13 +247,13 @@ def save_inferred(directory: Path, inferred: dict[str, tuple[str, float]]) -> No
     (Path(directory) / INFERRED_FILE).write_text(json.dumps(data), encoding="utf-8")
 
 
-def load_inferred(directory: Path | None) -> dict[str, tuple[str, float]]:
-    """The tasks inferred for untagged models at build time; ``{}`` for an index built
-    before they existed or of another format (the recommender then knows only the tagged
-    models and the name patterns of :data:`advisor.modelfacts.INFERRED_TASKS`)."""
+def read_index_json(directory: Path | None, name: str, version: int) -> dict:
+    """``name`` inside an index directory, parsed, when it exists and has ``version``;
+    else ``{}`` (with a warning that says to rebuild when it is unreadable or of another
+    format). The small JSON side files of an index (inferred and related tasks) use it."""
     if directory is None:
         return {}
-    path = Path(directory) / INFERRED_FILE
+    path = Path(directory) / name
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -261,10 +261,19 @@ def load_inferred(directory: Path | None) -> dict[str, tuple[str, float]]:
     except (OSError, ValueError) as e:
         log.warning("Ignoring %s (%s); rebuild with `python -m builder build`", path, e)
         return {}
-    if data.get("format_version") != INFERRED_FORMAT_VERSION:
+    if not isinstance(data, dict) or data.get("format_version") != version:
+        got = data.get("format_version") if isinstance(data, dict) else None
         log.warning("Ignoring %s: format version %s, expected %s; rebuild the index",
-                    path, data.get("format_version"), INFERRED_FORMAT_VERSION)
+                    path, got, version)
         return {}
+    return data
+
+
+def load_inferred(directory: Path | None) -> dict[str, tuple[str, float]]:
+    """The tasks inferred for untagged models at build time; ``{}`` for an index built
+    before they existed or of another format (the recommender then knows only the tagged
+    models and the name patterns of :data:`advisor.modelfacts.INFERRED_TASKS`)."""
+    data = read_index_json(directory, INFERRED_FILE, INFERRED_FORMAT_VERSION)
     return {mid: (str(v[0]), float(v[1])) for mid, v in data.get("models", {}).items()}
 
 
