@@ -141,33 +141,27 @@ def main(folds: int = 5, sets: list[str] | None = None, eval_dir: Path = ROOT / 
                 top3 += rows[j]["task"] in alone
         return got, top1 / len(rows), top3 / len(rows)
 
-    table = []
+    def table_row(params: dict[str, float]) -> dict:
+        got, alone1, alone3 = read_all(params)
+        ok = [g == r["task"] for g, r in zip(got, rows, strict=True)]
+        by = {src: float(np.mean([o for o, r in zip(ok, rows, strict=True) if r["source"] == src]))
+              for src in ("train", "real")}
+        log.info("%s -> %.3f", params, np.mean(ok))
+        return {**params, "task acc": round(float(np.mean(ok)), 3),
+                "train rows": round(by["train"], 3), "tune rows": round(by["real"], 3),
+                "model alone top-1": round(alone1, 3), "top-3": round(alone3, 3)}
+
     grid = grid or GRID
     names = list(grid)
     defaults = {k: grid[k][0] for k in names}
-    # one factor at a time around the current values, then the best pairs
-    configs = [defaults] + [dict(defaults, **{k: v}) for k in names for v in grid[k][1:]]
-    for params in configs:
-        got, alone1, alone3 = read_all(params)
-        ok = [g == r["task"] for g, r in zip(got, rows, strict=True)]
-        by = {src: np.mean([o for o, r in zip(ok, rows, strict=True) if r["source"] == src])
-              for src in ("train", "real")}
-        table.append({**params, "task acc": round(float(np.mean(ok)), 3),
-                      "train rows": round(float(by["train"]), 3),
-                      "tune rows": round(float(by["real"]), 3),
-                      "model alone top-1": round(alone1, 3), "top-3": round(alone3, 3)})
-        log.info("%s -> %.3f", params, np.mean(ok))
+    # one factor at a time around the current values, then the single-factor winners together
+    table = [table_row(p) for p in [defaults] + [dict(defaults, **{k: v}) for k in names
+                                                 for v in grid[k][1:]]]
     best = max(table, key=lambda r: r["task acc"])
-    # combine the single-factor winners
     combo = {k: max((r for r in table if all(r[o] == defaults[o] for o in names if o != k)),
                     key=lambda r: r["task acc"])[k] for k in names}
     if combo != {k: best[k] for k in names} and combo != defaults:
-        got, alone1, alone3 = read_all(combo)
-        ok = [g == r["task"] for g, r in zip(got, rows, strict=True)]
-        table.append({**combo, "task acc": round(float(np.mean(ok)), 3),
-                      "train rows": round(float(np.mean([o for o, r in zip(ok, rows, strict=True) if r["source"] == "train"])), 3),
-                      "tune rows": round(float(np.mean([o for o, r in zip(ok, rows, strict=True) if r["source"] == "real"])), 3),
-                      "model alone top-1": round(alone1, 3), "top-3": round(alone3, 3)})
+        table.append(table_row(combo))
     for k, v in defaults.items():  # leave the module as found
         if k != "W_TEXT":
             setattr(U, k, v)
