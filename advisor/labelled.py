@@ -138,26 +138,27 @@ def known_issue_texts(issues: Sequence[Any]) -> list[LabelledText]:
     return out
 
 
-def training_requests(path: Path) -> list[tuple[str, str]]:
-    """``(question, task)`` of the training-only real model requests
-    (``eval/train_requests.jsonl``; ``[]`` when the file is missing, e.g. an installed
-    package without ``eval/``). The intent model and the task model learn from them."""
+def _request_rows(path: Path) -> list[dict]:
+    """The rows of ``eval/train_requests.jsonl`` (``[]`` when the file is missing, e.g. an
+    installed package without ``eval/``)."""
     path = Path(path)
     if not path.exists():
         return []
-    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-    return [(r["question"], r["task"]) for r in rows if r.get("question") and r.get("task")]
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def training_requests(path: Path) -> list[tuple[str, str]]:
+    """``(question, task)`` of the training-only real model requests (``[]`` when the file
+    is missing). The intent model and the task model learn from them."""
+    return [(r["question"], r["task"]) for r in _request_rows(path)
+            if r.get("question") and r.get("task")]
 
 
 def training_request_models(path: Path) -> list[tuple[str, list[str]]]:
     """``(task, good model ids)`` of the training-only real model requests that carry
     ``good_models`` (``[]`` when the file is missing); the build learns the related
     tasks of :func:`advisor.pools.learn_related_tasks` from them."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-    return [(r["task"], list(r["good_models"])) for r in rows
+    return [(r["task"], list(r["good_models"])) for r in _request_rows(path)
             if r.get("task") and r.get("good_models")]
 
 

@@ -333,3 +333,16 @@ def collapse_variants(ranked: list, k: int, per_family: int = MAX_PER_FAMILY) ->
         if len(out) == k:
             return out
     return (out + skipped)[:k]
+
+
+def fill_last(first: list, second: list, k: int, slots: int, key=lambda x: x) -> list:
+    """At most ``k`` items: the first ``k - slots`` of ``first``, then up to ``slots`` of
+    ``second`` not among them, then the rest of ``first``; each ``key`` once."""
+    keep = first[:k - slots]
+    seen = {key(x) for x in keep}
+    extra = []
+    for x in second:
+        if len(extra) < slots and key(x) not in seen:
+            seen.add(key(x))
+            extra.append(x)
+    return (keep + extra + [x for x in first[len(keep):] if key(x) not in seen])[:k]

@@ -122,6 +122,12 @@ def related_tasks(task: str, learned: Mapping[str, Sequence[str]]) -> tuple[str,
     return tuple(dict.fromkeys((*RELATED_TASKS.get(task, ()), *learned.get(task, ()))))
 
 
+def card_score(m: ModelInfo) -> float:
+    """The card-quality term of a model's score (:data:`NEUTRAL_CARD_QUALITY` for a 2026
+    record whose card text is not in the snapshot)."""
+    return m.card_quality if (m.card_chars or m.source == "2022") else NEUTRAL_CARD_QUALITY
+
+
 @dataclass(frozen=True)
 class PoolKey:
     """What decides a request's candidates (hashable: the recommender caches by it)."""
@@ -197,9 +203,7 @@ class CandidatePool:
         log_lk = np.fromiter((f.log_likes for _, _, _, f, _ in items), float, n)
         max_dl = (float(log_dl.max()) if n else 0.0) or 1.0
         max_lk = (float(log_lk.max()) if n else 0.0) or 1.0
-        card = np.fromiter(
-            (m.card_quality if (m.card_chars or m.source == "2022") else NEUTRAL_CARD_QUALITY
-             for m, _, _, _, _ in items), float, n)
+        card = np.fromiter((card_score(m) for m, _, _, _, _ in items), float, n)
         penalty = np.fromiter(
             (LANGUAGE_PENALTY.get(tier, 0.0) + (RELATED_TASK_PENALTY if related else 0.0)
              + (UNKNOWN_SIZE_PENALTY if max_params and f.params is None else 0.0)

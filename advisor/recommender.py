@@ -40,6 +40,7 @@ from advisor.modelfacts import (
     INFER_RX,
     ModelFeatures,
     collapse_variants,
+    fill_last,
     model_families,
 )
 from advisor.pools import (
@@ -471,25 +472,24 @@ class Recommender:
         top = self._top(req, pool, k)
         log.debug("recommend %r: task=%s langs=%s -> %d candidates", req.text[:60], req.task,
                   req.languages, len(pool.items))
-        recs = [self._to_recommendation(req, c) for c in top]
-        alt = self.runner_up(req, filters)
-        if alt is not None and k > RUNNER_UP_SLOTS:  # its best take the last slots
-            alt_req, keep = replace(req, task=alt, cues=list(req.cues)), recs[:k - RUNNER_UP_SLOTS]
-            extra = [self._to_recommendation(alt_req, c)
-                     for c in self._top(alt_req, self._pool(alt_req, source), k)
-                     if c.model.id not in {r.model_id for r in keep}][:RUNNER_UP_SLOTS]
-            for r in extra:
-                r.warnings.insert(0, f"For {alt}, the second reading of your request "
-                                     f"(first: {req.task}).")
-            picked = {r.model_id for r in keep + extra}
-            recs = (keep + extra + [r for r in recs if r.model_id not in picked])[:k]
+        alt = self.runner_up(req)
+        if alt is None or k <= RUNNER_UP_SLOTS:
+            return req, [self._to_recommendation(req, c) for c in top]
+        alt_req = replace(req, task=alt, cues=list(req.cues))  # its best take the last slots
+        second = self._top(alt_req, self._pool(alt_req, source), k)
+        from_alt = {id(c) for c in second}
+        picks = fill_last(top, second, k, RUNNER_UP_SLOTS, key=lambda c: c.model.id)
+        recs = [self._to_recommendation(alt_req if id(c) in from_alt else req, c) for c in picks]
+        for r, c in zip(recs, picks, strict=True):
+            if id(c) in from_alt:
+                r.warnings.insert(0, f"For {alt}, the second reading of your request (first: {req.task}).")
         return req, recs
 
     @staticmethod
-    def runner_up(req: ModelRequest, filters: dict | None = None) -> str | None:
+    def runner_up(req: ModelRequest) -> str | None:
         """The second task whose best models join the list (see :data:`RUNNER_UP_RATIO`),
-        or ``None``: no close runner-up, or the task was given as a filter."""
-        if (filters or {}).get("task") or not req.task_alternatives or not req.task_confidence:
+        or ``None``: no close runner-up (a task given as a filter has none)."""
+        if not req.task_alternatives or not req.task_confidence:
             return None
         task, prob = req.task_alternatives[0]
         return task if task != req.task and prob >= RUNNER_UP_RATIO * req.task_confidence \

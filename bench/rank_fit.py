@@ -76,7 +76,7 @@ def labelled(eval_dir: Path) -> list[dict]:
 
 def candidate_features(rec, row: dict) -> tuple[list[str], np.ndarray]:
     """(model ids, features) of one request's candidates, told the gold task."""
-    from advisor.pools import NEUTRAL_CARD_QUALITY
+    from advisor.pools import card_score
 
     req, source = rec.build_request(row["question"], {"task": row["task"]})
     pool = rec._pool(req, source)
@@ -89,11 +89,9 @@ def candidate_features(rec, row: dict) -> tuple[list[str], np.ndarray]:
     ids, feats = [], []
     for i in sorted(keep):
         m, tier, related, f, other = pool.items[i]
-        card = (m.card_quality if (m.card_chars or m.source == "2022")
-                else NEUTRAL_CARD_QUALITY)
         ids.append(m.id)
         feats.append([rec._lexical(req, m, f), dense.get(m.id, 0.0),
-                      f.log_downloads / pool.max_dl, f.log_likes / pool.max_lk, card,
+                      f.log_downloads / pool.max_dl, f.log_likes / pool.max_lk, card_score(m),
                       float(tier == 1), float(tier == 2), float(related),
                       float(bool(req.max_params) and f.params is None),
                       float(m.source != "2022"), float(other)])

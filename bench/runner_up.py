@@ -7,7 +7,8 @@ each reading with the recommender (the read task given as the filter, so the tas
 that read it is the held-out one), and scores hit@5 / hit@1 / MRR of: the first task's
 list alone, and lists whose last ``slots`` picks come from the runner-up task when its
 probability is at least ``ratio`` times the first's (the rule of
-:meth:`advisor.recommender.Recommender.runner_up`).
+:meth:`advisor.recommender.Recommender.runner_up`, merged by the product's own
+:func:`advisor.modelfacts.fill_last`).
 
 Run: ``python -m bench.task_cv`` first, then ``python -m bench.runner_up`` (~2 minutes).
 """
@@ -28,19 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 K = 5
 
 
-def merged(first: list[str], second: list[str], slots: int) -> list[str]:
-    """The first ``K - slots`` of ``first``, then ``second``'s new ids, then ``first``."""
-    keep = first[:K - slots]
-    out = keep + [m for m in second if m not in keep][:slots]
-    return (out + [m for m in first if m not in out])[:K]
-
-
 def main(readings: Path = ROOT / "bench" / "out" / "task_cv.json",
          index_dir: Path = ROOT / "index", ratios: tuple[float, ...] = (0.3, 0.6, 0.8),
          slots: tuple[int, ...] = (1, 2), out_dir: Path | None = None, embedder=None) -> dict:
     from advisor.config import Config
     from advisor.engine import Advisor
     from advisor.eval import hit_at, reciprocal_rank
+    from advisor.modelfacts import fill_last
     from bench.rank_fit import labelled
 
     got = json.loads(Path(readings).read_text(encoding="utf-8"))["held_out_readings"]
@@ -65,7 +60,7 @@ def main(readings: Path = ROOT / "bench" / "out" / "task_cv.json",
         for good, first, second, rel in cases:
             lst = first
             if ratio is not None and second and rel >= ratio:
-                lst, hedged = merged(first, second, n_slots), hedged + 1
+                lst, hedged = fill_last(first, second, K, n_slots), hedged + 1
             h5 += hit_at(good, lst, K)
             h1 += hit_at(good, lst, 1)
             mrr += reciprocal_rank(good, lst, K)

@@ -255,11 +255,12 @@ def test_rank_fit_learns_weights_that_rank_the_good_model_first(small_index_dir,
 
 
 def test_runner_up_merges_and_scores_held_out_readings(small_index_dir, tmp_path):
+    from advisor.modelfacts import fill_last
     from bench import runner_up
     from bench.rank_fit import labelled
 
-    assert runner_up.merged(list("abcde"), list("xaby"), 2) == list("abcxy")
-    assert runner_up.merged(list("ab"), [], 2) == list("ab")
+    assert fill_last(list("abcde"), list("xaby"), runner_up.K, 2) == list("abcxy")
+    assert fill_last(list("ab"), [], runner_up.K, 2) == list("ab")
     rows = labelled(runner_up.ROOT / "eval")[:6]
     readings = {r["id"]: {"gold": r["task"], "task": r["task"], "confidence": 0.6,
                           "alternatives": [["text-classification", 0.3]]} for r in rows}
