@@ -132,10 +132,13 @@ def infer_untagged(model: TaskModel, texts: Sequence[str], kinds: Sequence[str],
 def inputs_sha256(chunks, models: dict[str, ModelInfo], embedder) -> str:
     """Digest of everything the task model learns from (a rebuild with the same digest
     copies the previous index's task model instead of fitting it again: ~1-2 minutes)."""
-    from advisor.taskmodel import C_DENSE, C_TEXT, FORMAT_VERSION, MAX_FEATURES
+    from advisor import taskmodel as T
 
     h = hashlib.sha256()
-    h.update(f"{FORMAT_VERSION}|{C_TEXT}|{C_DENSE}|{MAX_FEATURES}|{embedder.model_id}".encode())
+    settings = (T.FORMAT_VERSION, T.C_TEXT, T.C_DENSE, T.MAX_FEATURES, T.MIN_DF, T.W_TEXT,
+                T.MIN_MODELS_PER_TASK, T.MIN_MODELS_ANCHORED, T.REQUEST_WEIGHT,
+                T.DESCRIPTION_WEIGHT, T.CLASS_WEIGHT_POWER, embedder.model_id)
+    h.update("|".join(map(str, settings)).encode())
     from advisor.tasks import TASKS_FILE
 
     h.update(Path(TASKS_FILE).read_bytes())

@@ -115,6 +115,30 @@ def test_labelled_requests_teach_how_people_ask(card_slice, fake_embedder):
     assert len(rows) >= 100 and all(q and t for q, t in rows)
 
 
+def test_a_rare_task_is_learned_only_when_a_description_or_request_anchors_it(card_slice,
+                                                                           fake_embedder):
+    """A tag with fewer cards than MIN_MODELS_PER_TASK is dropped, unless prompts or
+    labelled requests name it and it has at least MIN_MODELS_ANCHORED cards."""
+    from advisor.taskmodel import MIN_MODELS_ANCHORED, MIN_MODELS_PER_TASK
+
+    texts, labels = card_slice
+    n = Counter(labels)
+    rare = sorted(t for t, c in n.items() if MIN_MODELS_ANCHORED <= c < MIN_MODELS_PER_TASK)
+    tiny = sorted(t for t, c in n.items() if c < MIN_MODELS_ANCHORED)
+    assert len(rare) >= 2, n  # the real slice has such tags
+    vecs = fake_embedder.encode(texts)
+    plain = TaskModel.fit(texts, vecs, labels)
+    assert not set(rare) & set(plain.labels)
+    desc = {rare[0]: f"a described task: {rare[0]}"}
+    asked = [("please find me such a model", rare[1])] + [("a model", t) for t in tiny]
+    anchored = TaskModel.fit(texts, vecs, labels, descriptions=desc,
+                             description_vectors={rare[0]: vecs[0]}, requests=asked,
+                             request_vectors=fake_embedder.encode([q for q, _ in asked]))
+    assert {rare[0], rare[1]} <= set(anchored.labels)
+    assert not set(rare[2:]) & set(anchored.labels)  # neither described nor asked for
+    assert not set(tiny) & set(anchored.labels)  # too few cards even when asked for
+
+
 @pytest.fixture(scope="module")
 def card_records(corpus_dir):
     """(record, card text) of the tagged cards of the same real slice."""
