@@ -169,7 +169,7 @@ TASK_CUES: tuple[TaskCue, ...] = (
             ("squad", "squad2")),
     TaskCue(r"fill[- ]in[- ]the[- ]blanks?|fill[- ]mask|masked (language|word|token)|missing "
             r"words?|\[mask\]|<mask>", "fill-mask", ()),
-    TaskCue(r"re-?rank\w*|cross[- ]encoder|(score|rank) .{0,40}relevan", "text-classification",
+    TaskCue(r"re-?rank\w*|cross[- ]encoder|(score|rank) .{0,40}relevan", "text-ranking",
             ("cross-encoder", "ms-marco", "rerank")),
     TaskCue(r"embeddings?|semantic search|sentence similarity|similar (sentences|texts|"
             r"documents|questions)|vector search|retrieval|\brag\b|cluster(ing)? (texts|"

@@ -29,6 +29,7 @@ from advisor.tasks import (
     TASKS,
     ModelRequest,
     apply_size_budget,
+    detect_task,
     load_modalities,
     parse_request,
 )
@@ -130,6 +131,21 @@ def modality_against(cue_task: str, guesses: Sequence[TaskGuess]) -> str | None:
     return None
 
 
+def drop_cue_keywords(req: ModelRequest, text: str) -> None:
+    """The boost words of a task cue that lost ("transcription" -> wav2vec2, whisper) go
+    when another task was read or chosen, unless the two tasks stand in for each other
+    (:data:`advisor.pools.RELATED_TASKS`): an ASR model's id must not outrank the voice
+    activity detectors of a "detect when someone speaks before transcription" request."""
+    from advisor.pools import RELATED_TASKS
+
+    cue_task, words, _ = detect_task(text)
+    if not cue_task or not words or cue_task == req.task or (
+            req.task and (cue_task in RELATED_TASKS.get(req.task, ())
+                          or req.task in RELATED_TASKS.get(cue_task, ()))):
+        return
+    req.keywords = [k for k in req.keywords if k not in words]
+
+
 class RequestUnderstanding:
     """Reads requests against the known models. Args: the ``{id: ModelInfo}`` mapping,
     the index (for the nearest model chunks and query embeddings; ``None`` works), the
@@ -228,6 +244,7 @@ class RequestUnderstanding:
                 req.task_alternatives = [(g.task, round(g.prob, 3)) for g in guesses[1:3]]
                 if cue_task and cue_task != req.task:  # the cue was outvoted: drop its line
                     req.cues = [c for c in req.cues if not c.endswith(f"-> {cue_task}")]
+                    drop_cue_keywords(req, text)
                 req.cues.insert(0, f"task {req.task} ({req.task_confidence:.0%}; "
                                 f"{guesses[0].evidence or 'learned'})")
                 if req.task != cue_task:
@@ -273,6 +290,7 @@ class RequestUnderstanding:
                 )
             if task != req.task:
                 req.task = task
+                drop_cue_keywords(req, text)
                 apply_size_budget(req)
             req.task_alternatives = []  # a task the user chose has no runner-up
             req.cues.append(f"filter task={task}")

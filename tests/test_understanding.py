@@ -116,3 +116,28 @@ def test_a_library_of_every_task_changes_nothing():
     ratio = with_lib._library_ratio("transformers")
     assert ratio and all(abs(v - 1.0) < 0.35 for v in ratio.values())
     assert with_lib._library_ratio("no-such-library") == {}
+
+
+VAD_READ = {"voice-activity-detection": 0.8, "automatic-speech-recognition": 0.15,
+            "audio-classification": 0.05}
+BEFORE_ASR = ("Is there a model that detects when someone is speaking in a recording, so I "
+              "can cut the silence before transcription?")
+
+
+def test_an_outvoted_task_cue_takes_its_boost_words_with_it():
+    """"transcription" cues ASR and its model-family boost words; when the request is read
+    (or filtered) as another task, those words no longer lift ASR ids in the ranking."""
+    cue = parse_request(BEFORE_ASR)
+    assert cue.task == "automatic-speech-recognition" and "whisper" in cue.keywords
+    read, _ = RequestUnderstanding({}, None, FixedTaskModel(VAD_READ)).build_request(BEFORE_ASR)
+    assert read.task == "voice-activity-detection" and "whisper" not in read.keywords
+    plain = RequestUnderstanding({}, None, None)
+    chosen, _ = plain.build_request(BEFORE_ASR, {"task": "voice-activity-detection"})
+    assert "whisper" not in chosen.keywords
+    kept, _ = plain.build_request(BEFORE_ASR, {"task": "automatic-speech-recognition"})
+    assert "whisper" in kept.keywords
+    # tasks that stand in for each other keep the words (embedding models are tagged both)
+    ask = "Which embeddings model should I use for semantic search over my documents?"
+    assert "sentence-transformers" in parse_request(ask).keywords
+    related, _ = plain.build_request(ask, {"task": "feature-extraction"})
+    assert "sentence-transformers" in related.keywords
