@@ -300,8 +300,10 @@ class Advisor:
         explanation: Explanation | None = None
         understood = None
         known = []
-        if intent != "recommend" and p.known_issues is not None:
+        if p.known_issues is not None:
             known = p.known_issues.match(req.text, qvec)
+            if intent == "recommend":  # a model request: only a pasted error or a clear match
+                known = [m for m in known if m.strong]  # leads (ahead of the models)
             steering = [m for m in known if not m.premise_doubt]
             if steering:
                 categories, unsure = self._merge_known(categories, unsure, steering)

@@ -302,3 +302,15 @@ def test_memo_caches_large_batches_only_when_asked():
     again = wide.encode(list(reversed(texts)))
     assert wide.inner.texts_seen == len(texts)
     assert (again[::-1] == first).all()
+
+
+def test_a_model_request_with_a_known_error_leads_with_the_fix(advisor):
+    """A model request carries only strong known-issue matches (a pasted error, a clear
+    match by meaning), placed ahead of the models; a plain request carries none."""
+    plain = advisor.advise(PICK)
+    assert plain.intent == "recommend" and not plain.known_issues
+    q = (PICK + " My current classifier fails with RuntimeError: CUDA error: device-side "
+         "assert triggered during training.")
+    a = advisor.advise(q)
+    assert a.intent == "recommend" and a.models and a.known_issues
+    assert a.answer.index("### Likely fix") < a.answer.index("### Recommended models")
