@@ -4,7 +4,9 @@ Reads ``eval/real_requests.jsonl`` (real model-selection requests with ``good_mo
 labelled before any run), keeps the rows of ``--split`` (default ``test``; the split is a
 hash of ``source_url``, see :func:`advisor.eval.split_of`) and scores, per system, hit@5,
 hit@1 and MRR@5 (a good model in the first 5 / first place / reciprocal rank), plus task
-accuracy and intent recall for the advisor:
+accuracy, intent recall and the share of off-task picks for the advisor (a shown model
+whose pipeline tag is neither the request's task nor one that stands in for it, and that
+the labellers did not name: the "wrong-task models" a reviewer counts as wrong):
 
 - ``advisor``: :meth:`advisor.engine.Advisor.advise`, exactly as the chat answers (so a
   request that the intent detection does not see as a model choice scores 0);
@@ -72,6 +74,16 @@ def hub_search(pool: dict, text: str) -> list[str]:
     return [m.id for m in ranked[:K]]
 
 
+def off_task(got: list[str], good: list[str], task: str | None, pool: dict,
+             learned: dict) -> tuple[int, int]:
+    """``(off-task picks, tagged picks)`` of one list (untagged models are not judged)."""
+    from advisor.pools import related_tasks
+
+    ok = {task, *related_tasks(task, learned)} if task else set()
+    tagged = [m for m in got if pool.get(m) is not None and pool[m].pipeline_tag]
+    return sum(m not in good and pool[m].pipeline_tag not in ok for m in tagged), len(tagged)
+
+
 def told_task(rec, row: dict) -> list[str]:
     """The recommender's picks with the gold task given as a filter (UI/API style)."""
     filters = {"task": row["task"]} if row.get("task") else None
@@ -107,7 +119,10 @@ def main(split: str = "test", questions_path: Path = DEFAULT_QUESTIONS,
     pool = all_models(index)
     systems = ("advisor", "recommender", "recommender, told the task", "dense", "hub, told the task", "hub search")
     sums = {s: {"hit@5": 0.0, "hit@1": 0.0, "mrr": 0.0} for s in systems}
-    intent = task_ok = 0
+    from advisor.pools import load_related
+
+    learned = load_related(Path(index_dir))
+    intent = task_ok = off = judged = 0
     out = open(details, "w", encoding="utf-8") if details else None
     for r in rows:
         advice = adv.advise(r["question"])
@@ -121,6 +136,8 @@ def main(split: str = "test", questions_path: Path = DEFAULT_QUESTIONS,
             "hub search": hub_search(pool, r["question"]),
         }
         intent += bool(advice.models)
+        o, t = off_task(got["advisor"], r["good_models"], r.get("task"), pool, learned)
+        off, judged = off + o, judged + t
         task_ok += req.task == r.get("task")
         for s in systems:
             for key, v in score(r["good_models"], got[s]).items():
@@ -135,11 +152,12 @@ def main(split: str = "test", questions_path: Path = DEFAULT_QUESTIONS,
     table = [{"system": s, "requests": len(rows),
               **{k: round(v / n, 3) for k, v in sums[s].items()}} for s in systems]
     result = {"split": split, "n": len(rows), "systems": table,
-              "intent_recall": round(intent / n, 3), "task_accuracy": round(task_ok / n, 3)}
+              "intent_recall": round(intent / n, 3), "task_accuracy": round(task_ok / n, 3),
+              "off_task_picks": round(off / max(1, judged), 3), "judged_picks": judged}
     result["path"] = str(write_result(f"selection_quality_{split}", result, out_dir))
     print(md_table(table))
-    print(f"\nintent recall {result['intent_recall']}, task accuracy {result['task_accuracy']} "
-          f"({split}, n={len(rows)})")
+    print(f"\nintent recall {result['intent_recall']}, task accuracy {result['task_accuracy']}, "
+          f"off-task picks {result['off_task_picks']} of {judged} ({split}, n={len(rows)})")
     return result
 
 

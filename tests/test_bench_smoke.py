@@ -272,3 +272,19 @@ def test_runner_up_merges_and_scores_held_out_readings(small_index_dir, tmp_path
     plain, hedged, none = res["table"]
     assert hedged["hedged"] == 6 and none["hedged"] == 0  # 0.3 / 0.6 = 0.5 relative
     assert none["hit@5"] == plain["hit@5"] and hedged["hit@1"] == plain["hit@1"]
+
+
+def test_off_task_counts_tagged_picks_outside_the_task_and_its_stand_ins():
+    from advisor.types import ModelInfo
+    from bench.selection_quality import off_task
+
+    pool = {m: ModelInfo(id=m, source="2026", pipeline_tag=t) for m, t in [
+        ("a/st", "sentence-similarity"), ("a/fe", "feature-extraction"),
+        ("a/tc", "text-classification"), ("a/asr", "automatic-speech-recognition"),
+        ("a/none", None)]}
+    got = ["a/st", "a/fe", "a/tc", "a/asr", "a/none"]
+    # feature-extraction stands in for sentence-similarity; the labellers named a/tc
+    assert off_task(got, ["a/tc"], "sentence-similarity", pool, {}) == (1, 4)
+    assert off_task(got, [], "sentence-similarity", pool,
+                    {"sentence-similarity": ("text-classification",)}) == (1, 4)
+    assert off_task(got, [], None, pool, {}) == (4, 4)
