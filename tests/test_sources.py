@@ -199,6 +199,16 @@ def test_hub2026_invented_and_removed(tmp_path):
     assert "1.5B parameters" in doc.text and "org/base" in doc.text
 
 
+def test_hub2026_languages_also_come_from_iso_tags(tmp_path):
+    """Rows that list no language but tag one read like the 2022 cards do."""
+    rows = [{"id": "org/tagged", "languages": [], "tags": ["bert", "en", "license:mit"]},
+            {"id": "org/both", "languages": ["de"], "tags": ["de", "fr", "dataset:x"]},
+            {"id": "org/none", "tags": ["transformers"]}]
+    path = _write_gz(tmp_path / HUB2026_FILE, [json.dumps(r).encode() for r in rows])
+    got = {m.id: m.languages for m, _ in read_hub2026(path, SourceReport("hub2026"))}
+    assert got == {"org/tagged": ["en"], "org/both": ["de", "fr"], "org/none": []}
+
+
 @pytest.mark.parametrize("limit", [50])
 def test_hub2026_real(corpus_dir, limit):
     r = SourceReport("hub2026")

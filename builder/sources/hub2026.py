@@ -3,7 +3,8 @@
 Each row becomes ``(ModelInfo(source="2026"), Document(kind="model2026"))`` whose text is
 the short metadata header (task, licence, size, downloads, likes, formats, base model).
 The dataset's own ``license_family``, ``parameters``, ``formats``, ``gated`` and
-``base_model`` are taken as given. Rows marked ``removed`` (the repo was deleted from the
+``base_model`` are taken as given; languages are its ``languages`` plus the ISO codes
+among its tags. Rows marked ``removed`` (the repo was deleted from the
 Hub) are skipped with the counted reason ``removed``: recommending a model that no longer
 exists would send a beginner to a 404. Lines with broken JSON / invalid UTF-8 or no
 ``id`` are counted skips as well.
@@ -19,7 +20,7 @@ from typing import Any
 from advisor.types import Document, ModelInfo
 from builder.documents import model_document
 from builder.report import QuietReport, SourceReport, iter_jsonl_gz
-from builder.sources.metadata import iter_model_rows, license_family
+from builder.sources.metadata import iter_model_rows, languages_from, license_family
 from builder.sources.quick import candidates, describe_2026, select_rows
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,15 @@ def _int_or_none(v: Any) -> int | None:
         return None
 
 
+def _languages(row: dict[str, Any]) -> list[str]:
+    """The row's ``languages`` and the ISO codes among its tags, as the 2022 cards and the
+    live Hub rows are read: 586 rows list no language but carry one as a tag
+    (sentence-transformers/all-MiniLM-L6-v2: ``en``), so they read as "not stated"."""
+    out = [str(x) for x in row.get("languages") or [] if x]
+    tags = [t for t in row.get("tags") or [] if isinstance(t, str)]
+    return out + [x for x in languages_from(tags) if x not in out]
+
+
 def model2026_from_row(row: dict[str, Any]) -> tuple[ModelInfo, Document]:
     lic = row.get("license") or None
     base = row.get("base_model")
@@ -44,7 +54,7 @@ def model2026_from_row(row: dict[str, Any]) -> tuple[ModelInfo, Document]:
         source="2026",
         pipeline_tag=row.get("pipeline_tag") or None,
         library=row.get("library") or None,
-        languages=[str(x) for x in row.get("languages") or [] if x],
+        languages=_languages(row),
         license=lic,
         license_family=row.get("license_family") or license_family(lic),
         downloads=_int_or_none(row.get("downloads_30d")) or 0,
