@@ -457,6 +457,8 @@ def _request_line(req) -> str:
         parts.append("language " + ", ".join(req.languages))
     if req.max_params:
         parts.append(f"at most {human_count(req.max_params)} parameters")
+    if getattr(req, "min_tokens", None):
+        parts.append(f"inputs of ~{req.min_tokens:,} tokens (models that read that much first)")
     if req.license_family:
         parts.append(f"licence {req.license_family}")
     if req.library:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from advisor.context import model_context
 from advisor.modelfacts import ModelFeatures, tier_of
 from advisor.taskmodel import read_index_json
 from advisor.tasks import BASE_MODEL_TASKS, MULTILINGUAL, ModelRequest
@@ -46,6 +47,12 @@ UNKNOWN_SIZE_PENALTY = 0.05  # size limit asked but the size is not known
 # filter: on the labelled requests it was the only filter that removed every good model
 # of 15 of 375 (people name what they use now and are told what else works).
 OTHER_LIBRARY_PENALTY = 0.15
+# Inputs longer than most models read ("4K-token documents", "longer than 512"): models
+# whose family reads that much rise, those known to stop short fall (advisor.context).
+# Told the task, 375 labelled requests (bench/rank_fit.py): hit@5 0.731 -> 0.736 at
+# 0.1 / 0.1, 0.739 at 0.2 / 0.1; the learned fits put the bonus at 0.12-0.27.
+LONG_INPUT_BONUS = 0.2
+SHORT_INPUT_PENALTY = 0.10
 # Language as a soft preference (score penalties) rather than hard tiers: on the tune
 # requests the best-known multilingual models were what people were told to use, and
 # hard tiers ranked every little-used single-language model above them.
@@ -128,6 +135,15 @@ def card_score(m: ModelInfo) -> float:
     return m.card_quality if (m.card_chars or m.source == "2022") else NEUTRAL_CARD_QUALITY
 
 
+def input_fit(m: ModelInfo, min_tokens: int) -> float:
+    """Score term for a request that needs ``min_tokens`` read at once: a bonus for a model
+    whose family reads that much, a penalty for one known to stop short, 0 when unknown."""
+    ctx = model_context(m)
+    if ctx is None:
+        return 0.0
+    return LONG_INPUT_BONUS if ctx >= min_tokens else -SHORT_INPUT_PENALTY
+
+
 @dataclass(frozen=True)
 class PoolKey:
     """What decides a request's candidates (hashable: the recommender caches by it)."""
@@ -141,12 +157,14 @@ class PoolKey:
     exclude: tuple[str, ...]
     base_checkpoints: bool = False  # pre-trained checkpoints join (BASE_MODEL_TASKS)
     library_strict: bool = False  # an explicit filter: other libraries' models are dropped
+    min_tokens: int | None = None  # inputs this long must fit (advisor.context)
 
     @classmethod
     def of(cls, req: ModelRequest, source: str | None) -> PoolKey:
         return cls(req.task, tuple(req.languages), req.license_family, req.library,
                    req.max_params, source, tuple(sorted(req.exclude)),
-                   req.fine_tune and req.task in BASE_MODEL_TASKS, req.library_strict)
+                   req.fine_tune and req.task in BASE_MODEL_TASKS, req.library_strict,
+                   req.min_tokens)
 
 
 def select(pools: Iterable[tuple[ModelInfo, bool]], key: PoolKey,
@@ -195,9 +213,11 @@ class CandidatePool:
     doc_ids: tuple[str, ...] | None  # their model documents (retrieval filter), None if too many
 
     @classmethod
-    def of(cls, items: list[Item], max_params: int | None) -> CandidatePool:
+    def of(cls, items: list[Item], max_params: int | None,
+           min_tokens: int | None = None) -> CandidatePool:
         """The pool with each candidate's score at relevance 0; the recommender adds
-        ``W_RELEVANCE * relevance`` to it (the one place the score's terms are weighed)."""
+        ``W_RELEVANCE * relevance`` to it (the one place the score's terms are weighed).
+        ``min_tokens``: the input length the request needs (:func:`input_fit`)."""
         n = len(items)
         log_dl = np.fromiter((f.log_downloads for _, _, _, f, _ in items), float, n)
         log_lk = np.fromiter((f.log_likes for _, _, _, f, _ in items), float, n)
@@ -212,6 +232,8 @@ class CandidatePool:
         pop = ((1 - W_LIKES_IN_POPULARITY) * log_dl / max_dl
                + W_LIKES_IN_POPULARITY * log_lk / max_lk)
         base = W_POPULARITY * pop + W_CARD * card - penalty
+        if min_tokens:
+            base = base + np.fromiter((input_fit(m, min_tokens) for m, *_ in items), float, n)
         base.flags.writeable = False
         doc_ids = None
         if n <= MAX_RETRIEVER_DOC_IDS:

@@ -249,7 +249,7 @@ class Recommender:
         else:
             pools = [(m, False) for m in self.models.values()]
         return CandidatePool.of(select(pools, key, self._feat, self._library_ok),
-                                key.max_params)
+                                key.max_params, key.min_tokens)
 
     # --- relevance -----------------------------------------------------------------
     @staticmethod

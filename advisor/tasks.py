@@ -29,8 +29,7 @@ log = logging.getLogger(__name__)
 # fp32 weights of a 1.5B model take ~6 GB: the most a 16 GB laptop runs comfortably
 # with plain transformers on CPU (quantised GGUF goes further; say so in the answer).
 DEFAULT_CPU_MAX_PARAMS = 1_500_000_000
-# "small"/"lightweight" in 2026 terms: sub-1B chat models (Qwen2.5-0.5B, SmolLM2) and
-# every BERT-size encoder; excludes the 1.5B+ models that crawl on a laptop CPU.
+# "small"/"lightweight" in 2026: sub-1B chat models and BERT-size encoders, not 1.5B+ ones.
 DEFAULT_SMALL_MAX_PARAMS = 1_000_000_000
 # phones, browsers, edge boards: DistilBERT (66M) / MobileBERT (25M) territory.
 DEFAULT_MOBILE_MAX_PARAMS = 100_000_000
@@ -319,6 +318,7 @@ class ModelRequest:
     exclude: list[str] = field(default_factory=list)  # ids not to offer (already named)
     size_cues: list[str] = field(default_factory=list)  # the cues behind max_params
     fine_tune: bool = False  # the user will train it further: base checkpoints fit too
+    min_tokens: int | None = None  # inputs this long must fit (advisor.context)
 
 
 def _cue(m: re.Match, what: str) -> str:

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from advisor.context import detect_min_tokens
 from advisor.entities import EntityLinker, wants_smaller
 from advisor.errors import InvalidInputError
 from advisor.formatting import human_count
@@ -215,6 +216,9 @@ class RequestUnderstanding:
         mentions = self.linker.find(text)
         req.mentioned = [mm.model.id for mm in mentions]
         req.exclude = list(req.mentioned)
+        req.min_tokens, length_cue = detect_min_tokens(text)
+        if length_cue:
+            req.cues.append(length_cue)
         if qvec is None and self.task_model is not None and self.index is not None:
             try:
                 qvec = self.index.embed_query(text)

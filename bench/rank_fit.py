@@ -41,7 +41,7 @@ log = logging.getLogger("bench.rank_fit")
 
 FEATURES = ("lexical", "dense", "downloads", "likes", "card", "multilingual",
             "languages unstated", "related task", "size unknown", "2026 record",
-            "other library")
+            "other library", "reads the input length", "input too long for it")
 MAX_BY_BASE = 300  # candidates kept by their score at relevance 0 (plus every retrieved one)
 PAIRS_PER_REQUEST = 400  # (good, other) pairs sampled per request: each request counts alike
 
@@ -54,7 +54,8 @@ def hand_weights() -> np.ndarray:
     return np.array([rel * 0.5, rel * 0.5, P.W_POPULARITY * (1 - P.W_LIKES_IN_POPULARITY),
                      P.W_POPULARITY * P.W_LIKES_IN_POPULARITY, P.W_CARD,
                      -P.LANGUAGE_PENALTY[1], -P.LANGUAGE_PENALTY[2], -P.RELATED_TASK_PENALTY,
-                     -P.UNKNOWN_SIZE_PENALTY, 0.0, -P.OTHER_LIBRARY_PENALTY])
+                     -P.UNKNOWN_SIZE_PENALTY, 0.0, -P.OTHER_LIBRARY_PENALTY,
+                     P.LONG_INPUT_BONUS, -P.SHORT_INPUT_PENALTY])
 
 
 def labelled(eval_dir: Path) -> list[dict]:
@@ -76,7 +77,7 @@ def labelled(eval_dir: Path) -> list[dict]:
 
 def candidate_features(rec, row: dict) -> tuple[list[str], np.ndarray]:
     """(model ids, features) of one request's candidates, told the gold task."""
-    from advisor.pools import card_score
+    from advisor.pools import card_score, input_fit
 
     req, source = rec.build_request(row["question"], {"task": row["task"]})
     pool = rec._pool(req, source)
@@ -94,7 +95,9 @@ def candidate_features(rec, row: dict) -> tuple[list[str], np.ndarray]:
                       f.log_downloads / pool.max_dl, f.log_likes / pool.max_lk, card_score(m),
                       float(tier == 1), float(tier == 2), float(related),
                       float(bool(req.max_params) and f.params is None),
-                      float(m.source != "2022"), float(other)])
+                      float(m.source != "2022"), float(other),
+                      float(bool(req.min_tokens) and input_fit(m, req.min_tokens) > 0),
+                      float(bool(req.min_tokens) and input_fit(m, req.min_tokens) < 0)])
     return ids, np.asarray(feats, float)
 
 
