@@ -132,6 +132,27 @@ def modality_against(cue_task: str, guesses: Sequence[TaskGuess]) -> str | None:
     return None
 
 
+_OTHER_LANGUAGES = re.compile(
+    r"\bnon[- ]english\b|\b(?:languages? |texts? )?other than english\b|\bother languages\b|"
+    r"\b(?:several|multiple|many|various|different|all) (?:other )?languages\b")
+
+
+def other_languages(req: ModelRequest, text: str) -> None:
+    """"Languages other than English", "non-English", "other languages": the request is
+    for languages beyond English, so multilingual models fit and English ones do not lead
+    (English named only inside such a phrase is not asked for)."""
+    low = (text or "").lower()
+    m = _OTHER_LANGUAGES.search(low)
+    if not m:
+        return
+    if "english" in m.group(0) and low.count("english") == m.group(0).count("english"):
+        req.languages = [x for x in req.languages if x != "en"]
+        req.cues = [c for c in req.cues if not c.endswith("-> en")]
+    if MULTILINGUAL not in req.languages:
+        req.languages.append(MULTILINGUAL)
+        req.cues.append(f"'{m.group(0)}' -> {MULTILINGUAL}")
+
+
 def drop_cue_keywords(req: ModelRequest, text: str) -> None:
     """The boost words of a task cue that lost ("transcription" -> wav2vec2, whisper) go
     when another task was read or chosen, unless the two tasks stand in for each other
@@ -219,6 +240,7 @@ class RequestUnderstanding:
         req.min_tokens, length_cue = detect_min_tokens(text)
         if length_cue:
             req.cues.append(length_cue)
+        other_languages(req, text)
         if qvec is None and self.task_model is not None and self.index is not None:
             try:
                 qvec = self.index.embed_query(text)

@@ -141,3 +141,15 @@ def test_an_outvoted_task_cue_takes_its_boost_words_with_it():
     assert "sentence-transformers" in parse_request(ask).keywords
     related, _ = plain.build_request(ask, {"task": "feature-extraction"})
     assert "sentence-transformers" in related.keywords
+
+
+@pytest.mark.parametrize("text, langs", [
+    ("summarization models for languages other than English", ["multilingual"]),
+    ("embeddings for non-English notes, especially Japanese", ["ja", "multilingual"]),
+    ("summarize English and other languages", ["en", "multilingual"]),
+    ("a German sentiment model", ["de"]),
+])
+def test_other_than_english_asks_for_the_other_languages(text, langs):
+    req, _ = RequestUnderstanding({}, None, None).build_request(text)
+    assert req.languages == langs
+    assert ("-> en" in " ".join(req.cues)) == ("en" in langs)
