@@ -57,8 +57,13 @@ log = logging.getLogger(__name__)
 DEFAULT_MODELS_K = 5  # rows in the recommendation table
 DEFAULT_MIN_THREADS = 2  # below this many threads in the hits, search threads alone
 DEFAULT_EXTRA_THREADS = 3
-KB_SIGNATURE_WEIGHT = 0.4  # share of a known issue's category when its signature matched
-KB_SEMANTIC_WEIGHT = 0.2  # ... when it matched by meaning (tuned on the `tune` questions)
+# Share of a matched known issue's category in the answer's category: when its signature
+# matched, and when it matched by meaning. 0.4 / 0.2 until the eleventh pass, chosen on
+# `tune` with a classifier that had been fitted on those same questions; with each
+# question held out of the fit (bench/category_cv.py, 5-fold) they lowered top-1 (0.657
+# alone -> 0.634) and 0.1 / 0.1 gave 0.679, "sure" answers right 0.955 (22) vs 0.909 (33).
+KB_SIGNATURE_WEIGHT = 0.1
+KB_SEMANTIC_WEIGHT = 0.1
 DEFAULT_UNSURE_SCORE = 0.35  # used only when the classifier offers no is_unsure()
 # Intra-op threads for query-time torch/faiss work. One short query gains little from a
 # second thread, and on a loaded 2-core machine the OpenMP workers spin-wait for each
@@ -227,11 +232,8 @@ class Advisor:
         return merged, bool(clf.is_unsure(merged)) if clf is not None else unsure
 
     def _merge_known(self, categories, unsure, known) -> tuple[list[CategoryScore], bool]:
-        """A matched known issue carries its codebook category: mix it in (a signature
-        match, i.e. the user's own error text, weighs more than a match by meaning)."""
-        w = KB_SIGNATURE_WEIGHT if known[0].how == "signature" else KB_SEMANTIC_WEIGHT
-        extra = [CategoryScore(m.issue.category, m.issue.subcategory, m.score) for m in known]
-        merged = merge_categories(categories, extra, w)
+        """A matched known issue carries its codebook category: mix it in."""
+        merged = steer_by_known(categories, known)
         clf = self.parts.classifier
         return merged, bool(clf.is_unsure(merged)) if clf is not None else unsure
 
@@ -414,6 +416,20 @@ def _load_explainer(index, retriever):
     from advisor.explainer import OutputExplainer
 
     return OutputExplainer(index, retriever)
+
+
+def steer_by_known(categories: Sequence[CategoryScore], known: Sequence[Any],
+                   w_signature: float | None = None,
+                   w_semantic: float | None = None) -> list[CategoryScore]:
+    """The categories with the matched known issues' codebook categories mixed in
+    (:data:`KB_SIGNATURE_WEIGHT` when the first matched by its signature, the user's own
+    error text; :data:`KB_SEMANTIC_WEIGHT` when by meaning)."""
+    if not known:
+        return list(categories)
+    sig = KB_SIGNATURE_WEIGHT if w_signature is None else w_signature
+    sem = KB_SEMANTIC_WEIGHT if w_semantic is None else w_semantic
+    extra = [CategoryScore(m.issue.category, m.issue.subcategory, m.score) for m in known]
+    return merge_categories(categories, extra, sig if known[0].how == "signature" else sem)
 
 
 def _load_known_issues(index, emb):

@@ -16,7 +16,10 @@ alone (no known-issue steering, unlike ``category_quality.py``) for:
 
 For the build's texts (the last variant) it also prints how often the answer's
 "sure" wording (not unsure, top score at or above ``advisor.compose.SURE_CONFIDENCE``)
-would be right at other thresholds, so the threshold is chosen on held-out folds.
+would be right at other thresholds, so the threshold is chosen on held-out folds; and
+the answer's category after the known-issue steering of
+:func:`advisor.engine.steer_by_known` (the entries matched to each held-out question mix
+their categories in), for a few weights, the engine's own first.
 
 With ``--pool all`` the training posts are held out in turn as well (about 1,050
 questions instead of 134): a steadier reading of the calibration, on posts labelled the
@@ -42,13 +45,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 CALIBRATION_THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
+# (signature, meaning) weights of the known-issue steering compared on the held-out
+# predictions; the engine's own first.
+STEERING_WEIGHTS = ((None, None), (0.0, 0.0), (0.1, 0.1), (0.2, 0.1), (0.4, 0.2))
 
 
 def main(folds: int = 5, index_dir: Path = ROOT / "index", embedder=None,
          out_dir: Path | None = None, pool: str = "tune") -> dict:
     from advisor.classifier import TaxonomyClassifier
+    from advisor.compose import SURE_CONFIDENCE
     from advisor.config import LABELLED_POSTS_FILE, Config
     from advisor.embedding import embedder_for
+    from advisor.engine import KB_SEMANTIC_WEIGHT as KB_SEM
+    from advisor.engine import KB_SIGNATURE_WEIGHT as KB_SIG
+    from advisor.engine import _load_known_issues, steer_by_known
     from advisor.eval import split_of
     from advisor.guidance import load_guidance
     from advisor.index import AdvisorIndex
@@ -70,6 +80,8 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", embedder=None,
     fold_of = rng.permutation(len(tune)) % folds
     guidance = load_guidance()
     variants = {"base": [], "+ known issues": known_issue_texts(load_known_issues())}
+    matcher = _load_known_issues(index, emb)
+    steered: list[tuple[str, list, list, object]] = []  # (gold, prediction, matches, clf)
     table = []
     for name, extra in variants.items():
         top1 = top3 = sure = sure_ok = 0
@@ -82,6 +94,9 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", embedder=None,
                                    others + kept) + list(extra)
             clf = TaxonomyClassifier().fit_texts(texts, emb)
             for q, pred in zip(held, clf.predict_many([q.text for q in held]), strict=True):
+                if name == "+ known issues":  # the build's texts: the product's steering
+                    steered.append((q.category, pred, [m for m in matcher.match(q.text)
+                                                       if not m.premise_doubt], clf))
                 cats = [p.category for p in pred]
                 top1 += cats[:1] == [q.category]
                 top3 += q.category in cats[:3]
@@ -99,11 +114,24 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", embedder=None,
         picked = [right for score, right, unsure in scored if score >= th and not unsure]
         calibration.append({"sure at": th, "questions": len(picked),
                             "right": round(sum(picked) / len(picked), 3) if picked else None})
+    steering = []
+    for w_sig, w_sem in STEERING_WEIGHTS:
+        right, sure = 0, []
+        for gold, pred, known, clf in steered:
+            merged = steer_by_known(pred, known, w_sig, w_sem)
+            right += merged[0].category == gold
+            if merged[0].score >= SURE_CONFIDENCE and not clf.is_unsure(merged):
+                sure.append(merged[0].category == gold)
+        steering.append({"signature weight": w_sig if w_sig is not None else f"{KB_SIG} (now)",
+                         "meaning weight": w_sem if w_sem is not None else f"{KB_SEM} (now)",
+                         "matched": sum(bool(k) for _, _, k, _ in steered),
+                         "top-1": round(right / max(1, len(steered)), 3), "sure": len(sure),
+                         "sure right": round(sum(sure) / len(sure), 3) if sure else None})
     result = {"folds": folds, "split": "tune" if pool == "tune" else "tune + training posts",
-              "table": table, "calibration": calibration}
+              "table": table, "calibration": calibration, "steering": steering}
     result["path"] = str(write_result("category_cv" + ("_all" if pool == "all" else ""), result,
                                       out_dir))
-    print_tables(table, calibration)
+    print_tables(table, calibration, steering)
     return result
 
 
