@@ -153,6 +153,7 @@ def main(folds: int = 5, sets: list[str] | None = None, eval_dir: Path = ROOT / 
 
     grid = grid or GRID
     names = list(grid)
+    found = {k: getattr(U, k) for k in names if k != "W_TEXT"}  # restored at the end
     defaults = {k: grid[k][0] for k in names}
     # one factor at a time around the current values, then the single-factor winners together
     table = [table_row(p) for p in [defaults] + [dict(defaults, **{k: v}) for k in names
@@ -162,9 +163,8 @@ def main(folds: int = 5, sets: list[str] | None = None, eval_dir: Path = ROOT / 
                     key=lambda r: r["task acc"])[k] for k in names}
     if combo != {k: best[k] for k in names} and combo != defaults:
         table.append(table_row(combo))
-    for k, v in defaults.items():  # leave the module as found
-        if k != "W_TEXT":
-            setattr(U, k, v)
+    for k, v in found.items():  # leave the module as found
+        setattr(U, k, v)
     result = {"folds": folds, "requests": len(rows), "overrides": overrides, "table": table,
               "held_out_readings": guesses}
     suffix = "_".join(f"{k.split('.')[-1]}{v}" for k, v in overrides.items())
