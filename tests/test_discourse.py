@@ -292,8 +292,12 @@ def test_rate_limit_is_respected(forum, tmp_path):
     fast, slow = run(1000.0, "fast"), run(5.0, "slow")
     assert slow >= 0.6 * 0.95  # 4 requests at 5/s: 3 gaps of 0.2 s
     assert fast < slow
+    # the server's receive times carry the test machine's scheduling jitter (a request
+    # received late shortens the next gap by as much; 0.171 s seen on a loaded 2-core
+    # box): each gap is well above what no limiter gives (~ms), the exact spacing is the
+    # fake-clock test's job
     stamps = [t for t, _ in _Forum.seen[-4:]]
-    assert min(b - a for a, b in zip(stamps, stamps[1:], strict=False)) >= 0.19
+    assert min(b - a for a, b in zip(stamps, stamps[1:], strict=False)) >= 0.15
 
 
 def test_read_timeout_is_counted(forum, tmp_path):
