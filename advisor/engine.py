@@ -473,7 +473,7 @@ def _request_line(req) -> str:
         parts.append("language " + ", ".join(req.languages))
     if req.max_params:
         parts.append(f"at most {human_count(req.max_params)} parameters")
-    if getattr(req, "min_tokens", None):
+    if req.min_tokens:
         parts.append(f"inputs of ~{req.min_tokens:,} tokens (models that read that much first)")
     if req.license_family:
         parts.append(f"licence {req.license_family}")

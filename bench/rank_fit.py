@@ -90,14 +90,14 @@ def candidate_features(rec, row: dict) -> tuple[list[str], np.ndarray]:
     ids, feats = [], []
     for i in sorted(keep):
         m, tier, related, f, other = pool.items[i]
+        fit = input_fit(m, req.min_tokens) if req.min_tokens else 0.0
         ids.append(m.id)
         feats.append([rec._lexical(req, m, f), dense.get(m.id, 0.0),
                       f.log_downloads / pool.max_dl, f.log_likes / pool.max_lk, card_score(m),
                       float(tier == 1), float(tier == 2), float(related),
                       float(bool(req.max_params) and f.params is None),
                       float(m.source != "2022"), float(other),
-                      float(bool(req.min_tokens) and input_fit(m, req.min_tokens) > 0),
-                      float(bool(req.min_tokens) and input_fit(m, req.min_tokens) < 0)])
+                      float(fit > 0), float(fit < 0)])
     return ids, np.asarray(feats, float)
 
 
