@@ -357,25 +357,27 @@ class AdvisorIndex:
         self, text: str, k: int, rows: np.ndarray | None = None
     ) -> list[tuple[int, float]]:
         """Top ``k`` rows by BM25 score (> 0 only), optionally within ``rows``."""
-        if k <= 0 or len(self) == 0:
+        scores = self.bm25_row_scores(text) if k > 0 and len(self) else None
+        if scores is None:
             return []
-        tokens = bm25_tokenize([text])
-        ids = self._bm25.get_tokens_ids(tokens[0]) if tokens else []
-        if not ids:
-            return []
-        scores = self._bm25.get_scores_from_ids(ids)  # (n,) float32
-        if rows is not None:
-            rows = np.asarray(rows, dtype=np.int64)
-            if rows.size == 0:
-                return []
-            sub = scores[rows]
-        else:
-            rows = np.arange(scores.shape[0])
-            sub = scores
+        rows = np.arange(scores.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
+        sub = scores[rows]
         k = min(k, int(sub.size))
+        if k == 0:
+            return []
         top = np.argpartition(-sub, k - 1)[:k]
         top = top[np.argsort(-sub[top], kind="stable")]
         return [(int(rows[i]), float(sub[i])) for i in top if sub[i] > 0]
+
+    def bm25_row_scores(self, text: str) -> np.ndarray | None:
+        """``(n,)`` BM25 score of ``text`` with every row, or ``None``: no known word."""
+        tokens = bm25_tokenize([text])
+        ids = self._bm25.get_tokens_ids(tokens[0]) if tokens else []
+        return self._bm25.get_scores_from_ids(ids) if ids else None
+
+    def dense_row_scores(self, qvec: np.ndarray) -> np.ndarray | None:
+        """``(n,)`` cosine of ``qvec`` with every row, or ``None`` (a non-flat index)."""
+        return self._dense.scores(qvec)
 
     def rows_for(
         self, kind: str | Iterable[str] | None = None, doc_ids: Iterable[str] | None = None

@@ -8,9 +8,10 @@ that fits the task, licence, size, library and source; models stated to speak on
 other languages are dropped, and language is otherwise a score penalty (none for a model
 that speaks the asked language, small for a multilingual one, larger when its languages
 are not stated: ``advisor.pools.LANGUAGE_PENALTY``). Models are ranked by relevance
-(hybrid retrieval over model documents when a retriever is given, plus a lexical match
-of the request's words with the model id and tags), popularity (log downloads, likes)
-and model-card quality. Every
+(:mod:`advisor.relevance`: a lexical match of the request's words with the model id and
+tags; with an index, hybrid retrieval and the cosine and BM25 of every candidate's card),
+popularity (log downloads, likes), model-card quality and recency, with weights fitted
+on labelled requests (:mod:`advisor.pools`). Every
 recommendation carries its evidence, a ready-to-run snippet, warnings (thin or missing
 cards, gated, non-commercial, unknown size) and what people struggled with for that
 model family in the study's coded forum threads.
@@ -25,7 +26,6 @@ from __future__ import annotations
 import functools
 import heapq
 import logging
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -44,7 +44,7 @@ from advisor.modelfacts import (
     model_families,
 )
 from advisor.pools import (
-    W_RELEVANCE,
+    W_LEXICAL,
     CandidatePool,
     Item,
     PoolKey,
@@ -52,6 +52,7 @@ from advisor.pools import (
     related_tasks,
     select,
 )
+from advisor.relevance import PoolRelevance, PoolScorer, lexical
 from advisor.snippets import plan_snippet
 from advisor.taskmodel import load_inferred
 from advisor.tasks import LIBRARY_ALIASES, MULTILINGUAL, ModelRequest
@@ -64,7 +65,6 @@ __all__ = ["Recommender"]
 
 DEFAULT_K = 5
 MAX_K = 50  # more rows than a beginner reads
-DEFAULT_RETRIEVER_K = 100  # model chunks asked of the retriever: ~3 per card, 30+ models
 THIN_CARD_QUALITY = 0.4  # below this the card misses most sections
 MIN_PRUNE_CANDIDATES = 500  # below this, scoring all candidates is cheaper than bounding
 BOUND_MARGIN = 1e-9  # added to each upper bound: float sums in another order differ by ~1e-16
@@ -87,8 +87,6 @@ RUNNER_UP_RATIO = 0.3
 RUNNER_UP_SLOTS = 2
 COLLAPSE_POOL = 3  # rank k * this many candidates so variants can be skipped
 
-_PAIR = re.compile(r"[a-z]{2,3}-[a-z]{2,3}")  # "en-fr": a translation direction
-
 
 def _rank_key(c: _Scored) -> tuple:
     """Final ranking order: score (language counted in it), downloads, id."""
@@ -108,19 +106,21 @@ class _Scored:
     feat: ModelFeatures | None = None
     base: float = 0.0  # the score at relevance 0 (CandidatePool.base: popularity, card, penalties)
     other_library: bool = False  # not of the library/tool the request names
+    pos: int = 0  # its position in the pool (CandidatePool.items)
 
     @classmethod
-    def of(cls, item: Item, base: float) -> _Scored:
+    def of(cls, item: Item, base: float, pos: int = 0) -> _Scored:
         """An unscored candidate from a pool item (model, tier, related task, features,
-        other library) and its pool's score at relevance 0."""
+        other library), its pool's score at relevance 0 and its position in the pool."""
         m, tier, related, f, other = item
         return cls(m, tier, 0.0, f.params, f.params_estimated, related, feat=f,
-                   base=float(base), other_library=other)
+                   base=float(base), other_library=other, pos=pos)
 
 
 def _unscored(pool: CandidatePool) -> list[_Scored]:
     """Every candidate of ``pool``, unscored (relevance still to add)."""
-    return [_Scored.of(item, b) for item, b in zip(pool.items, pool.base, strict=True)]
+    return [_Scored.of(item, b, i)
+            for i, (item, b) in enumerate(zip(pool.items, pool.base, strict=True))]
 
 
 class Recommender:
@@ -160,6 +160,7 @@ class Recommender:
         if task_model is None and self.index is not None:
             task_model = load_task_model(getattr(self.index, "index_dir", None))
         self.reader = RequestUnderstanding(models, self.index, task_model, self._tasks_known)
+        self.scorer = PoolScorer(retriever, getattr(retriever, "index", None))
         self._related = load_related(getattr(self.index, "index_dir", None))
 
     def prepare(self) -> None:
@@ -251,64 +252,10 @@ class Recommender:
         return CandidatePool.of(select(pools, key, self._feat, self._library_ok),
                                 key.max_params, key.min_tokens)
 
-    # --- relevance -----------------------------------------------------------------
-    @staticmethod
-    def _lexical(req: ModelRequest, m: ModelInfo, feat: ModelFeatures | None = None) -> float:
-        """Request words/keywords found in the model id (full weight) or tags (half), 0..1.
-
-        Tags count half because authors stuff them ("chat", "small", "sota"); the id is
-        what the community sees and downloads by. A translation pair ("en-fr") counts
-        double: it is the whole point of the request.
-        """
-        f = feat or ModelFeatures.of(m)
-        mid, id_tokens, tags = f.low_id, f.id_tokens, f.tags
-        hits = 0.0
-        for kw in req.keywords:
-            pair = _PAIR.fullmatch(kw)
-            weight = 2.0 if pair else 1.0
-            if ((len(kw) >= 3 and kw in mid) or kw in id_tokens
-                    or (pair and kw.replace("-", "_") in mid)):  # "..._en_fa" ids
-                hits += weight
-            elif kw in tags:
-                hits += weight / 2
-        for kw in req.domain:  # the user's domain ("finbert" for finance) counts double
-            if (len(kw) >= 3 and kw in mid) or kw in id_tokens:
-                hits += 2.0
-            elif kw in tags:
-                hits += 1.0
-        for w in req.query_text.split():
-            if w in id_tokens or (len(w) >= 5 and w in mid):
-                hits += 0.5
-            elif w in tags:
-                hits += 0.25
-        return min(1.0, hits / 2.0)
-
-    def _dense(self, req: ModelRequest, pool: CandidatePool) -> dict[str, float]:
-        """Model id -> retrieval relevance in 0..1 (1 = best-ranked model document)."""
-        if self.retriever is None or not pool.items:
-            return {}
-        query = req.text or req.query_text or (req.task or "")
-        doc_ids = pool.doc_ids
-        try:
-            hits = self.retriever.search(query, k=DEFAULT_RETRIEVER_K,
-                                         kinds=["model", "model2026"], doc_ids=doc_ids)
-        except Exception:  # retrieval is a bonus here; ranking still works without it
-            log.exception("model retrieval failed; ranking without it")
-            return {}
-        ranked: list[str] = []
-        for h in hits:
-            mid = h.doc_id.split(":", 1)[1] if ":" in h.doc_id else h.doc_id
-            if mid not in ranked:
-                ranked.append(mid)
-        n = max(len(ranked), 1)
-        return {mid: 1.0 - i / n for i, mid in enumerate(ranked)}
-
-    def _score_one(self, req: ModelRequest, c: _Scored, dense: dict[str, float]) -> None:
-        """Score ``c`` given the pool's dense relevance (model id -> 0..1, see _dense)."""
-        lex = self._lexical(req, c.model, c.feat)
-        rel = 0.5 * lex + 0.5 * dense.get(c.model.id, 0.0) if dense else lex
-        c.relevance = rel
-        c.score = W_RELEVANCE * rel + c.base  # the one score formula: advisor.pools
+    def _score_one(self, req: ModelRequest, c: _Scored, rel: PoolRelevance) -> None:
+        """Score ``c`` given the pool's relevance parts (:class:`PoolRelevance`)."""
+        c.relevance = rel.score(c.pos, lexical(req, c.model, c.feat))
+        c.score = c.relevance + c.base  # the one score formula: advisor.pools's weights
 
     def _top(self, req: ModelRequest, pool: CandidatePool, k: int) -> list[_Scored]:
         """The first ``k`` candidates in ranking order (score, downloads, id), exactly as
@@ -318,31 +265,24 @@ class Recommender:
         bound, in one array operation) and the visit stops once the bound falls below the
         k-th best score found. A request without a task has all ~44k models as
         candidates; most are never scored."""
-        dense = self._dense(req, pool)
+        rel = self.scorer(req, pool)
         want = k * COLLAPSE_POOL  # room to skip near-duplicates (see family_key)
         items = pool.items
         if len(items) <= MIN_PRUNE_CANDIDATES:
             cands = _unscored(pool)
             for c in cands:
-                self._score_one(req, c, dense)
+                self._score_one(req, c, rel)
             return collapse_variants(sorted(cands, key=_rank_key)[:want], k)
-        if dense:
-            rel = np.full(len(items), 0.5)
-            for mid, d in dense.items():
-                i = pool.position.get(mid)
-                if i is not None:
-                    rel[i] = 0.5 + 0.5 * d
-        else:
-            rel = np.ones(len(items))
-        # + a margin against float rounding (the same sum as _score_one's, kept as a guard)
-        bounds = pool.base + W_RELEVANCE * rel + BOUND_MARGIN
+        # lexical relevance taken as 1, the other parts exact; + a margin against float
+        # rounding (the same sum as _score_one's, kept as a guard)
+        bounds = pool.base + W_LEXICAL + rel.without_lexical() + BOUND_MARGIN
         best: list[float] = []  # min-heap of the `want` best scores so far
         scored: list[_Scored] = []
         for i in np.argsort(-bounds, kind="stable").tolist():
             if len(best) == want and bounds[i] < best[0]:
                 break  # neither this one nor any later one can enter
-            c = _Scored.of(items[i], pool.base[i])
-            self._score_one(req, c, dense)
+            c = _Scored.of(items[i], pool.base[i], i)
+            self._score_one(req, c, rel)
             scored.append(c)
             if len(best) < want:
                 heapq.heappush(best, c.score)

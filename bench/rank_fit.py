@@ -1,18 +1,23 @@
 """Learn the recommender's ranking weights from labelled real requests (pairwise logistic
 regression), cross-validated by request.
 
-The recommender's score is one linear formula (:mod:`advisor.pools`): relevance (lexical
-match of the request with id and tags, dense retrieval rank), popularity (log downloads,
-log likes, each relative to the best candidate), card quality, and penalties (language
-tier, related task, unknown size). Its weights were set by hand on the 52 ``tune``
-requests. This script reads every labelled request that may be learned from (the
-``tune`` half of ``eval/real_requests.jsonl`` and the rows of
-``eval/train_requests.jsonl`` that carry ``good_models``; never ``test``), builds each
-one's candidates **told the gold task** (so ranking is measured apart from task
-inference), and fits the weights that put a good model above the others: every (good,
-other) pair of one request is one example of "the difference of their features should
-score > 0" (no intercept). Weights are scaled so relevance + popularity + card sum to 1,
-like the hand weights.
+The recommender's score is one linear formula (:mod:`advisor.pools`): relevance
+(:mod:`advisor.relevance`: lexical match of the request with id and tags, hybrid
+retrieval rank, cosine and BM25 of each candidate's best chunk over the pool's best),
+popularity (log downloads, log likes, each relative to the best candidate), card
+quality, a bonus for current (2026 / live) records, and penalties (language tier,
+related task, unknown size, another library than the one named) and the input-length
+fit. This script reads every labelled request that may be learned from (the ``tune``
+half of ``eval/real_requests.jsonl`` and the rows of ``eval/train_requests.jsonl`` that
+carry ``good_models``; never ``test``), builds each one's candidates **told the gold
+task** (so ranking is measured apart from task inference), and fits the weights that put
+a good model above the others: pairwise (every (good, other) pair of one request is one
+example of "the difference of their features should score > 0", no intercept) and
+listwise (the softmax mass of the good models, each weight held to its sign,
+:data:`SIGNS`). Weights are scaled so relevance + popularity + card sum to 1. The
+shipped weights are the listwise fit on all rows (twelfth pass), except the penalties for
+another library and an unknown size, which are product rules (issue 9: a model of
+another library ranks below an equally good one) that the fit cannot see.
 
 Reported per setting, on held-out folds of requests: hit@5 / hit@1 / MRR of the
 candidates re-ranked by the weights (no near-duplicate collapse: a proxy of the
@@ -39,9 +44,14 @@ from bench._common import md_table, setup_logging, write_result
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("bench.rank_fit")
 
-FEATURES = ("lexical", "dense", "downloads", "likes", "card", "multilingual",
-            "languages unstated", "related task", "size unknown", "2026 record",
-            "other library", "reads the input length", "input too long for it")
+FEATURES = ("lexical", "retrieval", "cosine", "bm25", "downloads", "likes", "card",
+            "multilingual", "languages unstated", "related task", "size unknown",
+            "current record", "other library", "reads the input length",
+            "input too long for it")
+CORE = 7  # the first CORE features (relevance, popularity, card) are scaled to sum to 1
+# the sign each weight must have in the listwise fit (+1 / -1; 0 = free): a penalty that
+# turned into a bonus on a few hundred requests would be noise, not a finding
+SIGNS = (1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, 0, -1, 1, -1)
 MAX_BY_BASE = 300  # candidates kept by their score at relevance 0 (plus every retrieved one)
 PAIRS_PER_REQUEST = 400  # (good, other) pairs sampled per request: each request counts alike
 
@@ -50,11 +60,10 @@ def hand_weights() -> np.ndarray:
     """The weights the recommender uses now, in :data:`FEATURES` order."""
     from advisor import pools as P
 
-    rel = P.W_RELEVANCE
-    return np.array([rel * 0.5, rel * 0.5, P.W_POPULARITY * (1 - P.W_LIKES_IN_POPULARITY),
-                     P.W_POPULARITY * P.W_LIKES_IN_POPULARITY, P.W_CARD,
-                     -P.LANGUAGE_PENALTY[1], -P.LANGUAGE_PENALTY[2], -P.RELATED_TASK_PENALTY,
-                     -P.UNKNOWN_SIZE_PENALTY, 0.0, -P.OTHER_LIBRARY_PENALTY,
+    return np.array([P.W_LEXICAL, P.W_RETRIEVAL, P.W_COSINE, P.W_BM25, P.W_DOWNLOADS,
+                     P.W_LIKES, P.W_CARD, -P.LANGUAGE_PENALTY[1], -P.LANGUAGE_PENALTY[2],
+                     -P.RELATED_TASK_PENALTY, -P.UNKNOWN_SIZE_PENALTY,
+                     P.CURRENT_RECORD_BONUS, -P.OTHER_LIBRARY_PENALTY,
                      P.LONG_INPUT_BONUS, -P.SHORT_INPUT_PENALTY])
 
 
@@ -78,21 +87,22 @@ def labelled(eval_dir: Path) -> list[dict]:
 def candidate_features(rec, row: dict) -> tuple[list[str], np.ndarray]:
     """(model ids, features) of one request's candidates, told the gold task."""
     from advisor.pools import card_score, input_fit
+    from advisor.relevance import lexical
 
     req, source = rec.build_request(row["question"], {"task": row["task"]})
     pool = rec._pool(req, source)
     if not pool.items:
         return [], np.zeros((0, len(FEATURES)))
-    dense = rec._dense(req, pool)
+    rel = rec.scorer(req, pool)
     keep = set(np.argsort(-pool.base, kind="stable")[:MAX_BY_BASE].tolist())
-    keep |= {pool.position[m] for m in dense if m in pool.position}
+    keep |= set(np.flatnonzero(rel.retrieval > 0).tolist())
     keep |= {pool.position[m] for m in row["good"] if m in pool.position}
     ids, feats = [], []
     for i in sorted(keep):
         m, tier, related, f, other = pool.items[i]
         fit = input_fit(m, req.min_tokens) if req.min_tokens else 0.0
         ids.append(m.id)
-        feats.append([rec._lexical(req, m, f), dense.get(m.id, 0.0),
+        feats.append([lexical(req, m, f), rel.retrieval[i], rel.cosine[i], rel.bm25[i],
                       f.log_downloads / pool.max_dl, f.log_likes / pool.max_lk, card_score(m),
                       float(tier == 1), float(tier == 2), float(related),
                       float(bool(req.max_params) and f.params is None),
@@ -137,7 +147,7 @@ def fit(data: list[tuple[list[str], np.ndarray, set[str]]], c: float = 1.0,
     ys = np.r_[np.ones(len(d)), np.zeros(len(d))]
     clf = LogisticRegression(C=c, fit_intercept=False, max_iter=2000).fit(xs, ys)
     w = clf.coef_[0]
-    scale = float(np.clip(w[:5], 0, None).sum()) or 1.0
+    scale = float(np.clip(w[:CORE], 0, None).sum()) or 1.0
     return w / scale
 
 
@@ -165,10 +175,12 @@ def fit_listwise(data: list[tuple[list[str], np.ndarray, set[str]]], c: float = 
         total += 0.5 / c * float(w @ w)
         return total / len(useful), (grad + w / c) / len(useful)
 
-    w0 = np.full(d, 0.1) * 10
-    res = minimize(loss, w0, jac=True, method="L-BFGS-B")
+    w0 = np.array([0.1 * sign or 0.1 for sign in SIGNS]) * 10 if d == len(SIGNS) else np.ones(d)
+    bounds = ([(0, None) if sg > 0 else (None, 0) if sg < 0 else (None, None) for sg in SIGNS]
+              if d == len(SIGNS) else None)
+    res = minimize(loss, w0, jac=True, method="L-BFGS-B", bounds=bounds)
     w = res.x
-    scale = float(np.clip(w[:5], 0, None).sum()) or 1.0
+    scale = float(np.clip(w[:CORE], 0, None).sum()) or 1.0
     return w / scale
 
 

@@ -248,12 +248,12 @@ def test_rank_fit_learns_weights_that_rank_the_good_model_first(small_index_dir,
     data = []
     for r in range(30):
         x = rng.random((20, len(rank_fit.FEATURES)))
-        x[0, 3] = 1.5  # the good one: most likes
+        x[0, rank_fit.FEATURES.index("likes")] = 1.5  # the good one: most likes
         ids = [f"m{r}-{i}" for i in range(20)]
         data.append((ids, x, {ids[0]}))
     for fitter in (rank_fit.fit, rank_fit.fit_listwise):
         w = fitter(data, 1.0)
-        assert int(np.argmax(w)) == 3
+        assert int(np.argmax(w)) == rank_fit.FEATURES.index("likes")
         assert rank_fit.metrics(data, w)["hit@1"] == 1.0
     res = rank_fit.main(folds=2, index_dir=small_index_dir, out_dir=tmp_path,
                         embedder=FakeEmbedder(), cs=(1.0,))

@@ -294,26 +294,38 @@ def test_pruned_ranking_equals_scoring_every_candidate(real_models, text, monkey
     assert len(pool.items) > 20
     got = [c.model.id for c in rec._top(req, pool, 5)]
     cands = rec.candidates(req, source)
-    dense = rec._dense(req, pool)
+    rel = rec.scorer(req, pool)
     for c in cands:
-        rec._score_one(req, c, dense)
+        rec._score_one(req, c, rel)
     want = [c.model.id for c in collapse_variants(sorted(cands, key=_rank_key)[:15], 5)]
     assert got == want
     # each precomputed base is the score's formula at relevance 0, written out here
+    _check_base(pool, req)
+    from advisor import pools as P
+    from advisor.relevance import lexical
+
+    c = cands[0]
+    rec._score_one(req, c, rel)
+    i = pool.position[c.model.id]
+    assert c.score == pytest.approx(
+        P.W_LEXICAL * lexical(req, c.model) + P.W_RETRIEVAL * rel.retrieval[i]
+        + P.W_COSINE * rel.cosine[i] + P.W_BM25 * rel.bm25[i] + c.base)
+
+
+def _check_base(pool, req, n: int = 200) -> None:
+    """Each precomputed base is the score's formula at relevance 0, written out here."""
     from advisor import pools as P
 
-    for (m, tier, related, f, other), base in list(zip(pool.items, pool.base, strict=True))[:200]:
-        pop = ((1 - P.W_LIKES_IN_POPULARITY) * f.log_downloads / pool.max_dl
-               + P.W_LIKES_IN_POPULARITY * f.log_likes / pool.max_lk)
+    for (m, tier, related, f, other), base in list(zip(pool.items, pool.base, strict=True))[:n]:
         card = m.card_quality if (m.card_chars or m.source == "2022") else P.NEUTRAL_CARD_QUALITY
-        want_base = (P.W_POPULARITY * pop + P.W_CARD * card - P.LANGUAGE_PENALTY.get(tier, 0.0)
+        want_base = (P.W_DOWNLOADS * f.log_downloads / pool.max_dl
+                     + P.W_LIKES * f.log_likes / pool.max_lk + P.W_CARD * card
+                     + (P.CURRENT_RECORD_BONUS if m.source != "2022" else 0.0)
+                     - P.LANGUAGE_PENALTY.get(tier, 0.0)
                      - (P.RELATED_TASK_PENALTY if related else 0.0)
                      - (P.UNKNOWN_SIZE_PENALTY if req.max_params and f.params is None else 0.0)
                      - (P.OTHER_LIBRARY_PENALTY if other else 0.0))
         assert abs(want_base - base) < 1e-9
-    c = cands[0]
-    rec._score_one(req, c, dense)
-    assert c.score == pytest.approx(P.W_RELEVANCE * c.relevance + c.base)
 
 
 def test_candidate_pools_are_shared_by_filters_and_bounded(real_models, monkeypatch):
@@ -362,8 +374,10 @@ def test_a_translation_pair_in_the_id_counts_with_either_separator(rec):
     by_dash = model("x/opus-mt-en-fa")
     by_underscore = model("x/mt5-translation_en_fa")
     reversed_ = model("x/mt5-translation_fa_en")
-    assert rec._lexical(req, by_dash) == rec._lexical(req, by_underscore) > 0
-    assert rec._lexical(req, reversed_) < rec._lexical(req, by_underscore)
+    from advisor.relevance import lexical
+
+    assert lexical(req, by_dash) == lexical(req, by_underscore) > 0
+    assert lexical(req, reversed_) < lexical(req, by_underscore)
 
 
 def test_fine_tuning_requests_also_get_base_checkpoints(rec, real_models):
@@ -402,10 +416,10 @@ def test_a_library_named_in_the_text_ranks_but_an_explicit_filter_drops(rec, rea
     assert flagged and len(flagged) < len(pool.items)
     i = flagged[0]
     m, tier, related, f, _ = pool.items[i]
-    pop = ((1 - P.W_LIKES_IN_POPULARITY) * f.log_downloads / pool.max_dl
-           + P.W_LIKES_IN_POPULARITY * f.log_likes / pool.max_lk)
     card = m.card_quality if (m.card_chars or m.source == "2022") else P.NEUTRAL_CARD_QUALITY
-    want = (P.W_POPULARITY * pop + P.W_CARD * card - P.LANGUAGE_PENALTY.get(tier, 0.0)
+    want = (P.W_DOWNLOADS * f.log_downloads / pool.max_dl + P.W_LIKES * f.log_likes / pool.max_lk
+            + P.W_CARD * card + (P.CURRENT_RECORD_BONUS if m.source != "2022" else 0.0)
+            - P.LANGUAGE_PENALTY.get(tier, 0.0)
             - (P.RELATED_TASK_PENALTY if related else 0.0) - P.OTHER_LIBRARY_PENALTY)
     assert pool.base[i] == pytest.approx(want)
 
