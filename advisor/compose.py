@@ -216,9 +216,6 @@ def _known_issue_section(matches, cites) -> str:
     for i, m in enumerate(matches):
         k = m.issue
         strong = getattr(m, "strong", True)
-        if i and not strong:  # a weak second match is a pointer, not a second fix
-            out.append(_pointer(k, cites))
-            continue
         head = ("### Likely fix: " if i == 0 else "### Also possible: ") if strong else \
             "### Possibly related known issue: "
         lines = [head + safe_text(k.title, 120)]
@@ -244,19 +241,6 @@ def _known_issue_section(matches, cites) -> str:
             lines.append("See " + ", ".join(refs) + ".")
         out.append("\n\n".join(lines))
     return "\n\n".join(out)
-
-
-def _pointer(k, cites) -> str:
-    """One line for a weak second match: its title, when it applies and where to read.
-    On the `tune` questions no weak second match held the accepted fix (0 of 22); shown
-    in full they read as a second diagnosis."""
-    line = f"**Possibly related:** {safe_text(k.title, 120)}"
-    if k.applies_when:
-        line += f" (when {safe_text(k.applies_when, 160)})"
-    if k.docs:
-        n = cites.add("docs", k.id, k.docs, f"Docs: {k.title}")
-        line += f"; see [docs]({k.docs}) [{n}]"
-    return line + "."
 
 
 def _taxonomy_url(entry: TaxonomyEntry) -> str:

@@ -242,25 +242,3 @@ def test_category_line_shows_the_deciding_evidence():
     md, _ = _answer("I get CUDA out of memory", cats, False, HITS, [], GUIDE, INDEX)
     line = next(x for x in md.splitlines() if x.startswith("**Challenge category:**"))
     assert "Decided by: a similar labelled question" in line and "OOM at batch 64" in line
-
-
-def test_a_weak_second_known_issue_is_a_one_line_pointer_a_strong_one_a_full_fix():
-    from advisor.known_issues import KnownIssue, KnownIssueMatch
-
-    def entry(i: str, title: str) -> KnownIssue:
-        return KnownIssue(id=i, title=title, category="Training Pipeline", subcategory="",
-                          description="d", cause=f"cause of {i}", fix=(f"step of {i}",),
-                          snippet=f"code_of_{i}()", applies_when=f"{i} happens",
-                          docs=f"https://huggingface.co/docs/{i}")
-    first = KnownIssueMatch(entry("a", "First fix"), 1.0, "signature", "err")
-    weak = KnownIssueMatch(entry("b", "Second issue"), 0.33, "semantic")
-    md, cites = _answer("q", CATS, False, HITS, [], GUIDE, INDEX, known=[first, weak])
-    assert md.startswith("### Likely fix: First fix")
-    line = next(x for x in md.splitlines() if x.startswith("**Possibly related:** Second issue"))
-    assert "(when b happens)" in line and "https://huggingface.co/docs/b" in line
-    assert "cause of b" not in md and "step of b" not in md and "Also possible" not in md
-    assert any(c.kind == "docs" and c.url.endswith("/b") for c in cites)
-    strong = KnownIssueMatch(entry("b", "Second issue"), 0.6, "semantic")
-    md, _ = _answer("q", CATS, False, HITS, [], GUIDE, INDEX, known=[first, strong])
-    assert "### Also possible: Second issue" in md and "step of b" in md
-    assert "code_of_b" not in md  # one snippet: the first fix's
