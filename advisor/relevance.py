@@ -78,7 +78,8 @@ def lexical(req: ModelRequest, m: ModelInfo, feat: ModelFeatures | None = None) 
 
 @dataclass(frozen=True)
 class PoolRelevance:
-    """The word-independent-of-lexical parts for one request and pool, by pool position."""
+    """The three parts other than the lexical one, for one request and pool, indexed by
+    position in the pool (the lexical part is computed per candidate while ranking)."""
 
     retrieval: np.ndarray  # (n,) 0..1
     cosine: np.ndarray  # (n,) 0..1
