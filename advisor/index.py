@@ -213,7 +213,7 @@ class AdvisorIndex:
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
         self._local = threading.local()
-        self._doc_rows: dict[str, np.ndarray] | None = None
+        self._doc_groups: tuple[np.ndarray, np.ndarray, dict[str, int]] | None = None
         self._kind_masks: dict[tuple[str, ...], np.ndarray] = {}
         # rows of recent fixed doc-id sets (the recommender's candidate pools)
         self._fixed_rows = functools.lru_cache(maxsize=ROWS_CACHE_SIZE)(self._read_only_rows)
@@ -408,8 +408,8 @@ class AdvisorIndex:
             # candidates): np.isin on the string column sorts all rows on every call
             # (~50 ms on 59k rows), the lookup costs ~1 us per id.
             sel = np.zeros(len(self), dtype=bool)
-            lookup = self._rows_by_doc()
-            found = [r for r in map(lookup.get, doc_ids) if r is not None]
+            order, bounds, run = self.doc_groups()
+            found = [order[bounds[i]:bounds[i + 1]] for i in map(run.get, doc_ids) if i is not None]
             if found:
                 sel[np.concatenate(found)] = True
             mask &= sel
@@ -425,16 +425,16 @@ class AdvisorIndex:
             self._kind_masks[key] = mask
         return mask
 
-    def _rows_by_doc(self) -> dict[str, np.ndarray]:
-        if self._doc_rows is None:
+    def doc_groups(self) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+        """Rows sorted by document id, the bounds of each document's run in that order
+        (``(d + 1,)``) and doc id -> run number; computed once (the doc-id lookups and
+        the recommender's per-document maxima share it)."""
+        if self._doc_groups is None:
             order = np.argsort(self.doc_ids, kind="stable")
-            sorted_ids = self.doc_ids[order]
-            uniq, starts = np.unique(sorted_ids, return_index=True)
-            ends = list(starts[1:]) + [len(order)]
-            self._doc_rows = {
-                str(u): order[s:e] for u, s, e in zip(uniq, starts, ends, strict=False)
-            }
-        return self._doc_rows
+            uniq, starts = np.unique(self.doc_ids[order], return_index=True)
+            bounds = np.append(starts, len(order))
+            self._doc_groups = (order, bounds, {str(u): i for i, u in enumerate(uniq)})
+        return self._doc_groups
 
     # --- chunk text -----------------------------------------------------------------
     def _con(self) -> sqlite3.Connection:

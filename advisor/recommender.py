@@ -275,7 +275,7 @@ class Recommender:
             return collapse_variants(sorted(cands, key=_rank_key)[:want], k)
         # lexical relevance taken as 1, the other parts exact; + a margin against float
         # rounding (the same sum as _score_one's, kept as a guard)
-        bounds = pool.base + W_LEXICAL + rel.without_lexical() + BOUND_MARGIN
+        bounds = pool.base + W_LEXICAL + rel.without_lexical + BOUND_MARGIN
         best: list[float] = []  # min-heap of the `want` best scores so far
         scored: list[_Scored] = []
         for i in np.argsort(-bounds, kind="stable").tolist():

@@ -19,6 +19,7 @@ does not choose candidates, weigh popularity or penalties, or sort.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -90,6 +91,7 @@ class PoolRelevance:
         z = np.zeros(n)
         return cls(z, z, z)
 
+    @functools.cached_property
     def without_lexical(self) -> np.ndarray:
         """(n,) the weighted sum of the three parts (the score adds ``W_LEXICAL`` times
         the lexical part, computed per candidate)."""
@@ -97,8 +99,7 @@ class PoolRelevance:
 
     def score(self, i: int, lex: float) -> float:
         """The relevance term of candidate ``i``'s score, weights included."""
-        return (W_LEXICAL * lex + W_RETRIEVAL * float(self.retrieval[i])
-                + W_COSINE * float(self.cosine[i]) + W_BM25 * float(self.bm25[i]))
+        return W_LEXICAL * lex + float(self.without_lexical[i])
 
 
 class PoolScorer:
@@ -108,14 +109,13 @@ class PoolScorer:
         retriever: object with ``search(query, k, kinds=..., doc_ids=...)`` (the hybrid
             retriever) or ``None``.
         index: the :class:`~advisor.index.AdvisorIndex` behind it (``dense_row_scores``,
-            ``bm25_row_scores``, ``doc_ids``), or ``None``: no cosine / BM25 parts.
+            ``bm25_row_scores``, ``doc_groups``), or ``None``: no cosine / BM25 parts.
     """
 
     def __init__(self, retriever=None, index=None):
         self.retriever = retriever
         self.index = index if hasattr(index, "dense_row_scores") else None
         self._lock = threading.Lock()
-        self._doc_order: tuple[np.ndarray, np.ndarray, dict[str, int]] | None = None
         self._codes: OrderedDict[int, tuple[CandidatePool, np.ndarray]] = OrderedDict()
 
     def __call__(self, req: ModelRequest, pool: CandidatePool) -> PoolRelevance:
@@ -130,15 +130,11 @@ class PoolScorer:
         cos = self._best(self.index.dense_row_scores(self.index.embed_query(query)), codes)
         bm = self._best(self.index.bm25_row_scores(query), codes)
         cosine = np.zeros(n)
-        if cos is not None and np.isfinite(cos).any():
-            top = float(np.nanmax(np.where(np.isfinite(cos), cos, np.nan)))
-            cosine = np.where(np.isfinite(cos),
-                              1.0 - np.clip((top - cos) / COSINE_SPAN, 0.0, 1.0), 0.0)
+        if cos is not None and np.isfinite(cos.max()):  # -inf: no document, ranks below
+            cosine = np.clip(1.0 - (cos.max() - cos) / COSINE_SPAN, 0.0, 1.0)
         bm25 = np.zeros(n)
-        if bm is not None:
-            bm = np.where(np.isfinite(bm), bm, 0.0)
-            if bm.max() > 0:
-                bm25 = bm / bm.max()
+        if bm is not None and bm.max() > 0:  # scores are >= 0; -inf: no document
+            bm25 = np.maximum(bm, 0.0) / bm.max()
         return PoolRelevance(retrieval, cosine, bm25)
 
     def _retrieval(self, query: str, pool: CandidatePool) -> np.ndarray:
@@ -168,19 +164,10 @@ class PoolScorer:
         """(n,) each candidate's best row score over its documents (-inf: no document)."""
         if row_scores is None:
             return None
-        order, starts, _ = self._docs()
-        per_doc = np.maximum.reduceat(np.asarray(row_scores, np.float64)[order], starts)
+        order, bounds, _ = self.index.doc_groups()
+        per_doc = np.maximum.reduceat(np.asarray(row_scores, np.float64)[order], bounds[:-1])
         per_doc = np.append(per_doc, -np.inf)  # code -1: no such document
         return per_doc[codes].max(axis=1)
-
-    def _docs(self) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-        """Rows sorted by document, each document's first position, doc id -> code."""
-        if self._doc_order is None:
-            doc_ids = np.asarray(self.index.doc_ids)
-            order = np.argsort(doc_ids, kind="stable")
-            uniq, starts = np.unique(doc_ids[order], return_index=True)
-            self._doc_order = (order, starts, {str(u): i for i, u in enumerate(uniq)})
-        return self._doc_order
 
     def _pool_codes(self, pool: CandidatePool) -> np.ndarray:
         """(n, 2) document codes of each candidate's 2022 card and 2026 record (-1: none);
@@ -190,7 +177,7 @@ class PoolScorer:
             if hit is not None and hit[0] is pool:
                 self._codes.move_to_end(id(pool))
                 return hit[1]
-        lookup = self._docs()[2]
+        lookup = self.index.doc_groups()[2]
         codes = np.array([[lookup.get(f"{kind}:{m.id}", -1) for kind in DOC_KINDS]
                           for m, *_ in pool.items], dtype=np.int64).reshape(-1, len(DOC_KINDS))
         with self._lock:
