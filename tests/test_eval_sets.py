@@ -61,6 +61,21 @@ def test_categories_are_codebook_names_and_cover_the_taxonomy(name):
         assert all(2 <= len(r["key_points"]) <= 4 for r in rows)
 
 
+def test_known_issue_labels_name_entries_of_the_knowledge_base():
+    """Rows labelled with a known issue (the tune/test questions and the t8 training
+    posts that bench.kb_fit learns from) name an existing entry, or null."""
+    from advisor.known_issues import load_known_issues
+
+    ids = {i.id for i in load_known_issues()}
+    labelled = [r for name in ("questions", "train") for r in _rows(name) if "known_issue" in r]
+    assert len(labelled) >= 400
+    assert sum(bool(r["known_issue"]) for r in labelled) >= 150
+    assert {r["known_issue"] for r in labelled if r["known_issue"]} <= ids
+    for r in labelled:
+        if r["id"].startswith("t8"):
+            assert 1 <= len(r["key_points"]) <= 6, r["id"]
+
+
 def test_requests_cover_tasks_languages_and_exist_in_the_corpus(corpus_dir):
     rows = _rows("requests")
     assert len({r["task"] for r in rows}) >= 20
