@@ -94,6 +94,8 @@ class KnownIssueMatch:
     how: str  # "signature" | "semantic"
     matched: str = ""  # the text a signature matched
     premise_doubt: bool = False  # the question reads closer to the entry's not_when
+    semantic: float = 0.0  # the entry's blended meaning score (signature matches too)
+    margin: float = 0.0  # ``semantic`` minus the best score of any other entry
 
     @property
     def strong(self) -> bool:
@@ -223,6 +225,8 @@ class KnownIssueMatcher:
 
         self.issues = list(issues)
         self._pos = {x.id: j for j, x in enumerate(self.issues)}  # id -> row
+        # every library an entry names: what :mod:`advisor.kb_verify` looks for in a question
+        self.libraries = tuple(sorted({x for i in self.issues for x in i.libraries}))
         self.embedder = embedder
         texts = [i.match_text for i in self.issues]
         # phrasings are scored on their own and count for their entry (``_owner``); the
@@ -308,10 +312,18 @@ class KnownIssueMatcher:
         clean match, those whose premise is in doubt (see the module docstring)."""
         if not self.issues:
             return []
-        out = self.signature_matches(text)
         if self._vecs is not None and qvec is None:
             qvec = self.embedder.encode([text[:4000]])[0]
         scores = self.semantic_scores(text[:4000], qvec)
+        top2 = np.sort(scores)[-2:] if len(scores) > 1 else np.array([0.0, *scores])
+
+        def reading(j: int) -> dict:  # the entry's meaning score and lead over the rest
+            s = float(scores[j])
+            other = float(top2[-2]) if s >= float(top2[-1]) else float(top2[-1])
+            return {"semantic": round(s, 4), "margin": round(s - other, 4)}
+
+        out = [dataclasses.replace(m, **reading(self._pos[m.issue.id]))
+               for m in self.signature_matches(text)]
         # several signatures can fire on one error line ("CUDA out of memory" while
         # training and while serving): the entry the question reads closest to leads
         out.sort(key=lambda m: -float(scores[self._pos[m.issue.id]]))
@@ -329,7 +341,8 @@ class KnownIssueMatcher:
                     continue
                 best = s if best is None else best
                 out.append(KnownIssueMatch(issue, round(s, 3), "semantic",
-                                           premise_doubt=self._premise_fails(int(j), qvec)))
+                                           premise_doubt=self._premise_fails(int(j), qvec),
+                                           **reading(int(j))))
         if len(out) > 1:
             # an exact error line is strong evidence on its own, but when another entry
             # also matches, a signature entry whose premise the question contradicts
