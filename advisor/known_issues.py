@@ -225,7 +225,7 @@ class KnownIssueMatcher:
 
         self.issues = list(issues)
         self._pos = {x.id: j for j, x in enumerate(self.issues)}  # id -> row
-        # every library an entry names: what :mod:`advisor.kb_verify` looks for in a question
+        # every library an entry names (bench.kb_fit looks for them in a question)
         self.libraries = tuple(sorted({x for i in self.issues for x in i.libraries}))
         self.embedder = embedder
         texts = [i.match_text for i in self.issues]
