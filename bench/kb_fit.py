@@ -134,6 +134,7 @@ def probability(feats: dict[str, float], weights: dict[str, float], bias: float)
     z = bias + sum(weights[k] * feats[k] for k in FEATURES)
     return 1.0 / (1.0 + math.exp(-z))
 
+
 THRESHOLDS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
 CS = (0.1, 1.0, 10.0)
 MAX_HIT_LOSS = 0.01  # the held-out share of labelled entries the verifier may cost
@@ -173,25 +174,18 @@ def collect(questions: list[dict], folds: int, index_dir: Path, eval_dir: Path,
     from advisor.guidance import load_guidance
     from advisor.index import AdvisorIndex
     from advisor.known_issues import load_known_issues
-    from advisor.labelled import known_issue_texts, read_labelled_posts, training_texts
+    from advisor.labelled import LabelledText, known_issue_texts, labelled_posts, training_texts
     from advisor.memo import MemoEmbedder
 
     cfg = Config.from_env(index_dir=Path(index_dir), disable_progress=True)
     emb = MemoEmbedder(embedder or embedder_for(cfg), size=1_000_000, max_batch=1_000_000)
     index = AdvisorIndex.load(cfg, embedder=emb)
     matcher = _load_known_issues(index, emb)
-    libraries = matcher.libraries
     held_urls = {q["url"] for q in questions}
     # the classifier's own training posts, less the questions held out here
-    from advisor.eval import split_of
-
-    posts = [p for p in read_labelled_posts(Path(eval_dir) / "train_posts.jsonl")
-             if p.url not in held_urls]
-    posts += [p for p in read_labelled_posts(Path(eval_dir) / "real_questions.jsonl")
-              if p.url and split_of(p.url) == "tune" and p.url not in held_urls]
-    from advisor.labelled import LabelledText
-
-    pool = [LabelledText(q["text"], q["category"], q["subcategory"], "real_post", q["url"]) for q in questions]
+    posts = [p for p in labelled_posts(Path(eval_dir)) if p.url not in held_urls]
+    pool = [LabelledText(q["text"], q["category"], q["subcategory"], "real_post", q["url"])
+            for q in questions]
     base = training_texts(index.taxonomy, list(index.threads.values()), load_guidance(), [])
     extra = known_issue_texts(load_known_issues())
     fold_of = np.random.default_rng(0).permutation(len(questions)) % folds
@@ -203,9 +197,9 @@ def collect(questions: list[dict], folds: int, index_dir: Path, eval_dir: Path,
         preds = clf.predict_many([questions[i]["text"] for i in held])
         for i, cats in zip(held, preds, strict=True):
             q = questions[i]
-            named = named_libraries(q["text"], libraries)
+            named = named_libraries(q["text"], matcher.libraries)
             ms = matcher.match(q["text"])
-            out[i] = {"fold": f, "entry": q["entry"], "ids": [m.issue.id for m in ms],
+            out[i] = {"fold": f, "entry": q["entry"],
                       "x": [features(m, r, cats, named, q["text"]) for r, m in enumerate(ms)],
                       "y": [label(m.issue, q, kind) for m in ms]}
     return out
@@ -273,8 +267,8 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
                 if r["fold"] == f:
                     probs[i] = [probability(x, w, b) for x in r["x"]]
         tables.append([{"C": c, **judge(rows, probs, th)} for th in THRESHOLDS])
-    # the rule, fixed before reading the tables: per C the highest threshold that keeps
-    # the held-out hit within MAX_HIT_LOSS of no verifier; of those, the fewest wrong kept
+    # the rule, fixed before reading the tables: of the (C, threshold) pairs whose held-out
+    # hit stays within MAX_HIT_LOSS of no verifier, the one keeping the fewest wrong matches
     base_hit = tables[0][0]["hit"]
     chosen = min((row for t in tables for row in t if row["hit"] >= base_hit - MAX_HIT_LOSS),
                  key=lambda row: (row["kept wrong"], -row["threshold"]))
