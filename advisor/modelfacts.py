@@ -247,9 +247,15 @@ class ModelFeatures:
     have_library: frozenset[str]  # tags, formats and library, lower-case
     log_downloads: float
     log_likes: float
+    # a fine-tune, quantisation or merge of another author's model (2026 records name
+    # their ``base_model``; 2022 records do not, so they never count as one)
+    derivative: bool = False
+    log_derivatives: float = 0.0  # log(1 + models in the index that name it their base)
 
     @classmethod
-    def of(cls, m: ModelInfo) -> ModelFeatures:
+    def of(cls, m: ModelInfo, derivatives: int = 0) -> ModelFeatures:
+        """The features of ``m``; ``derivatives``: how many models in the index name it
+        as their ``base_model`` (a corpus fact, counted by the caller)."""
         params, estimated = estimate_params(m)
         low = m.id.lower()
         tags = _shared(t.lower() for t in m.tags)
@@ -262,7 +268,21 @@ class ModelFeatures:
             have_library=_shared(library_words(m)),
             log_downloads=math.log1p(max(m.downloads, 0)),
             log_likes=math.log1p(max(m.likes, 0)),
+            derivative=is_derivative(m),
+            log_derivatives=math.log1p(max(derivatives, 0)),
         )
+
+
+def _author(model_id: str) -> str:
+    return model_id.split("/", 1)[0].lower() if "/" in model_id else ""
+
+
+def is_derivative(m: ModelInfo) -> bool:
+    """Whether ``m`` builds on another author's model (its ``base_model`` is set and
+    published by someone else): a community fine-tune, quantisation or merge rather than
+    the release people are usually told to use."""
+    base = (m.base_model or "").strip()
+    return bool(base) and base.lower() != "none" and _author(base) != _author(m.id)
 
 
 def tier_of(f: ModelFeatures, concrete: list[str], concrete_set: frozenset[str],

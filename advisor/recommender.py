@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import heapq
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -155,6 +156,7 @@ class Recommender:
         self._inferred: dict[str, list[ModelInfo]] = {}
         self._family_threads: dict[str, list[tuple[ThreadInfo, str]]] = {}
         self._features: dict[str, tuple[ModelInfo, ModelFeatures]] = {}
+        self._derivatives: Counter[str] | None = None  # base model id -> models naming it
         self._pool_cache = functools.lru_cache(maxsize=POOL_CACHE_SIZE)(self._make_pool)
         self.index = None if isinstance(index_or_models, Mapping) else index_or_models
         if task_model is None and self.index is not None:
@@ -176,7 +178,9 @@ class Recommender:
         hit = self._features.get(m.id)
         if hit is not None and hit[0] is m:
             return hit[1]
-        f = ModelFeatures.of(m)
+        if self._derivatives is None:
+            self._derivatives = Counter(x.base_model for x in self.models.values() if x.base_model)
+        f = ModelFeatures.of(m, self._derivatives.get(m.id, 0))
         self._features[m.id] = (m, f)
         return f
 
@@ -250,7 +254,7 @@ class Recommender:
         else:
             pools = [(m, False) for m in self.models.values()]
         return CandidatePool.of(select(pools, key, self._feat, self._library_ok),
-                                key.max_params, key.min_tokens)
+                                key.max_params, key.min_tokens, key.library)
 
     def _score_one(self, req: ModelRequest, c: _Scored, rel: PoolRelevance) -> None:
         """Score ``c`` given the pool's relevance parts (:class:`PoolRelevance`)."""
@@ -353,6 +357,9 @@ class Recommender:
         if c.other_library and req.library:
             w.append(f"Not a {req.library} model: see the snippet for how to run it, or look "
                      f"for a {req.library} conversion of it.")
+        if c.feat is not None and c.feat.derivative and not (req.library and not c.other_library):
+            w.append(f"Another author's fine-tune, quantisation or merge of {m.base_model}: "
+                     "compare it with the original.")
         if c.related_task:
             w.append(f"Tagged {m.pipeline_tag or 'without a task'}, not {req.task} (task "
                      "inferred from its card, name or a related tag): check the card.")

@@ -47,11 +47,11 @@ log = logging.getLogger("bench.rank_fit")
 FEATURES = ("lexical", "retrieval", "cosine", "bm25", "downloads", "likes", "card",
             "multilingual", "languages unstated", "related task", "size unknown",
             "current record", "other library", "reads the input length",
-            "input too long for it")
+            "input too long for it", "derivatives", "derivative")
 CORE = 7  # the first CORE features (relevance, popularity, card) are scaled to sum to 1
 # the sign each weight must have in the listwise fit (+1 / -1; 0 = free): a penalty that
 # turned into a bonus on a few hundred requests would be noise, not a finding
-SIGNS = (1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, 0, -1, 1, -1)
+SIGNS = (1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, 0, -1, 1, -1, 1, -1)
 MAX_BY_BASE = 300  # candidates kept by their score at relevance 0 (plus every retrieved one)
 PAIRS_PER_REQUEST = 400  # (good, other) pairs sampled per request: each request counts alike
 
@@ -64,7 +64,8 @@ def hand_weights() -> np.ndarray:
                      P.W_LIKES, P.W_CARD, -P.LANGUAGE_PENALTY[1], -P.LANGUAGE_PENALTY[2],
                      -P.RELATED_TASK_PENALTY, -P.UNKNOWN_SIZE_PENALTY,
                      P.CURRENT_RECORD_BONUS, -P.OTHER_LIBRARY_PENALTY,
-                     P.LONG_INPUT_BONUS, -P.SHORT_INPUT_PENALTY])
+                     P.LONG_INPUT_BONUS, -P.SHORT_INPUT_PENALTY, P.W_DERIVATIVES,
+                     -P.DERIVATIVE_PENALTY])
 
 
 def labelled(eval_dir: Path) -> list[dict]:
@@ -107,7 +108,8 @@ def candidate_features(rec, row: dict) -> tuple[list[str], np.ndarray]:
                       float(tier == 1), float(tier == 2), float(related),
                       float(bool(req.max_params) and f.params is None),
                       float(m.source != "2022"), float(other),
-                      float(fit > 0), float(fit < 0)])
+                      float(fit > 0), float(fit < 0), f.log_derivatives / pool.max_der,
+                      float(f.derivative and not (req.library and not other))])
     return ids, np.asarray(feats, float)
 
 

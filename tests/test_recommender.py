@@ -16,7 +16,13 @@ import math
 import pytest
 
 from advisor.errors import InvalidInputError, InvalidModelIdError
-from advisor.modelfacts import estimate_params, language_tier, model_families, validate_model_id
+from advisor.modelfacts import (
+    ModelFeatures,
+    estimate_params,
+    language_tier,
+    model_families,
+    validate_model_id,
+)
 from advisor.recommender import Recommender
 from advisor.types import Hit, ModelInfo
 
@@ -242,6 +248,50 @@ def test_record_count_wins_unless_quantised():
     assert estimate_params("someone/my-model") == (None, False)
 
 
+def test_derivatives_are_counted_from_the_fine_tune_graph(real_models):
+    """A 2026 record naming another author's base model is a derivative; the base gets
+    the count of models in the index that name it, and ranks above an equally popular
+    derivative of it."""
+    from advisor import pools as P
+    from advisor.modelfacts import is_derivative
+
+    bases = {}
+    for m in real_models.values():
+        if m.base_model and m.base_model in real_models:
+            bases.setdefault(m.base_model, []).append(m)
+    base_id, kids = max(bases.items(), key=lambda kv: len(kv[1]))
+    kid = next(k for k in kids if is_derivative(k))
+    assert not is_derivative(real_models[base_id])
+    assert not is_derivative(dataclasses.replace(kid, base_model=None))
+    same_author = dataclasses.replace(kid, id=base_id.split("/")[0] + "/x", base_model=base_id)
+    assert not is_derivative(same_author)
+    rec = Recommender(real_models)
+    assert rec._feat(real_models[base_id]).log_derivatives == pytest.approx(math.log1p(len(kids)))
+    assert rec._feat(kid).derivative and rec._feat(kid).log_derivatives == 0.0
+    # equal popularity: the base's terms put it above the derivative
+    twin_base = dataclasses.replace(real_models[base_id], downloads=1000, likes=10)
+    twin_kid = dataclasses.replace(kid, downloads=1000, likes=10, pipeline_tag=twin_base.pipeline_tag)
+    feats = {m.id: ModelFeatures.of(m, 5 if m is twin_base else 0) for m in (twin_base, twin_kid)}
+    pool = P.CandidatePool.of([(m, 0, False, feats[m.id], False) for m in (twin_base, twin_kid)],
+                              None)
+    want = (P.W_DERIVATIVES + P.DERIVATIVE_PENALTY
+            + P.W_CARD * (P.card_score(twin_base) - P.card_score(twin_kid)))
+    assert pool.base[0] - pool.base[1] == pytest.approx(want)
+    # a library the request names and the derivative provides: no mark-down
+    asked = P.CandidatePool.of([(twin_kid, 0, False, feats[twin_kid.id], False)], None, None, "gguf")
+    plain = P.CandidatePool.of([(twin_kid, 0, False, feats[twin_kid.id], False)], None)
+    assert asked.base[0] - plain.base[0] == pytest.approx(P.DERIVATIVE_PENALTY)
+    # and the pick says what it builds on
+    from advisor.recommender import _Scored
+    from advisor.tasks import ModelRequest
+
+    req = ModelRequest(text="a model", task=kid.pipeline_tag)
+    scored = _Scored.of((kid, 0, False, rec._feat(kid), False), 0.0)
+    assert any(base_id in w and "original" in w for w in rec._warnings(req, scored))
+    scored_base = _Scored.of((real_models[base_id], 0, False, rec._feat(real_models[base_id]), False), 0.0)
+    assert not any("original" in w for w in rec._warnings(req, scored_base))
+
+
 def test_model_families():
     assert model_families("xlm-roberta-large-finetuned-conll03-english")[:2] == ["xlm-roberta", "roberta"]
     assert "bert" not in model_families("distilbert-base-uncased")
@@ -324,7 +374,10 @@ def _check_base(pool, req, n: int = 200) -> None:
                      - P.LANGUAGE_PENALTY.get(tier, 0.0)
                      - (P.RELATED_TASK_PENALTY if related else 0.0)
                      - (P.UNKNOWN_SIZE_PENALTY if req.max_params and f.params is None else 0.0)
-                     - (P.OTHER_LIBRARY_PENALTY if other else 0.0))
+                     - (P.OTHER_LIBRARY_PENALTY if other else 0.0)
+                     + P.W_DERIVATIVES * f.log_derivatives / pool.max_der
+                     - (P.DERIVATIVE_PENALTY if f.derivative and not (req.library and not other)
+                        else 0.0))
         assert abs(want_base - base) < 1e-9
 
 
@@ -420,7 +473,9 @@ def test_a_library_named_in_the_text_ranks_but_an_explicit_filter_drops(rec, rea
     want = (P.W_DOWNLOADS * f.log_downloads / pool.max_dl + P.W_LIKES * f.log_likes / pool.max_lk
             + P.W_CARD * card + (P.CURRENT_RECORD_BONUS if m.source != "2022" else 0.0)
             - P.LANGUAGE_PENALTY.get(tier, 0.0)
-            - (P.RELATED_TASK_PENALTY if related else 0.0) - P.OTHER_LIBRARY_PENALTY)
+            - (P.RELATED_TASK_PENALTY if related else 0.0) - P.OTHER_LIBRARY_PENALTY
+            + P.W_DERIVATIVES * f.log_derivatives / pool.max_der
+            - (P.DERIVATIVE_PENALTY if f.derivative else 0.0))
     assert pool.base[i] == pytest.approx(want)
 
 
