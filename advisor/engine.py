@@ -33,6 +33,7 @@ from advisor.compose import Composed, compose, safe_text, sources_section
 from advisor.config import Config
 from advisor.errors import AdvisorError, LLMBackendError
 from advisor.formatting import human_count
+from advisor.intent import BORDERLINE, BORDERLINE_TASK_CONFIDENCE
 from advisor.memo import MemoEmbedder
 from advisor.request import detect_intent, make_request
 from advisor.taxonomy import merge_categories, merge_explanation
@@ -207,13 +208,23 @@ class Advisor:
     def detect_intent(self, text: str, qvec: np.ndarray) -> str:
         """``explain`` for a pasted output/error; else ``recommend`` when the learned
         intent model (:mod:`advisor.intent`) says a model choice is asked or implied;
-        else ``challenge``. Without an intent model: the phrasing rules of
-        :func:`detect_intent`."""
-        first = detect_intent(text)
-        model = self.parts.intent_model
-        if first == "explain" or model is None:
+        a borderline one (:data:`advisor.intent.BORDERLINE`) too when the task model reads
+        a task in it confidently; else ``challenge``. Without an intent model: the
+        phrasing rules of :func:`detect_intent`."""
+        first, p = detect_intent(text), self.parts
+        if first == "explain" or p.intent_model is None:
             return first
-        return "recommend" if model.proba(text, qvec) >= model.threshold else "challenge"
+        prob = p.intent_model.proba(text, qvec)
+        if prob >= p.intent_model.threshold:
+            return "recommend"
+        if prob >= BORDERLINE and p.recommender is not None:
+            try:
+                conf = p.recommender.build_request(text, None, qvec)[0].task_confidence
+            except AdvisorError:
+                conf = None
+            if (conf or 0.0) >= BORDERLINE_TASK_CONFIDENCE:
+                return "recommend"
+        return "challenge"
 
     def classify(self, text: str, qvec: np.ndarray | None = None) -> tuple[list[CategoryScore], bool]:
         p = self.parts

@@ -40,6 +40,14 @@ DEFAULT_C = 2.0
 # 0.4 gave 0.95 / 5.3%; the 90 added in the eighth pass moved the prior towards requests,
 # and a table nobody asked for is what reviewers count as misleading, so 0.5.
 THRESHOLD = 0.5
+# Borderline questions (P between BORDERLINE and THRESHOLD) show models when the task model
+# reads a task in them with at least this confidence (advisor.engine.detect_intent):
+# "can this English model also classify Italian reviews?" names a task plainly while its
+# phrasing reads like a problem. `python -m bench.intent_cv --task-gate` (every request
+# held out in turn, 415 requests, 1,496 other questions): 0.5 alone -> recall 0.940 /
+# false tables 3.7%; 0.3 with task >= 0.8 -> 0.971 / 4.3%; 0.3 alone -> 0.978 / 8.5%.
+BORDERLINE = 0.3
+BORDERLINE_TASK_CONFIDENCE = 0.8
 NOT_REQUESTS = frozenset({"Specific Solution Need"})
 
 

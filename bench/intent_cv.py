@@ -8,8 +8,17 @@ real model requests (a request that gets no models) and the **false-table rate**
 held-out real questions that are not model requests (an answer that shows models nobody
 asked for: a reviewer counts those as misleading). Only ``tune`` rows are read.
 
-Run: ``python -m bench.intent_cv [--folds 5] [--thresholds 0.3 0.4 0.5 0.6 0.7]``
-(~1 minute: one MiniLM pass over ~1,500 texts, then 5 small logistic regressions).
+With ``--task-gate`` every request is held out in turn (the training-only ones too) and
+the table adds the borderline rule of :meth:`advisor.engine.Advisor.detect_intent`: a
+question below the threshold but at or above ``advisor.intent.BORDERLINE`` shows models
+when the task model reads a task in it with confidence at or above
+``advisor.intent.BORDERLINE_TASK_CONFIDENCE`` (the task model has seen the requests, so
+its confidence on them is read in-sample: the recall it adds is an upper bound; the
+false tables are read fairly).
+
+Run: ``python -m bench.intent_cv [--folds 5] [--thresholds 0.3 0.4 0.5 0.6 0.7]
+[--task-gate]`` (~1 minute: one MiniLM pass over ~1,500 texts, then 5 small logistic
+regressions; ~2 minutes more with the task gate, which loads the index).
 """
 
 from __future__ import annotations
@@ -41,12 +50,17 @@ def rows(eval_dir: Path) -> tuple[list[str], list[int], list[bool]]:
 
 def main(folds: int = 5, thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7),
          eval_dir: Path = ROOT / "eval", index_dir: Path = ROOT / "index",
-         embedder=None, out_dir: Path | None = None) -> dict:
+         embedder=None, out_dir: Path | None = None, task_confidence=None,
+         gates: tuple[tuple[float, float], ...] = ((0.3, 0.6), (0.3, 0.8), (0.4, 0.8))) -> dict:
+    """``task_confidence(text, vec) -> float``: when given, every request is held out and
+    the ``(borderline probability, task confidence)`` rules of ``gates`` are read too."""
     from advisor.config import Config
     from advisor.embedding import embedder_for
     from advisor.intent import IntentModel
 
     texts, labels, holdable = rows(eval_dir)
+    if task_confidence is not None:
+        holdable = [True] * len(texts)
     emb = embedder or embedder_for(Config.from_env(index_dir=index_dir, disable_progress=True))
     vecs = emb.encode(texts)
     y = np.asarray(labels)
@@ -66,6 +80,16 @@ def main(folds: int = 5, thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.
     table = [{"threshold": t, "recall": round(float((probs[pos] >= t).mean()), 3),
               "false tables": round(float((probs[neg] >= t).mean()), 3)}
              for t in thresholds]
+    if task_confidence is not None:
+        from advisor.intent import THRESHOLD
+
+        conf = np.array([task_confidence(texts[i], vecs[i]) if probs[i] < THRESHOLD else 1.0
+                         for i in range(len(texts))])
+        for lo, c in gates:
+            shown = (probs >= THRESHOLD) | ((probs >= lo) & (conf >= c))
+            table.append({"threshold": f"{THRESHOLD}, or {lo} with task >= {c}",
+                          "recall": round(float(shown[pos].mean()), 3),
+                          "false tables": round(float(shown[neg].mean()), 3)})
     result = {"folds": folds, "held_out_requests": int(pos.sum()),
               "held_out_other": int(neg.sum()), "training_only_requests": int((~np.asarray(holdable)).sum()),
               "table": table}
@@ -81,7 +105,18 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6, 0.7])
+    ap.add_argument("--task-gate", action="store_true",
+                    help="hold out every request and read the borderline task-confidence rules")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
     setup_logging(a.verbose)
-    main(a.folds, tuple(a.thresholds))
+    gate = None
+    if a.task_gate:
+        from advisor.config import Config
+        from advisor.engine import Advisor
+
+        rec = Advisor(Config.from_env(index_dir=ROOT / "index", disable_progress=True)).parts.recommender
+
+        def gate(text, vec):
+            return float(rec.build_request(text, None, vec)[0].task_confidence or 0.0)
+    main(a.folds, tuple(a.thresholds), task_confidence=gate)

@@ -174,6 +174,24 @@ def test_intent_cv_holds_out_only_labelled_questions(tmp_path):
     assert (tmp_path / "intent_cv.json").exists()
 
 
+def test_intent_cv_task_gate_holds_out_every_request(tmp_path):
+    """With a task gate every request is held out, and a gate that lets more questions
+    through can only raise recall and false tables; one that lets none through changes
+    nothing."""
+    from bench import intent_cv
+
+    def gate(text, vec):
+        return 1.0 if "model" in text.lower() else 0.0
+
+    res = intent_cv.main(folds=2, thresholds=(0.5,), embedder=FakeEmbedder(), out_dir=tmp_path,
+                         task_confidence=gate, gates=((0.0, 0.5), (0.0, 2.0)))
+    assert res["training_only_requests"] == 0
+    base, wide, none = res["table"]
+    assert wide["recall"] >= base["recall"] and wide["false tables"] >= base["false tables"]
+    assert wide["recall"] > base["recall"] or base["recall"] == 1.0
+    assert (none["recall"], none["false tables"]) == (base["recall"], base["false tables"])
+
+
 def test_category_cv_holds_out_each_tune_question_once(small_index_dir, tmp_path):
     from bench import category_cv
 

@@ -53,6 +53,47 @@ def test_model_choice_question_recommends(advisor):
     assert {m.model_id for m in a.models} <= model_cites
 
 
+class _FixedIntent:
+    threshold = 0.5
+
+    def __init__(self, prob: float):
+        self.prob = prob
+
+    def proba(self, text, qvec) -> float:
+        return self.prob
+
+
+@pytest.mark.parametrize("prob, task_conf, want", [
+    (0.6, 0.0, "recommend"),   # over the threshold: the task model is not asked
+    (0.35, 0.9, "recommend"),  # borderline, and a task is read confidently
+    (0.35, 0.5, "challenge"),  # borderline, task unsure
+    (0.2, 0.99, "challenge"),  # below the borderline: never
+])
+def test_borderline_intent_needs_a_confident_task(advisor, monkeypatch, prob, task_conf, want):
+    import dataclasses
+
+    from advisor.intent import BORDERLINE, BORDERLINE_TASK_CONFIDENCE
+
+    assert BORDERLINE < 0.5 and 0.5 < BORDERLINE_TASK_CONFIDENCE <= 1.0
+    monkeypatch.setattr(advisor.parts, "intent_model", _FixedIntent(prob))
+    rec = advisor.parts.recommender
+    real = rec.build_request
+    asked = []
+
+    def build_request(text, filters=None, qvec=None):
+        req, source = real(text, filters, qvec)
+        asked.append(text)
+        return dataclasses.replace(req, task_confidence=task_conf), source
+
+    monkeypatch.setattr(rec, "build_request", build_request)
+    q = "My English review classifier works; would it also handle Italian reviews?"
+    qvec = advisor.parts.embedder.encode([q])[0]
+    assert advisor.detect_intent(q, qvec) == want
+    assert bool(asked) == (BORDERLINE <= prob < 0.5)
+    if want == "recommend":
+        assert advisor.advise(q).models
+
+
 def test_follow_up_reuses_previous_request(advisor):
     hist = [{"role": "user", "content": PICK}, {"role": "assistant", "content": "..."}]
     a = advisor.advise("and a smaller one?", history=hist)
