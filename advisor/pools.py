@@ -156,6 +156,12 @@ def card_score(m: ModelInfo) -> float:
     return m.card_quality if (m.card_chars or m.source == "2022") else NEUTRAL_CARD_QUALITY
 
 
+def marked_derivative(f: ModelFeatures, library: str | None, other_library: bool) -> bool:
+    """Whether :data:`DERIVATIVE_PENALTY` applies: another author's fine-tune,
+    quantisation or merge, unless the request names a library or format it provides."""
+    return f.derivative and not (library and not other_library)
+
+
 def input_fit(m: ModelInfo, min_tokens: int) -> float:
     """Score term for a request that needs ``min_tokens`` read at once: a bonus for a model
     whose family reads that much, a penalty for one known to stop short, 0 when unknown."""
@@ -249,7 +255,7 @@ class CandidatePool:
         max_lk = (float(log_lk.max()) if n else 0.0) or 1.0
         log_der = np.fromiter((f.log_derivatives for _, _, _, f, _ in items), float, n)
         max_der = (float(log_der.max()) if n else 0.0) or 1.0
-        derivative = np.fromiter((f.derivative and not (library and not other)
+        derivative = np.fromiter((marked_derivative(f, library, other)
                                   for _, _, _, f, other in items), float, n)
         card = np.fromiter((card_score(m) for m, _, _, _, _ in items), float, n)
         penalty = np.fromiter(

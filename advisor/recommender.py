@@ -50,6 +50,7 @@ from advisor.pools import (
     Item,
     PoolKey,
     load_related,
+    marked_derivative,
     related_tasks,
     select,
 )
@@ -357,7 +358,7 @@ class Recommender:
         if c.other_library and req.library:
             w.append(f"Not a {req.library} model: see the snippet for how to run it, or look "
                      f"for a {req.library} conversion of it.")
-        if c.feat is not None and c.feat.derivative and not (req.library and not c.other_library):
+        if c.feat is not None and marked_derivative(c.feat, req.library, c.other_library):
             w.append(f"Another author's fine-tune, quantisation or merge of {m.base_model}: "
                      "compare it with the original.")
         if c.related_task:

@@ -87,7 +87,7 @@ def labelled(eval_dir: Path) -> list[dict]:
 
 def candidate_features(rec, row: dict) -> tuple[list[str], np.ndarray]:
     """(model ids, features) of one request's candidates, told the gold task."""
-    from advisor.pools import card_score, input_fit
+    from advisor.pools import card_score, input_fit, marked_derivative
     from advisor.relevance import lexical
 
     req, source = rec.build_request(row["question"], {"task": row["task"]})
@@ -109,7 +109,7 @@ def candidate_features(rec, row: dict) -> tuple[list[str], np.ndarray]:
                       float(bool(req.max_params) and f.params is None),
                       float(m.source != "2022"), float(other),
                       float(fit > 0), float(fit < 0), f.log_derivatives / pool.max_der,
-                      float(f.derivative and not (req.library and not other))])
+                      float(marked_derivative(f, req.library, other))])
     return ids, np.asarray(feats, float)
 
 
