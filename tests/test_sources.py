@@ -13,6 +13,7 @@ from advisor.taxonomy import CHALLENGE_CATEGORIES
 from builder.report import SourceReport, iter_csv_rows, iter_jsonl_gz
 from builder.sources.cards2022 import CARDS_FILE, read_cards
 from builder.sources.hub2026 import HUB2026_FILE, read_hub2026
+from builder.sources.metadata import base_model_from
 from builder.sources.taxonomy import CHALLENGES_CSV, example_topic, read_taxonomy
 from builder.sources.threads import CODED_TOPICS_CSV, ROOT_CAUSES_CSV, normalise_tags, read_threads
 
@@ -197,6 +198,23 @@ def test_hub2026_invented_and_removed(tmp_path):
         "2026", 40, 1_500_000_000, True, "org/base")
     assert doc.kind == "model2026" and doc.id == "model2026:org/live" and not doc.sections
     assert "1.5B parameters" in doc.text and "org/base" in doc.text
+
+
+def test_placeholder_base_models_read_as_none(tmp_path, corpus_dir):
+    """A "None" / "undefined" / empty base is no base: the fine-tune graph and the LoRA
+    snippet would otherwise name a model that does not exist. Checked on the real rows
+    that carry one, and on a list and a comma-separated value."""
+    assert [base_model_from(v) for v in (None, "", " None ", "undefined", "null", ["org/a", "org/b"],
+                                         "org/a, org/b", [], "org/base")] == [
+        None, None, None, None, None, "org/a", "org/a", None, "org/base"]
+    real = [r for r in iter_jsonl_gz(corpus_dir / HUB2026_FILE, SourceReport("x"))
+            if str(r.get("base_model")).strip().lower() in {"none", "undefined", ""}
+            and r.get("base_model") is not None][:20]
+    assert real, "the 2026 list has rows with a placeholder base_model"
+    path = _write_gz(tmp_path / HUB2026_FILE, [json.dumps(r).encode() for r in real])
+    out = list(read_hub2026(path, SourceReport("hub2026")))
+    assert out and all(m.base_model is None for m, _ in out)
+    assert not any("Fine-tuned from" in d.text for _, d in out)
 
 
 def test_hub2026_languages_also_come_from_iso_tags(tmp_path):

@@ -3,8 +3,8 @@
 Each row becomes ``(ModelInfo(source="2026"), Document(kind="model2026"))`` whose text is
 the short metadata header (task, licence, size, downloads, likes, formats, base model).
 The dataset's own ``license_family``, ``parameters``, ``formats``, ``gated`` and
-``base_model`` are taken as given; languages are its ``languages`` plus the ISO codes
-among its tags. Rows marked ``removed`` (the repo was deleted from the
+``base_model`` are taken as given (a placeholder base such as "None" reads as none);
+languages are its ``languages`` plus the ISO codes among its tags. Rows marked ``removed`` (the repo was deleted from the
 Hub) are skipped with the counted reason ``removed``: recommending a model that no longer
 exists would send a beginner to a 404. Lines with broken JSON / invalid UTF-8 or no
 ``id`` are counted skips as well.
@@ -20,7 +20,12 @@ from typing import Any
 from advisor.types import Document, ModelInfo
 from builder.documents import model_document
 from builder.report import QuietReport, SourceReport, iter_jsonl_gz
-from builder.sources.metadata import iter_model_rows, languages_from, license_family
+from builder.sources.metadata import (
+    base_model_from,
+    iter_model_rows,
+    languages_from,
+    license_family,
+)
 from builder.sources.quick import candidates, describe_2026, select_rows
 
 log = logging.getLogger(__name__)
@@ -46,9 +51,6 @@ def _languages(row: dict[str, Any]) -> list[str]:
 
 def model2026_from_row(row: dict[str, Any]) -> tuple[ModelInfo, Document]:
     lic = row.get("license") or None
-    base = row.get("base_model")
-    if isinstance(base, list):
-        base = base[0] if base else None
     info = ModelInfo(
         id=str(row["id"]).strip(),
         source="2026",
@@ -62,7 +64,7 @@ def model2026_from_row(row: dict[str, Any]) -> tuple[ModelInfo, Document]:
         parameters=_int_or_none(row.get("parameters")),
         formats=[str(x) for x in row.get("formats") or []],
         gated=bool(row.get("gated")),
-        base_model=str(base) if base else None,
+        base_model=base_model_from(row.get("base_model")),
         tags=[t for t in row.get("tags") or [] if isinstance(t, str)],
         last_modified=row.get("updated_at") or row.get("created_at"),
     )

@@ -29,6 +29,7 @@ from builder.cards import card_facts, parse_front_matter
 from builder.documents import model_document
 from builder.report import SourceReport
 from builder.sources.metadata import (
+    base_model_from,
     formats_from_files,
     languages_from,
     license_family,
@@ -98,9 +99,6 @@ def model_from_hub(m: Any, card_md: str | None, report: SourceReport) -> tuple[M
     front = {**_card_dict(getattr(m, "card_data", None)), **fm_data}
     tags = [t for t in getattr(m, "tags", None) or [] if isinstance(t, str)]
     lic = license_from(tags, front)
-    base = front.get("base_model")
-    if isinstance(base, list):
-        base = base[0] if base else None
     gated = getattr(m, "gated", None)
     last = getattr(m, "last_modified", None)
     info = ModelInfo(
@@ -116,7 +114,7 @@ def model_from_hub(m: Any, card_md: str | None, report: SourceReport) -> tuple[M
         parameters=_parameters(m),
         formats=formats_from_files([s.rfilename for s in getattr(m, "siblings", None) or []]),
         gated=bool(gated) and gated is not False,
-        base_model=str(base) if base else None,
+        base_model=base_model_from(front.get("base_model")),
         tags=tags,
         last_modified=last.isoformat() if hasattr(last, "isoformat") else last,
     )

@@ -112,6 +112,22 @@ def license_from(tags: list[str], front_matter: dict | None = None) -> str | Non
     return str(lic).strip() if lic else None
 
 
+# placeholder values seen in ``base_model`` fields (the 2026 list has 16 rows of "None",
+# 4 of "undefined", 3 empty): a fine-tune of "None" would name a model that does not exist
+_NO_BASE = frozenset({"", "none", "null", "undefined", "n/a", "na", "-"})
+
+
+def base_model_from(value: Any) -> str | None:
+    """The base model a record names, or None: a list gives its first item, a
+    comma-separated string its first name, and placeholders (:data:`_NO_BASE`) none."""
+    if isinstance(value, (list, tuple)):
+        value = next((v for v in value if v is not None), None)
+    if value is None:
+        return None
+    first = str(value).split(",")[0].strip()
+    return None if first.lower() in _NO_BASE else first
+
+
 _FORMATS = (
     ("safetensors", re.compile(r"\.safetensors$")),
     ("pytorch", re.compile(r"(?:^|/)pytorch_model[^/]*\.bin$|\.pt$|\.pth$")),
