@@ -32,7 +32,6 @@ import numpy as np
 from advisor.compose import Composed, compose, safe_text, sources_section
 from advisor.config import Config
 from advisor.errors import AdvisorError, LLMBackendError
-from advisor.formatting import human_count
 from advisor.intent import BORDERLINE, BORDERLINE_TASK_CONFIDENCE
 from advisor.memo import MemoEmbedder
 from advisor.request import detect_intent, make_request
@@ -51,6 +50,7 @@ from advisor.types import (
     Request,
     Retriever,
 )
+from advisor.understanding import request_line
 from advisor.validate import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -331,7 +331,7 @@ class Advisor:
             categories, unsure = self._merge_explanation(categories, unsure, explanation)
         composed = compose(req.text, categories, unsure, hits, models, p.guidance, p.index,
                            intent=intent, notes=[req.follow_up] if req.follow_up else [],
-                           known=known, request_line=_request_line(understood))
+                           known=known, request_line=request_line(understood))
         citations = composed.citations
         if explanation is not None and explanation.recognised:
             # a recognised output leads, after a known issue's specific fix if one matched
@@ -464,35 +464,6 @@ def _limit_query_threads(n: int) -> None:
     if faiss is not None and faiss.omp_get_max_threads() > n:
         faiss.omp_set_num_threads(n)
     log.debug("query-time intra-op threads capped at %d", n)
-
-
-def _request_line(req) -> str:
-    """"Understood as: ..." for the models section (what was assumed, and the runner-up
-    task when it was close)."""
-    if req is None:
-        return ""
-    parts = []
-    if req.task:
-        conf = f" ({req.task_confidence:.0%})" if req.task_confidence is not None else ""
-        parts.append(f"task {req.task}{conf}")  # plain: the line is escaped and italic
-        from advisor.recommender import Recommender  # loaded: it read this request
-
-        close = Recommender.runner_up(req)  # its best models join the list
-        if close:
-            parts.append(f"or perhaps {close} (its best models are listed last)")
-    if req.languages:
-        parts.append("language " + ", ".join(req.languages))
-    if req.max_params:
-        parts.append(f"at most {human_count(req.max_params)} parameters")
-    if req.min_tokens:
-        parts.append(f"inputs of ~{req.min_tokens:,} tokens (models that read that much first)")
-    if req.license_family:
-        parts.append(f"licence {req.license_family}")
-    if req.library:
-        parts.append(f"library {req.library}")
-    if req.mentioned:
-        parts.append("not repeating " + ", ".join(req.mentioned[:3]))
-    return "Understood as: " + "; ".join(parts) + "." if parts else ""
 
 
 def _notes_section(notes: Sequence[str]) -> str:

@@ -18,6 +18,7 @@ recommender does).
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -74,6 +75,13 @@ OTHER_LIBRARY_PENALTY = 0.15
 # whose family reads that much rise, those known to stop short fall (advisor.context).
 LONG_INPUT_BONUS = 0.18
 SHORT_INPUT_PENALTY = 0.11
+# A size budget read from words ("small", "my laptop", a phone, "8 GB of VRAM") is a
+# preference, not a filter (sixteenth pass): as a filter it removed every good model of
+# 17 of 375 labelled requests ("laptop" for an RTX 4090, "fast" for a 12B VLM). A model over
+# the budget loses OVER_BUDGET_PENALTY plus W_OVER_BUDGET per doubling; a limit asked for
+# (a filter, "under 1B parameters", "smaller than X") still drops larger models.
+OVER_BUDGET_PENALTY = 0.05
+W_OVER_BUDGET = 0.03
 # Language as a soft preference (score penalties) rather than hard tiers: the best-known
 # multilingual models are often what people are told to use, and hard tiers ranked every
 # little-used single-language model above them.
@@ -162,6 +170,19 @@ def marked_derivative(f: ModelFeatures, library: str | None, other_library: bool
     return f.derivative and not (library and not other_library)
 
 
+def budget_penalty(doublings: float) -> float:
+    """The score a model loses for being ``doublings`` over the size budget."""
+    return OVER_BUDGET_PENALTY + W_OVER_BUDGET * doublings if doublings > 0 else 0.0
+
+
+def over_budget(params: int | None, budget: int | None) -> float:
+    """How far a model is over the request's size budget, in doublings (0 when within it,
+    or when either size is unknown)."""
+    if not budget or not params or params <= budget:
+        return 0.0
+    return math.log2(params / budget)
+
+
 def input_fit(m: ModelInfo, min_tokens: int) -> float:
     """Score term for a request that needs ``min_tokens`` read at once: a bonus for a model
     whose family reads that much, a penalty for one known to stop short, 0 when unknown."""
@@ -179,19 +200,20 @@ class PoolKey:
     languages: tuple[str, ...]
     license_family: str | None
     library: str | None
-    max_params: int | None
+    max_params: int | None  # the size budget: larger models rank lower
     source: str | None
     exclude: tuple[str, ...]
     base_checkpoints: bool = False  # pre-trained checkpoints join (BASE_MODEL_TASKS)
     library_strict: bool = False  # an explicit filter: other libraries' models are dropped
     min_tokens: int | None = None  # inputs this long must fit (advisor.context)
+    size_limit: int | None = None  # a limit asked for: larger models are dropped
 
     @classmethod
     def of(cls, req: ModelRequest, source: str | None) -> PoolKey:
         return cls(req.task, tuple(req.languages), req.license_family, req.library,
                    req.max_params, source, tuple(sorted(req.exclude)),
                    req.fine_tune and req.task in BASE_MODEL_TASKS, req.library_strict,
-                   req.min_tokens)
+                   req.min_tokens, req.size_limit)
 
 
 def select(pools: Iterable[tuple[ModelInfo, bool]], key: PoolKey,
@@ -200,7 +222,9 @@ def select(pools: Iterable[tuple[ModelInfo, bool]], key: PoolKey,
     """The ``(model, related)`` pairs that fit ``key``, with their language tier (models
     stated to speak only other languages are dropped), features and whether they are of
     another library than the one the request names (dropped when it was an explicit
-    filter, ranked lower with :data:`OTHER_LIBRARY_PENALTY` when the text named it)."""
+    filter, ranked lower with :data:`OTHER_LIBRARY_PENALTY` when the text named it).
+    Models over a size limit asked for are dropped; over a budget read from words they
+    stay and rank lower (:func:`over_budget`)."""
     wanted = [w.lower() for w in key.languages if w]
     concrete = [w for w in wanted if w != MULTILINGUAL]
     concrete_set = frozenset(concrete)
@@ -218,7 +242,7 @@ def select(pools: Iterable[tuple[ModelInfo, bool]], key: PoolKey,
         other_library = bool(key.library) and not library_ok(m, key.library, f)
         if other_library and key.library_strict:
             continue
-        if key.max_params and f.params and f.params > key.max_params:
+        if key.size_limit and f.params and f.params > key.size_limit:
             continue
         tier = tier_of(f, concrete, concrete_set, require_all) if wanted else 0
         if tier < 0:
@@ -262,6 +286,7 @@ class CandidatePool:
             (LANGUAGE_PENALTY.get(tier, 0.0) + (RELATED_TASK_PENALTY if related else 0.0)
              + (UNKNOWN_SIZE_PENALTY if max_params and f.params is None else 0.0)
              + (OTHER_LIBRARY_PENALTY if other else 0.0)
+             + budget_penalty(over_budget(f.params, max_params))
              for _, tier, related, f, other in items), float, n)
         current = np.fromiter((m.source != "2022" for m, *_ in items), float, n)
         base = (W_DOWNLOADS * log_dl / max_dl + W_LIKES * log_lk / max_lk + W_CARD * card

@@ -366,6 +366,10 @@ class Recommender:
                      "inferred from its card, name or a related tag): check the card.")
         if req.max_params and c.params is None:
             w.append("Parameter count unknown: could not check your size limit.")
+        elif req.max_params and c.params and c.params > req.max_params:
+            w.append(f"~{human_count(c.params, 'unknown')} parameters, more than the "
+                     f"~{human_count(req.max_params, 'unknown')} your request suggests: check "
+                     "that it fits your hardware, or use a smaller or quantised version.")
         elif req.cpu_only and c.params and c.params > 1_000_000_000:
             w.append(f"~{human_count(c.params, 'unknown')} parameters: slow on CPU; a quantised "
                      "(GGUF/ONNX) version helps.")

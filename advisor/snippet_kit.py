@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from advisor.formatting import human_count
-from advisor.tasks import DEFAULT_CPU_MAX_PARAMS
+from advisor.sizes import DEFAULT_CPU_MAX_PARAMS
 from advisor.types import ModelInfo
 
 SAMPLES_FILE = Path(__file__).resolve().parents[1] / "prompts" / "snippet_samples.yaml"

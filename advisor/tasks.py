@@ -2,8 +2,8 @@
 
 :func:`parse_request` turns free text such as "small model for Spanish NER that runs on
 CPU, commercial use" into a :class:`ModelRequest`: a Hub ``pipeline_tag``, language
-codes, a licence family, a parameter budget, a library/format and the cues that fired
-(so the UI can say *why* it understood the request that way).
+codes, a licence family, a parameter budget (:mod:`advisor.sizes`), a library/format
+and the cues that fired (so the UI can say *why* it understood the request that way).
 
 The task cues are a readable table of regular expressions, checked in order (the first
 that matches wins); they are one vote among several: the recommender blends them with
@@ -22,30 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from advisor.config import PROMPTS_DIR
+from advisor.sizes import apply_size_budget
+from advisor.sizes import cue as _cue
 
 log = logging.getLogger(__name__)
-
-# --- size budgets, each with its reason ------------------------------------------------
-# fp32 weights of a 1.5B model take ~6 GB: the most a 16 GB laptop runs comfortably
-# with plain transformers on CPU (quantised GGUF goes further; say so in the answer).
-DEFAULT_CPU_MAX_PARAMS = 1_500_000_000
-# "small"/"lightweight" in 2026: sub-1B chat models and BERT-size encoders, not 1.5B+ ones.
-DEFAULT_SMALL_MAX_PARAMS = 1_000_000_000
-# phones, browsers, edge boards: DistilBERT (66M) / MobileBERT (25M) territory.
-DEFAULT_MOBILE_MAX_PARAMS = 100_000_000
-# ... except for chat/generative models, which nobody runs at 100M: on a phone or a
-# Raspberry Pi (4-8 GB of RAM) people run 4-bit 0.3-2B models through llama.cpp-style
-# runners (Qwen2.5-0.5B/1.5B, Gemma 3 1B, TinyLlama 1.1B, LFM2.5 1.2B).
-DEFAULT_EDGE_LLM_MAX_PARAMS = 2_000_000_000
-EDGE_LLM_TASKS = frozenset({"text-generation", "conversational", "image-text-to-text"})
-# Memory the user names ("a 4 GB GPU", "8 GB of RAM", "16GB VRAM") -> the largest model
-# whose weights fit: half-precision weights take 2 bytes a parameter, 4-bit quantised
-# ones (GGUF Q4, AWQ, GPTQ, bitsandbytes 4-bit) ~0.6 with their scales; a quarter of
-# the memory is left for activations, the context cache and the system.
-BYTES_PER_PARAM = 2.0
-BYTES_PER_PARAM_QUANTISED = 0.6
-MEMORY_USABLE_SHARE = 0.75
-
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -218,32 +198,12 @@ _COMMERCIAL = re.compile(
     r"open[- ]source licen[cs]e|apache|\bmit licen[cs]e)\b"
 )
 _NON_COMMERCIAL_OK = re.compile(r"\bnon[- ]?commercial|research only|academic use\b")
-_SIZE_LIMIT = re.compile(
-    r"(?:under|below|less than|smaller than|fewer than|at most|max(?:imum)?|up to|<=?|<)\s*"
-    r"(\d+(?:\.\d+)?)\s*(b|bn|billion|m|million|k|thousand)\b(?:\s*param\w*)?"
-)
-_SIZE_UNITS = {"b": 10**9, "bn": 10**9, "billion": 10**9, "m": 10**6, "million": 10**6,
-               "k": 10**3, "thousand": 10**3}
-_CPU = re.compile(r"\b(cpu|no gpu|without (a )?gpu|laptop|my (pc|computer)|free (tier|colab)|"
-                  r"cpu basic|low[- ](memory|ram|resource))\b")
 # The user will train it further ("fine-tune", "a base model"): for encoder tasks the
 # pre-trained checkpoints (fill-mask on the Hub) join the candidates beside trained ones.
 _FINE_TUNE = re.compile(r"\b(fine[- ]?tun\w*|further[- ]train\w*|base (?:model|version|"
                         r"checkpoint)s?|pre-?trained[- ]only|only pre-?trained)\b")
 BASE_MODEL_TASKS = frozenset({"text-classification", "token-classification",
                               "question-answering", "multiple-choice"})
-_SMALL = re.compile(r"\b(small|tiny|lightweight|light[- ]weight|compact|fast|quick|cheap|"
-                    r"distilled|little)\b")
-_MEMORY = re.compile(
-    r"(\d+(?:\.\d+)?)\s*(?:gb|gib)\b(?:\s+of)?(?:\s+(?:unified|system|gpu|graphics|video))?"
-    r"\s*(?:v?ram|memory|gpu|graphics card|card)\b"
-    r"|\b(?:v?ram|gpu|memory|graphics card)\s+(?:of\s+|with\s+|has\s+)?(?:only\s+)?"
-    r"(\d+(?:\.\d+)?)\s*(?:gb|gib)\b")
-_QUANTISED = re.compile(r"\b(?:[48][- ]?bit|quanti[sz]\w*|q[2-8]_k\w*|awq|gptq)\b")
-# "phone" as the device the model runs on, not what the data is ("phone call recordings",
-# "phone numbers in text")
-_MOBILE = re.compile(r"\b(mobile|phone(?!\s*(?:calls?|numbers?|conversations?|lines?)\b)|android|"
-                     r"ios|iphone|edge device|raspberry|browser|embedded|microcontroller)\b")
 TOOLS_FILE = PROMPTS_DIR / "tools.yaml"
 
 
@@ -317,12 +277,12 @@ class ModelRequest:
     mentioned: list[str] = field(default_factory=list)  # model ids named in the text
     exclude: list[str] = field(default_factory=list)  # ids not to offer (already named)
     size_cues: list[str] = field(default_factory=list)  # the cues behind max_params
+    # ``max_params`` is a budget read from words (a phone, "small", "8 GB"): larger models
+    # rank lower (advisor.pools.OVER_BUDGET_PENALTY). ``size_limit`` is a limit asked for
+    # (a filter, "under 1B parameters", "smaller than X"): larger models are dropped.
+    size_limit: int | None = None
     fine_tune: bool = False  # the user will train it further: base checkpoints fit too
     min_tokens: int | None = None  # inputs this long must fit (advisor.context)
-
-
-def _cue(m: re.Match, what: str) -> str:
-    return f"'{m.group(0).strip()}' -> {what}"
 
 
 def detect_task(text: str) -> tuple[str | None, list[str], str | None]:
@@ -361,61 +321,6 @@ def detect_languages(text: str) -> tuple[list[str], list[str]]:
     return langs, cues
 
 
-def detect_max_params(text: str, task: str | None = None) -> tuple[int | None, bool, list[str]]:
-    """``(max parameters, cpu_only, cues)``: the tightest budget any size cue implies;
-    a phone or edge board allows more for a generative ``task`` (:data:`EDGE_LLM_TASKS`).
-
-    >>> detect_max_params("a model for my Raspberry Pi")[0]
-    100000000
-    >>> detect_max_params("a chat model for my Raspberry Pi", "text-generation")[0]
-    2000000000
-    """
-    low = text.lower()
-    budgets: list[int] = []
-    cues: list[str] = []
-    m = _SIZE_LIMIT.search(low)
-    if m:
-        n = int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
-        budgets.append(n)
-        cues.append(_cue(m, f"max {n:,} parameters"))
-    cpu = _CPU.search(low)
-    if cpu:
-        budgets.append(DEFAULT_CPU_MAX_PARAMS)
-        cues.append(_cue(cpu, f"CPU: max {DEFAULT_CPU_MAX_PARAMS:,} parameters"))
-    mobile = DEFAULT_EDGE_LLM_MAX_PARAMS if task in EDGE_LLM_TASKS else DEFAULT_MOBILE_MAX_PARAMS
-    for rx, limit, label in ((_SMALL, DEFAULT_SMALL_MAX_PARAMS, "small"),
-                             (_MOBILE, mobile, "mobile/edge")):
-        s = rx.search(low)
-        if s:
-            budgets.append(limit)
-            cues.append(_cue(s, f"{label}: max {limit:,} parameters"))
-    return (min(budgets) if budgets else None), bool(cpu), cues
-
-
-def detect_memory_budget(text: str, library: str | None = None) -> tuple[int | None, str | None]:
-    """``(max parameters, cue)`` from a memory size the request names, or ``(None, None)``.
-
-    >>> detect_memory_budget("I only have a 4 GB GPU")[0]
-    1500000000
-    >>> detect_memory_budget("Mac M1 with 8 GB of RAM, running GGUF models", "gguf")[0]
-    10000000000
-    >>> detect_memory_budget("my dataset is 8 GB of text")
-    (None, None)
-    """
-    low = text.lower()
-    m = _MEMORY.search(low)
-    if not m:
-        return None, None
-    gb = float(m.group(1) or m.group(2))
-    quantised = library == "gguf" or bool(_QUANTISED.search(low))
-    per_param = BYTES_PER_PARAM_QUANTISED if quantised else BYTES_PER_PARAM
-    limit = int(round(gb * MEMORY_USABLE_SHARE / per_param * 10) / 10 * 10**9)
-    if limit <= 0:
-        return None, None
-    kind = "4-bit" if quantised else "16-bit"
-    return limit, _cue(m, f"{gb:g} GB: max {limit:,} parameters ({kind} weights)")
-
-
 def detect_library(text: str) -> tuple[str | None, str | None]:
     low = text.lower()
     for pattern, lib in LIBRARY_CUES.items():
@@ -443,20 +348,6 @@ def content_words(text: str) -> list[str]:
         if len(w) > 1 and w not in STOPWORDS and w not in LANGUAGE_NAMES and w not in words:
             words.append(w)
     return words
-
-
-def apply_size_budget(req: ModelRequest) -> None:
-    """Set ``req.max_params``, ``cpu_only`` and their cues from the size, device and memory
-    words of ``req.text`` for ``req.task``; called again when the task is re-inferred
-    (a phone allows a larger chat model than a classifier). Replaces earlier size cues."""
-    req.cues = [c for c in req.cues if c not in req.size_cues]
-    req.max_params, req.cpu_only, cues = detect_max_params(req.text, req.task)
-    budget, cue = detect_memory_budget(req.text, req.library)
-    if budget:
-        req.max_params = min(req.max_params or budget, budget)
-        cues.append(cue)
-    req.size_cues = cues
-    req.cues.extend(cues)
 
 
 def parse_request(text: str) -> ModelRequest:

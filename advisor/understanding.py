@@ -5,8 +5,9 @@ The task is inferred from the text by the learned task model (fitted on the inde
 model cards), the pipeline tags of the nearest model chunks, the models the text names
 (entity linking) and the readable cues of :mod:`advisor.tasks` (a text task's cue is set
 aside when the learned evidence reads audio or vision: :func:`modality_against`);
-relative constraints ("a smaller X") come from the named model's record. Explicit UI/API filters override
-what the text says. This module ranks nothing (see :mod:`advisor.recommender`).
+relative constraints ("a smaller X") come from the named model's record. Explicit UI/API
+filters override what the text says. :func:`request_line` says back what was understood.
+This module ranks nothing (see :mod:`advisor.recommender`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from advisor.entities import EntityLinker, wants_smaller
 from advisor.errors import InvalidInputError
 from advisor.formatting import human_count
 from advisor.modelfacts import estimate_params, library_words
+from advisor.sizes import apply_size_budget
 from advisor.taskmodel import TaskGuess, TaskModel, blend, reweight
 from advisor.tasks import (
     LANGUAGE_NAMES,
@@ -29,7 +31,6 @@ from advisor.tasks import (
     MULTILINGUAL,
     TASKS,
     ModelRequest,
-    apply_size_budget,
     detect_task,
     load_modalities,
     parse_request,
@@ -281,6 +282,7 @@ class RequestUnderstanding:
             if size:
                 limit = int(size * SMALLER_FACTOR)
                 req.max_params = min(req.max_params or limit, limit)
+                req.size_limit = min(req.size_limit or limit, limit)  # asked for: a filter
                 req.cues.append(f"smaller than {ref.id} (~{human_count(size, 'unknown')}): "
                                 f"max {human_count(limit, 'unknown')}")
             if not req.languages and ref.languages:
@@ -337,7 +339,7 @@ class RequestUnderstanding:
                     f"max_params must be at least {MIN_MAX_PARAMS:,} (1M), e.g. 350M or 7B; "
                     f"got {checked.max_parameters:,}."
                 )
-            req.max_params = checked.max_parameters
+            req.max_params = req.size_limit = checked.max_parameters  # a filter
             req.cues.append(f"filter max_params={checked.max_parameters:,}")
         if checked.library:
             req.library = checked.library.lower()
@@ -349,3 +351,33 @@ class RequestUnderstanding:
         elif str(source) not in SOURCES:
             raise InvalidInputError(f"Unknown source {source!r}; use one of {', '.join(SOURCES)} or any.")
         return req, (str(source) if source else None)
+
+
+def request_line(req: ModelRequest | None) -> str:
+    """"Understood as: ..." for the models section (what was assumed, and the runner-up
+    task when it was close)."""
+    if req is None:
+        return ""
+    parts = []
+    if req.task:
+        conf = f" ({req.task_confidence:.0%})" if req.task_confidence is not None else ""
+        parts.append(f"task {req.task}{conf}")  # plain: the line is escaped and italic
+        from advisor.recommender import Recommender  # loaded: it read this request
+
+        close = Recommender.runner_up(req)  # its best models join the list
+        if close:
+            parts.append(f"or perhaps {close} (its best models are listed last)")
+    if req.languages:
+        parts.append("language " + ", ".join(req.languages))
+    if req.max_params:  # a limit asked for filters; a budget read from words only ranks
+        soft = "" if req.size_limit == req.max_params else "preferably "
+        parts.append(f"{soft}at most {human_count(req.max_params)} parameters")
+    if req.min_tokens:
+        parts.append(f"inputs of ~{req.min_tokens:,} tokens (models that read that much first)")
+    if req.license_family:
+        parts.append(f"licence {req.license_family}")
+    if req.library:
+        parts.append(f"library {req.library}")
+    if req.mentioned:
+        parts.append("not repeating " + ", ".join(req.mentioned[:3]))
+    return "Understood as: " + "; ".join(parts) + "." if parts else ""

@@ -47,11 +47,12 @@ log = logging.getLogger("bench.rank_fit")
 FEATURES = ("lexical", "retrieval", "cosine", "bm25", "downloads", "likes", "card",
             "multilingual", "languages unstated", "related task", "size unknown",
             "current record", "other library", "reads the input length",
-            "input too long for it", "derivatives", "derivative")
+            "input too long for it", "derivatives", "derivative", "over the size budget",
+            "doublings over the budget")
 CORE = 7  # the first CORE features (relevance, popularity, card) are scaled to sum to 1
 # the sign each weight must have in the listwise fit (+1 / -1; 0 = free): a penalty that
 # turned into a bonus on a few hundred requests would be noise, not a finding
-SIGNS = (1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, 0, -1, 1, -1, 1, -1)
+SIGNS = (1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, 0, -1, 1, -1, 1, -1, -1, -1)
 MAX_BY_BASE = 300  # candidates kept by their score at relevance 0 (plus every retrieved one)
 PAIRS_PER_REQUEST = 400  # (good, other) pairs sampled per request: each request counts alike
 
@@ -65,7 +66,7 @@ def hand_weights() -> np.ndarray:
                      -P.RELATED_TASK_PENALTY, -P.UNKNOWN_SIZE_PENALTY,
                      P.CURRENT_RECORD_BONUS, -P.OTHER_LIBRARY_PENALTY,
                      P.LONG_INPUT_BONUS, -P.SHORT_INPUT_PENALTY, P.W_DERIVATIVES,
-                     -P.DERIVATIVE_PENALTY])
+                     -P.DERIVATIVE_PENALTY, -P.OVER_BUDGET_PENALTY, -P.W_OVER_BUDGET])
 
 
 def labelled(eval_dir: Path) -> list[dict]:
@@ -87,7 +88,7 @@ def labelled(eval_dir: Path) -> list[dict]:
 
 def candidate_features(rec, row: dict) -> tuple[list[str], np.ndarray]:
     """(model ids, features) of one request's candidates, told the gold task."""
-    from advisor.pools import card_score, input_fit, marked_derivative
+    from advisor.pools import card_score, input_fit, marked_derivative, over_budget
     from advisor.relevance import lexical
 
     req, source = rec.build_request(row["question"], {"task": row["task"]})
@@ -102,6 +103,7 @@ def candidate_features(rec, row: dict) -> tuple[list[str], np.ndarray]:
     for i in sorted(keep):
         m, tier, related, f, other = pool.items[i]
         fit = input_fit(m, req.min_tokens) if req.min_tokens else 0.0
+        doublings = over_budget(f.params, req.max_params)
         ids.append(m.id)
         feats.append([lexical(req, m, f), rel.retrieval[i], rel.cosine[i], rel.bm25[i],
                       f.log_downloads / pool.max_dl, f.log_likes / pool.max_lk, card_score(m),
@@ -109,7 +111,8 @@ def candidate_features(rec, row: dict) -> tuple[list[str], np.ndarray]:
                       float(bool(req.max_params) and f.params is None),
                       float(m.source != "2022"), float(other),
                       float(fit > 0), float(fit < 0), f.log_derivatives / pool.max_der,
-                      float(marked_derivative(f, req.library, other))])
+                      float(marked_derivative(f, req.library, other)), float(doublings > 0),
+                      doublings])
     return ids, np.asarray(feats, float)
 
 

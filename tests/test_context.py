@@ -71,7 +71,7 @@ def test_a_long_input_request_prefers_models_that_read_it():
 
 
 def test_the_understood_line_names_the_input_length():
-    from advisor.engine import _request_line
+    from advisor.understanding import request_line as _request_line
     from advisor.tasks import ModelRequest
 
     line = _request_line(ModelRequest(text="x", task="summarization", min_tokens=6000))

@@ -83,14 +83,20 @@ def test_spanish_ner_never_english_only_first(rec, real_models, question):
     assert all(not _english_only(real_models[r.model_id]) for r in recs)
 
 
-def test_cpu_small_excludes_big_models(rec, real_models):
+def test_size_words_rank_big_models_lower_and_a_stated_limit_drops_them(rec, real_models):
+    """"Small ... on CPU" is a budget (~1B): models within it come first and any larger one
+    shown says so; a limit stated in numbers is a filter."""
     recs = rec.recommend("a small chatbot that runs on CPU", k=10)
     assert recs
-    for r in recs:
-        params, _ = estimate_params(real_models[r.model_id])
-        assert params is None or params <= 1_000_000_000, r.model_id
-        assert "7b" not in r.model_id.lower()
-    # and without the constraint the big ones do come back: the filter did the work
+    sizes = [estimate_params(real_models[r.model_id])[0] for r in recs]
+    assert all(p is None or p <= 1_000_000_000 for p in sizes[:3]), [r.model_id for r in recs]
+    for r, p in zip(recs, sizes, strict=True):
+        over = bool(p and p > 1_000_000_000)
+        assert over == any("more than the ~1B your request suggests" in w for w in r.warnings), r.model_id
+    limited = rec.recommend("a chatbot under 1B parameters", k=10)
+    assert limited and all((estimate_params(real_models[r.model_id])[0] or 0) <= 1_000_000_000
+                           for r in limited)
+    # and without the constraint the big ones do come back: the limit did the work
     unconstrained = rec.recommend("chatbot", k=50)
     assert any((estimate_params(real_models[r.model_id])[0] or 0) > 1_000_000_000
                for r in unconstrained)
@@ -330,7 +336,8 @@ class _RankedRetriever:
 
 
 @pytest.mark.parametrize("text", ["sentiment analysis of German reviews",
-                                  "named entity recognition", "a model", "translate en to fr"])
+                                  "named entity recognition", "a model", "translate en to fr",
+                                  "a small text classifier for my phone"])
 def test_pruned_ranking_equals_scoring_every_candidate(real_models, text, monkeypatch):
     """_top visits candidates by a vectorised upper bound and stops early: it must give
     exactly the order of scoring and sorting all of them."""
@@ -375,6 +382,8 @@ def _check_base(pool, req, n: int = 200) -> None:
                      - (P.RELATED_TASK_PENALTY if related else 0.0)
                      - (P.UNKNOWN_SIZE_PENALTY if req.max_params and f.params is None else 0.0)
                      - (P.OTHER_LIBRARY_PENALTY if other else 0.0)
+                     - (P.OVER_BUDGET_PENALTY + P.W_OVER_BUDGET * math.log2(f.params / req.max_params)
+                        if req.max_params and f.params and f.params > req.max_params else 0.0)
                      + P.W_DERIVATIVES * f.log_derivatives / pool.max_der
                      - (P.DERIVATIVE_PENALTY if f.derivative and not (req.library and not other)
                         else 0.0))

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from advisor.tasks import (
+from advisor.sizes import (
     DEFAULT_CPU_MAX_PARAMS,
     DEFAULT_EDGE_LLM_MAX_PARAMS,
     DEFAULT_MOBILE_MAX_PARAMS,
-    TASKS,
     apply_size_budget,
-    parse_request,
 )
+from advisor.tasks import TASKS, parse_request
 
 
 @pytest.mark.parametrize("text, task", [
@@ -94,7 +93,7 @@ def test_every_task_has_a_title_and_description():
     ("I downloaded 20 GB of checkpoints", None, None),
 ])
 def test_memory_named_in_a_request_becomes_a_size_budget(text, library, budget):
-    from advisor.tasks import detect_memory_budget
+    from advisor.sizes import detect_memory_budget
 
     got, cue = detect_memory_budget(text, library)
     assert got == budget
@@ -107,6 +106,30 @@ def test_memory_budget_reaches_the_request_and_keeps_the_tighter_limit():
     r = parse_request("a chat model that runs in llama.cpp on 8 GB of RAM")
     assert r.library == "gguf" and r.max_params == 10_000_000_000
     assert any("8 GB" in c for c in r.cues)
+
+
+@pytest.mark.parametrize("text, cpu_only", [
+    ("which vision model fits my laptop's RTX 4090 with 16 GB of VRAM?", False),
+    ("a summariser that runs on my laptop", True),
+    ("my laptop without a GPU", True),
+    ("my PC has an NVIDIA card; which ASR model?", False),
+    ("it must run on CPU even though the server has a GPU", True),
+])
+def test_a_laptop_is_cpu_only_unless_a_gpu_is_named(text, cpu_only):
+    req = parse_request(text)
+    assert req.cpu_only is cpu_only
+    assert (req.max_params == DEFAULT_CPU_MAX_PARAMS) is cpu_only
+
+
+def test_a_budget_from_words_is_not_a_limit_but_numbers_are():
+    """Words ("small", a phone, "8 GB") set the budget that ranks larger models lower;
+    only a limit stated in numbers (or the max_params filter) drops them."""
+    r = parse_request("a small sentiment model for my phone")
+    assert r.max_params == DEFAULT_MOBILE_MAX_PARAMS and r.size_limit is None
+    r = parse_request("a sentiment model for my phone, under 300M parameters")
+    assert r.max_params == DEFAULT_MOBILE_MAX_PARAMS and r.size_limit == 300_000_000
+    r = parse_request("a chat model for 8 GB of VRAM")
+    assert r.max_params and r.size_limit is None
 
 
 def test_a_phone_allows_a_small_chat_model_not_only_a_distilbert():
