@@ -6,7 +6,7 @@ Four parts, each 0..1 per candidate:
 - **lexical** (:func:`lexical`): the request's keywords, domain words and words found in
   the model id (full weight) or its tags (half);
 - **retrieval**: the rank of the model's best chunk in a hybrid search over the pool's
-  model documents (1 = first; 0 when not retrieved);
+  model documents (1 = first; 0 when not retrieved; not searched while its weight is 0);
 - **cosine**: the question's cosine with the model's best chunk, relative to the best
   candidate of the pool (1 at the best, 0 at :data:`COSINE_SPAN` or more below it): a
   reading of every candidate, not only of the hundred the search returns;
@@ -114,6 +114,10 @@ class PoolScorer:
 
     def __init__(self, retriever=None, index=None):
         self.retriever = retriever
+        # the hybrid search runs only while its rank weighs in the score (the sixteenth
+        # pass's fit put it at 0: cosine and BM25 over every card carry the relevance);
+        # bench.rank_fit sets it to read the feature anyway
+        self.read_retrieval = retriever is not None and W_RETRIEVAL > 0
         self.index = index if hasattr(index, "dense_row_scores") else None
         self._lock = threading.Lock()
         self._codes: OrderedDict[int, tuple[CandidatePool, np.ndarray]] = OrderedDict()
@@ -140,7 +144,7 @@ class PoolScorer:
     def _retrieval(self, query: str, pool: CandidatePool) -> np.ndarray:
         """(n,) 1 - rank / hits of each candidate's best chunk in the hybrid search."""
         out = np.zeros(len(pool.items))
-        if self.retriever is None or not query.strip():
+        if not self.read_retrieval or self.retriever is None or not query.strip():
             return out
         try:
             hits = self.retriever.search(query, k=RETRIEVER_K, kinds=list(DOC_KINDS),

@@ -199,6 +199,7 @@ def main(folds: int = 5, eval_dir: Path = ROOT / "eval", index_dir: Path = ROOT 
     adv = Advisor(Config.from_env(index_dir=Path(index_dir), disable_progress=True),
                   embedder=embedder)
     rec = adv.parts.recommender
+    rec.scorer.read_retrieval = rec.retriever is not None  # a feature even at weight 0
     data = []
     for r in rows:
         ids, x = candidate_features(rec, r)

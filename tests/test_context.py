@@ -71,9 +71,9 @@ def test_a_long_input_request_prefers_models_that_read_it():
 
 
 def test_the_understood_line_names_the_input_length():
-    from advisor.understanding import request_line as _request_line
     from advisor.tasks import ModelRequest
+    from advisor.understanding import request_line
 
-    line = _request_line(ModelRequest(text="x", task="summarization", min_tokens=6000))
+    line = request_line(ModelRequest(text="x", task="summarization", min_tokens=6000))
     assert "inputs of ~6,000 tokens" in line
-    assert "tokens" not in _request_line(ModelRequest(text="x", task="summarization"))
+    assert "tokens" not in request_line(ModelRequest(text="x", task="summarization"))

@@ -179,7 +179,11 @@ def test_thread_mentions_cite_real_threads(rec, real_threads):
         assert any(u in line for u in urls)
 
 
-def test_retriever_relevance_changes_order(real_models):
+def test_retriever_relevance_changes_order(real_models, monkeypatch):
+    """With a weight, the hybrid search's rank lifts a model; at weight 0 (the fitted
+    value) the search is not run at all."""
+    import advisor.relevance as relevance
+
     sub = dict(sorted(((k, m) for k, m in real_models.items()
                        if m.pipeline_tag == "summarization"), key=lambda kv: -kv[1].downloads)[:40])
     target = min(sub.values(), key=lambda m: m.downloads)  # the least popular one
@@ -194,6 +198,11 @@ def test_retriever_relevance_changes_order(real_models):
                         "", "", 1.0)]
 
     plain = [r.model_id for r in Recommender(sub).recommend("summarization", k=len(sub))]
+    monkeypatch.setattr(relevance, "W_RETRIEVAL", 0.0)
+    unread = [r.model_id for r in Recommender(sub, retriever=OneHitRetriever()).recommend(
+        "summarization", k=len(sub))]
+    assert OneHitRetriever.calls == 0 and unread == plain
+    monkeypatch.setattr(relevance, "W_RETRIEVAL", 0.05)
     boosted = [r.model_id for r in Recommender(sub, retriever=OneHitRetriever()).recommend(
         "summarization", k=len(sub))]
     assert OneHitRetriever.calls == 1

@@ -45,6 +45,14 @@ def test_parts_agree_with_searching_each_candidates_documents(rec, small_index):
     np.testing.assert_allclose(rel.cosine, want_cos, atol=1e-5)
     np.testing.assert_allclose(rel.bm25, bm / bm.max() if bm.max() > 0 else bm, atol=1e-5)
     assert rel.cosine.max() == pytest.approx(1.0) and rel.cosine.min() >= 0.0
+    # the hybrid search runs only while its rank weighs in the score (0 in the sixteenth
+    # pass's fit), or when asked
+    from advisor import relevance
+
+    assert rec.scorer.read_retrieval == (relevance.W_RETRIEVAL > 0)
+    assert rel.retrieval.any() == rec.scorer.read_retrieval
+    rec.scorer.read_retrieval = True  # as bench.rank_fit reads it
+    rel = rec.scorer(req, pool)
     assert (rel.retrieval > 0).any() and rel.retrieval.max() == pytest.approx(1.0)
 
 
