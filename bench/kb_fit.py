@@ -46,6 +46,7 @@ import numpy as np
 if __package__ in (None, ""):  # `python bench/kb_fit.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from advisor.known_issues import named_libraries
 from bench._common import print_tables, setup_logging, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,24 +83,6 @@ def _entry_identifiers(issue: Any) -> frozenset[str]:
     parts = [issue.title, issue.description, issue.cause, *issue.fix, issue.snippet,
              issue.applies_when, *issue.phrasings]
     return frozenset(identifiers(" ".join(parts)))
-
-
-@lru_cache(maxsize=4)
-def _library_patterns(names: tuple[str, ...]) -> tuple[tuple[str, re.Pattern], ...]:
-    """One word-bounded pattern per library name; ``-``, ``_`` and spaces alike."""
-    out = []
-    for name in names:
-        parts = [re.escape(p) for p in re.split(r"[-_ ]+", name.lower()) if p]
-        if parts:
-            out.append((name, re.compile(r"(?<![\w.-])" + r"[-_ ]?".join(parts) + r"(?![\w-]|\.\w)")))
-    return tuple(out)
-
-
-def named_libraries(text: str, known: Sequence[str]) -> set[str]:
-    """The library names from ``known`` (the knowledge base's ``libraries`` values) that
-    ``text`` names."""
-    low = (text or "").lower()
-    return {name for name, rx in _library_patterns(tuple(sorted(set(known)))) if rx.search(low)}
 
 
 def features(match: Any, rank: int, categories: Sequence[Any], named: set[str],

@@ -194,3 +194,28 @@ def test_bad_phrasings_are_reported_by_name(tmp_path):
     (tmp_path / "gated-wait.yaml").write_text(GATED + "phrasings: just one string\n")
     with pytest.raises(KnowledgeBaseError, match="gated-wait.yaml: phrasings"):
         load_known_issues(tmp_path)
+
+
+TWIN = ("id: {id}\ntitle: Quantised loading fails on Windows\ncategory: Memory & Performance\n"
+        "libraries: [{lib}]\n"
+        "description: loading a model in 4-bit fails on Windows with a CUDA setup error\n"
+        "cause: c\nfix: [upgrade]\nthreads: ['https://x/{id}']\nexample: e\n")
+
+
+def test_an_entry_for_a_library_the_question_names_gains_the_boost(tmp_path, monkeypatch):
+    """Two entries alike but for their library: the one the question names leads by
+    exactly LIBRARY_BOOST; a question naming neither scores them alike."""
+    import advisor.known_issues as ki
+
+    (tmp_path / "bnb.yaml").write_text(TWIN.format(id="bnb", lib="bitsandbytes"))
+    (tmp_path / "gptq.yaml").write_text(TWIN.format(id="gptq", lib="auto-gptq"))
+    m = KnownIssueMatcher(load_known_issues(tmp_path))
+    plain = m.semantic_scores("4-bit loading fails on Windows with a CUDA setup error")
+    assert plain[0] == pytest.approx(plain[1])
+    named = m.semantic_scores("bitsandbytes: 4-bit loading fails on Windows with a CUDA setup error")
+    bnb, gptq = (m.issues.index(m.by_id(x)) for x in ("bnb", "gptq"))
+    assert named[bnb] - named[gptq] == pytest.approx(ki.LIBRARY_BOOST) and ki.LIBRARY_BOOST > 0
+    assert ki.named_libraries("I use auto_gptq and BitsAndBytes", m.libraries) == {"auto-gptq", "bitsandbytes"}
+    monkeypatch.setattr(ki, "LIBRARY_BOOST", 0.0)
+    again = m.semantic_scores("bitsandbytes: 4-bit loading fails on Windows with a CUDA setup error")
+    assert again[bnb] == pytest.approx(again[gptq])
