@@ -54,8 +54,10 @@ _CPU = re.compile(r"\b(cpu|no gpu|without (a )?gpu|laptop|my (pc|computer)|free 
 _DEVICE_ONLY = re.compile(r"laptop|my (?:pc|computer)")
 _GPU = re.compile(r"\b(?:rtx|gtx|cuda|vram|nvidia|radeon|geforce|\d+\s*gb\s+(?:of\s+)?gpu)\b"
                   r"|\bgpu\b(?<!no gpu)(?<!without gpu)(?<!without a gpu)")
-_SMALL = re.compile(r"\b(small|tiny|lightweight|light[- ]weight|compact|fast|quick|cheap|"
-                    r"distilled|little)\b")
+# not inside a model id: "whisper-small", "t5_small", "flair/ner-english-fast" name a
+# model the user has, not the size they want
+_SMALL = re.compile(r"(?<![-_/.])\b(small|tiny|lightweight|light[- ]weight|compact|fast|quick|cheap|"
+                    r"distilled|little)\b(?![_/.]\w)")
 _MEMORY = re.compile(
     r"(\d+(?:\.\d+)?)\s*(?:gb|gib)\b(?:\s+of)?(?:\s+(?:unified|system|gpu|graphics|video))?"
     r"\s*(?:v?ram|memory|gpu|graphics card|card)\b"

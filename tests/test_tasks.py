@@ -121,6 +121,17 @@ def test_a_laptop_is_cpu_only_unless_a_gpu_is_named(text, cpu_only):
     assert (req.max_params == DEFAULT_CPU_MAX_PARAMS) is cpu_only
 
 
+@pytest.mark.parametrize("text, budget", [
+    ("I use whisper-small now; which ASR model is more accurate?", None),
+    ("flair/ner-english-fast misses names: what else?", None),
+    ("t5_small summaries are poor", None),
+    ("a small-footprint ASR model", 1_000_000_000),
+    ("a fast, cheap NER model", 1_000_000_000),
+])
+def test_a_size_word_inside_a_model_id_is_not_a_budget(text, budget):
+    assert parse_request(text).max_params == budget
+
+
 def test_a_budget_from_words_is_not_a_limit_but_numbers_are():
     """Words ("small", a phone, "8 GB") set the budget that ranks larger models lower;
     only a limit stated in numbers (or the max_params filter) drops them."""
