@@ -51,6 +51,7 @@ from advisor.pools import (
     PoolKey,
     load_related,
     marked_derivative,
+    over_budget,
     related_tasks,
     select,
 )
@@ -366,7 +367,7 @@ class Recommender:
                      "inferred from its card, name or a related tag): check the card.")
         if req.max_params and c.params is None:
             w.append("Parameter count unknown: could not check your size limit.")
-        elif req.max_params and c.params and c.params > req.max_params:
+        elif over_budget(c.params, req.max_params) > 0:
             w.append(f"~{human_count(c.params, 'unknown')} parameters, more than the "
                      f"~{human_count(req.max_params, 'unknown')} your request suggests: check "
                      "that it fits your hardware, or use a smaller or quantised version.")

@@ -82,9 +82,9 @@ def detect_max_params(text: str, task: str | None = None) -> tuple[int | None, b
     low = text.lower()
     budgets: list[int] = []
     cues: list[str] = []
-    m = _SIZE_LIMIT.search(low)
-    if m:
-        n = int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
+    stated = _stated_limit(low)
+    if stated:
+        n, m = stated
         budgets.append(n)
         cues.append(cue(m, f"max {n:,} parameters"))
     cpu = _CPU.search(low)
@@ -111,8 +111,14 @@ def explicit_size_limit(text: str) -> int | None:
     >>> explicit_size_limit("a small model for my phone") is None
     True
     """
-    m = _SIZE_LIMIT.search(text.lower())
-    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2)]) if m else None
+    stated = _stated_limit(text.lower())
+    return stated[0] if stated else None
+
+
+def _stated_limit(low: str) -> tuple[int, re.Match] | None:
+    """``(parameters, match)`` of a limit stated in numbers in lower-cased text."""
+    m = _SIZE_LIMIT.search(low)
+    return (int(float(m.group(1)) * _SIZE_UNITS[m.group(2)]), m) if m else None
 
 
 def detect_memory_budget(text: str, library: str | None = None) -> tuple[int | None, str | None]:
