@@ -216,7 +216,9 @@ def _known_issue_section(matches, cites) -> str:
     for i, m in enumerate(matches):
         k = m.issue
         strong = getattr(m, "strong", True)
+        loose = getattr(m, "loose", False)
         head = ("### Likely fix: " if i == 0 else "### Also possible: ") if strong else \
+            "### Possibly related known issue (loose match): " if loose else \
             "### Possibly related known issue: "
         lines = [head + safe_text(k.title, 120)]
         if m.how == "signature" and m.matched:
@@ -224,7 +226,7 @@ def _known_issue_section(matches, cites) -> str:
         lines.append(f"**Why:** {safe_text(k.cause, 500)}")
         if k.applies_when:
             lines.append(f"_Applies when {safe_text(k.applies_when, 200)}._")
-        if getattr(m, "premise_doubt", False) and k.not_when:
+        if (getattr(m, "premise_doubt", False) or loose) and k.not_when:
             lines.append(f"_Not your case if {safe_text(k.not_when, 200)}._")
         lines.append("**What to do:**\n" + "\n".join(
             f"{j}. {safe_text(step, 300)}" for j, step in enumerate(k.fix[:5], 1)))

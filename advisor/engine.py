@@ -317,7 +317,7 @@ class Advisor:
             known = p.known_issues.match(req.text, qvec)
             if intent == "recommend":  # a model request: only a pasted error or a clear match
                 known = [m for m in known if m.strong]  # leads (ahead of the models)
-            steering = [m for m in known if not m.premise_doubt]
+            steering = [m for m in known if m.steers]
             if steering:
                 categories, unsure = self._merge_known(categories, unsure, steering)
         if intent == "recommend" and p.recommender is not None:

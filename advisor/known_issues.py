@@ -21,7 +21,9 @@ it was solved. :func:`load_known_issues` reads and validates them.
 3. **premise check**: an entry whose ``not_when`` situation is closer to the question
    than its ``applies_when`` situation is dropped when a clean match exists; otherwise it
    is kept, marked ``premise_doubt``: the answer shows it as possibly related, with its
-   "not your case if" line, and it does not steer the category. (Withholding it always,
+   "not your case if" line, and it does not steer the category. With no match at all,
+   the best entry over :data:`FALLBACK_SCORE` stands in as a ``loose`` match, hedged the
+   same way. (Withholding it always,
    as before, dropped the right fix for 2 of the 23 `tune` questions with a known issue:
    the check compares two short situations with one cosine each.) A signature match is
    checked only when another entry matches too: a lone exact error line stays the fix.
@@ -54,6 +56,11 @@ MIN_SEMANTIC_SCORE = 0.30  # blend of dense and TF-IDF cosine, tuned on `tune`: 
 # it the best entry is rarely the right one; between this and STRONG_SEMANTIC_SCORE the
 # answer words the entry as "possibly related", not as the fix
 STRONG_SEMANTIC_SCORE = 0.45
+# With no entry over MIN_SEMANTIC_SCORE, the best one over this is still shown, as a loose
+# match ("possibly related"; it does not steer the category): an answer with no known
+# issue falls back to category guidance, which held a fifth of the key points the known
+# issues' texts do (chosen on `tune` and the t8 posts, see bench/RESULTS.md)
+FALLBACK_SCORE = 0.24
 SEMANTIC_MARGIN = 0.04  # a second semantic match must be this close to the first
 W_DENSE = 0.4  # share of the dense cosine in the semantic score (tune: 0.4-0.6 alike)
 # An entry about a library the question names ("bitsandbytes" on Windows) is more likely
@@ -102,14 +109,21 @@ class KnownIssueMatch:
     premise_doubt: bool = False  # the question reads closer to the entry's not_when
     semantic: float = 0.0  # the entry's blended meaning score (signature matches too)
     margin: float = 0.0  # ``semantic`` minus the best score of any other entry
+    loose: bool = False  # under MIN_SEMANTIC_SCORE, shown because nothing else matched
 
     @property
     def strong(self) -> bool:
         """A signature match, or a match by meaning above :data:`STRONG_SEMANTIC_SCORE`
-        whose premise is not in doubt."""
-        if self.premise_doubt:
+        whose premise is not in doubt (never a loose match)."""
+        if self.premise_doubt or self.loose:
             return False
         return self.how == "signature" or self.score >= STRONG_SEMANTIC_SCORE
+
+    @property
+    def steers(self) -> bool:
+        """Whether the entry's category may steer the answer's: not when its premise is
+        in doubt or it is only a loose match."""
+        return not (self.premise_doubt or self.loose)
 
 
 def _entry(path: Path, d: object) -> KnownIssue:
@@ -384,4 +398,9 @@ class KnownIssueMatcher:
                    else m for m in out]
         if any(not m.premise_doubt for m in out):  # a doubtful one only stands in for none
             out = [m for m in out if not m.premise_doubt]
+        if not out and len(scores) and FALLBACK_SCORE <= float(scores.max()):
+            j = int(scores.argmax())  # under MIN_SEMANTIC_SCORE: a loose match
+            out = [KnownIssueMatch(self.issues[j], round(float(scores[j]), 3), "semantic",
+                                   premise_doubt=self._premise_fails(j, qvec), loose=True,
+                                   **reading(j))]
         return out[:k]

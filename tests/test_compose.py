@@ -151,6 +151,10 @@ def test_a_doubtful_known_issue_is_hedged_with_its_not_when():
     clean, _ = _answer("batch size memory", CATS, False, HITS, [], GUIDE, INDEX,
                        known=[KnownIssueMatch(k, 0.5, "semantic")])
     assert clean.startswith("### Likely fix") and "Not your case" not in clean
+    loose, _ = _answer("batch size memory", CATS, False, HITS, [], GUIDE, INDEX,
+                       known=[KnownIssueMatch(k, 0.26, "semantic", loose=True)])
+    assert loose.startswith("### Possibly related known issue (loose match): Set a pad token")
+    assert "_Not your case if a pad token is already set._" in loose
 
 
 def test_model_table_escapes_cells_and_cites_models():

@@ -219,3 +219,26 @@ def test_an_entry_for_a_library_the_question_names_gains_the_boost(tmp_path, mon
     monkeypatch.setattr(ki, "LIBRARY_BOOST", 0.0)
     again = m.semantic_scores("bitsandbytes: 4-bit loading fails on Windows with a CUDA setup error")
     assert again[bnb] == pytest.approx(again[gptq])
+
+
+def test_with_no_match_the_best_loose_entry_stands_in(tmp_path, monkeypatch):
+    """Under MIN_SEMANTIC_SCORE but over FALLBACK_SCORE, the best entry is shown alone as
+    a loose match that does not steer the category; a clean match leaves no room for it,
+    and under FALLBACK_SCORE nothing is shown."""
+    import advisor.known_issues as ki
+
+    (tmp_path / "gated-wait.yaml").write_text(GATED)
+    (tmp_path / "other-entry.yaml").write_text(OTHER)
+    m = KnownIssueMatcher(load_known_issues(tmp_path))
+    asked = "the author of a gated repository has not answered my access request yet"
+    best = float(m.semantic_scores(asked).max())
+    monkeypatch.setattr(ki, "MIN_SEMANTIC_SCORE", best + 0.01)
+    monkeypatch.setattr(ki, "FALLBACK_SCORE", best - 0.01)
+    got = m.match(asked)
+    assert [x.issue.id for x in got] == ["gated-wait"]
+    assert got[0].loose and not got[0].steers and not got[0].strong
+    monkeypatch.setattr(ki, "FALLBACK_SCORE", best + 0.005)
+    assert m.match(asked) == []
+    monkeypatch.setattr(ki, "MIN_SEMANTIC_SCORE", best - 0.01)
+    clean = m.match(asked)
+    assert clean and not clean[0].loose and clean[0].steers
