@@ -230,7 +230,7 @@ def _known_issue_section(matches, cites) -> str:
             lines.append(f"_Not your case if {safe_text(k.not_when, 200)}._")
         lines.append("**What to do:**\n" + "\n".join(
             f"{j}. {safe_text(step, 300)}" for j, step in enumerate(k.fix[:5], 1)))
-        if k.snippet and i == 0:
+        if k.snippet and i == 0 and not loose:  # no code for a loose match
             lines.append(code_block(k.snippet))
         refs = []
         if k.docs:

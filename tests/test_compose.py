@@ -6,6 +6,7 @@ from the small real index (corpus slice, FakeEmbedder) to check real threads cit
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -155,6 +156,12 @@ def test_a_doubtful_known_issue_is_hedged_with_its_not_when():
                        known=[KnownIssueMatch(k, 0.26, "semantic", loose=True)])
     assert loose.startswith("### Possibly related known issue (loose match): Set a pad token")
     assert "_Not your case if a pad token is already set._" in loose
+    with_code = dataclasses.replace(k, snippet="tok.pad_token = tok.eos_token")
+    shown, _ = _answer("batch size memory", CATS, False, HITS, [], GUIDE, INDEX,
+                       known=[KnownIssueMatch(with_code, 0.5, "semantic")])
+    hedged, _ = _answer("batch size memory", CATS, False, HITS, [], GUIDE, INDEX,
+                        known=[KnownIssueMatch(with_code, 0.26, "semantic", loose=True)])
+    assert "tok.pad_token = tok.eos_token" in shown and "tok.pad_token" not in hedged
 
 
 def test_model_table_escapes_cells_and_cites_models():
