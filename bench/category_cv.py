@@ -96,7 +96,7 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", embedder=None,
             for q, pred in zip(held, clf.predict_many([q.text for q in held]), strict=True):
                 if name == "+ known issues":  # the build's texts: the product's steering
                     steered.append((q.category, pred, [m for m in matcher.match(q.text)
-                                                       if not m.premise_doubt], clf))
+                                                       if m.steers], clf))
                 cats = [p.category for p in pred]
                 top1 += cats[:1] == [q.category]
                 top3 += q.category in cats[:3]
