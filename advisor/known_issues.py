@@ -57,9 +57,9 @@ MIN_SEMANTIC_SCORE = 0.30  # blend of dense and TF-IDF cosine, tuned on `tune`: 
 # answer words the entry as "possibly related", not as the fix
 STRONG_SEMANTIC_SCORE = 0.45
 # With no entry over MIN_SEMANTIC_SCORE, the best one over this is still shown, as a loose
-# match ("possibly related"; it does not steer the category): an answer with no known
-# issue falls back to category guidance, which held a fifth of the key points the known
-# issues' texts do (chosen on `tune` and the t8 posts, see bench/RESULTS.md)
+# match ("possibly related"; it does not steer the category): the `tune` answers with no
+# known issue covered 0.24 of their key points, 0.56 with the best entry under the
+# threshold added (chosen on `tune` and the t8 posts, see bench/RESULTS.md)
 FALLBACK_SCORE = 0.24
 SEMANTIC_MARGIN = 0.04  # a second semantic match must be this close to the first
 W_DENSE = 0.4  # share of the dense cosine in the semantic score (tune: 0.4-0.6 alike)
