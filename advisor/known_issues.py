@@ -23,8 +23,7 @@ it was solved. :func:`load_known_issues` reads and validates them.
    is kept, marked ``premise_doubt``: the answer shows it as possibly related, with its
    "not your case if" line, and it does not steer the category. With no match at all,
    the best entry over :data:`FALLBACK_SCORE` stands in as a ``loose`` match, hedged the
-   same way. (Withholding it always,
-   as before, dropped the right fix for 2 of the 23 `tune` questions with a known issue:
+   same way. (Withholding a doubtful entry always, as before, dropped the right fix for 2 of the 23 `tune` questions with a known issue:
    the check compares two short situations with one cosine each.) A signature match is
    checked only when another entry matches too: a lone exact error line stays the fix.
 
@@ -114,10 +113,8 @@ class KnownIssueMatch:
     @property
     def strong(self) -> bool:
         """A signature match, or a match by meaning above :data:`STRONG_SEMANTIC_SCORE`
-        whose premise is not in doubt (never a loose match)."""
-        if self.premise_doubt or self.loose:
-            return False
-        return self.how == "signature" or self.score >= STRONG_SEMANTIC_SCORE
+        that may steer (:attr:`steers`: premise not in doubt, not a loose match)."""
+        return self.steers and (self.how == "signature" or self.score >= STRONG_SEMANTIC_SCORE)
 
     @property
     def steers(self) -> bool:
