@@ -7,7 +7,9 @@ it; tests pass a fake embedder). ``source="snapshot"`` reads the corpus snapshot
 from the live Hub (``--hub-filter``). Threads without a study label get a derived
 challenge category from :class:`advisor.classifier.TaxonomyClassifier`, which is saved
 into the index. Every stage reuses what the index being replaced already has when its
-inputs are unchanged.
+inputs are unchanged, and the fixed training texts come from the text-vector cache in
+``cfg.cache_dir`` (:mod:`builder.vector_cache`) when a build into a new folder has seen
+them before.
 
 This module holds no reading, labelling, chunking, embedding, fitting or writing logic
 of its own; each stage lives in its module: :mod:`builder.sources.read`,
@@ -40,6 +42,7 @@ from builder.report import SourceReport
 from builder.sources.read import Source, SourceData, read_sources
 from builder.store import read_chunk_cache, read_vector_cache, recover_interrupted_swap, write_index
 from builder.taskfit import fit_task_stage
+from builder.vector_cache import CachedEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +100,7 @@ def _extra_files(tmp: Path, cfg: Config, embedder: Embedder, labelling: Labellin
                  data: SourceData, known_issues: list[Any] | None) -> dict[str, Any]:
     """The index's query encoder (``onnx/``), the known-issue vectors and the classifier,
     written into ``tmp``."""
-    export_query_encoder(embedder, cfg, tmp / QUERY_ENCODER_DIR)
+    export_query_encoder(getattr(embedder, "inner", embedder), cfg, tmp / QUERY_ENCODER_DIR)
     save_known_issue_vectors(tmp, cfg, embedder, known_issues)
     return labelling.save(tmp, data.threads)
 
@@ -124,8 +127,11 @@ def build(
     recover_interrupted_swap(cfg.index_dir)
     data = read_sources(cfg, source, limit, hub_filters)  # fails fast on a bad corpus
     embedder = embedder or LazyEmbedder(cfg, previous_dim(cfg))
+    # the fixed training texts (classifier, task and intent models, KB) are embedded
+    # through the persistent text-vector cache; chunks reuse the previous index's vectors
+    texts_embedder = CachedEmbedder(embedder, cfg.cache_dir)
     known_issues = _read_known_issues()
-    labelling = label_threads(data, embedder, cfg.index_dir, known_issues or ())
+    labelling = label_threads(data, texts_embedder, cfg.index_dir, known_issues or ())
     docs = [*taxonomy_documents(data.taxonomy), *thread_documents(data.threads), *data.model_docs]
     if not docs:
         raise EmptyCorpusError(
@@ -158,11 +164,11 @@ def build(
         "rechunked_documents": rechunked,
     }
     save_models, manifest["task_model"] = fit_task_stage(cfg, chunks, emb.vectors, data.models,
-                                                         embedder)
+                                                         texts_embedder)
 
     def extra(tmp: Path) -> dict[str, Any]:
         save_models(tmp)
-        return _extra_files(tmp, cfg, embedder, labelling, data, known_issues)
+        return _extra_files(tmp, cfg, texts_embedder, labelling, data, known_issues)
 
     written = write_index(
         cfg.index_dir, chunks, emb.vectors,
@@ -170,6 +176,9 @@ def build(
         manifest=manifest, extra=extra,
         n_documents=len(docs), doc_digests=digests, started=started,
     )
+    texts_embedder.close()
+    log.info("Training texts: %s from the text-vector cache, %s embedded (%s)",
+             f"{texts_embedder.hits:,}", f"{texts_embedder.misses:,}", texts_embedder.path)
     result = BuildResult(
         index_dir=Path(cfg.index_dir), manifest=written, embedded_new=emb.embedded_new,
         reused=emb.reused, embed_seconds=emb.seconds,

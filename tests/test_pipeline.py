@@ -154,10 +154,10 @@ def test_missing_corpus_is_a_typed_error(tmp_path):
 def test_real_minilm_semantic_query(corpus_dir, tmp_path, monkeypatch):
     """A tiny index with the packaged MiniLM: a paraphrased question finds its category.
 
-    Threads are cut to 40 and models to 5 per source to keep the real-model time small.
+    Threads are cut to 40 and models to 5 per source to keep the real-model time small;
+    the model is the configured one (ONNX backend), loaded by the build itself.
     """
     from advisor.config import Config
-    from advisor.embedding import get_embedder
 
     real_read = pipeline.read_sources
 
@@ -167,8 +167,9 @@ def test_real_minilm_semantic_query(corpus_dir, tmp_path, monkeypatch):
         return data
 
     monkeypatch.setattr(pipeline, "read_sources", fewer_threads)
-    cfg = Config(corpus_dir=corpus_dir, index_dir=tmp_path / "index", disable_progress=True)
-    res = build(cfg, limit=5, embedder=get_embedder(cfg.embed_model))
+    cfg = Config.from_env(corpus_dir=corpus_dir, index_dir=tmp_path / "index",
+                          disable_progress=True)
+    res = build(cfg, limit=5)
     assert res.embedded_new > 0
     index = AdvisorIndex.load(cfg)  # creates its own (cached) embedder lazily
     rows = index.rows_for(kind="taxonomy")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import socket
 import subprocess
@@ -524,7 +525,7 @@ def test_queue_concurrency_is_bounded_for_two_cores(tmp_path):
 # --- builder CLI ------------------------------------------------------------------------------
 def _cli(*args, timeout=120):
     env = {"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "ADVISOR_DISABLE_PROGRESS": "1",
-           "HOME": str(Path.home())}
+           "HOME": str(Path.home()), "ADVISOR_CACHE_DIR": os.environ["ADVISOR_CACHE_DIR"]}
     return subprocess.run([sys.executable, "-m", "builder", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
