@@ -55,6 +55,9 @@ def corpus_dir() -> Path:
     return path
 
 
+SESSION_CACHE = "advisor-cache"  # ADVISOR_CACHE_DIR of every test: under the session's base temp
+
+
 @pytest.fixture(autouse=True)
 def _isolate_env(monkeypatch, tmp_path, tmp_path_factory):
     """Keep tests away from the developer's index, log, cache and tokens. The cache dir
@@ -62,7 +65,7 @@ def _isolate_env(monkeypatch, tmp_path, tmp_path_factory):
     user's is by their builds, so only the first real-model build embeds the fixed
     training texts."""
     monkeypatch.setenv("ADVISOR_INDEX_DIR", str(tmp_path / "index"))
-    monkeypatch.setenv("ADVISOR_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "advisor-cache"))
+    monkeypatch.setenv("ADVISOR_CACHE_DIR", str(tmp_path_factory.getbasetemp() / SESSION_CACHE))
     monkeypatch.setenv("ADVISOR_LOG_DB", str(tmp_path / "querylog.sqlite"))
     monkeypatch.setenv("ADVISOR_DISABLE_PROGRESS", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from advisor.config import Config
-from tests.conftest import REPO
+from tests.conftest import REPO, SESSION_CACHE
 
 MODEL = "packaged:all-MiniLM-L6-v2"
 SENTENCES = [
@@ -43,7 +43,9 @@ def lean_index_dir(small_index, small_index_dir, encoder_dir, tmp_path_factory):
     import shutil
 
     from advisor.embedding import QUERY_ENCODER_DIR, OnnxEmbedder
+    from advisor.known_issues import load_known_issues, save_vector_cache
     from builder.store import read_chunk_cache, write_index
+    from builder.vector_cache import CachedEmbedder
 
     by_kind: dict[str, list] = {}
     for _, chunks in read_chunk_cache(small_index_dir).values():
@@ -51,11 +53,14 @@ def lean_index_dir(small_index, small_index_dir, encoder_dir, tmp_path_factory):
             by_kind.setdefault(c.kind, []).append(c)
     chunks = [c for kind, cs in sorted(by_kind.items())
               for c in (cs if kind == "taxonomy" else cs[:40])]
-    vecs = OnnxEmbedder.from_export(encoder_dir, MODEL).encode([c.text for c in chunks])
+    encoder = OnnxEmbedder.from_export(encoder_dir, MODEL)
+    vecs = encoder.encode([c.text for c in chunks])
     out = tmp_path_factory.mktemp("lean") / "index"
 
-    def extra(tmp):
+    def extra(tmp):  # what a build writes beside the chunks: the encoder, the KB vectors
         shutil.copytree(encoder_dir, tmp / QUERY_ENCODER_DIR)
+        save_vector_cache(tmp, load_known_issues(), CachedEmbedder(
+            encoder, tmp_path_factory.getbasetemp() / SESSION_CACHE, backend="onnx"))
 
     write_index(out, chunks, vecs, models=[*small_index.models.values(),
                                            *small_index.models_2022.values()],
