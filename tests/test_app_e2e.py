@@ -36,6 +36,7 @@ from advisor.types import (
     ModelRecommendation,
     Request,
 )
+from tests.conftest import SESSION_CACHE
 
 REPO = Path(__file__).resolve().parents[1]
 MCP_TOOLS = {"ask", "recommend", "explain_output"}
@@ -359,7 +360,9 @@ def build_small_index(corpus_dir: Path, base: Path) -> Path:
     out = Path(base) / E2E_INDEX_DIR
     if (out / "manifest.json").exists():
         return out
-    env = {**os.environ, "ADVISOR_DISABLE_PROGRESS": "1", "HF_HUB_OFFLINE": "1"}
+    # the session's cache dir (set here too: session fixtures run before _isolate_env)
+    env = {**os.environ, "ADVISOR_DISABLE_PROGRESS": "1", "HF_HUB_OFFLINE": "1",
+           "ADVISOR_CACHE_DIR": str(Path(base) / SESSION_CACHE)}
     cmd = [sys.executable, "-m", "builder", "build", "--limit", str(E2E_LIMIT)]
     cmd += ["--index-dir", str(out), "--corpus-dir", str(corpus_dir)]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)

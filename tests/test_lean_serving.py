@@ -14,7 +14,6 @@ import sys
 import numpy as np
 import pytest
 
-from advisor.config import Config
 from tests.conftest import REPO, SESSION_CACHE
 
 MODEL = "packaged:all-MiniLM-L6-v2"
@@ -32,7 +31,8 @@ def encoder_dir(tmp_path_factory):
     from advisor.embedding import write_query_encoder
 
     out = tmp_path_factory.mktemp("encoder") / "onnx"
-    write_query_encoder(MODEL, Config.from_env().cache_dir, out)  # exports once if needed
+    # exports once per session's cache dir if needed
+    write_query_encoder(MODEL, tmp_path_factory.getbasetemp() / SESSION_CACHE, out)
     return out
 
 
