@@ -11,6 +11,11 @@ times in a row, one row each, and judges the budget on the median (the box is sh
 so single runs are noisy); the ``parts`` column says which index parts were taken over
 from the previous build (``vectors``, ``store``, ``bm25``).
 
+A fresh build (``--full``, ``--limit``) gets an empty ``ADVISOR_CACHE_DIR`` of its own, so
+it is timed as on a new machine: the ONNX export, the parsed records and the text-vector
+cache (:mod:`builder.vector_cache`) start empty; its no-change rebuilds share that folder.
+Rebuilds of a copy of the user's index use the user's cache dir.
+
 ``main(..., embedder=FakeEmbedder())`` runs the same steps in-process through
 :func:`builder.pipeline.build` (the smoke test uses this with a small ``limit``); peak RSS
 is then this process's own.
@@ -60,13 +65,15 @@ def _manifest(index_dir: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _run_cli(index_dir: Path, corpus_dir: Path, limit: int | None) -> tuple[float, int]:
+def _run_cli(index_dir: Path, corpus_dir: Path, limit: int | None,
+             cache_dir: Path) -> tuple[float, int]:
     """``python -m builder build`` in a subprocess; (wall seconds, peak RSS bytes)."""
     cmd = [sys.executable, "-m", "builder", "build", "--index-dir", str(index_dir),
            "--corpus-dir", str(corpus_dir)]
     if limit is not None:
         cmd += ["--limit", str(limit)]
-    env = {**os.environ, "ADVISOR_DISABLE_PROGRESS": "1", "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "ADVISOR_DISABLE_PROGRESS": "1", "HF_HUB_OFFLINE": "1",
+           "ADVISOR_CACHE_DIR": str(cache_dir)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
@@ -79,13 +86,14 @@ def _run_cli(index_dir: Path, corpus_dir: Path, limit: int | None) -> tuple[floa
     return wall, max(peak_kib, before) * 1024
 
 
-def _run_inprocess(index_dir: Path, corpus_dir: Path, limit: int | None, embedder) -> float:
+def _run_inprocess(index_dir: Path, corpus_dir: Path, limit: int | None, embedder,
+                   cache_dir: Path) -> float:
     from advisor.config import Config
     from builder.pipeline import build
 
     # the embedder's model id also picks the chunker's tokenizer, as in a CLI build
     cfg = Config(index_dir=Path(index_dir), corpus_dir=Path(corpus_dir),
-                 embed_model=embedder.model_id, disable_progress=True)
+                 embed_model=embedder.model_id, disable_progress=True, cache_dir=cache_dir)
     t0 = time.perf_counter()
     build(cfg, limit=limit, embedder=embedder)
     return time.perf_counter() - t0
@@ -121,6 +129,7 @@ def main(
     rows: list[dict] = []
     notes: list[str] = []
     work = Path(tempfile.mkdtemp(prefix="bench-build-"))
+    cache = work / "cache"  # cold caches, as on a new machine (ONNX export, text vectors)
     try:
         existing = None if full else _manifest(index_dir)
         if existing is not None:
@@ -131,19 +140,25 @@ def main(
         else:
             src = work / "fresh"
             if embedder is None:
-                wall, rss = _run_cli(src, corpus_dir, limit)
+                wall, rss = _run_cli(src, corpus_dir, limit, cache)
             else:
-                wall, rss = _run_inprocess(src, corpus_dir, limit, embedder), peak_rss_bytes()
+                wall, rss = (_run_inprocess(src, corpus_dir, limit, embedder, cache),
+                             peak_rss_bytes())
             rows.append(_row("fresh build" + (f" (limit {limit})" if limit else ""),
                              _manifest(src) or {}, wall, rss))
         copy = work / "copy"
         shutil.copytree(src, copy)
+        if existing is not None:  # rebuilding the user's index: the user's caches, as always
+            from advisor.config import Config
+
+            cache = Config.from_env().cache_dir
         same_limit = limit if existing is None else existing.get("limit")  # same inputs
         for i in range(1, max(1, repeat) + 1):
             if embedder is None:
-                wall, rss = _run_cli(copy, corpus_dir, same_limit)
+                wall, rss = _run_cli(copy, corpus_dir, same_limit, cache)
             else:
-                wall, rss = _run_inprocess(copy, corpus_dir, same_limit, embedder), peak_rss_bytes()
+                wall, rss = (_run_inprocess(copy, corpus_dir, same_limit, embedder, cache),
+                             peak_rss_bytes())
             label = "no-change rebuild (copy)" + (f" {i}/{repeat}" if repeat > 1 else "")
             rows.append(_row(label, _manifest(copy) or {}, wall, rss))
     finally:
