@@ -6,16 +6,16 @@ descriptions, coded threads) hardly change between builds, but a build into a fr
 ``--index-dir`` (a second index, a test, a CI run, a Space building on start) used to
 embed all of them again: about four minutes of the five a small build takes on 2 CPU
 cores. :class:`CachedEmbedder` wraps the build's embedder and keeps each vector in
-``<cache_dir>/text-vectors/<model>.sqlite``, keyed by the SHA-256 of the text; only the
-texts it has not seen reach the model, so a build whose texts are all cached never loads
-it.
+``<cache_dir>/text-vectors/<model>--<backend>.sqlite``, keyed by the SHA-256 of the
+text; only the texts it has not seen reach the model, so a build whose texts are all
+cached never loads it.
 
-The key is the model id and the configured backend (ONNX and torch agree to ~1e-6, but
-are kept apart). Replacing a model's weights under the same id is not detected: delete
-the cache folder then. The cache holds at most :data:`MAX_ROWS` vectors (the oldest go
-first). A cache that cannot be opened or written (read-only disk, a corrupt file, a lock
-held too long) logs one warning and the build embeds as if there were none: the cache
-never fails a build.
+The file is chosen by the model id and the embedder's backend (a lazy embedder reports
+the configured one; ONNX and torch agree to ~1e-6, but are kept apart). Replacing a
+model's weights under the same id is not detected: delete the cache folder then. The
+cache holds at most :data:`MAX_ROWS` vectors (the oldest go first). A cache that cannot
+be opened or written (read-only disk, a corrupt file, a lock held too long) logs one
+warning and the build embeds as if there were none: the cache never fails a build.
 
 This module does not decide what to embed or cache chunk vectors (the index being
 replaced holds those: :func:`builder.embed.embed_chunks`).
@@ -59,11 +59,10 @@ class CachedEmbedder:
     ``misses`` count distinct texts per call found in / missing from the cache.
     """
 
-    def __init__(self, inner: Embedder, cache_dir: Path, backend: str | None = None):
+    def __init__(self, inner: Embedder, cache_dir: Path):
         self.inner = inner
         self.model_id = inner.model_id
-        self.path = cache_path(cache_dir, inner.model_id,
-                               backend if backend is not None else getattr(inner, "backend", None))
+        self.path = cache_path(cache_dir, inner.model_id, getattr(inner, "backend", None))
         self.hits = 0
         self.misses = 0
         self._db: sqlite3.Connection | None = None

@@ -60,7 +60,7 @@ def lean_index_dir(small_index, small_index_dir, encoder_dir, tmp_path_factory):
     def extra(tmp):  # what a build writes beside the chunks: the encoder, the KB vectors
         shutil.copytree(encoder_dir, tmp / QUERY_ENCODER_DIR)
         save_vector_cache(tmp, load_known_issues(), CachedEmbedder(
-            encoder, tmp_path_factory.getbasetemp() / SESSION_CACHE, backend="onnx"))
+            encoder, tmp_path_factory.getbasetemp() / SESSION_CACHE))
 
     write_index(out, chunks, vecs, models=[*small_index.models.values(),
                                            *small_index.models_2022.values()],
