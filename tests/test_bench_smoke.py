@@ -104,6 +104,20 @@ def test_build_repeated_rebuilds_take_the_parts_over(small_index_dir, corpus_dir
     assert res["budgets"]["rebuild_s"] == round(statistics.median(walls), 1)
 
 
+def test_build_fresh_is_timed_with_cold_caches(corpus_dir, tmp_path):
+    """Each fresh build embeds the training texts itself: a cache left by an earlier run
+    (the user's, or the previous fresh build's) must not make it look faster."""
+    from bench import build
+
+    for run in ("first", "second"):
+        fake = FakeEmbedder()
+        res = build.main(index_dir=tmp_path / "no-index", corpus_dir=corpus_dir, full=True,
+                         limit=10, embedder=fake, out_dir=tmp_path / run)
+        fresh = res["rows"][0]
+        assert fresh["run"] == "fresh build (limit 10)" and fresh["embedded_new"] > 0
+        assert fake.texts_seen > fresh["embedded_new"] + 1000, run  # KB, posts, requests...
+
+
 def test_llamaindex_baseline_shapes(small_index_dir, tmp_path):
     from bench import llamaindex_baseline as lb
 
