@@ -353,6 +353,9 @@ def test_render_answers_from_structure():
 # --- the real app, real MiniLM, small real index -----------------------------------------
 E2E_INDEX_DIR = "e2e-index"  # under the session's base temp dir: built once, shared
 E2E_LIMIT = 300  # cards per source: a real but quick index
+E2E_BUILD_TIMEOUT_S = 1200  # a guard against a hung build, not a speed budget (bench.build
+# times builds): the session's first build embeds every training text, ~4 minutes on an idle
+# 2-core box and over 10 when the box is shared
 
 
 def build_small_index(corpus_dir: Path, base: Path) -> Path:
@@ -365,7 +368,8 @@ def build_small_index(corpus_dir: Path, base: Path) -> Path:
            "ADVISOR_CACHE_DIR": str(Path(base) / SESSION_CACHE)}
     cmd = [sys.executable, "-m", "builder", "build", "--limit", str(E2E_LIMIT)]
     cmd += ["--index-dir", str(out), "--corpus-dir", str(corpus_dir)]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=E2E_BUILD_TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return out
 
