@@ -62,7 +62,7 @@ def test_categories_are_codebook_names_and_cover_the_taxonomy(name):
 
 
 def test_known_issue_labels_name_entries_of_the_knowledge_base():
-    """Rows labelled with a known issue (the tune/test questions and the t8, t9 and t10 training
+    """Rows labelled with a known issue (the tune/test questions and the t8-t11 training
     posts that bench.kb_fit learns from) name an existing entry, or null."""
     from advisor.known_issues import load_known_issues
 
@@ -72,7 +72,7 @@ def test_known_issue_labels_name_entries_of_the_knowledge_base():
     assert sum(bool(r["known_issue"]) for r in labelled) >= 150
     assert {r["known_issue"] for r in labelled if r["known_issue"]} <= ids
     for r in labelled:
-        if r["id"].startswith(("t8", "t9", "t10")):
+        if r["id"].startswith(("t8", "t9", "t10", "t11")):
             assert 1 <= len(r["key_points"]) <= 6, r["id"]
 
 
