@@ -3,6 +3,10 @@
 :class:`Embedder` is the small protocol both use. Two real implementations:
 
 - :class:`SentenceTransformerEmbedder` (backend ``"torch"``): sentence-transformers.
+  Backend ``"torch-bf16"`` is the same model run under CPU bfloat16 autocast: on a CPU
+  with native bf16 (AMX or AVX512-BF16, :func:`native_bf16`) it embeds 2.3-3x faster
+  than fp32 with cosine >= 0.9999 to the fp32 vectors; the builder picks it there
+  (:func:`builder.embed.build_backend`). Without native bf16 it is emulated and slow.
 - :class:`OnnxEmbedder` (backend ``"onnx"``): the same model's transformer exported once
   to ONNX (``torch.onnx.export``, cached under ``<cache_dir>/onnx/``) and run with ONNX
   Runtime, followed by the model's own pipeline (mean pooling over the attention mask,
@@ -61,6 +65,8 @@ QUERY_ENCODER_DIR = "onnx"
 QUERY_ENCODER_MODEL = "model.onnx"
 QUERY_ENCODER_TOKENIZER = "tokenizer.json"
 QUERY_ENCODER_META = "encoder.json"
+# sentence-transformers under CPU bfloat16 autocast (see the module docstring)
+BF16_BACKEND = "torch-bf16"
 
 
 class Embedder(Protocol):
@@ -117,11 +123,15 @@ class SentenceTransformerEmbedder:
         backend: sentence-transformers' backend; keep "torch" (use :class:`OnnxEmbedder`
             for ONNX: sentence-transformers' own needs optimum-onnx).
         device: torch device string; ``None`` lets sentence-transformers choose.
+        bf16: run ``encode`` under CPU bfloat16 autocast (``backend`` then reads
+            ``"torch-bf16"``); :meth:`bf16_fidelity` says how close that stays to fp32.
     """
 
-    def __init__(self, model: str, backend: str = "torch", device: str | None = None):
+    def __init__(self, model: str, backend: str = "torch", device: str | None = None,
+                 bf16: bool = False):
         self.model_id = model
-        self.backend = backend
+        self.bf16 = bf16
+        self.backend = BF16_BACKEND if bf16 else backend
         path = resolve_model_path(model)
         try:
             from sentence_transformers import SentenceTransformer
@@ -139,16 +149,42 @@ class SentenceTransformerEmbedder:
         self.dim = int(get_dim())
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        return self._encode(texts, batch_size, self.bf16)
+
+    def _encode(self, texts: Sequence[str], batch_size: int, bf16: bool) -> np.ndarray:
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self._model.encode(
-            list(texts),
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.ascontiguousarray(vecs, dtype=np.float32)  # (n, dim)
+        kwargs = dict(batch_size=batch_size, normalize_embeddings=True,
+                      convert_to_numpy=True, show_progress_bar=False)
+        if not bf16:
+            vecs = self._model.encode(list(texts), **kwargs)
+            return np.ascontiguousarray(vecs, dtype=np.float32)  # (n, dim)
+        import torch
+
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            vecs = self._model.encode(list(texts), **kwargs)
+        vecs = np.asarray(vecs, dtype=np.float32)
+        # normalised again in float32: the bf16 pipeline's own norm is off by ~1e-3
+        norms = np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
+        return np.ascontiguousarray(vecs / norms)  # (n, dim)
+
+    def bf16_fidelity(self, texts: Sequence[str]) -> float:
+        """The lowest cosine between the bf16-autocast and the fp32 vectors of ``texts``."""
+        a = self._encode(texts, 64, True)
+        b = self._encode(texts, 64, False)
+        return float((a * b).sum(1).min()) if len(texts) else 1.0
+
+
+def native_bf16() -> bool:
+    """True when torch reports a CPU with native bfloat16 matrix units (AMX-BF16 or
+    AVX512-BF16); False without them or when torch cannot tell."""
+    try:
+        import torch
+
+        caps = torch.cpu.get_capabilities()
+    except Exception:  # noqa: BLE001 - an older torch or an odd platform: assume not
+        return False
+    return bool(caps.get("amx_bf16") or caps.get("avx512_bf16"))
 
 
 # --- ONNX Runtime -------------------------------------------------------------------------
@@ -427,7 +463,8 @@ def get_embedder(
     written at build time) it is loaded with onnxruntime + tokenizers only (no torch);
     otherwise an :class:`OnnxEmbedder` from the export cache in ``cache_dir`` (default
     ``Config.from_env().cache_dir``); if that fails for any reason, one warning and the
-    torch embedder instead. Any other backend goes to sentence-transformers. Callers
+    torch embedder instead. ``"torch-bf16"``: sentence-transformers under bf16
+    autocast. Any other backend goes to sentence-transformers. Callers
     holding a :class:`~advisor.config.Config` use :func:`embedder_for`.
     """
     if backend == "onnx" and index_dir is not None:
@@ -455,6 +492,8 @@ def get_embedder(
                     model, type(e).__name__, e,
                 )
                 _CACHE[key] = get_embedder(model, "torch")
+        elif backend == BF16_BACKEND:
+            _CACHE[key] = SentenceTransformerEmbedder(model, bf16=True)
         else:
             _CACHE[key] = SentenceTransformerEmbedder(model, backend=backend)
     return _CACHE[key]

@@ -9,6 +9,8 @@ corpus at run time) this measures, each in texts/s:
   1.2x the raw time);
 * a batch-size sweep (32/64/128) and the effect of length sorting (sentence-transformers
   sorts each ``encode`` call by length; "unsorted" sends shuffled batches one call each);
+* torch under CPU bfloat16 autocast (the builder's default where the CPU has native
+  bf16: :func:`builder.embed.build_backend`), with the same quality columns;
 * ONNX Runtime fp32 and int8 (dynamic quantisation) of the same weights, exported
   locally from the packaged model with ``torch.onnx.export`` (no network). Quality is the
   row-wise cosine between ONNX and torch vectors and retrieval overlap@10 (same queries,
@@ -328,6 +330,25 @@ def main(
     q_torch = np.asarray(raw(queries, DEFAULT_BATCH), dtype=np.float32)
     quality: list[dict] = []
     notes: list[str] = []
+    if embedder is None:  # the builder's default on a CPU with native bf16
+        from advisor.embedding import BF16_BACKEND, native_bf16
+
+        bf = get_embedder("packaged:all-MiniLM-L6-v2", BF16_BACKEND)
+        bf.encode(base[:32])
+        t0 = time.perf_counter()
+        vecs = bf.encode(base, DEFAULT_BATCH)
+        s = time.perf_counter() - t0
+        cos = np.sum(vecs * torch_vecs, axis=1)
+        rows.append({"path": f"torch bf16 autocast (batch {DEFAULT_BATCH})", "seconds": round(s, 2),
+                     "texts_per_s": _rate(n, s), "vs_raw": round(s / raw_s, 3)})
+        quality.append({
+            "backend": f"torch bf16 autocast (native bf16: {native_bf16()})",
+            "speedup_vs_torch": round(raw_s / s, 2),
+            "cos_mean": round(float(cos.mean()), 5), "cos_min": round(float(cos.min()), 5),
+            f"overlap@{DEFAULT_OVERLAP_K}": overlap_at_k(torch_vecs, q_torch, vecs,
+                                                         bf.encode(queries, DEFAULT_BATCH)),
+            "export_s": 0.0, "model_mib": None,
+        })
     if onnx and embedder is None:
         try:
             model_dir = resolve_model_path("packaged:all-MiniLM-L6-v2")

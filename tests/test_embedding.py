@@ -239,3 +239,75 @@ def test_embedder_for_uses_config_cache_dir(monkeypatch, tmp_path):
     got = emb.embedder_for(cfg)
     assert isinstance(got, Recorder)
     assert seen == {"model": "some/model", "cache_dir": tmp_path / "c"}
+
+
+# --- bf16 autocast for builds ---------------------------------------------------------------
+@pytest.mark.slow
+def test_bf16_vectors_stay_close_to_fp32(torch_embedder):
+    """The build's bf16 path: unit vectors, cosine >= 0.999 to fp32 row by row, in input
+    order (checked on texts of every length, whether or not this CPU has native bf16)."""
+    bf16 = emb.get_embedder(MODEL, emb.BF16_BACKEND)
+    assert bf16.backend == "torch-bf16" and bf16.model_id == MODEL
+    texts = _texts()
+    a, b = bf16.encode(texts, batch_size=8), torch_embedder.encode(texts, batch_size=8)
+    assert a.shape == b.shape and a.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    cos = (a * b).sum(1)
+    assert cos.min() >= 0.999, cos.min()
+    assert bf16.bf16_fidelity(texts[:6]) == pytest.approx(float(cos[:6].min()), abs=1e-4)
+    assert bf16.encode([]).shape == (0, bf16.dim)
+
+
+def test_build_backend_choice(monkeypatch):
+    from builder.embed import build_backend
+
+    cfg = Config(embed_backend="onnx")
+    for choice in ("onnx", "torch", "torch-bf16"):
+        assert build_backend(cfg.replace(build_embed_backend=choice)) == choice
+    monkeypatch.setattr("builder.embed.native_bf16", lambda: True)
+    assert build_backend(cfg) == "torch-bf16"
+    monkeypatch.setattr("builder.embed.native_bf16", lambda: False)
+    assert build_backend(cfg) == "onnx"
+    with pytest.raises(EmbeddingModelError, match="ADVISOR_BUILD_EMBED_BACKEND='bf16'"):
+        build_backend(cfg.replace(build_embed_backend="bf16"))
+
+
+def test_build_backend_from_env(monkeypatch):
+    monkeypatch.setenv("ADVISOR_BUILD_EMBED_BACKEND", "torch")
+    assert Config.from_env().build_embed_backend == "torch"
+    monkeypatch.delenv("ADVISOR_BUILD_EMBED_BACKEND")
+    assert Config.from_env().build_embed_backend == "auto"
+
+
+class _Probe:
+    """An embedder whose bf16 fidelity is set by the test."""
+
+    def __init__(self, backend, fidelity=1.0):
+        self.backend, self.fidelity, self.model_id, self.dim = backend, fidelity, MODEL, 3
+
+    def bf16_fidelity(self, texts):
+        assert texts
+        return self.fidelity
+
+    def encode(self, texts, batch_size=64):
+        return np.ones((len(texts), 3), dtype=np.float32)
+
+
+@pytest.mark.parametrize("fidelity, expected", [(0.9999, "torch-bf16"), (0.99, "onnx")])
+def test_lazy_embedder_keeps_bf16_only_when_close(monkeypatch, caplog, fidelity, expected):
+    import builder.embed as be
+
+    made = {}
+
+    def fake_get(model, backend, cache_dir=None):
+        made[backend] = _Probe(backend, fidelity)
+        return made[backend]
+
+    monkeypatch.setattr(be, "native_bf16", lambda: True)
+    monkeypatch.setattr(be, "get_embedder", fake_get)
+    lazy = be.LazyEmbedder(Config(embed_backend="onnx"))
+    assert lazy.backend == "torch-bf16"  # before loading: what it would use
+    with caplog.at_level(logging.WARNING):
+        lazy.encode(["a text"])
+    assert lazy.backend == expected
+    assert ("embedding with onnx instead" in caplog.text) == (expected == "onnx")
