@@ -130,53 +130,55 @@ def build(
     # the fixed training texts (classifier, task and intent models, KB) are embedded
     # through the persistent text-vector cache; chunks reuse the previous index's vectors
     texts_embedder = CachedEmbedder(embedder, cfg.cache_dir)
-    known_issues = _read_known_issues()
-    labelling = label_threads(data, texts_embedder, cfg.index_dir, known_issues or ())
-    docs = [*taxonomy_documents(data.taxonomy), *thread_documents(data.threads), *data.model_docs]
-    if not docs:
-        raise EmptyCorpusError(
-            f"The sources in {cfg.corpus_dir} produced no document; check the corpus files."
+    try:
+        known_issues = _read_known_issues()
+        labelling = label_threads(data, texts_embedder, cfg.index_dir, known_issues or ())
+        docs = [*taxonomy_documents(data.taxonomy), *thread_documents(data.threads), *data.model_docs]
+        if not docs:
+            raise EmptyCorpusError(
+                f"The sources in {cfg.corpus_dir} produced no document; check the corpus files."
+            )
+        docs = _unique(docs)
+        chunks, digests, rechunked = chunk_incremental(docs, cfg, read_chunk_cache(cfg.index_dir))
+        if not chunks:
+            raise EmptyCorpusError("Chunking produced no chunk; check the corpus files.")
+        log.info("%s documents -> %s chunks", f"{len(docs):,}", f"{len(chunks):,}")
+
+        previous = read_vector_cache(cfg.index_dir, embedder.model_id, embedder.dim)
+        emb = embed_chunks(chunks, embedder, cfg, previous=previous)
+        del previous
+        manifest = {
+            "embed_model": embedder.model_id,
+            "embed_backend": getattr(embedder, "backend", cfg.embed_backend),
+            "source": source,
+            "limit": limit,
+            "hub_filters": list(hub_filters or []),
+            "chunking": {
+                "chunk_size": cfg.chunk_size,
+                "chunk_overlap": cfg.chunk_overlap,
+                "max_chunks_per_card": cfg.max_chunks_per_card,
+            },
+            "sources": {name: r.as_dict() for name, r in data.reports.items()},
+            "embed_seconds": round(emb.seconds, 2),
+            "embedded_new": emb.embedded_new,
+            "reused_vectors": emb.reused,
+            "rechunked_documents": rechunked,
+        }
+        save_models, manifest["task_model"] = fit_task_stage(cfg, chunks, emb.vectors, data.models,
+                                                             texts_embedder)
+
+        def extra(tmp: Path) -> dict[str, Any]:
+            save_models(tmp)
+            return _extra_files(tmp, cfg, texts_embedder, labelling, data, known_issues)
+
+        written = write_index(
+            cfg.index_dir, chunks, emb.vectors,
+            models=data.models, threads=data.threads, taxonomy=data.taxonomy,
+            manifest=manifest, extra=extra,
+            n_documents=len(docs), doc_digests=digests, started=started,
         )
-    docs = _unique(docs)
-    chunks, digests, rechunked = chunk_incremental(docs, cfg, read_chunk_cache(cfg.index_dir))
-    if not chunks:
-        raise EmptyCorpusError("Chunking produced no chunk; check the corpus files.")
-    log.info("%s documents -> %s chunks", f"{len(docs):,}", f"{len(chunks):,}")
-
-    previous = read_vector_cache(cfg.index_dir, embedder.model_id, embedder.dim)
-    emb = embed_chunks(chunks, embedder, cfg, previous=previous)
-    del previous
-    manifest = {
-        "embed_model": embedder.model_id,
-        "embed_backend": getattr(embedder, "backend", cfg.embed_backend),
-        "source": source,
-        "limit": limit,
-        "hub_filters": list(hub_filters or []),
-        "chunking": {
-            "chunk_size": cfg.chunk_size,
-            "chunk_overlap": cfg.chunk_overlap,
-            "max_chunks_per_card": cfg.max_chunks_per_card,
-        },
-        "sources": {name: r.as_dict() for name, r in data.reports.items()},
-        "embed_seconds": round(emb.seconds, 2),
-        "embedded_new": emb.embedded_new,
-        "reused_vectors": emb.reused,
-        "rechunked_documents": rechunked,
-    }
-    save_models, manifest["task_model"] = fit_task_stage(cfg, chunks, emb.vectors, data.models,
-                                                         texts_embedder)
-
-    def extra(tmp: Path) -> dict[str, Any]:
-        save_models(tmp)
-        return _extra_files(tmp, cfg, texts_embedder, labelling, data, known_issues)
-
-    written = write_index(
-        cfg.index_dir, chunks, emb.vectors,
-        models=data.models, threads=data.threads, taxonomy=data.taxonomy,
-        manifest=manifest, extra=extra,
-        n_documents=len(docs), doc_digests=digests, started=started,
-    )
-    texts_embedder.close()
+    finally:  # the cache file is closed on failure too
+        texts_embedder.close()
     log.info("Training texts: %s from the text-vector cache, %s embedded (%s)",
              f"{texts_embedder.hits:,}", f"{texts_embedder.misses:,}", texts_embedder.path)
     result = BuildResult(

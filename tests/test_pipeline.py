@@ -273,3 +273,30 @@ def test_the_knowledge_base_is_read_once_a_build_and_a_broken_one_is_left_out(
     monkeypatch.setattr(advisor.known_issues, "load_known_issues", broken)
     res = build(cfg, limit=SMALL_INDEX_LIMIT, embedder=FakeEmbedder())
     assert res.manifest["classifier"]["fitted"] and "bad-entry.yaml" in caplog.text
+
+
+def test_a_failed_build_closes_the_text_vector_cache(corpus_dir, tmp_path, monkeypatch):
+    """The cache's SQLite file is closed when a later stage fails, and the failure is the
+    one raised (not hidden by the close)."""
+    made = []
+
+    class Recording(pipeline.CachedEmbedder):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            self.closed = False
+            made.append(self)
+
+        def close(self):
+            self.closed = True
+            super().close()
+
+    def fail(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pipeline, "CachedEmbedder", Recording)
+    monkeypatch.setattr(pipeline, "write_index", fail)
+    cfg = small_index_config(tmp_path / "index", corpus_dir)
+    with pytest.raises(OSError, match="disk full"):
+        build(cfg, limit=5, embedder=FakeEmbedder())
+    assert len(made) == 1 and made[0].closed and made[0]._db is None
+    assert made[0].misses > 0  # it was used (and opened) before the failure
