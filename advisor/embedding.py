@@ -3,10 +3,9 @@
 :class:`Embedder` is the small protocol both use. Two real implementations:
 
 - :class:`SentenceTransformerEmbedder` (backend ``"torch"``): sentence-transformers.
-  Backend ``"torch-bf16"`` is the same model run under CPU bfloat16 autocast: on a CPU
-  with native bf16 (AMX or AVX512-BF16, :func:`native_bf16`) it embeds 2.3-3x faster
-  than fp32 with cosine >= 0.9999 to the fp32 vectors; the builder picks it there
-  (:func:`builder.embed.build_backend`). Without native bf16 it is emulated and slow.
+  Backend ``"torch-bf16"``: the same under CPU bfloat16 autocast, 2.3-3x faster with native
+  bf16 (:func:`native_bf16`; without, emulated and slow), cosine >= 0.9999 to fp32. The
+  builder picks it where it is fast (:func:`builder.embed.build_backend`).
 - :class:`OnnxEmbedder` (backend ``"onnx"``): the same model's transformer exported once
   to ONNX (``torch.onnx.export``, cached under ``<cache_dir>/onnx/``) and run with ONNX
   Runtime, followed by the model's own pipeline (mean pooling over the attention mask,
@@ -154,19 +153,15 @@ class SentenceTransformerEmbedder:
     def _encode(self, texts: Sequence[str], batch_size: int, bf16: bool) -> np.ndarray:
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        kwargs = dict(batch_size=batch_size, normalize_embeddings=True,
-                      convert_to_numpy=True, show_progress_bar=False)
-        if not bf16:
-            vecs = self._model.encode(list(texts), **kwargs)
-            return np.ascontiguousarray(vecs, dtype=np.float32)  # (n, dim)
         import torch
 
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            vecs = self._model.encode(list(texts), **kwargs)
-        vecs = np.asarray(vecs, dtype=np.float32)
-        # normalised again in float32: the bf16 pipeline's own norm is off by ~1e-3
-        norms = np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
-        return np.ascontiguousarray(vecs / norms)  # (n, dim)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            vecs = np.asarray(self._model.encode(
+                list(texts), batch_size=batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
+        if bf16:  # normalised again in float32: the bf16 pipeline's own norm is off ~1e-3
+            vecs /= np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
+        return np.ascontiguousarray(vecs)  # (n, dim)
 
     def bf16_fidelity(self, texts: Sequence[str]) -> float:
         """The lowest cosine between the bf16-autocast and the fp32 vectors of ``texts``."""
@@ -176,8 +171,7 @@ class SentenceTransformerEmbedder:
 
 
 def native_bf16() -> bool:
-    """True when torch reports a CPU with native bfloat16 matrix units (AMX-BF16 or
-    AVX512-BF16); False without them or when torch cannot tell."""
+    """True when torch reports native bfloat16 on this CPU (AMX-BF16 or AVX512-BF16)."""
     try:
         import torch
 
