@@ -50,7 +50,8 @@ DEFAULT_CHUNK_SIZE = 128  # tokens; MiniLM was trained on 128-token inputs
 # and embeds ~55 such chunks/s on 2 cores: the full build budget (15 min) sets the cap
 DEFAULT_CHUNK_OVERLAP = 16  # tokens, ~12% of a chunk
 DEFAULT_MAX_CHUNKS_PER_CARD = 2  # header+description, then the best usage/labels section:
-# 13.9k substantive cards x 3 chunks measured ~15.5 min of build on 2 cores; 2 fit 15 min
+# 13.9k substantive cards x 3 chunks measured ~15.5 min of build on 2 cores; 2 fit 15 min.
+# With bf16 builds 3 fit too, but measured no better on tune (bench/RESULTS.md, 20th pass)
 DEFAULT_TOP_K = 8
 DEFAULT_RRF_K = 60  # reciprocal rank fusion constant from Cormack et al. 2009
 DEFAULT_LLM_BACKEND = "offline"  # offline | hf | openai | local
