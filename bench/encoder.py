@@ -330,25 +330,31 @@ def main(
     q_torch = np.asarray(raw(queries, DEFAULT_BATCH), dtype=np.float32)
     quality: list[dict] = []
     notes: list[str] = []
+
+    def compare(label: str, enc) -> dict:
+        """Time ``enc`` (warmed up) on the sample, add its row; its quality against torch."""
+        enc.encode(base[:32])
+        t0 = time.perf_counter()
+        vecs = enc.encode(base, DEFAULT_BATCH)
+        s = time.perf_counter() - t0
+        cos = np.sum(vecs * torch_vecs, axis=1)
+        rows.append({"path": f"{label} (batch {DEFAULT_BATCH})", "seconds": round(s, 2),
+                     "texts_per_s": _rate(n, s), "vs_raw": round(s / raw_s, 3)})
+        return {
+            "backend": label,
+            "speedup_vs_torch": round(raw_s / s, 2),
+            "cos_mean": round(float(cos.mean()), 5),
+            "cos_min": round(float(cos.min()), 5),
+            f"overlap@{DEFAULT_OVERLAP_K}": overlap_at_k(
+                torch_vecs, q_torch, vecs, enc.encode(queries, DEFAULT_BATCH)),
+        }
+
     if embedder is None:  # the builder's default on a CPU with native bf16
         from advisor.embedding import BF16_BACKEND, native_bf16
 
         bf = get_embedder("packaged:all-MiniLM-L6-v2", BF16_BACKEND)
-        bf.encode(base[:32])
-        t0 = time.perf_counter()
-        vecs = bf.encode(base, DEFAULT_BATCH)
-        s = time.perf_counter() - t0
-        cos = np.sum(vecs * torch_vecs, axis=1)
-        rows.append({"path": f"torch bf16 autocast (batch {DEFAULT_BATCH})", "seconds": round(s, 2),
-                     "texts_per_s": _rate(n, s), "vs_raw": round(s / raw_s, 3)})
-        quality.append({
-            "backend": f"torch bf16 autocast (native bf16: {native_bf16()})",
-            "speedup_vs_torch": round(raw_s / s, 2),
-            "cos_mean": round(float(cos.mean()), 5), "cos_min": round(float(cos.min()), 5),
-            f"overlap@{DEFAULT_OVERLAP_K}": overlap_at_k(torch_vecs, q_torch, vecs,
-                                                         bf.encode(queries, DEFAULT_BATCH)),
-            "export_s": 0.0, "model_mib": None,
-        })
+        quality.append({**compare("torch bf16 autocast", bf), "export_s": 0.0, "model_mib": None,
+                        "backend": f"torch bf16 autocast (native bf16: {native_bf16()})"})
     if onnx and embedder is None:
         try:
             model_dir = resolve_model_path("packaged:all-MiniLM-L6-v2")
@@ -359,23 +365,8 @@ def main(
                 path = export_onnx(model_dir, work, quantize=quant)
                 export_s = time.perf_counter() - t_exp
                 oe = OnnxEmbedder.create(model_dir, path, max_len, emb.dim)
-                oe.encode(base[:32])
-                t0 = time.perf_counter()
-                vecs = oe.encode(base, DEFAULT_BATCH)
-                s = time.perf_counter() - t0
-                cos = np.sum(vecs * torch_vecs, axis=1)
-                q_vecs = oe.encode(queries, DEFAULT_BATCH)
-                rows.append({"path": f"{label} (batch {DEFAULT_BATCH})", "seconds": round(s, 2),
-                             "texts_per_s": _rate(n, s), "vs_raw": round(s / raw_s, 3)})
-                quality.append({
-                    "backend": label,
-                    "speedup_vs_torch": round(raw_s / s, 2),
-                    "cos_mean": round(float(cos.mean()), 5),
-                    "cos_min": round(float(cos.min()), 5),
-                    f"overlap@{DEFAULT_OVERLAP_K}": overlap_at_k(torch_vecs, q_torch, vecs, q_vecs),
-                    "export_s": round(export_s, 1),
-                    "model_mib": round(path.stat().st_size / 2**20, 1),
-                })
+                quality.append({**compare(label, oe), "export_s": round(export_s, 1),
+                                "model_mib": round(path.stat().st_size / 2**20, 1)})
         except ImportError as e:
             notes.append(f"ONNX rows skipped: {e}. Install with "
                          "`pip install --target bench/out/onnx-site onnxruntime onnx`.")
