@@ -3,16 +3,15 @@
 :class:`Embedder` is the small protocol both use. Two real implementations:
 
 - :class:`SentenceTransformerEmbedder` (backend ``"torch"``): sentence-transformers.
-  Backend ``"torch-bf16"``: the same under CPU bfloat16 autocast, 2.3-3x faster with native
-  bf16 (:func:`native_bf16`; without, emulated and slow), cosine >= 0.9999 to fp32. The
-  builder picks it where it is fast (:func:`builder.embed.build_backend`).
+  Backend ``"torch-bf16"``: the same under CPU bf16 autocast, cosine >= 0.9999 to fp32, 2.3-3x
+  faster with native bf16 (:func:`native_bf16`; the builder's pick there, else emulated, slow).
 - :class:`OnnxEmbedder` (backend ``"onnx"``): the same model's transformer exported once
   to ONNX (``torch.onnx.export``, cached under ``<cache_dir>/onnx/``) and run with ONNX
   Runtime, followed by the model's own pipeline (mean pooling over the attention mask,
-  L2 normalisation). Same vectors (cosine 1.000 to torch), ~1.6-1.8x faster on CPU
-  (``bench/RESULTS.md``). It needs only ``onnxruntime`` and ``onnx``; sentence-transformers'
-  own ``backend="onnx"`` is not used (it needs optimum-onnx, which pins an old transformers).
-  Tokenisation uses the ``tokenizers`` library on the model's ``tokenizer.json``.
+  L2 normalisation). Same vectors (cosine 1.000 to torch), 0.7-1.8x torch's speed by CPU
+  (``bench/RESULTS.md``); needs only ``onnxruntime`` and ``onnx`` (sentence-transformers' own
+  ``backend="onnx"`` needs optimum-onnx, which pins an old transformers). Tokenisation uses
+  the ``tokenizers`` library on the model's ``tokenizer.json``.
 
 Lean serving: the builder copies the export, ``tokenizer.json`` and ``encoder.json`` into
 ``index/onnx/`` (:func:`write_query_encoder`); :func:`embedder_for` loads that with
@@ -64,8 +63,7 @@ QUERY_ENCODER_DIR = "onnx"
 QUERY_ENCODER_MODEL = "model.onnx"
 QUERY_ENCODER_TOKENIZER = "tokenizer.json"
 QUERY_ENCODER_META = "encoder.json"
-# sentence-transformers under CPU bfloat16 autocast (see the module docstring)
-BF16_BACKEND = "torch-bf16"
+BF16_BACKEND = "torch-bf16"  # sentence-transformers under CPU bf16 autocast (see above)
 
 
 class Embedder(Protocol):
@@ -122,8 +120,7 @@ class SentenceTransformerEmbedder:
         backend: sentence-transformers' backend; keep "torch" (use :class:`OnnxEmbedder`
             for ONNX: sentence-transformers' own needs optimum-onnx).
         device: torch device string; ``None`` lets sentence-transformers choose.
-        bf16: run ``encode`` under CPU bfloat16 autocast (``backend`` then reads
-            ``"torch-bf16"``); :meth:`bf16_fidelity` says how close that stays to fp32.
+        bf16: ``encode`` under CPU bf16 autocast, ``backend`` ``"torch-bf16"`` (see :meth:`bf16_fidelity`).
     """
 
     def __init__(self, model: str, backend: str = "torch", device: str | None = None,
@@ -165,20 +162,23 @@ class SentenceTransformerEmbedder:
 
     def bf16_fidelity(self, texts: Sequence[str]) -> float:
         """The lowest cosine between the bf16-autocast and the fp32 vectors of ``texts``."""
-        a = self._encode(texts, 64, True)
-        b = self._encode(texts, 64, False)
+        a, b = self._encode(texts, 64, True), self._encode(texts, 64, False)
         return float((a * b).sum(1).min()) if len(texts) else 1.0
 
 
-def native_bf16() -> bool:
-    """True when torch reports native bfloat16 on this CPU (AMX-BF16 or AVX512-BF16)."""
+def native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """True on a CPU with native bfloat16 (AMX-BF16 or AVX512-BF16): Linux's CPU flags, so
+    a no-change rebuild need not import torch; elsewhere torch's own CPU capabilities."""
     try:
-        import torch
+        flags = set(cpuinfo.read_text(errors="ignore").split())
+    except OSError:
+        try:
+            import torch
 
-        caps = torch.cpu.get_capabilities()
-    except Exception:  # noqa: BLE001 - an older torch or an odd platform: assume not
-        return False
-    return bool(caps.get("amx_bf16") or caps.get("avx512_bf16"))
+            flags = {k for k, v in torch.cpu.get_capabilities().items() if v is True}
+        except Exception:  # noqa: BLE001 - an older torch or an odd platform: assume not
+            flags = set()
+    return bool(flags & {"amx_bf16", "avx512_bf16"})
 
 
 # --- ONNX Runtime -------------------------------------------------------------------------
@@ -457,9 +457,9 @@ def get_embedder(
     written at build time) it is loaded with onnxruntime + tokenizers only (no torch);
     otherwise an :class:`OnnxEmbedder` from the export cache in ``cache_dir`` (default
     ``Config.from_env().cache_dir``); if that fails for any reason, one warning and the
-    torch embedder instead. ``"torch-bf16"``: sentence-transformers under bf16
-    autocast. Any other backend goes to sentence-transformers. Callers
-    holding a :class:`~advisor.config.Config` use :func:`embedder_for`.
+    torch embedder instead. ``"torch-bf16"``: sentence-transformers under bf16 autocast.
+    Any other backend goes to sentence-transformers. Callers holding a
+    :class:`~advisor.config.Config` use :func:`embedder_for`.
     """
     if backend == "onnx" and index_dir is not None:
         export_dir = Path(index_dir) / QUERY_ENCODER_DIR

@@ -16,8 +16,8 @@ into the new index's ``onnx/`` so the app embeds questions without torch.
 :class:`LazyEmbedder` loads ``cfg.embed_model`` (through :func:`advisor.embedding.get_embedder`)
 only when something must be embedded, so a no-change rebuild never loads the model. It
 embeds with :func:`build_backend`: ``cfg.build_embed_backend``, where ``"auto"`` means bf16
-autocast on a CPU with native bf16 when a probe shows it within cosine
-:data:`BF16_MIN_COSINE` of fp32, else ``cfg.embed_backend`` (queries always use that).
+autocast on a CPU with native bf16, kept when the first texts it embeds come within
+cosine :data:`BF16_MIN_COSINE` of fp32, else ``cfg.embed_backend`` (queries always use that).
 :func:`save_known_issue_vectors` embeds the known-issues KB into the new index.
 
 This module does not choose the model or the backend (:mod:`advisor.embedding`) and writes
@@ -49,17 +49,11 @@ log = logging.getLogger(__name__)
 DEFAULT_CALL_BATCHES = 8
 DEFAULT_LOG_INTERVAL = 30.0  # seconds between progress lines when stderr is a file
 BUILD_BACKENDS = ("auto", "onnx", "torch", BF16_BACKEND)
-# "auto" keeps bf16 only when its vectors stay this close to fp32 on the probe below
-# (MiniLM measures >= 0.99995 on 1,500 chunks; a model that loses more in bf16 falls back)
+# "auto" keeps bf16 only when its vectors stay this close to fp32 on the first texts the
+# build embeds (MiniLM measures >= 0.99995 on 1,500 chunks; a model that loses more in bf16
+# falls back); BF16_PROBE_SIZE of them are embedded both ways
 BF16_MIN_COSINE = 0.999
-# Short texts of the kinds the builder embeds (card header, error post, request): the
-# bf16 probe of build_backend
-BF16_PROBE = (
-    "bert-base-uncased: fill-mask model, English, 110M parameters, Apache-2.0.",
-    "RuntimeError: CUDA error: device-side assert triggered when training a classifier",
-    "Which model should I use for named entity recognition in French legal documents?",
-    "Tokenizer needs sentencepiece installed; pip install sentencepiece and restart.",
-)
+BF16_PROBE_SIZE = 8
 
 
 def build_backend(cfg: Config) -> str:
@@ -212,21 +206,12 @@ class LazyEmbedder:
         self._cfg = cfg
         self._dim = dim_hint
         self._model: Embedder | None = None
+        self._probed = False  # the bf16 check of _probe_bf16 runs on the first texts
 
     def _load(self) -> Embedder:
         if self._model is None:
-            backend = build_backend(self._cfg)
-            model = get_embedder(self._cfg.embed_model, backend, cache_dir=self._cfg.cache_dir)
-            if (getattr(model, "backend", None) == BF16_BACKEND
-                    and self._cfg.build_embed_backend == "auto"):
-                fidelity = model.bf16_fidelity(BF16_PROBE)
-                if fidelity < BF16_MIN_COSINE:
-                    log.warning("bf16 vectors of %r reach cosine %.4f to fp32 (< %s); "
-                                "embedding with %s instead", self.model_id, fidelity,
-                                BF16_MIN_COSINE, self._cfg.embed_backend)
-                    model = get_embedder(self._cfg.embed_model, self._cfg.embed_backend,
-                                         cache_dir=self._cfg.cache_dir)
-            self._model = model
+            self._model = get_embedder(self._cfg.embed_model, build_backend(self._cfg),
+                                       cache_dir=self._cfg.cache_dir)
             if self._dim is not None and self._model.dim != self._dim:
                 raise EmbeddingModelError(
                     f"{self.model_id!r} now makes dim {self._model.dim}, the previous "
@@ -251,8 +236,26 @@ class LazyEmbedder:
             return build_backend(self._cfg)
         return getattr(self._model, "backend", self._cfg.embed_backend)
 
+    def _probe_bf16(self, texts) -> None:
+        """An "auto" bf16 embedder is kept only if the first texts it is given embed within
+        :data:`BF16_MIN_COSINE` of fp32; otherwise ``cfg.embed_backend`` (same model, dim)."""
+        self._probed = True
+        if (getattr(self._model, "backend", None) != BF16_BACKEND
+                or self._cfg.build_embed_backend != "auto"):
+            return
+        fidelity = self._model.bf16_fidelity(list(texts[:BF16_PROBE_SIZE]))
+        if fidelity < BF16_MIN_COSINE:
+            log.warning("bf16 vectors of %r reach cosine %.4f to fp32 (< %s); embedding with "
+                        "%s instead", self.model_id, fidelity, BF16_MIN_COSINE,
+                        self._cfg.embed_backend)
+            self._model = get_embedder(self._cfg.embed_model, self._cfg.embed_backend,
+                                       cache_dir=self._cfg.cache_dir)
+
     def encode(self, texts, batch_size: int = 64):
-        return self._load().encode(texts, batch_size=batch_size)
+        self._load()
+        if not self._probed and len(texts):
+            self._probe_bf16(texts)
+        return self._model.encode(texts, batch_size=batch_size)
 
 
 def previous_dim(cfg: Config) -> int | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -284,9 +285,10 @@ class _Probe:
 
     def __init__(self, backend, fidelity=1.0):
         self.backend, self.fidelity, self.model_id, self.dim = backend, fidelity, MODEL, 3
+        self.probed = []
 
     def bf16_fidelity(self, texts):
-        assert texts
+        self.probed.append(list(texts))
         return self.fidelity
 
     def encode(self, texts, batch_size=64):
@@ -307,7 +309,37 @@ def test_lazy_embedder_keeps_bf16_only_when_close(monkeypatch, caplog, fidelity,
     monkeypatch.setattr(be, "get_embedder", fake_get)
     lazy = be.LazyEmbedder(Config(embed_backend="onnx"))
     assert lazy.backend == "torch-bf16"  # before loading: what it would use
+    assert lazy.dim == 3 and made["torch-bf16"].probed == []  # loading alone probes nothing
+    texts = [f"text {i}" for i in range(12)]
     with caplog.at_level(logging.WARNING):
-        lazy.encode(["a text"])
+        lazy.encode(texts)
+    # the probe is the build's own first texts, once
+    assert made["torch-bf16"].probed == [texts[: be.BF16_PROBE_SIZE]]
     assert lazy.backend == expected
     assert ("embedding with onnx instead" in caplog.text) == (expected == "onnx")
+    lazy.encode(["more"])
+    assert len(made["torch-bf16"].probed) == 1
+
+
+def test_native_bf16_reads_cpu_flags(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f amx_bf16 amx_tile\n")
+    assert emb.native_bf16(info) is True
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    assert emb.native_bf16(info) is True
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni\n")
+    assert emb.native_bf16(info) is False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/cpuinfo")
+def test_build_backend_choice_imports_no_torch():
+    """A no-change rebuild never loads the model; choosing its backend must not import
+    torch either (seconds of the no-change budget)."""
+    import subprocess
+
+    code = ("import sys; from advisor.config import Config; "
+            "from builder.embed import build_backend; build_backend(Config()); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "False", out.stderr
