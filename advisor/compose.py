@@ -239,6 +239,10 @@ def _known_issue_section(matches, cites) -> str:
         for url in k.threads[:1]:
             n = cites.add("known_issue", k.id, url, f"Solved thread: {k.title}")
             refs.append(f"[a thread where it was solved]({url}) [{n}]")
+        like = getattr(m, "solved_url", "")
+        if like and like not in k.threads[:1]:
+            n = cites.add("known_issue", k.id, like, f"Solved thread like yours: {k.title}")
+            refs.append(f"[a solved thread like yours]({like}) [{n}]")
         if refs:
             lines.append("See " + ", ".join(refs) + ".")
         out.append("\n\n".join(lines))

@@ -444,10 +444,16 @@ def steer_by_known(categories: Sequence[CategoryScore], known: Sequence[Any],
 
 
 def _load_known_issues(index, emb):
-    from advisor.known_issues import KnownIssueMatcher, load_known_issues, load_vector_cache
+    from advisor.known_issues import (
+        KnownIssueMatcher,
+        load_known_issues,
+        load_solved_posts,
+        load_vector_cache,
+    )
 
     return KnownIssueMatcher(load_known_issues(), emb,
-                             cache=load_vector_cache(index.index_dir, emb.model_id))
+                             cache=load_vector_cache(index.index_dir, emb.model_id),
+                             solved=load_solved_posts(index.index_dir))
 
 
 def _limit_query_threads(n: int) -> None:

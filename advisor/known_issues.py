@@ -18,6 +18,10 @@ it was solved. :func:`load_known_issues` reads and validates them.
    entry counts when the blend passes :data:`MIN_SEMANTIC_SCORE` (chosen on the ``tune``
    half of ``eval/real_questions.jsonl``); an entry for a library the question names
    (the entry's ``libraries``, :func:`named_libraries`) gains :data:`LIBRARY_BOOST`;
+   **solved posts** (real training posts whose accepted fix is an entry,
+   ``eval/train_posts.jsonl`` rows with ``known_issue``) vote too: an entry gains
+   :data:`SOLVED_WEIGHT` times how far its nearest solved post's cosine to the question
+   passes :data:`SOLVED_MIN`, and the match names that post's thread;
 3. **premise check**: an entry whose ``not_when`` situation is closer to the question
    than its ``applies_when`` situation is dropped when a clean match exists; otherwise it
    is kept, marked ``premise_doubt``: the answer shows it as possibly related, with its
@@ -66,6 +70,12 @@ W_DENSE = 0.4  # share of the dense cosine in the semantic score (tune: 0.4-0.6 
 # its fix: chosen on the 334 labelled non-`test` questions (labelled entry first 62 -> 65
 # of 122, shown 71 -> 77; questions without an entry shown one 171 -> 182 of 212).
 LIBRARY_BOOST = 0.04
+# Solved posts' vote, chosen by 5-fold CV over the 958 labelled training posts (folds by
+# source URL; labelled entry first by meaning 0.540 -> 0.579, shown 0.601 -> 0.637, posts
+# with no entry shown one 0.744 -> 0.758) among weights 0.3-1.0 and floors 0.5-0.7, then
+# read once on `tune` (bench/RESULTS.md, twenty-first pass)
+SOLVED_WEIGHT = 0.5
+SOLVED_MIN = 0.5
 MAX_MATCHES = 2  # answers lead with at most two specific fixes
 ENCODE_BATCH = 8  # texts per embedding batch at load (memory, see _encode)
 MAX_SIGNATURE_TEXT = 20_000  # regexes run on at most this much text (bounded time)
@@ -109,6 +119,7 @@ class KnownIssueMatch:
     semantic: float = 0.0  # the entry's blended meaning score (signature matches too)
     margin: float = 0.0  # ``semantic`` minus the best score of any other entry
     loose: bool = False  # under MIN_SEMANTIC_SCORE, shown because nothing else matched
+    solved_url: str = ""  # the nearest solved post labelled with this entry, if it voted
 
     @property
     def strong(self) -> bool:
@@ -121,6 +132,41 @@ class KnownIssueMatch:
         """Whether the entry's category may steer the answer's: not when its premise is
         in doubt or it is only a loose match."""
         return not (self.premise_doubt or self.loose)
+
+
+@dataclass(frozen=True)
+class SolvedPost:
+    """A real post whose accepted fix is the entry ``entry``: its thread and either its
+    text (at build time) or the key of its vector in ``kb_vectors.npz`` (in the app)."""
+
+    entry: str
+    url: str
+    text: str = ""
+    key: str = ""
+
+    @property
+    def vector_key(self) -> str:
+        return self.key or _key(self.text)
+
+
+def read_solved_posts(path: Path) -> list[SolvedPost]:
+    """The rows of a labelled-posts file (``eval/train_posts.jsonl``) that name a
+    ``known_issue``; other rows, and lines that do not parse, are skipped (the classifier's
+    reader reports those). A missing file gives ``[]``."""
+    import json
+
+    out: list[SolvedPost] = []
+    if not Path(path).exists():
+        return out
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            d = json.loads(line) if line.strip() else {}
+        except ValueError:
+            continue
+        if isinstance(d, dict) and d.get("known_issue") and d.get("question"):
+            out.append(SolvedPost(str(d["known_issue"]), str(d.get("source_url") or ""),
+                                  " ".join(str(d["question"]).split())[:4000]))
+    return out
 
 
 def _entry(path: Path, d: object) -> KnownIssue:
@@ -207,12 +253,28 @@ def load_vector_cache(directory: Path, model_id: str | None = None) -> dict[str,
         return {str(k): v for k, v in zip(z["keys"], z["vectors"], strict=True)}
 
 
+def load_solved_posts(directory: Path) -> list[SolvedPost]:
+    """The solved posts saved with the vectors (entry, thread and vector key; no text);
+    ``[]`` for an index built before they were."""
+    path = Path(directory) / VECTORS_FILE
+    if not path.exists():
+        return []
+    with np.load(path) as z:
+        if "solved_keys" not in z.files:
+            return []
+        return [SolvedPost(str(e), str(u), key=str(k)) for k, e, u in
+                zip(z["solved_keys"], z["solved_entries"], z["solved_urls"], strict=True)]
+
+
 def save_vector_cache(directory: Path, issues: Sequence[KnownIssue], embedder,
-                      previous: dict[str, np.ndarray] | None = None) -> int:
-    """Embed the entries' texts (reusing ``previous`` vectors of unchanged texts) into
-    ``directory/kb_vectors.npz``, so the app does not embed ~400 texts at every start.
-    Returns how many texts were embedded anew."""
-    texts = kb_texts(issues)
+                      previous: dict[str, np.ndarray] | None = None,
+                      solved: Sequence[SolvedPost] = ()) -> int:
+    """Embed the entries' texts and the ``solved`` posts of existing entries (reusing
+    ``previous`` vectors of unchanged texts) into ``directory/kb_vectors.npz``, so the app
+    does not embed ~3,000 texts at every start. Returns how many texts were embedded anew."""
+    ids = {i.id for i in issues}
+    solved = [p for p in solved if p.entry in ids and p.text]
+    texts = list(dict.fromkeys(kb_texts(issues) + [p.text for p in solved]))
     keys = [_key(t) for t in texts]
     previous = previous or {}
     missing = [t for t, k in zip(texts, keys, strict=True) if k not in previous]
@@ -221,7 +283,10 @@ def save_vector_cache(directory: Path, issues: Sequence[KnownIssue], embedder,
     vecs = np.stack([np.asarray(previous.get(k, fresh.get(k)), np.float32) for k in keys]) \
         if keys else np.zeros((0, 1), np.float32)
     np.savez(Path(directory) / VECTORS_FILE, keys=np.array(keys), vectors=vecs,
-             model=np.array(getattr(embedder, "model_id", "")))
+             model=np.array(getattr(embedder, "model_id", "")),
+             solved_keys=np.array([p.vector_key for p in solved], dtype=str),
+             solved_entries=np.array([p.entry for p in solved], dtype=str),
+             solved_urls=np.array([p.url for p in solved], dtype=str))
     return len(missing)
 
 
@@ -252,10 +317,14 @@ class KnownIssueMatcher:
             None for signatures + TF-IDF only.
         cache: ``{sha1(text): vector}`` computed at build time (:func:`load_vector_cache`);
             texts not in it (an entry edited since the build) are embedded here.
+        solved: real posts solved by an entry (:func:`load_solved_posts` in the app,
+            :func:`read_solved_posts` elsewhere); those of unknown entries, or with
+            neither a cached vector nor a text, are left out. Used only with an embedder.
     """
 
     def __init__(self, issues: Sequence[KnownIssue], embedder=None,
-                 cache: dict[str, np.ndarray] | None = None):
+                 cache: dict[str, np.ndarray] | None = None,
+                 solved: Sequence[SolvedPost] = ()):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.issues = list(issues)
@@ -278,17 +347,47 @@ class KnownIssueMatcher:
         self._tf = fitted[:len(texts)] if texts else fitted
         self._tf_phr = fitted[len(texts):] if phrasings else None
         self._vecs = self._phr_vecs = None
+        self._solved_vecs: np.ndarray | None = None  # (m, dim), one row per solved post
+        self._solved_rows = np.zeros(0, np.int64)  # the entry each solved post names
+        self._solved_urls: list[str] = []
         self._applies = self._not = None
         self._cache = dict(cache or {})
         if embedder is not None and self.issues:
             self._vecs = self._encode(texts)  # (n, dim)
             if phrasings:
                 self._phr_vecs = self._encode(phrasings)
+            self._set_solved(solved)
             premised = [i for i, x in enumerate(self.issues) if x.not_when and x.applies_when]
             self._premised = premised
             if premised:
                 self._applies = self._encode([self.issues[i].applies_when for i in premised])
                 self._not = self._encode([self.issues[i].not_when for i in premised])
+
+    def _set_solved(self, solved: Sequence[SolvedPost]) -> None:
+        usable = [p for p in solved if p.entry in self._pos
+                  and (p.vector_key in self._cache or p.text)]
+        if not usable:
+            return
+        missing = [p.text for p in usable if p.vector_key not in self._cache]
+        if missing:
+            self._encode(missing)  # fills the cache under the texts' keys
+        self._solved_vecs = np.stack([np.asarray(self._cache[p.vector_key], np.float32)
+                                      for p in usable])
+        self._solved_rows = np.array([self._pos[p.entry] for p in usable], np.int64)
+        self._solved_urls = [p.url for p in usable]
+
+    def _solved_vote(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per entry: the cosine of its nearest solved post to ``q`` (0 without one) and
+        that post's position (-1 without one)."""
+        best = np.zeros(len(self.issues), np.float32)
+        who = np.full(len(self.issues), -1, np.int64)
+        if self._solved_vecs is None:
+            return best, who
+        sims = self._solved_vecs @ q
+        order = np.argsort(sims)  # ascending: the nearest post of an entry is written last
+        best[self._solved_rows[order]] = np.maximum(sims[order], 0)
+        who[self._solved_rows[order]] = order
+        return best, who
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         """Vectors of ``texts``: from the build-time cache, embedding only what it lacks."""
@@ -333,6 +432,8 @@ class KnownIssueMatcher:
             scores = W_DENSE * (self._vecs @ q) + (1 - W_DENSE) * tf
             phr = (W_DENSE * (self._phr_vecs @ q) + (1 - W_DENSE) * tf_phr
                    if tf_phr is not None else None)
+            if self._solved_vecs is not None and SOLVED_WEIGHT:
+                scores = scores + SOLVED_WEIGHT * np.maximum(self._solved_vote(q)[0] - SOLVED_MIN, 0)
         if phr is not None:
             scores = scores.copy()
             np.maximum.at(scores, self._owner, phr)
@@ -360,10 +461,16 @@ class KnownIssueMatcher:
         scores = self.semantic_scores(text[:4000], qvec)
         top2 = np.sort(scores)[-2:] if len(scores) > 1 else np.array([0.0, *scores])
 
+        near, who = (self._solved_vote(np.asarray(qvec, np.float32))
+                     if qvec is not None else (None, None))
+
         def reading(j: int) -> dict:  # the entry's meaning score and lead over the rest
             s = float(scores[j])
             other = float(top2[-2]) if s >= float(top2[-1]) else float(top2[-1])
-            return {"semantic": round(s, 4), "margin": round(s - other, 4)}
+            out = {"semantic": round(s, 4), "margin": round(s - other, 4)}
+            if near is not None and near[j] > SOLVED_MIN:  # a solved post like this voted
+                out["solved_url"] = self._solved_urls[int(who[j])]
+            return out
 
         out = [dataclasses.replace(m, **reading(self._pos[m.issue.id]))
                for m in self.signature_matches(text)]

@@ -271,12 +271,16 @@ def previous_dim(cfg: Config) -> int | None:
 def save_known_issue_vectors(tmp: Path, cfg: Config, embedder: Embedder,
                              issues: Sequence[Any] | None) -> None:
     """Embed the known-issues KB (``issues``, read once by the build; ``None`` when a KB
-    file is broken: nothing is written and the app embeds at start) into the index;
-    vectors of unchanged entries are taken from the previous index."""
-    from advisor.known_issues import load_vector_cache, save_vector_cache
+    file is broken: nothing is written and the app embeds at start) and the labelled
+    posts it solved (``eval/train_posts.jsonl`` rows with a ``known_issue``) into the
+    index; vectors of unchanged texts are taken from the previous index."""
+    from advisor.config import LABELLED_POSTS_FILE
+    from advisor.known_issues import load_vector_cache, read_solved_posts, save_vector_cache
 
     if issues is None:
         return
     previous = load_vector_cache(Path(cfg.index_dir), embedder.model_id)
-    fresh = save_vector_cache(tmp, issues, embedder, previous)
-    log.info("Known-issue vectors: %d entries, %d texts embedded anew", len(issues), fresh)
+    solved = read_solved_posts(LABELLED_POSTS_FILE)
+    fresh = save_vector_cache(tmp, issues, embedder, previous, solved)
+    log.info("Known-issue vectors: %d entries, %d solved posts, %d texts embedded anew",
+             len(issues), len(solved), fresh)

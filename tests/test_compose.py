@@ -135,6 +135,16 @@ def test_known_issue_leads_and_replaces_generic_tips():
     assert "### What to try" not in md  # the specific fix replaces the category's tips
     assert {"docs", "known_issue"} <= {c.kind for c in cites}
     assert md.index("### Likely fix") < md.index("**Challenge category:**")
+    assert "like yours" not in md
+    # a match found through a solved post like the question cites that post's thread too
+    like = "https://github.com/c/d/issues/2"
+    md2, cites2 = _answer("batch size memory", CATS, False, HITS, [], GUIDE, INDEX,
+                          known=[KnownIssueMatch(k, 0.5, "semantic", solved_url=like)])
+    assert f"[a solved thread like yours]({like})" in md2
+    assert like in [c.url for c in cites2 if c.kind == "known_issue"]
+    same, _ = _answer("batch size memory", CATS, False, HITS, [], GUIDE, INDEX,
+                      known=[KnownIssueMatch(k, 0.5, "semantic", solved_url=k.threads[0])])
+    assert "like yours" not in same  # the entry's own thread is not cited twice
 
 
 def test_a_doubtful_known_issue_is_hedged_with_its_not_when():

@@ -242,3 +242,75 @@ def test_with_no_match_the_best_loose_entry_stands_in(tmp_path, monkeypatch):
     monkeypatch.setattr(ki, "MIN_SEMANTIC_SCORE", best - 0.01)
     clean = m.match(asked)
     assert clean and not clean[0].loose and clean[0].steers
+
+
+SOLVED_TEXT = "After a week there is still no email: how long does approval take for the Llama licence form"
+
+
+def test_a_solved_post_lets_its_wording_find_the_entry(tmp_path, fake_embedder, monkeypatch):
+    """A question worded like a post the entry solved finds the entry through that post,
+    and the match names the post's thread; a post of an unknown entry is left out. (The
+    hashed fake vectors score lower than MiniLM's, so the thresholds are scaled down.)"""
+    import advisor.known_issues as ki
+    from advisor.known_issues import SOLVED_MIN, SOLVED_WEIGHT, SolvedPost
+
+    monkeypatch.setattr(ki, "MIN_SEMANTIC_SCORE", 0.15)
+    monkeypatch.setattr(ki, "FALLBACK_SCORE", 0.12)
+
+    (tmp_path / "gated-wait.yaml").write_text(GATED)
+    (tmp_path / "other-entry.yaml").write_text(OTHER)
+    issues = load_known_issues(tmp_path)
+    asked = "how long does approval take for the Llama licence form, no email after a week?"
+    plain = KnownIssueMatcher(issues, fake_embedder)
+    assert plain.match(asked) == []
+    solved = [SolvedPost("gated-wait", "https://solved/1", SOLVED_TEXT),
+              SolvedPost("no-such-entry", "https://solved/2", asked)]
+    m = KnownIssueMatcher(issues, fake_embedder, solved=solved)
+    assert m._solved_urls == ["https://solved/1"]
+    gated = m.issues.index(m.by_id("gated-wait"))
+    q = fake_embedder.encode([asked])[0]
+    near = float(fake_embedder.encode([SOLVED_TEXT])[0] @ q)
+    assert near > SOLVED_MIN
+    gain = m.semantic_scores(asked, q)[gated] - plain.semantic_scores(asked, q)[gated]
+    assert gain == pytest.approx(SOLVED_WEIGHT * (near - SOLVED_MIN), abs=1e-5)
+    got = m.match(asked, q)
+    assert got[0].issue.id == "gated-wait" and not got[0].loose
+    assert got[0].solved_url == "https://solved/1"
+    # a question unlike the post: no vote, no thread named
+    other = m.match("gpt2 batching fails: the tokenizer has no pad token")
+    assert other[0].issue.id == "other-entry" and other[0].solved_url == ""
+
+
+def test_solved_posts_are_saved_with_the_vectors(issues, fake_embedder, tmp_path):
+    """The build stores the solved posts' vectors and entries; the app reads them back
+    without their texts and embeds nothing at load."""
+    from advisor.known_issues import (
+        SolvedPost,
+        load_solved_posts,
+        load_vector_cache,
+        save_vector_cache,
+    )
+
+    some = issues[:20]
+    solved = [SolvedPost(some[0].id, "https://solved/1", "my own words about the first problem"),
+              SolvedPost("no-such-entry", "https://solved/2", "dropped")]
+    save_vector_cache(tmp_path, some, fake_embedder, solved=solved)
+    back = load_solved_posts(tmp_path)
+    assert [(p.entry, p.url, p.text) for p in back] == [(some[0].id, "https://solved/1", "")]
+    before = fake_embedder.texts_seen
+    m = KnownIssueMatcher(some, fake_embedder, cache=load_vector_cache(tmp_path), solved=back)
+    assert fake_embedder.texts_seen == before and m._solved_vecs.shape == (1, 64)
+    assert load_solved_posts(tmp_path / "missing") == []
+
+
+def test_every_solved_post_names_an_existing_entry(issues):
+    """The labelled training posts' ``known_issue`` ids are entries of the KB (a renamed
+    or deleted entry would silently drop its posts' votes)."""
+    from advisor.config import LABELLED_POSTS_FILE
+    from advisor.known_issues import read_solved_posts
+
+    posts = read_solved_posts(LABELLED_POSTS_FILE)
+    assert len(posts) >= 400
+    ids = {i.id for i in issues}
+    assert sorted({p.entry for p in posts} - ids) == []
+    assert all(p.url.startswith("https://") and p.text for p in posts)
