@@ -162,6 +162,41 @@ def related_tasks(task: str, learned: Mapping[str, Sequence[str]]) -> tuple[str,
     return tuple(dict.fromkeys((*RELATED_TASKS.get(task, ()), *learned.get(task, ()))))
 
 
+# A tag is evidence of a modality when at least this share of the models carrying it (and
+# at least TAG_MODALITY_MIN_MODELS of them) have a task of that modality
+TAG_MODALITY_SHARE = 0.8
+TAG_MODALITY_MIN_MODELS = 20
+
+
+def tag_modalities(models: Iterable[ModelInfo], modalities: Mapping[str, str]) -> dict[str, str]:
+    """``{tag: modality}`` learned from the models' tags and pipeline tags: a tag
+    (``vision``, ``timm``, ``wav2vec2``, ``bert``) belongs to the modality
+    (``prompts/modalities.yaml``) of the tasks of most models that carry it. Pipeline
+    tags themselves and ``key:value`` tags (languages, licences, datasets) are left out."""
+    counts: dict[str, Counter[str]] = {}
+    for m in models:
+        mod = modalities.get(m.pipeline_tag) if isinstance(m.pipeline_tag, str) else None
+        if not mod:
+            continue
+        for t in set(m.tags or ()):
+            if t not in modalities and ":" not in t:
+                counts.setdefault(t, Counter())[mod] += 1
+    out = {}
+    for t, c in counts.items():
+        mod, k = c.most_common(1)[0]
+        n = c.total()
+        if n >= TAG_MODALITY_MIN_MODELS and k >= TAG_MODALITY_SHARE * n:
+            out[t] = mod
+    return out
+
+
+def shows_modality(m: ModelInfo, modality: str, evidence: Mapping[str, str]) -> bool:
+    """Whether one of the model's tags is evidence of ``modality`` (:func:`tag_modalities`):
+    a CLIP or ViT checkpoint tagged ``feature-extraction`` shows ``vision``, a sentence
+    embedder does not."""
+    return any(evidence.get(t) == modality for t in m.tags or ())
+
+
 def card_score(m: ModelInfo) -> float:
     """The card-quality term of a model's score (:data:`NEUTRAL_CARD_QUALITY` for a 2026
     record whose card text is not in the snapshot)."""

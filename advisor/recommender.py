@@ -54,11 +54,13 @@ from advisor.pools import (
     over_budget,
     related_tasks,
     select,
+    shows_modality,
+    tag_modalities,
 )
 from advisor.relevance import PoolRelevance, PoolScorer, lexical
 from advisor.snippets import plan_snippet
 from advisor.taskmodel import load_inferred
-from advisor.tasks import LIBRARY_ALIASES, MULTILINGUAL, ModelRequest
+from advisor.tasks import LIBRARY_ALIASES, MULTILINGUAL, ModelRequest, load_modalities
 from advisor.types import MODEL_URL, ModelInfo, ModelRecommendation, ThreadInfo
 from advisor.understanding import RequestUnderstanding, load_task_model
 
@@ -166,6 +168,12 @@ class Recommender:
         self.reader = RequestUnderstanding(models, self.index, task_model, self._tasks_known)
         self.scorer = PoolScorer(retriever, getattr(retriever, "index", None))
         self._related = load_related(getattr(self.index, "index_dir", None))
+        self._modalities = load_modalities()
+
+    @functools.cached_property
+    def _tag_modalities(self) -> dict[str, str]:
+        """Which modality each tag shows, learned from this index's models."""
+        return tag_modalities(self.models.values(), self._modalities)
 
     def prepare(self) -> None:
         """Derive every model's ranking features now (about a second for the full index)
@@ -248,8 +256,15 @@ class Recommender:
         by_task = self._tasks_known()
         if key.task:
             pools = [(m, False) for m in by_task.get(key.task, [])]
+            want = self._modalities.get(key.task)
             for rel in related_tasks(key.task, self._related):
-                pools += [(m, True) for m in by_task.get(rel, [])]
+                ms = by_task.get(rel, [])
+                if want and self._modalities.get(rel, want) != want:
+                    # a related task of another modality (CLIP's 2022 tag makes
+                    # feature-extraction stand in for image tasks): only its models
+                    # whose tags show the request's modality
+                    ms = [m for m in ms if shows_modality(m, want, self._tag_modalities)]
+                pools += [(m, True) for m in ms]
             pools += [(m, True) for m in self._inferred.get(key.task, [])]
             if key.base_checkpoints:
                 pools += [(m, True) for m in by_task.get("fill-mask", [])]

@@ -585,3 +585,51 @@ def test_a_close_runner_up_task_takes_the_last_slots(rec, real_models, monkeypat
     second["p"] = 0.3
     told = rec.recommend(text, {"task": "text-classification"}, k=5)
     assert {real_models[r.model_id].pipeline_tag for r in told} == {"text-classification"}
+
+
+@pytest.fixture(scope="module")
+def vision_models(corpus_dir, real_models) -> dict[str, ModelInfo]:
+    """The slice plus the 2022 cards of two image tasks (what teaches ``vision``)."""
+    from builder.report import SourceReport
+    from builder.sources.cards2022 import model_from_row
+
+    models = dict(real_models)
+    report = SourceReport("cards2022")
+    with gzip.open(corpus_dir / "model_cards_2022.jsonl.gz", "rt", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            if row.get("pipeline_tag") in ("image-classification", "zero-shot-image-classification"):
+                info, _ = model_from_row(row, report)
+                models.setdefault(info.id, info)
+    return models
+
+
+def test_a_related_task_of_another_modality_keeps_only_models_that_show_it(vision_models, tmp_path):
+    """feature-extraction stands in for an image task (CLIP's tag), but only with the
+    checkpoints whose tags show vision: text embedders do not fill an image request;
+    a text request keeps its text embedders from the same related task."""
+    from advisor.pools import load_related, save_related, shows_modality, tag_modalities
+    from advisor.tasks import load_modalities
+
+    evidence = tag_modalities(vision_models.values(), load_modalities())
+    assert {"vision", "text"} <= set(evidence.values())
+    embedder = vision_models["sentence-transformers/all-MiniLM-L6-v2"]
+    assert not shows_modality(embedder, "vision", evidence)
+
+    save_related(tmp_path, {"zero-shot-image-classification": ("feature-extraction",),
+                            "sentence-similarity": ("feature-extraction",)})
+    rec = Recommender(vision_models)
+    rec._related = load_related(tmp_path)
+    req, _ = rec.build_request("label photos with my own class names", {"task": "zero-shot-image-classification"})
+    related = [it[0] for it in rec._pool(req, None).items if it[2]]
+    fe = [m for m in related if m.pipeline_tag == "feature-extraction"]
+    named = {m.id for m in rec._inferred.get("zero-shot-image-classification", [])}  # by id
+    assert fe and all(shows_modality(m, "vision", rec._tag_modalities) or m.id in named for m in fe)
+    assert any(m.id not in named for m in fe)
+    assert embedder.id not in {m.id for m in related}
+    all_fe = [m for m in vision_models.values() if m.pipeline_tag == "feature-extraction"]
+    assert len(fe) < len(all_fe) / 10  # most feature-extraction checkpoints are text
+    text_req, _ = rec.build_request("sentence embeddings for English FAQ search",
+                                    {"task": "sentence-similarity"})
+    text_related = {it[0].id for it in rec._pool(text_req, None).items if it[2]}
+    assert embedder.id in text_related or len(text_related) > len(fe)
