@@ -81,3 +81,34 @@ def test_matcher_readings_give_the_lead_over_the_next_entry():
         assert m.semantic == pytest.approx(float(scores[j]), abs=1e-4)
         rest = max(float(s) for i, s in enumerate(scores) if i != j)
         assert m.margin == pytest.approx(float(scores[j]) - rest, abs=1e-4)
+
+
+def test_kb_vote_cv_holds_each_fold_out_of_the_solved_posts(tmp_path, fake_embedder):
+    """Two training posts of one entry, worded alike, in different folds: each is found
+    through the other when the vote counts, and not without it; a post never votes for
+    itself (a lone post gains nothing)."""
+    import json
+
+    from bench import kb_vote_cv as kv
+
+    entry = load_known_issues()[0].id
+    text = "zzqx wvrk frobnicated my plumbus yesterday and nothing helps"
+    urls = [f"https://example.org/t/{i}" for i in range(40)]
+    a = urls[0]
+    b = next(u for u in urls if kv.fold_of(u, 5) != kv.fold_of(a, 5))
+    lone = next(u for u in urls if kv.fold_of(u, 5) not in (kv.fold_of(a, 5), kv.fold_of(b, 5)))
+    rows = [{"id": "p1", "question": text, "category": "Spaces", "subcategory": "",
+             "source_url": a, "known_issue": entry, "key_points": ["k"]},
+            {"id": "p2", "question": text + " again", "category": "Spaces", "subcategory": "",
+             "source_url": b, "known_issue": entry, "key_points": ["k"]},
+            {"id": "p3", "question": "qqvv blorp snarfed my ozzle", "category": "Spaces",
+             "subcategory": "", "source_url": lone, "known_issue": entry, "key_points": ["k"]}]
+    (tmp_path / "train_posts.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    (tmp_path / "real_questions.jsonl").write_text("")
+    res = kv.main(folds=5, index_dir=tmp_path / "no-index", eval_dir=tmp_path,
+                  weights=(0.0, 1.0), floors=(0.5,), out_dir=tmp_path, embedder=fake_embedder)
+    assert res["solved_posts"] == 3 and res["labelled"] == 3 and res["tune"] == 0
+    off, on = res["table"]
+    assert off["weight"] == 0.0 and on["weight"] == 1.0
+    assert off["train first"] == 0.0
+    assert on["train first"] == pytest.approx(2 / 3, abs=1e-3)  # the pair finds each other, the lone post does not

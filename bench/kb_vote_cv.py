@@ -1,0 +1,130 @@
+"""The solved posts' vote in known-issue matching (issue 10), cross-validated.
+
+:class:`advisor.known_issues.KnownIssueMatcher` lifts an entry when the question reads
+like a real post that entry solved (``eval/train_posts.jsonl`` rows labelled with a
+``known_issue``): by :data:`~advisor.known_issues.SOLVED_WEIGHT` times how far the
+nearest such post's cosine passes :data:`~advisor.known_issues.SOLVED_MIN`. This script
+chose the two numbers: every non-``test`` question labelled with its entry (or ``null``:
+the training posts that carry the key and the ``tune`` half of
+``eval/real_questions.jsonl``) is matched by a matcher whose solved posts exclude the
+question's fold (folds by a hash of ``source_url``), for each weight and floor.
+
+Reported per setting, for the training posts and for ``tune`` apart: how often the
+labelled entry ranks first by meaning, is in the top 3, is shown (among the matches the
+answer leads with), and how often a question with no entry is shown one anyway (a
+clean, non-loose match). ``test`` is never read. Run: ``python -m bench.kb_vote_cv``
+(needs ``index/``; ~3 minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):  # `python bench/kb_vote_cv.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import md_table, setup_logging, write_result
+from bench.kb_fit import labelled_questions
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = (0.0, 0.3, 0.5, 1.0)  # 0: no vote (the matcher before the twenty-first pass)
+FLOORS = (0.5, 0.6, 0.7)
+
+
+def fold_of(url: str, folds: int) -> int:
+    return int(hashlib.sha1(url.encode("utf-8")).hexdigest(), 16) % folds
+
+
+def tune_sources(eval_dir: Path) -> set[str]:
+    import json
+
+    from advisor.eval import split_of
+
+    path = eval_dir / "real_questions.jsonl"
+    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return {r["source_url"] for r in rows if split_of(r["source_url"]) == "tune"}
+
+
+def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT / "eval",
+         weights: Sequence[float] = WEIGHTS, floors: Sequence[float] = FLOORS,
+         out_dir: Path | None = None, embedder=None) -> dict:
+    import advisor.known_issues as ki
+    from advisor.config import Config
+    from advisor.embedding import embedder_for
+
+    cfg = Config.from_env(index_dir=Path(index_dir), disable_progress=True)
+    emb = embedder or embedder_for(cfg)
+    issues = ki.load_known_issues()
+    cache = ki.load_vector_cache(Path(index_dir), emb.model_id)
+    questions = [q for q in labelled_questions(Path(eval_dir))
+                 if q["entry"] is None or any(i.id == q["entry"] for i in issues)]
+    solved = ki.read_solved_posts(Path(eval_dir) / "train_posts.jsonl")
+    tune_urls = tune_sources(Path(eval_dir))
+    qvecs = np.asarray(emb.encode([q["text"][:4000] for q in questions]), np.float32)
+    fold = [fold_of(q["url"], folds) for q in questions]
+    # per question and setting: (rank of the labelled entry, shown it, shown any clean match)
+    got: dict[tuple[float, float], list[tuple[int, bool, bool]]] = {
+        (w, t): [(0, False, False)] * len(questions) for w in weights for t in floors}
+    saved = ki.SOLVED_WEIGHT, ki.SOLVED_MIN
+    try:
+        for f in range(folds):
+            kept = [p for p in solved if fold_of(p.url, folds) != f]
+            matcher = ki.KnownIssueMatcher(issues, emb, cache=cache, solved=kept)
+            cache = matcher._cache  # texts embedded once
+            mine = [i for i, k in enumerate(fold) if k == f]
+            for w in weights:
+                for t in floors:
+                    ki.SOLVED_WEIGHT, ki.SOLVED_MIN = w, t
+                    for i in mine:
+                        q = questions[i]
+                        text, v = q["text"][:4000], qvecs[i]
+                        ms = matcher.match(text, v)
+                        ids = [m.issue.id for m in ms]
+                        clean = any(not m.loose for m in ms)
+                        rank = 0
+                        if q["entry"]:
+                            s = matcher.semantic_scores(text, v)
+                            rank = int((s > s[matcher._pos[q["entry"]]]).sum())
+                        got[(w, t)][i] = (rank, q["entry"] in ids, clean)
+    finally:
+        ki.SOLVED_WEIGHT, ki.SOLVED_MIN = saved
+    table = []
+    for (w, t), rows in got.items():
+        if w == 0 and t != floors[0]:
+            continue  # no vote: the floor does not matter
+        row = {"weight": w, "floor": t if w else "-"}
+        for part, keep in (("train", lambda q: q["url"] not in tune_urls),
+                           ("tune", lambda q: q["url"] in tune_urls)):
+            lab = [r for r, q in zip(rows, questions, strict=True) if keep(q) and q["entry"]]
+            none = [r for r, q in zip(rows, questions, strict=True) if keep(q) and not q["entry"]]
+            if not lab:
+                continue
+            row[f"{part} first"] = round(np.mean([r[0] == 0 for r in lab]), 3)
+            row[f"{part} top-3"] = round(np.mean([r[0] < 3 for r in lab]), 3)
+            row[f"{part} shown"] = round(np.mean([r[1] for r in lab]), 3)
+            row[f"{part} no-entry shown one"] = round(np.mean([r[2] for r in none]), 3) if none else None
+        table.append(row)
+    n_tune = sum(q["url"] in tune_urls for q in questions)
+    result = {"questions": len(questions), "tune": n_tune, "solved_posts": len(solved),
+              "labelled": sum(bool(q["entry"]) for q in questions), "folds": folds,
+              "table": table}
+    result["path"] = str(write_result("kb_vote_cv", result, out_dir))
+    print(md_table(table))
+    print(f"\n{len(questions)} questions ({n_tune} tune), {len(solved)} solved posts, "
+          f"{folds} folds by source URL")
+    return result
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--index-dir", type=Path, default=ROOT / "index")
+    args = ap.parse_args()
+    setup_logging()
+    main(folds=args.folds, index_dir=args.index_dir)
