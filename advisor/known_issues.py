@@ -18,8 +18,8 @@ it was solved. :func:`load_known_issues` reads and validates them.
    entry counts when the blend passes :data:`MIN_SEMANTIC_SCORE` (chosen on the ``tune``
    half of ``eval/real_questions.jsonl``); an entry for a library the question names
    (the entry's ``libraries``, :func:`named_libraries`) gains :data:`LIBRARY_BOOST`;
-   **solved posts** (real training posts whose fix is an entry, ``eval/train_posts.jsonl``
-   rows with ``known_issue`` or ``known_issue_from_question``) vote too: an entry gains
+   **solved posts** (real training posts whose accepted fix is an entry,
+   ``eval/train_posts.jsonl`` rows with ``known_issue``) vote too: an entry gains
    :data:`SOLVED_WEIGHT` times how far its nearest solved post's cosine to the question
    passes :data:`SOLVED_MIN`, and the match names that post's thread;
 3. **premise check**: an entry whose ``not_when`` situation is closer to the question
@@ -149,12 +149,10 @@ class SolvedPost:
         return self.key or _key(self.text)
 
 
-def read_solved_posts(path: Path, from_question: bool = True) -> list[SolvedPost]:
-    """The rows of a labelled-posts file (``eval/train_posts.jsonl``) that name an entry:
-    ``known_issue`` (judged against the accepted answer's key points) or, with
-    ``from_question``, ``known_issue_from_question`` (older rows without key points,
-    judged from the question alone). Other rows, and lines that do not parse, are skipped
-    (the classifier's reader reports those). A missing file gives ``[]``."""
+def read_solved_posts(path: Path) -> list[SolvedPost]:
+    """The rows of a labelled-posts file (``eval/train_posts.jsonl``) that name a
+    ``known_issue``; other rows, and lines that do not parse, are skipped (the classifier's
+    reader reports those). A missing file gives ``[]``."""
     import json
 
     out: list[SolvedPost] = []
@@ -165,12 +163,8 @@ def read_solved_posts(path: Path, from_question: bool = True) -> list[SolvedPost
             d = json.loads(line) if line.strip() else {}
         except ValueError:
             continue
-        if not isinstance(d, dict) or not d.get("question"):
-            continue
-        entry = d.get("known_issue") or (d.get("known_issue_from_question") if from_question
-                                         else None)
-        if entry:
-            out.append(SolvedPost(str(entry), str(d.get("source_url") or ""),
+        if isinstance(d, dict) and d.get("known_issue") and d.get("question"):
+            out.append(SolvedPost(str(d["known_issue"]), str(d.get("source_url") or ""),
                                   " ".join(str(d["question"]).split())[:4000]))
     return out
 

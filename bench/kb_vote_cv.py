@@ -2,8 +2,7 @@
 
 :class:`advisor.known_issues.KnownIssueMatcher` lifts an entry when the question reads
 like a real post that entry solved (``eval/train_posts.jsonl`` rows labelled with a
-``known_issue``, or ``known_issue_from_question`` for older rows labelled from the
-question alone): by :data:`~advisor.known_issues.SOLVED_WEIGHT` times how far the
+``known_issue``): by :data:`~advisor.known_issues.SOLVED_WEIGHT` times how far the
 nearest such post's cosine passes :data:`~advisor.known_issues.SOLVED_MIN`. This script
 chose the two numbers: every non-``test`` question labelled with its entry (or ``null``:
 the training posts that carry the key and the ``tune`` half of
@@ -54,7 +53,7 @@ def tune_sources(eval_dir: Path) -> set[str]:
 
 def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT / "eval",
          weights: Sequence[float] = WEIGHTS, floors: Sequence[float] = FLOORS,
-         out_dir: Path | None = None, embedder=None, from_question: bool = True) -> dict:
+         out_dir: Path | None = None, embedder=None) -> dict:
     import advisor.known_issues as ki
     from advisor.config import Config
     from advisor.embedding import embedder_for
@@ -65,7 +64,7 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
     cache = ki.load_vector_cache(Path(index_dir), emb.model_id)
     questions = [q for q in labelled_questions(Path(eval_dir))
                  if q["entry"] is None or any(i.id == q["entry"] for i in issues)]
-    solved = ki.read_solved_posts(Path(eval_dir) / "train_posts.jsonl", from_question)
+    solved = ki.read_solved_posts(Path(eval_dir) / "train_posts.jsonl")
     tune_urls = tune_sources(Path(eval_dir))
     qvecs = np.asarray(emb.encode([q["text"][:4000] for q in questions]), np.float32)
     fold = [fold_of(q["url"], folds) for q in questions]
@@ -113,7 +112,6 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
         table.append(row)
     n_tune = sum(q["url"] in tune_urls for q in questions)
     result = {"questions": len(questions), "tune": n_tune, "solved_posts": len(solved),
-              "from_question": from_question,
               "labelled": sum(bool(q["entry"]) for q in questions), "folds": folds,
               "table": table}
     result["path"] = str(write_result("kb_vote_cv", result, out_dir))
@@ -127,8 +125,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--index-dir", type=Path, default=ROOT / "index")
-    ap.add_argument("--answer-labels-only", action="store_true",
-                    help="vote only with posts labelled against their accepted answer")
     args = ap.parse_args()
     setup_logging()
-    main(folds=args.folds, index_dir=args.index_dir, from_question=not args.answer_labels_only)
+    main(folds=args.folds, index_dir=args.index_dir)

@@ -73,11 +73,6 @@ def test_known_issue_labels_name_entries_of_the_knowledge_base():
     assert {r["known_issue"] for r in labelled if r["known_issue"]} <= ids
     for r in labelled:  # a known-issue label is judged against the answer's key points
         assert 1 <= len(r["key_points"]) <= 6, r["id"]
-    # older training posts without key points carry a label judged from the question alone,
-    # under its own key, never beside a ``known_issue``
-    guessed = [r for r in _rows("train") if "known_issue_from_question" in r]
-    assert not [r["id"] for r in guessed if "known_issue" in r]
-    assert {r["known_issue_from_question"] for r in guessed if r["known_issue_from_question"]} <= ids
 
 
 def test_requests_cover_tasks_languages_and_exist_in_the_corpus(corpus_dir):

@@ -314,24 +314,3 @@ def test_every_solved_post_names_an_existing_entry(issues):
     ids = {i.id for i in issues}
     assert sorted({p.entry for p in posts} - ids) == []
     assert all(p.url.startswith("https://") and p.text for p in posts)
-
-
-def test_solved_posts_read_both_kinds_of_label(tmp_path):
-    """A post's entry comes from ``known_issue`` (judged against the accepted answer) or,
-    unless asked not to, ``known_issue_from_question``; nulls, rows without a question and
-    broken lines are skipped."""
-    import json
-
-    from advisor.known_issues import read_solved_posts
-
-    rows = [{"question": "q one", "source_url": "https://a", "known_issue": "e1"},
-            {"question": "q  two", "source_url": "https://b", "known_issue_from_question": "e2"},
-            {"question": "q three", "source_url": "https://c", "known_issue": None},
-            {"source_url": "https://d", "known_issue": "e4"}]
-    path = tmp_path / "posts.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n\n")
-    got = read_solved_posts(path)
-    assert [(p.entry, p.url, p.text) for p in got] == [("e1", "https://a", "q one"),
-                                                       ("e2", "https://b", "q two")]
-    assert [p.entry for p in read_solved_posts(path, from_question=False)] == ["e1"]
-    assert read_solved_posts(tmp_path / "missing.jsonl") == []
