@@ -21,7 +21,8 @@ it was solved. :func:`load_known_issues` reads and validates them.
    **solved posts** (real training posts whose accepted fix is an entry,
    ``eval/train_posts.jsonl`` rows with ``known_issue``) vote too: an entry gains
    :data:`SOLVED_WEIGHT` times how far its nearest solved post's cosine to the question
-   passes :data:`SOLVED_MIN`, and the match names that post's thread;
+   passes :data:`SOLVED_MIN`, and the match names that post's thread when it is close
+   (:data:`SOLVED_LINK_MIN`);
 3. **premise check**: an entry whose ``not_when`` situation is closer to the question
    than its ``applies_when`` situation is dropped when a clean match exists; otherwise it
    is kept, marked ``premise_doubt``: the answer shows it as possibly related, with its
@@ -76,6 +77,11 @@ LIBRARY_BOOST = 0.04
 # read once on `tune` (bench/RESULTS.md, twenty-first pass)
 SOLVED_WEIGHT = 0.5
 SOLVED_MIN = 0.5
+# The answer links the nearest solved post only from this cosine: in 5-fold CV over the
+# 1,051 training posts with key points, the nearest other post holds one of a post's key
+# points for 0.10 of posts under cosine 0.65 and 0.28-0.31 over it (below, the vote still
+# counts, but the post is too loosely alike to show as "like yours")
+SOLVED_LINK_MIN = 0.65
 MAX_MATCHES = 2  # answers lead with at most two specific fixes
 ENCODE_BATCH = 8  # texts per embedding batch at load (memory, see _encode)
 MAX_SIGNATURE_TEXT = 20_000  # regexes run on at most this much text (bounded time)
@@ -468,7 +474,7 @@ class KnownIssueMatcher:
             s = float(scores[j])
             other = float(top2[-2]) if s >= float(top2[-1]) else float(top2[-1])
             out = {"semantic": round(s, 4), "margin": round(s - other, 4)}
-            if near is not None and near[j] > SOLVED_MIN:  # a solved post like this voted
+            if near is not None and near[j] >= max(SOLVED_MIN, SOLVED_LINK_MIN):  # one alike voted
                 out["solved_url"] = self._solved_urls[int(who[j])]
             return out
 

@@ -276,6 +276,9 @@ def test_a_solved_post_lets_its_wording_find_the_entry(tmp_path, fake_embedder, 
     got = m.match(asked, q)
     assert got[0].issue.id == "gated-wait" and not got[0].loose
     assert got[0].solved_url == "https://solved/1"
+    monkeypatch.setattr(ki, "SOLVED_LINK_MIN", near + 0.01)  # votes, but too loosely alike to link
+    again = m.match(asked, q)
+    assert again[0].issue.id == "gated-wait" and again[0].solved_url == ""
     # a question unlike the post: no vote, no thread named
     other = m.match("gpt2 batching fails: the tokenizer has no pad token")
     assert other[0].issue.id == "other-entry" and other[0].solved_url == ""
