@@ -71,10 +71,9 @@ W_DENSE = 0.4  # share of the dense cosine in the semantic score (tune: 0.4-0.6 
 # its fix: chosen on the 334 labelled non-`test` questions (labelled entry first 62 -> 65
 # of 122, shown 71 -> 77; questions without an entry shown one 171 -> 182 of 212).
 LIBRARY_BOOST = 0.04
-# Solved posts' vote, chosen by 5-fold CV over the 958 labelled training posts (folds by
-# source URL; labelled entry first by meaning 0.540 -> 0.579, shown 0.601 -> 0.637, posts
-# with no entry shown one 0.744 -> 0.758) among weights 0.3-1.0 and floors 0.5-0.7, then
-# read once on `tune` (bench/RESULTS.md, twenty-first pass)
+# Solved posts' vote, chosen among weights 0.3-1.0 and floors 0.5-0.7 by 5-fold CV over
+# the labelled training posts (folds by source URL; `python -m bench.kb_vote_cv`), then
+# read once on `tune`; the figures are in bench/RESULTS.md, twenty-first pass
 SOLVED_WEIGHT = 0.5
 SOLVED_MIN = 0.5
 # The answer links the nearest solved post only from this cosine: in 5-fold CV over the
@@ -438,11 +437,12 @@ class KnownIssueMatcher:
             scores = W_DENSE * (self._vecs @ q) + (1 - W_DENSE) * tf
             phr = (W_DENSE * (self._phr_vecs @ q) + (1 - W_DENSE) * tf_phr
                    if tf_phr is not None else None)
-            if self._solved_vecs is not None and SOLVED_WEIGHT:
-                scores = scores + SOLVED_WEIGHT * np.maximum(self._solved_vote(q)[0] - SOLVED_MIN, 0)
         if phr is not None:
             scores = scores.copy()
             np.maximum.at(scores, self._owner, phr)
+        if self._vecs is not None and self._solved_vecs is not None and SOLVED_WEIGHT:
+            # after the phrasings: the vote lifts the entry's best text, whichever it is
+            scores = scores + SOLVED_WEIGHT * np.maximum(self._solved_vote(q)[0] - SOLVED_MIN, 0)
         named = named_libraries(text, self.libraries)
         if named and LIBRARY_BOOST:
             rows = np.unique(np.concatenate([self._by_library[lib] for lib in named]))

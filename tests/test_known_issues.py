@@ -317,3 +317,23 @@ def test_every_solved_post_names_an_existing_entry(issues):
     ids = {i.id for i in issues}
     assert sorted({p.entry for p in posts} - ids) == []
     assert all(p.url.startswith("https://") and p.text for p in posts)
+
+
+def test_the_vote_lifts_an_entry_whose_phrasing_scores_best(tmp_path, fake_embedder):
+    """The vote is added to the entry's best text: a phrasing that outscores the
+    description does not swallow it."""
+    from advisor.known_issues import SOLVED_MIN, SOLVED_WEIGHT, SolvedPost
+
+    asked = "how long does approval take for the Llama licence form, no email after a week?"
+    (tmp_path / "gated-wait.yaml").write_text(GATED + f"phrasings:\n  - '{asked}'\n")
+    (tmp_path / "other-entry.yaml").write_text(OTHER)
+    issues = load_known_issues(tmp_path)
+    plain = KnownIssueMatcher(issues, fake_embedder)
+    voted = KnownIssueMatcher(issues, fake_embedder,
+                              solved=[SolvedPost("gated-wait", "https://solved/1", SOLVED_TEXT)])
+    q = fake_embedder.encode([asked])[0]
+    near = float(fake_embedder.encode([SOLVED_TEXT])[0] @ q)
+    j = plain.issues.index(plain.by_id("gated-wait"))
+    assert plain.semantic_scores(asked, q)[j] > 0.9  # the phrasing is the question itself
+    gain = voted.semantic_scores(asked, q)[j] - plain.semantic_scores(asked, q)[j]
+    assert gain == pytest.approx(SOLVED_WEIGHT * (near - SOLVED_MIN), abs=1e-5)
