@@ -444,12 +444,8 @@ def steer_by_known(categories: Sequence[CategoryScore], known: Sequence[Any],
 
 
 def _load_known_issues(index, emb):
-    from advisor.known_issues import (
-        KnownIssueMatcher,
-        load_known_issues,
-        load_solved_posts,
-        load_vector_cache,
-    )
+    from advisor.kb_store import load_solved_posts, load_vector_cache
+    from advisor.known_issues import KnownIssueMatcher, load_known_issues
 
     return KnownIssueMatcher(load_known_issues(), emb,
                              cache=load_vector_cache(index.index_dir, emb.model_id),

@@ -32,7 +32,8 @@ it was solved. :func:`load_known_issues` reads and validates them.
    the check compares two short situations with one cosine each.) A signature match is
    checked only when another entry matches too: a lone exact error line stays the fix.
 
-The composer (:mod:`advisor.compose`) leads the answer with the matches; with none it
+The entries' vectors and the solved posts are stored in the index by
+:mod:`advisor.kb_store`. The composer (:mod:`advisor.compose`) leads the answer with the matches; with none it
 falls back to the category guidance. This module does not write answer prose.
 """
 
@@ -40,7 +41,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import logging
 import re
 from collections.abc import Sequence
@@ -51,6 +51,7 @@ import numpy as np
 
 from advisor.config import PROMPTS_DIR
 from advisor.errors import KnowledgeBaseError
+from advisor.kb_store import SolvedPost, text_key
 from advisor.taxonomy import canonical_category
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,6 @@ MAX_MATCHES = 2  # answers lead with at most two specific fixes
 ENCODE_BATCH = 8  # texts per embedding batch at load (memory, see _encode)
 MAX_SIGNATURE_TEXT = 20_000  # regexes run on at most this much text (bounded time)
 REQUIRED = ("id", "title", "category", "description", "cause", "fix")
-VECTORS_FILE = "kb_vectors.npz"  # in index/: the entries' texts embedded at build time
 
 
 @dataclass(frozen=True)
@@ -139,41 +139,6 @@ class KnownIssueMatch:
         return not (self.premise_doubt or self.loose)
 
 
-@dataclass(frozen=True)
-class SolvedPost:
-    """A real post whose accepted fix is the entry ``entry``: its thread and either its
-    text (at build time) or the key of its vector in ``kb_vectors.npz`` (in the app)."""
-
-    entry: str
-    url: str
-    text: str = ""
-    key: str = ""
-
-    @property
-    def vector_key(self) -> str:
-        return self.key or _key(self.text)
-
-
-def read_solved_posts(path: Path) -> list[SolvedPost]:
-    """The rows of a labelled-posts file (``eval/train_posts.jsonl``) that name a
-    ``known_issue``; other rows, and lines that do not parse, are skipped (the classifier's
-    reader reports those). A missing file gives ``[]``."""
-    import json
-
-    out: list[SolvedPost] = []
-    if not Path(path).exists():
-        return out
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            d = json.loads(line) if line.strip() else {}
-        except ValueError:
-            continue
-        if isinstance(d, dict) and d.get("known_issue") and d.get("question"):
-            out.append(SolvedPost(str(d["known_issue"]), str(d.get("source_url") or ""),
-                                  " ".join(str(d["question"]).split())[:4000]))
-    return out
-
-
 def _entry(path: Path, d: object) -> KnownIssue:
     if not isinstance(d, dict):
         raise KnowledgeBaseError(f"{path}: expected a mapping of fields, got {type(d).__name__}.")
@@ -225,74 +190,6 @@ def load_known_issues(directory: Path = KNOWN_ISSUES_DIR) -> list[KnownIssue]:
             raise KnowledgeBaseError(f"{path}: not valid YAML ({e}).") from e
         out.append(_entry(path, data))
     return out
-
-
-def kb_texts(issues: Sequence[KnownIssue]) -> list[str]:
-    """Every text of the entries the matcher embeds (descriptions, phrasings and
-    premises), once."""
-    out: dict[str, None] = {}
-    for i in issues:
-        out[i.match_text] = None
-        for p in i.phrasings:
-            out[p] = None
-        if i.applies_when and i.not_when:
-            out[i.applies_when] = None
-            out[i.not_when] = None
-    return list(out)
-
-
-def _key(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
-
-
-def load_vector_cache(directory: Path, model_id: str | None = None) -> dict[str, np.ndarray]:
-    """``{sha1(text): vector}`` from ``directory/kb_vectors.npz``; ``{}`` when absent or
-    made with another embedding model than ``model_id`` (when given)."""
-    path = Path(directory) / VECTORS_FILE
-    if not path.exists():
-        return {}
-    with np.load(path) as z:
-        made_with = str(z["model"]) if "model" in z.files else None
-        if model_id is not None and made_with != model_id:
-            return {}
-        return {str(k): v for k, v in zip(z["keys"], z["vectors"], strict=True)}
-
-
-def load_solved_posts(directory: Path) -> list[SolvedPost]:
-    """The solved posts saved with the vectors (entry, thread and vector key; no text);
-    ``[]`` for an index built before they were."""
-    path = Path(directory) / VECTORS_FILE
-    if not path.exists():
-        return []
-    with np.load(path) as z:
-        if "solved_keys" not in z.files:
-            return []
-        return [SolvedPost(str(e), str(u), key=str(k)) for k, e, u in
-                zip(z["solved_keys"], z["solved_entries"], z["solved_urls"], strict=True)]
-
-
-def save_vector_cache(directory: Path, issues: Sequence[KnownIssue], embedder,
-                      previous: dict[str, np.ndarray] | None = None,
-                      solved: Sequence[SolvedPost] = ()) -> int:
-    """Embed the entries' texts and the ``solved`` posts of existing entries (reusing
-    ``previous`` vectors of unchanged texts) into ``directory/kb_vectors.npz``, so the app
-    does not embed ~3,000 texts at every start. Returns how many texts were embedded anew."""
-    ids = {i.id for i in issues}
-    solved = [p for p in solved if p.entry in ids and p.text]
-    texts = list(dict.fromkeys(kb_texts(issues) + [p.text for p in solved]))
-    keys = [_key(t) for t in texts]
-    previous = previous or {}
-    missing = [t for t, k in zip(texts, keys, strict=True) if k not in previous]
-    fresh = dict(zip((_key(t) for t in missing), embedder.encode(missing), strict=True)) \
-        if missing else {}
-    vecs = np.stack([np.asarray(previous.get(k, fresh.get(k)), np.float32) for k in keys]) \
-        if keys else np.zeros((0, 1), np.float32)
-    np.savez(Path(directory) / VECTORS_FILE, keys=np.array(keys), vectors=vecs,
-             model=np.array(getattr(embedder, "model_id", "")),
-             solved_keys=np.array([p.vector_key for p in solved], dtype=str),
-             solved_entries=np.array([p.entry for p in solved], dtype=str),
-             solved_urls=np.array([p.url for p in solved], dtype=str))
-    return len(missing)
 
 
 @functools.lru_cache(maxsize=4)
@@ -396,14 +293,14 @@ class KnownIssueMatcher:
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         """Vectors of ``texts``: from the build-time cache, embedding only what it lacks."""
-        missing = [t for t in texts if _key(t) not in self._cache]
+        missing = [t for t in texts if text_key(t) not in self._cache]
         if missing:
             # small batches: entries edited since the build are embedded in the serving
             # process, where a batch of 64 long texts peaks at ~1 GiB of activations
             vecs = self.embedder.encode(missing, batch_size=ENCODE_BATCH)
             for t, v in zip(missing, vecs, strict=True):
-                self._cache[_key(t)] = v
-        return np.stack([np.asarray(self._cache[_key(t)], np.float32) for t in texts])
+                self._cache[text_key(t)] = v
+        return np.stack([np.asarray(self._cache[text_key(t)], np.float32) for t in texts])
 
     def by_id(self, issue_id: str) -> KnownIssue | None:
         return next((i for i in self.issues if i.id == issue_id), None)

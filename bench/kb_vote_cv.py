@@ -55,16 +55,17 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
          weights: Sequence[float] = WEIGHTS, floors: Sequence[float] = FLOORS,
          out_dir: Path | None = None, embedder=None) -> dict:
     import advisor.known_issues as ki
+    from advisor import kb_store
     from advisor.config import Config
     from advisor.embedding import embedder_for
 
     cfg = Config.from_env(index_dir=Path(index_dir), disable_progress=True)
     emb = embedder or embedder_for(cfg)
     issues = ki.load_known_issues()
-    cache = ki.load_vector_cache(Path(index_dir), emb.model_id)
+    cache = kb_store.load_vector_cache(Path(index_dir), emb.model_id)
     questions = [q for q in labelled_questions(Path(eval_dir))
                  if q["entry"] is None or any(i.id == q["entry"] for i in issues)]
-    solved = ki.read_solved_posts(Path(eval_dir) / "train_posts.jsonl")
+    solved = kb_store.read_solved_posts(Path(eval_dir) / "train_posts.jsonl")
     tune_urls = tune_sources(Path(eval_dir))
     qvecs = np.asarray(emb.encode([q["text"][:4000] for q in questions]), np.float32)
     fold = [fold_of(q["url"], folds) for q in questions]

@@ -275,7 +275,7 @@ def save_known_issue_vectors(tmp: Path, cfg: Config, embedder: Embedder,
     posts it solved (``eval/train_posts.jsonl`` rows with a ``known_issue``) into the
     index; vectors of unchanged texts are taken from the previous index."""
     from advisor.config import LABELLED_POSTS_FILE
-    from advisor.known_issues import load_vector_cache, read_solved_posts, save_vector_cache
+    from advisor.kb_store import load_vector_cache, read_solved_posts, save_vector_cache
 
     if issues is None:
         return

@@ -140,7 +140,7 @@ def test_a_lone_signature_match_is_not_hedged_by_its_premise(tmp_path, fake_embe
 
 
 def test_build_time_vectors_are_used_at_load(issues, fake_embedder, tmp_path):
-    from advisor.known_issues import kb_texts, load_vector_cache, save_vector_cache
+    from advisor.kb_store import kb_texts, load_vector_cache, save_vector_cache
 
     some = issues[:20]
     assert save_vector_cache(tmp_path, some, fake_embedder) == len(kb_texts(some))
@@ -252,7 +252,8 @@ def test_a_solved_post_lets_its_wording_find_the_entry(tmp_path, fake_embedder, 
     and the match names the post's thread; a post of an unknown entry is left out. (The
     hashed fake vectors score lower than MiniLM's, so the thresholds are scaled down.)"""
     import advisor.known_issues as ki
-    from advisor.known_issues import SOLVED_MIN, SOLVED_WEIGHT, SolvedPost
+    from advisor.kb_store import SolvedPost
+    from advisor.known_issues import SOLVED_MIN, SOLVED_WEIGHT
 
     monkeypatch.setattr(ki, "MIN_SEMANTIC_SCORE", 0.15)
     monkeypatch.setattr(ki, "FALLBACK_SCORE", 0.12)
@@ -287,12 +288,7 @@ def test_a_solved_post_lets_its_wording_find_the_entry(tmp_path, fake_embedder, 
 def test_solved_posts_are_saved_with_the_vectors(issues, fake_embedder, tmp_path):
     """The build stores the solved posts' vectors and entries; the app reads them back
     without their texts and embeds nothing at load."""
-    from advisor.known_issues import (
-        SolvedPost,
-        load_solved_posts,
-        load_vector_cache,
-        save_vector_cache,
-    )
+    from advisor.kb_store import SolvedPost, load_solved_posts, load_vector_cache, save_vector_cache
 
     some = issues[:20]
     solved = [SolvedPost(some[0].id, "https://solved/1", "my own words about the first problem"),
@@ -310,7 +306,7 @@ def test_every_solved_post_names_an_existing_entry(issues):
     """The labelled training posts' ``known_issue`` ids are entries of the KB (a renamed
     or deleted entry would silently drop its posts' votes)."""
     from advisor.config import LABELLED_POSTS_FILE
-    from advisor.known_issues import read_solved_posts
+    from advisor.kb_store import read_solved_posts
 
     posts = read_solved_posts(LABELLED_POSTS_FILE)
     assert len(posts) >= 400
@@ -322,7 +318,8 @@ def test_every_solved_post_names_an_existing_entry(issues):
 def test_the_vote_lifts_an_entry_whose_phrasing_scores_best(tmp_path, fake_embedder):
     """The vote is added to the entry's best text: a phrasing that outscores the
     description does not swallow it."""
-    from advisor.known_issues import SOLVED_MIN, SOLVED_WEIGHT, SolvedPost
+    from advisor.kb_store import SolvedPost
+    from advisor.known_issues import SOLVED_MIN, SOLVED_WEIGHT
 
     asked = "how long does approval take for the Llama licence form, no email after a week?"
     (tmp_path / "gated-wait.yaml").write_text(GATED + f"phrasings:\n  - '{asked}'\n")

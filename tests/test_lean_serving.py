@@ -43,7 +43,8 @@ def lean_index_dir(small_index, small_index_dir, encoder_dir, tmp_path_factory):
     import shutil
 
     from advisor.embedding import QUERY_ENCODER_DIR, OnnxEmbedder
-    from advisor.known_issues import load_known_issues, save_vector_cache
+    from advisor.kb_store import save_vector_cache
+    from advisor.known_issues import load_known_issues
     from builder.store import read_chunk_cache, write_index
     from builder.vector_cache import CachedEmbedder
 

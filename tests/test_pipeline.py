@@ -250,6 +250,7 @@ def test_the_knowledge_base_is_read_once_a_build_and_a_broken_one_is_left_out(
     """The classifier's KB texts and the KB vectors come from one read of the entries;
     a broken entry file leaves the KB out (the classifier is refitted without its texts)
     and the build still completes, naming the file."""
+    import advisor.kb_store
     import advisor.known_issues
     from advisor.errors import KnowledgeBaseError
 
@@ -265,7 +266,7 @@ def test_the_knowledge_base_is_read_once_a_build_and_a_broken_one_is_left_out(
     monkeypatch.setattr(advisor.known_issues, "load_known_issues", counted)
     build(cfg, limit=SMALL_INDEX_LIMIT, embedder=FakeEmbedder())
     assert len(calls) == 1
-    assert (cfg.index_dir / advisor.known_issues.VECTORS_FILE).exists()
+    assert (cfg.index_dir / advisor.kb_store.VECTORS_FILE).exists()
 
     def broken(*a, **kw):
         raise KnowledgeBaseError("bad-entry.yaml: unreadable")

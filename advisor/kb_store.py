@@ -1,0 +1,127 @@
+"""The known-issues knowledge base's stored vectors and solved posts.
+
+At build time :func:`save_vector_cache` embeds every text the matcher compares a question
+with (:func:`kb_texts`: the entries' descriptions, phrasings and premises) and the
+**solved posts** (:func:`read_solved_posts`: real training posts whose accepted fix is an
+entry, ``eval/train_posts.jsonl`` rows with ``known_issue``) into ``kb_vectors.npz`` in
+the index, so the app embeds none of them at start; :func:`load_vector_cache` and
+:func:`load_solved_posts` read them back. Vectors are keyed by the SHA-1 of their text,
+so a rebuild embeds only what changed.
+
+This module does not match questions (:mod:`advisor.known_issues` does) and does not
+read the entries' YAML files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+VECTORS_FILE = "kb_vectors.npz"  # in index/: the entries' texts embedded at build time
+
+
+@dataclass(frozen=True)
+class SolvedPost:
+    """A real post whose accepted fix is the entry ``entry``: its thread and either its
+    text (at build time) or the key of its vector in ``kb_vectors.npz`` (in the app)."""
+
+    entry: str
+    url: str
+    text: str = ""
+    key: str = ""
+
+    @property
+    def vector_key(self) -> str:
+        return self.key or text_key(self.text)
+
+
+def read_solved_posts(path: Path) -> list[SolvedPost]:
+    """The rows of a labelled-posts file (``eval/train_posts.jsonl``) that name a
+    ``known_issue``; other rows, and lines that do not parse, are skipped (the classifier's
+    reader reports those). A missing file gives ``[]``."""
+    out: list[SolvedPost] = []
+    if not Path(path).exists():
+        return out
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            d = json.loads(line) if line.strip() else {}
+        except ValueError:
+            continue
+        if isinstance(d, dict) and d.get("known_issue") and d.get("question"):
+            out.append(SolvedPost(str(d["known_issue"]), str(d.get("source_url") or ""),
+                                  " ".join(str(d["question"]).split())[:4000]))
+    return out
+
+
+def kb_texts(issues: Sequence[Any]) -> list[str]:
+    """Every text of the entries the matcher embeds (descriptions, phrasings and
+    premises), once."""
+    out: dict[str, None] = {}
+    for i in issues:
+        out[i.match_text] = None
+        for p in i.phrasings:
+            out[p] = None
+        if i.applies_when and i.not_when:
+            out[i.applies_when] = None
+            out[i.not_when] = None
+    return list(out)
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def load_vector_cache(directory: Path, model_id: str | None = None) -> dict[str, np.ndarray]:
+    """``{sha1(text): vector}`` from ``directory/kb_vectors.npz``; ``{}`` when absent or
+    made with another embedding model than ``model_id`` (when given)."""
+    path = Path(directory) / VECTORS_FILE
+    if not path.exists():
+        return {}
+    with np.load(path) as z:
+        made_with = str(z["model"]) if "model" in z.files else None
+        if model_id is not None and made_with != model_id:
+            return {}
+        return {str(k): v for k, v in zip(z["keys"], z["vectors"], strict=True)}
+
+
+def load_solved_posts(directory: Path) -> list[SolvedPost]:
+    """The solved posts saved with the vectors (entry, thread and vector key; no text);
+    ``[]`` for an index built before they were."""
+    path = Path(directory) / VECTORS_FILE
+    if not path.exists():
+        return []
+    with np.load(path) as z:
+        if "solved_keys" not in z.files:
+            return []
+        return [SolvedPost(str(e), str(u), key=str(k)) for k, e, u in
+                zip(z["solved_keys"], z["solved_entries"], z["solved_urls"], strict=True)]
+
+
+def save_vector_cache(directory: Path, issues: Sequence[Any], embedder,
+                      previous: dict[str, np.ndarray] | None = None,
+                      solved: Sequence[SolvedPost] = ()) -> int:
+    """Embed the entries' texts and the ``solved`` posts of existing entries (reusing
+    ``previous`` vectors of unchanged texts) into ``directory/kb_vectors.npz``, so the app
+    does not embed ~3,000 texts at every start. Returns how many texts were embedded anew."""
+    ids = {i.id for i in issues}
+    solved = [p for p in solved if p.entry in ids and p.text]
+    texts = list(dict.fromkeys(kb_texts(issues) + [p.text for p in solved]))
+    keys = [text_key(t) for t in texts]
+    previous = previous or {}
+    missing = [t for t, k in zip(texts, keys, strict=True) if k not in previous]
+    fresh = dict(zip((text_key(t) for t in missing), embedder.encode(missing), strict=True)) \
+        if missing else {}
+    vecs = np.stack([np.asarray(previous.get(k, fresh.get(k)), np.float32) for k in keys]) \
+        if keys else np.zeros((0, 1), np.float32)
+    np.savez(Path(directory) / VECTORS_FILE, keys=np.array(keys), vectors=vecs,
+             model=np.array(getattr(embedder, "model_id", "")),
+             solved_keys=np.array([p.vector_key for p in solved], dtype=str),
+             solved_entries=np.array([p.entry for p in solved], dtype=str),
+             solved_urls=np.array([p.url for p in solved], dtype=str))
+    return len(missing)
