@@ -8,6 +8,7 @@ speed: budgets are judged in ``bench/RESULTS.md`` by a person reading the number
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import json
 import logging
@@ -185,6 +186,17 @@ def md_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = Non
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def cv_parser(doc: str | None, index_dir: Path | None = None) -> argparse.ArgumentParser:
+    """The command line every cross-validation script starts from: its docstring's first
+    paragraph as the description, ``--folds`` (5) and, for a script that reads an index,
+    ``--index-dir`` (default ``index_dir``)."""
+    ap = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    ap.add_argument("--folds", type=int, default=5)
+    if index_dir is not None:
+        ap.add_argument("--index-dir", type=Path, default=index_dir)
+    return ap
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -30,7 +30,6 @@ same way. ``test`` is never read. Run: ``python -m bench.category_cv [--folds 5]
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -39,7 +38,7 @@ import numpy as np
 if __package__ in (None, ""):  # `python bench/category_cv.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import print_tables, setup_logging, write_result
+from bench._common import cv_parser, print_tables, setup_logging, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -136,9 +135,7 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", embedder=None,
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--index-dir", type=Path, default=ROOT / "index")
+    ap = cv_parser(__doc__, ROOT / "index")
     ap.add_argument("--pool", choices=("tune", "all"), default="tune",
                     help="hold out the tune questions (default) or also the training posts")
     ap.add_argument("-v", "--verbose", action="store_true")

@@ -23,7 +23,6 @@ regressions; ~2 minutes more with the task gate, which loads the index).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import numpy as np
 if __package__ in (None, ""):  # `python bench/intent_cv.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import md_table, setup_logging, write_result
+from bench._common import cv_parser, md_table, setup_logging, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,8 +101,7 @@ def main(folds: int = 5, thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--folds", type=int, default=5)
+    ap = cv_parser(__doc__)
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6, 0.7])
     ap.add_argument("--task-gate", action="store_true",
                     help="hold out every request and read the borderline task-confidence rules")

@@ -31,7 +31,6 @@ useful]`` (needs ``index/``; ~5 minutes on 2 cores).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
@@ -47,7 +46,7 @@ if __package__ in (None, ""):  # `python bench/kb_fit.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from advisor.known_issues import named_libraries
-from bench._common import print_tables, setup_logging, write_result
+from bench._common import cv_parser, print_tables, setup_logging, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -266,9 +265,7 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--index-dir", type=Path, default=ROOT / "index")
+    ap = cv_parser(__doc__, ROOT / "index")
     ap.add_argument("--label", choices=("entry", "useful"), default="entry")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()

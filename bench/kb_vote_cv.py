@@ -18,7 +18,6 @@ clean, non-loose match). ``test`` is never read. Run: ``python -m bench.kb_vote_
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import sys
 from collections.abc import Sequence
@@ -29,7 +28,7 @@ import numpy as np
 if __package__ in (None, ""):  # `python bench/kb_vote_cv.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import md_table, setup_logging, write_result
+from bench._common import cv_parser, md_table, setup_logging, write_result
 from bench.kb_fit import labelled_questions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,9 +122,7 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--index-dir", type=Path, default=ROOT / "index")
+    ap = cv_parser(__doc__, ROOT / "index")
     args = ap.parse_args()
     setup_logging()
     main(folds=args.folds, index_dir=args.index_dir)

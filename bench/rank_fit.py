@@ -28,7 +28,6 @@ Run: ``python -m bench.rank_fit [--folds 5]`` (needs a built ``index/``; ~2 minu
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -39,7 +38,7 @@ import numpy as np
 if __package__ in (None, ""):  # `python bench/rank_fit.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import md_table, setup_logging, write_result
+from bench._common import cv_parser, md_table, setup_logging, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("bench.rank_fit")
@@ -242,9 +241,7 @@ def main(folds: int = 5, eval_dir: Path = ROOT / "eval", index_dir: Path = ROOT 
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--index-dir", type=Path, default=ROOT / "index")
+    ap = cv_parser(__doc__, ROOT / "index")
     args = ap.parse_args()
     setup_logging()
     main(args.folds, index_dir=args.index_dir)

@@ -21,7 +21,6 @@ Run: ``python -m bench.task_cv [--folds 5] [--set taskmodel.REQUEST_WEIGHT=50]``
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import logging
@@ -34,7 +33,7 @@ import numpy as np
 if __package__ in (None, ""):  # `python bench/task_cv.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import md_table, setup_logging, write_result
+from bench._common import cv_parser, md_table, setup_logging, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("bench.task_cv")
@@ -176,11 +175,9 @@ def main(folds: int = 5, sets: list[str] | None = None, eval_dir: Path = ROOT / 
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--folds", type=int, default=5)
+    ap = cv_parser(__doc__, ROOT / "index")
     ap.add_argument("--set", action="append", default=[], dest="sets",
                     help="module.NAME=value override inside advisor (before fitting)")
-    ap.add_argument("--index-dir", type=Path, default=ROOT / "index")
     args = ap.parse_args()
     setup_logging()
     main(args.folds, args.sets, index_dir=args.index_dir)
