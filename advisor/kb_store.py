@@ -74,6 +74,7 @@ def kb_texts(issues: Sequence[Any]) -> list[str]:
 
 
 def text_key(text: str) -> str:
+    """The key of a text's vector in ``kb_vectors.npz``: the SHA-1 of its UTF-8 bytes."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
