@@ -318,8 +318,15 @@ class KnownIssueMatcher:
 
     def semantic_scores(self, text: str, qvec: np.ndarray | None = None) -> np.ndarray:
         """``(n,)`` blended dense + TF-IDF cosine of ``text`` with every entry (the best
-        of its description and its phrasings), plus :data:`LIBRARY_BOOST` for the entries
-        of a library the text names."""
+        of its description and its phrasings), plus the solved posts' vote and
+        :data:`LIBRARY_BOOST` for the entries of a library the text names."""
+        return self._scores(text, qvec)[0]
+
+    def _scores(self, text: str, qvec: np.ndarray | None):
+        """:meth:`semantic_scores` and the solved posts' reading it used (each entry's
+        nearest solved post: cosine and position, from :meth:`_solved_vote`; ``None``
+        without vectors), so :meth:`match` links the post without a second pass."""
+        near = who = None
         q_tf = self._tfidf.transform([text])
         tf = np.asarray((q_tf @ self._tf.T).todense()).ravel()
         tf_phr = (np.asarray((q_tf @ self._tf_phr.T).todense()).ravel()
@@ -337,15 +344,16 @@ class KnownIssueMatcher:
         if phr is not None:
             scores = scores.copy()
             np.maximum.at(scores, self._owner, phr)
-        if self._vecs is not None and self._solved_vecs is not None and SOLVED_WEIGHT:
-            # after the phrasings: the vote lifts the entry's best text, whichever it is
-            scores = scores + SOLVED_WEIGHT * np.maximum(self._solved_vote(q)[0] - SOLVED_MIN, 0)
+        if self._vecs is not None and self._solved_vecs is not None:
+            near, who = self._solved_vote(q)
+            if SOLVED_WEIGHT:  # after the phrasings: it lifts the entry's best text
+                scores = scores + SOLVED_WEIGHT * np.maximum(near - SOLVED_MIN, 0)
         named = named_libraries(text, self.libraries)
         if named and LIBRARY_BOOST:
             rows = np.unique(np.concatenate([self._by_library[lib] for lib in named]))
             scores = scores.copy()
             scores[rows] += LIBRARY_BOOST
-        return scores
+        return scores, near, who
 
     def _premise_fails(self, j: int, qvec: np.ndarray | None) -> bool:
         if qvec is None or self._applies is None or j not in self._premised:
@@ -361,11 +369,8 @@ class KnownIssueMatcher:
             return []
         if self._vecs is not None and qvec is None:
             qvec = self.embedder.encode([text[:4000]])[0]
-        scores = self.semantic_scores(text[:4000], qvec)
+        scores, near, who = self._scores(text[:4000], qvec)
         top2 = np.sort(scores)[-2:] if len(scores) > 1 else np.array([0.0, *scores])
-
-        near, who = (self._solved_vote(np.asarray(qvec, np.float32))
-                     if qvec is not None else (None, None))
 
         def reading(j: int) -> dict:  # the entry's meaning score and lead over the rest
             s = float(scores[j])
