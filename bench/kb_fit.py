@@ -123,8 +123,9 @@ MAX_HIT_LOSS = 0.01  # the held-out share of labelled entries the verifier may c
 
 
 def labelled_questions(eval_dir: Path) -> list[dict]:
-    """``{"text", "category", "entry", "url"}`` for every non-``test`` question with a
-    known-issue label."""
+    """``{"text", "category", "entry", "url", "source"}`` for every non-``test`` question
+    with a known-issue label; ``source`` is ``"tune"`` (``real_questions.jsonl``) or
+    ``"train"`` (``train_posts.jsonl``)."""
     from advisor.eval import split_of
 
     out = []
@@ -142,7 +143,8 @@ def labelled_questions(eval_dir: Path) -> list[dict]:
             out.append({"text": d["question"], "category": d["category"],
                         "key_points": list(d.get("key_points") or []),
                         "subcategory": d.get("subcategory") or "",
-                        "entry": d.get("known_issue") or None, "url": url})
+                        "entry": d.get("known_issue") or None, "url": url,
+                        "source": "tune" if only_tune else "train"})
     return out
 
 

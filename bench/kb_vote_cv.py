@@ -40,16 +40,6 @@ def fold_of(url: str, folds: int) -> int:
     return int(hashlib.sha1(url.encode("utf-8")).hexdigest(), 16) % folds
 
 
-def tune_sources(eval_dir: Path) -> set[str]:
-    import json
-
-    from advisor.eval import split_of
-
-    path = eval_dir / "real_questions.jsonl"
-    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-    return {r["source_url"] for r in rows if split_of(r["source_url"]) == "tune"}
-
-
 def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT / "eval",
          weights: Sequence[float] = WEIGHTS, floors: Sequence[float] = FLOORS,
          out_dir: Path | None = None, embedder=None) -> dict:
@@ -65,7 +55,6 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
     questions = [q for q in labelled_questions(Path(eval_dir))
                  if q["entry"] is None or any(i.id == q["entry"] for i in issues)]
     solved = kb_store.read_solved_posts(Path(eval_dir) / "train_posts.jsonl")
-    tune_urls = tune_sources(Path(eval_dir))
     qvecs = np.asarray(emb.encode([q["text"][:4000] for q in questions]), np.float32)
     fold = [fold_of(q["url"], folds) for q in questions]
     # per question and setting: (rank of the labelled entry, shown it, shown any clean match)
@@ -99,10 +88,10 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
         if w == 0 and t != floors[0]:
             continue  # no vote: the floor does not matter
         row = {"weight": w, "floor": t if w else "-"}
-        for part, keep in (("train", lambda q: q["url"] not in tune_urls),
-                           ("tune", lambda q: q["url"] in tune_urls)):
-            lab = [r for r, q in zip(rows, questions, strict=True) if keep(q) and q["entry"]]
-            none = [r for r, q in zip(rows, questions, strict=True) if keep(q) and not q["entry"]]
+        for part in ("train", "tune"):
+            mine = [(r, q) for r, q in zip(rows, questions, strict=True) if q["source"] == part]
+            lab = [r for r, q in mine if q["entry"]]
+            none = [r for r, q in mine if not q["entry"]]
             if not lab:
                 continue
             row[f"{part} first"] = round(np.mean([r[0] == 0 for r in lab]), 3)
@@ -110,7 +99,7 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
             row[f"{part} shown"] = round(np.mean([r[1] for r in lab]), 3)
             row[f"{part} no-entry shown one"] = round(np.mean([r[2] for r in none]), 3) if none else None
         table.append(row)
-    n_tune = sum(q["url"] in tune_urls for q in questions)
+    n_tune = sum(q["source"] == "tune" for q in questions)
     result = {"questions": len(questions), "tune": n_tune, "solved_posts": len(solved),
               "labelled": sum(bool(q["entry"]) for q in questions), "folds": folds,
               "table": table}
