@@ -18,7 +18,7 @@ only when something must be embedded, so a no-change rebuild never loads the mod
 embeds with :func:`build_backend`: ``cfg.build_embed_backend``, where ``"auto"`` means bf16
 autocast on a CPU with native bf16, kept when the first texts it embeds come within
 cosine :data:`BF16_MIN_COSINE` of fp32, else ``cfg.embed_backend`` (queries always use that).
-:func:`save_known_issue_vectors` embeds the known-issues KB into the new index.
+:func:`save_known_issue_vectors` embeds the known-issues KB and its solved posts into the new index.
 
 This module does not choose the model or the backend (:mod:`advisor.embedding`) and writes
 no index file other than the query encoder and the known-issue vectors
