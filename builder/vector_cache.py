@@ -11,7 +11,9 @@ text; only the texts it has not seen reach the model, so a build whose texts are
 cached never loads it.
 
 The file is chosen by the model id and the embedder's backend (a lazy embedder reports
-the configured one; ONNX and torch agree to ~1e-6, but are kept apart). Replacing a
+the configured one; ONNX and torch agree to ~1e-6, but are kept apart). The backend is
+read again before each write: a build whose bf16 check fell back to fp32, or whose ONNX
+export fell back to torch, stores its vectors under the backend that made them. Replacing a
 model's weights under the same id is not detected: delete the cache folder then. The
 cache holds at most :data:`MAX_ROWS` vectors (the oldest go first). A cache that cannot
 be opened or written (read-only disk, a corrupt file, a lock held too long) logs one
@@ -62,7 +64,8 @@ class CachedEmbedder:
     def __init__(self, inner: Embedder, cache_dir: Path):
         self.inner = inner
         self.model_id = inner.model_id
-        self.path = cache_path(cache_dir, inner.model_id, getattr(inner, "backend", None))
+        self._cache_dir = Path(cache_dir)
+        self.path = self._path_now()
         self.hits = 0
         self.misses = 0
         self._db: sqlite3.Connection | None = None
@@ -78,6 +81,17 @@ class CachedEmbedder:
         return getattr(self.inner, name)
 
     # --- storage ------------------------------------------------------------------------
+    def _path_now(self) -> Path:
+        """The file for the backend ``inner`` reports now (it may change on first use)."""
+        return cache_path(self._cache_dir, self.model_id, getattr(self.inner, "backend", None))
+
+    def _follow_backend(self) -> None:
+        """Point at the current backend's file, closing the previous one if it changed."""
+        path = self._path_now()
+        if path != self.path:
+            self.close()
+            self.path = path
+
     def _give_up(self, e: Exception) -> None:
         if not self._broken:
             log.warning("Text-vector cache %s not used (%s: %s); embedding without it.",
@@ -115,6 +129,7 @@ class CachedEmbedder:
         return found
 
     def _put(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
+        self._follow_backend()  # the vectors were just made: file them under their backend
         db = self._conn()
         if db is None:
             return

@@ -59,6 +59,27 @@ def test_models_and_dimensions_are_kept_apart(tmp_path):
     np.testing.assert_array_equal(out, FakeEmbedder(dim=32).encode([*TEXTS, "new"]))
 
 
+def test_vectors_are_filed_under_the_backend_that_made_them(tmp_path):
+    """A lazy build embedder reports the planned backend (bf16) until its first encode,
+    where a failed bf16 check falls back to fp32: those vectors belong to fp32's file."""
+
+    class FallsBack(FakeEmbedder):
+        backend = "torch-bf16"
+
+        def encode(self, texts, batch_size=64):
+            self.backend = "torch"  # the probe on the first texts chose fp32
+            return super().encode(texts, batch_size)
+
+    cached = CachedEmbedder(FallsBack(), tmp_path)
+    cached.encode(TEXTS)
+    cached.encode(["one more text"])
+    cached.close()
+    fp32 = cache_path(tmp_path, "fake-hash-64", "torch")
+    assert fp32.exists() and not cache_path(tmp_path, "fake-hash-64", "torch-bf16").exists()
+    with sqlite3.connect(fp32) as db:
+        assert db.execute("SELECT COUNT(*) FROM vec").fetchone() == (4,)
+
+
 def test_a_broken_cache_warns_once_and_the_vectors_still_come(tmp_path, caplog):
     path = cache_path(tmp_path, "fake-hash-64", None)
     path.parent.mkdir(parents=True)
