@@ -11,8 +11,11 @@ question's fold (folds by a hash of ``source_url``), for each weight and floor.
 
 Reported per setting, for the training posts and for ``tune`` apart: how often the
 labelled entry ranks first by meaning, is in the top 3, is shown (among the matches the
-answer leads with), and how often a question with no entry is shown one anyway (a
-clean, non-loose match). ``test`` is never read. Run: ``python -m bench.kb_vote_cv``
+answer leads with), how often a question with no entry is shown one anyway (a clean,
+non-loose match), and the share of the accepted answer's key points that the shown
+entries' text holds (their cause, steps and snippet, as the answer renders them; every
+question with key points, labelled or not: a label-free reading of what the matches are
+worth, which also counts a different entry that holds the same fix). ``test`` is never read. Run: ``python -m bench.kb_vote_cv``
 (needs ``index/``; ~3 minutes on 2 cores).
 """
 
@@ -40,6 +43,13 @@ def fold_of(url: str, folds: int) -> int:
     return int(hashlib.sha1(url.encode("utf-8")).hexdigest(), 16) % folds
 
 
+def shown_text(match) -> str:
+    """What the answer shows of a matched entry: its cause, steps and (first match only,
+    but counted for every one here) snippet."""
+    k = match.issue
+    return " ".join([k.title, k.cause, *k.fix, k.snippet or ""])
+
+
 def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT / "eval",
          weights: Sequence[float] = WEIGHTS, floors: Sequence[float] = FLOORS,
          out_dir: Path | None = None, embedder=None) -> dict:
@@ -47,6 +57,7 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
     from advisor import kb_store
     from advisor.config import Config
     from advisor.embedding import embedder_for
+    from advisor.eval import key_point_coverage
 
     cfg = Config.from_env(index_dir=Path(index_dir), disable_progress=True)
     emb = embedder or embedder_for(cfg)
@@ -57,9 +68,10 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
     solved = kb_store.read_solved_posts(Path(eval_dir) / "train_posts.jsonl")
     qvecs = np.asarray(emb.encode([q["text"][:4000] for q in questions]), np.float32)
     fold = [fold_of(q["url"], folds) for q in questions]
-    # per question and setting: (rank of the labelled entry, shown it, shown any clean match)
-    got: dict[tuple[float, float], list[tuple[int, bool, bool]]] = {
-        (w, t): [(0, False, False)] * len(questions) for w in weights for t in floors}
+    # per question and setting: (rank of the labelled entry, shown it, shown any clean
+    # match, key points held by the shown entries or None without key points)
+    got: dict[tuple[float, float], list[tuple[int, bool, bool, float | None]]] = {
+        (w, t): [(0, False, False, None)] * len(questions) for w in weights for t in floors}
     saved = ki.SOLVED_WEIGHT, ki.SOLVED_MIN
     try:
         for f in range(folds):
@@ -80,7 +92,9 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
                         if q["entry"]:
                             s = matcher.semantic_scores(text, v)
                             rank = int((s > s[matcher._pos[q["entry"]]]).sum())
-                        got[(w, t)][i] = (rank, q["entry"] in ids, clean)
+                        held = (key_point_coverage(q["key_points"], " ".join(
+                            shown_text(m) for m in ms)) if q["key_points"] else None)
+                        got[(w, t)][i] = (rank, q["entry"] in ids, clean, held)
     finally:
         ki.SOLVED_WEIGHT, ki.SOLVED_MIN = saved
     table = []
@@ -98,6 +112,8 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
             row[f"{part} top-3"] = round(np.mean([r[0] < 3 for r in lab]), 3)
             row[f"{part} shown"] = round(np.mean([r[1] for r in lab]), 3)
             row[f"{part} no-entry shown one"] = round(np.mean([r[2] for r in none]), 3) if none else None
+            held = [r[3] for r, q in mine if r[3] is not None]
+            row[f"{part} key points held"] = round(float(np.mean(held)), 3) if held else None
         table.append(row)
     n_tune = sum(q["source"] == "tune" for q in questions)
     result = {"questions": len(questions), "tune": n_tune, "solved_posts": len(solved),

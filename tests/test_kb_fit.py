@@ -91,18 +91,20 @@ def test_kb_vote_cv_holds_each_fold_out_of_the_solved_posts(tmp_path, fake_embed
 
     from bench import kb_vote_cv as kv
 
-    entry = load_known_issues()[0].id
+    first = load_known_issues()[0]
+    entry, its_fix = first.id, [first.fix[0]]  # a key point the entry's own steps hold
     text = "zzqx wvrk frobnicated my plumbus yesterday and nothing helps"
     urls = [f"https://example.org/t/{i}" for i in range(40)]
     a = urls[0]
     b = next(u for u in urls if kv.fold_of(u, 5) != kv.fold_of(a, 5))
     lone = next(u for u in urls if kv.fold_of(u, 5) not in (kv.fold_of(a, 5), kv.fold_of(b, 5)))
     rows = [{"id": "p1", "question": text, "category": "Spaces", "subcategory": "",
-             "source_url": a, "known_issue": entry, "key_points": ["k"]},
+             "source_url": a, "known_issue": entry, "key_points": its_fix},
             {"id": "p2", "question": text + " again", "category": "Spaces", "subcategory": "",
-             "source_url": b, "known_issue": entry, "key_points": ["k"]},
+             "source_url": b, "known_issue": entry, "key_points": its_fix},
             {"id": "p3", "question": "qqvv blorp snarfed my ozzle", "category": "Spaces",
-             "subcategory": "", "source_url": lone, "known_issue": entry, "key_points": ["k"]}]
+             "subcategory": "", "source_url": lone, "known_issue": entry,
+             "key_points": ["qqvvx blorpish snarfed ozzles"]}]
     (tmp_path / "train_posts.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     (tmp_path / "real_questions.jsonl").write_text("")
     res = kv.main(folds=5, index_dir=tmp_path / "no-index", eval_dir=tmp_path,
@@ -112,3 +114,6 @@ def test_kb_vote_cv_holds_each_fold_out_of_the_solved_posts(tmp_path, fake_embed
     assert off["weight"] == 0.0 and on["weight"] == 1.0
     assert off["train first"] == 0.0
     assert on["train first"] == pytest.approx(2 / 3, abs=1e-3)  # the pair finds each other, the lone post does not
+    # the pair is shown the entry whose steps hold its key point; the lone post's point is nowhere
+    assert on["train key points held"] == pytest.approx(2 / 3, abs=1e-3)
+    assert off["train key points held"] < on["train key points held"]
