@@ -326,6 +326,13 @@ def _models_section(models: Sequence[ModelRecommendation], cites, request_line: 
     if top.snippet:
         cpu = " (small enough for a CPU)" if top.parameters and top.parameters <= CPU_OK_PARAMS else ""
         rows.append(f"\nTry the first one{cpu}:\n\n{code_block(top.snippet)}")
+    solved = [(m.model_id, m.solved_like) for m in models if m.solved_like][:2]
+    if solved:
+        refs = []
+        for mid, url in solved:
+            n = cites.add("solved_request", mid, url, f"Solved request naming {mid}")
+            refs.append(f"{table_cell(mid)} ([thread]({url}) [{n}])")
+        rows.append("Suggested in answers to similar requests: " + "; ".join(refs) + ".")
     mentions = [x for m in models for x in m.thread_mentions][:2]
     if mentions:
         rows.append(

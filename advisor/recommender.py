@@ -9,7 +9,8 @@ other languages are dropped, and language is otherwise a score penalty (none for
 that speaks the asked language, small for a multilingual one, larger when its languages
 are not stated: ``advisor.pools.LANGUAGE_PENALTY``). Models are ranked by relevance
 (:mod:`advisor.relevance`: a lexical match of the request's words with the model id and
-tags; with an index, hybrid retrieval and the cosine and BM25 of every candidate's card),
+tags; with an index, hybrid retrieval and the cosine and BM25 of every candidate's card,
+and the models accepted for similar solved requests, :mod:`advisor.solved_requests`),
 popularity (log downloads, likes), model-card quality and recency, with weights fitted
 on labelled requests (:mod:`advisor.pools`). Every
 recommendation carries its evidence, a ready-to-run snippet, warnings (thin or missing
@@ -59,6 +60,7 @@ from advisor.pools import (
 )
 from advisor.relevance import PoolRelevance, PoolScorer, lexical
 from advisor.snippets import plan_snippet
+from advisor.solved_requests import load_solved_requests
 from advisor.taskmodel import load_inferred
 from advisor.tasks import LIBRARY_ALIASES, MULTILINGUAL, ModelRequest, load_modalities
 from advisor.types import MODEL_URL, ModelInfo, ModelRecommendation, ThreadInfo
@@ -112,6 +114,7 @@ class _Scored:
     base: float = 0.0  # the score at relevance 0 (CandidatePool.base: popularity, card, penalties)
     other_library: bool = False  # not of the library/tool the request names
     pos: int = 0  # its position in the pool (CandidatePool.items)
+    solved_like: str = ""  # thread of the closest solved request that accepted it
 
     @classmethod
     def of(cls, item: Item, base: float, pos: int = 0) -> _Scored:
@@ -166,7 +169,11 @@ class Recommender:
         if task_model is None and self.index is not None:
             task_model = load_task_model(getattr(self.index, "index_dir", None))
         self.reader = RequestUnderstanding(models, self.index, task_model, self._tasks_known)
-        self.scorer = PoolScorer(retriever, getattr(retriever, "index", None))
+        scorer_index = getattr(retriever, "index", None)
+        manifest = getattr(scorer_index, "manifest", None) or {}
+        solved = load_solved_requests(getattr(scorer_index, "index_dir", None),
+                                      manifest.get("embed_model", ""))
+        self.scorer = PoolScorer(retriever, scorer_index, solved)
         self._related = load_related(getattr(self.index, "index_dir", None))
         self._modalities = load_modalities()
 
@@ -277,6 +284,7 @@ class Recommender:
         """Score ``c`` given the pool's relevance parts (:class:`PoolRelevance`)."""
         c.relevance = rel.score(c.pos, lexical(req, c.model, c.feat))
         c.score = c.relevance + c.base  # the one score formula: advisor.pools's weights
+        c.solved_like = rel.threads.get(c.pos, "")
 
     def _top(self, req: ModelRequest, pool: CandidatePool, k: int) -> list[_Scored]:
         """The first ``k`` candidates in ranking order (score, downloads, id), exactly as
@@ -412,6 +420,7 @@ class Recommender:
             warnings=self._warnings(req, c) + ([snip.note] if not snip.code and snip.note else []),
             thread_mentions=self.thread_mentions(m.id),
             url=MODEL_URL.format(id=m.id),
+            solved_like=c.solved_like,
         )
 
     # --- entry point -------------------------------------------------------------------

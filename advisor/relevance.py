@@ -1,7 +1,7 @@
 """How well each candidate of a pool matches a request's words: the relevance half of the
 recommender's score (:mod:`advisor.pools` holds the other half and every weight).
 
-Four parts, each 0..1 per candidate:
+Four parts, each 0..1 per candidate, and one more:
 
 - **lexical** (:func:`lexical`): the request's keywords, domain words and words found in
   the model id (full weight) or its tags (half);
@@ -10,7 +10,10 @@ Four parts, each 0..1 per candidate:
 - **cosine**: the question's cosine with the model's best chunk, relative to the best
   candidate of the pool (1 at the best, 0 at :data:`COSINE_SPAN` or more below it): a
   reading of every candidate, not only of the hundred the search returns;
-- **bm25**: the BM25 score of the model's best chunk over the pool's best.
+- **bm25**: the BM25 score of the model's best chunk over the pool's best;
+- **accepted**: the summed cosine of the nearest labelled solved requests that were
+  pointed to the model (:mod:`advisor.solved_requests`; 0 without the index's store),
+  with the thread of the closest, which the answer cites.
 
 The last two need an :class:`~advisor.index.AdvisorIndex` (its vectors and BM25 matrix);
 with a plain mapping of models or a retriever without an index they are 0. This module
@@ -24,12 +27,12 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from advisor.modelfacts import ModelFeatures
-from advisor.pools import W_BM25, W_COSINE, W_LEXICAL, W_RETRIEVAL, CandidatePool
+from advisor.pools import W_ACCEPTED, W_BM25, W_COSINE, W_LEXICAL, W_RETRIEVAL, CandidatePool
 from advisor.tasks import ModelRequest
 from advisor.types import ModelInfo
 
@@ -85,6 +88,8 @@ class PoolRelevance:
     retrieval: np.ndarray  # (n,) 0..1
     cosine: np.ndarray  # (n,) 0..1
     bm25: np.ndarray  # (n,) 0..1
+    accepted: np.ndarray | None = None  # (n,) >= 0; None: no solved requests
+    threads: dict[int, str] = field(default_factory=dict)  # position -> closest solved request
 
     @classmethod
     def empty(cls, n: int) -> PoolRelevance:
@@ -93,9 +98,10 @@ class PoolRelevance:
 
     @functools.cached_property
     def without_lexical(self) -> np.ndarray:
-        """(n,) the weighted sum of the three parts (the score adds ``W_LEXICAL`` times
+        """(n,) the weighted sum of the other parts (the score adds ``W_LEXICAL`` times
         the lexical part, computed per candidate)."""
-        return W_RETRIEVAL * self.retrieval + W_COSINE * self.cosine + W_BM25 * self.bm25
+        out = W_RETRIEVAL * self.retrieval + W_COSINE * self.cosine + W_BM25 * self.bm25
+        return out if self.accepted is None else out + W_ACCEPTED * self.accepted
 
     def score(self, i: int, lex: float) -> float:
         """The relevance term of candidate ``i``'s score, weights included."""
@@ -112,8 +118,9 @@ class PoolScorer:
             ``bm25_row_scores``, ``doc_groups``), or ``None``: no cosine / BM25 parts.
     """
 
-    def __init__(self, retriever=None, index=None):
+    def __init__(self, retriever=None, index=None, solved=None):
         self.retriever = retriever
+        self.solved = solved  # advisor.solved_requests.SolvedRequests or None
         # the hybrid search runs only while its rank weighs in the score (the sixteenth
         # pass's fit put it at 0: cosine and BM25 over every card carry the relevance);
         # bench.rank_fit sets it to read the feature anyway
@@ -131,7 +138,8 @@ class PoolScorer:
         if self.index is None or not query.strip():
             return PoolRelevance(retrieval, np.zeros(n), np.zeros(n))
         codes = self._pool_codes(pool)
-        cos = self._best(self.index.dense_row_scores(self.index.embed_query(query)), codes)
+        qvec = self.index.embed_query(query)
+        cos = self._best(self.index.dense_row_scores(qvec), codes)
         bm = self._best(self.index.bm25_row_scores(query), codes)
         cosine = np.zeros(n)
         if cos is not None and np.isfinite(cos.max()):  # -inf: no document, ranks below
@@ -139,7 +147,10 @@ class PoolScorer:
         bm25 = np.zeros(n)
         if bm is not None and bm.max() > 0:  # scores are >= 0; -inf: no document
             bm25 = np.maximum(bm, 0.0) / bm.max()
-        return PoolRelevance(retrieval, cosine, bm25)
+        if self.solved is None:
+            return PoolRelevance(retrieval, cosine, bm25)
+        accepted, threads = self.solved.accepted(qvec, req.task, pool.position, n)
+        return PoolRelevance(retrieval, cosine, bm25, accepted, threads)
 
     def _retrieval(self, query: str, pool: CandidatePool) -> np.ndarray:
         """(n,) 1 - rank / hits of each candidate's best chunk in the hybrid search."""

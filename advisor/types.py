@@ -154,7 +154,7 @@ class Hit:
 
 @dataclass
 class Citation:
-    kind: Literal["thread", "model", "taxonomy", "guidance"]
+    kind: Literal["thread", "model", "taxonomy", "guidance", "docs", "known_issue", "solved_request"]
     id: str
     url: str
     title: str = ""
@@ -186,6 +186,7 @@ class ModelRecommendation:
     warnings: list[str] = field(default_factory=list)
     thread_mentions: list[str] = field(default_factory=list)  # what people struggled with
     url: str = ""
+    solved_like: str = ""  # a solved request like this one whose answer named the model
 
 
 @dataclass

@@ -5,9 +5,11 @@ The recommender's score is one linear formula (:mod:`advisor.pools`): relevance
 (:mod:`advisor.relevance`: lexical match of the request with id and tags, hybrid
 retrieval rank, cosine and BM25 of each candidate's best chunk over the pool's best),
 popularity (log downloads, log likes, each relative to the best candidate), card
-quality, a bonus for current (2026 / live) records, and penalties (language tier,
-related task, unknown size, another library than the one named) and the input-length
-fit. This script reads every labelled request that may be learned from (the ``tune``
+quality, a bonus for current (2026 / live) records, penalties (language tier,
+related task, unknown size, another library than the one named), the input-length
+fit and the models accepted for similar solved requests (:mod:`advisor.solved_requests`;
+each request's fold is left out of that store while its features are read, folds by a
+hash of ``source_url``). This script reads every labelled request that may be learned from (the ``tune``
 half of ``eval/real_requests.jsonl`` and the rows of ``eval/train_requests.jsonl`` that
 carry ``good_models``; never ``test``), builds each one's candidates **told the gold
 task** (so ranking is measured apart from task inference), and fits the weights that put
@@ -47,11 +49,11 @@ FEATURES = ("lexical", "retrieval", "cosine", "bm25", "downloads", "likes", "car
             "multilingual", "languages unstated", "related task", "size unknown",
             "current record", "other library", "reads the input length",
             "input too long for it", "derivatives", "derivative", "over the size budget",
-            "doublings over the budget")
+            "doublings over the budget", "accepted for similar requests")
 CORE = 7  # the first CORE features (relevance, popularity, card) are scaled to sum to 1
 # the sign each weight must have in the listwise fit (+1 / -1; 0 = free): a penalty that
 # turned into a bonus on a few hundred requests would be noise, not a finding
-SIGNS = (1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, 0, -1, 1, -1, 1, -1, -1, -1)
+SIGNS = (1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, 0, -1, 1, -1, 1, -1, -1, -1, 1)
 MAX_BY_BASE = 300  # candidates kept by their score at relevance 0 (plus every retrieved one)
 PAIRS_PER_REQUEST = 400  # (good, other) pairs sampled per request: each request counts alike
 
@@ -65,7 +67,8 @@ def hand_weights() -> np.ndarray:
                      -P.RELATED_TASK_PENALTY, -P.UNKNOWN_SIZE_PENALTY,
                      P.CURRENT_RECORD_BONUS, -P.OTHER_LIBRARY_PENALTY,
                      P.LONG_INPUT_BONUS, -P.SHORT_INPUT_PENALTY, P.W_DERIVATIVES,
-                     -P.DERIVATIVE_PENALTY, -P.OVER_BUDGET_PENALTY, -P.W_OVER_BUDGET])
+                     -P.DERIVATIVE_PENALTY, -P.OVER_BUDGET_PENALTY, -P.W_OVER_BUDGET,
+                     P.W_ACCEPTED])
 
 
 def labelled(eval_dir: Path) -> list[dict]:
@@ -81,7 +84,8 @@ def labelled(eval_dir: Path) -> list[dict]:
                 continue
             if r.get("good_models") and r.get("task"):
                 out.append({"id": r["id"], "question": r["question"], "task": r["task"],
-                            "good": list(r["good_models"]), "source": name.split("_")[0]})
+                            "good": list(r["good_models"]), "source": name.split("_")[0],
+                            "url": r["source_url"]})
     return out
 
 
@@ -111,8 +115,30 @@ def candidate_features(rec, row: dict) -> tuple[list[str], np.ndarray]:
                       float(m.source != "2022"), float(other),
                       float(fit > 0), float(fit < 0), f.log_derivatives / pool.max_der,
                       float(marked_derivative(f, req.library, other)), float(doublings > 0),
-                      doublings])
+                      doublings, float(rel.accepted[i]) if rel.accepted is not None else 0.0])
     return ids, np.asarray(feats, float)
+
+
+def held_out_features(rec, rows: list[dict], folds: int
+                      ) -> tuple[np.ndarray, list[tuple[list[str], np.ndarray, set[str]]]]:
+    """Each row's fold (a hash of its ``source_url``) and its candidates' features, the
+    "accepted for similar requests" one read with the row's fold left out of the
+    recommender's solved-request store (the ``tune`` rows are never in it)."""
+    from bench.kb_vote_cv import fold_of as url_fold
+
+    fold_of = np.array([url_fold(r["url"], folds) for r in rows])
+    store = rec.scorer.solved
+    data: list = [None] * len(rows)
+    try:
+        for f in range(folds):
+            if store is not None:
+                rec.scorer.solved = store.subset(lambda s, f=f: url_fold(s.url, folds) != f)
+            for i in np.flatnonzero(fold_of == f):
+                ids, x = candidate_features(rec, rows[i])
+                data[i] = (ids, x, set(rows[i]["good"]))
+    finally:
+        rec.scorer.solved = store
+    return fold_of, data
 
 
 def metrics(data: list[tuple[list[str], np.ndarray, set[str]]], w: np.ndarray) -> dict:
@@ -193,20 +219,18 @@ def main(folds: int = 5, eval_dir: Path = ROOT / "eval", index_dir: Path = ROOT 
          embedder=None) -> dict:
     from advisor.config import Config
     from advisor.engine import Advisor
-
     rows = labelled(eval_dir)
     adv = Advisor(Config.from_env(index_dir=Path(index_dir), disable_progress=True),
                   embedder=embedder)
     rec = adv.parts.recommender
     rec.scorer.read_retrieval = rec.retriever is not None  # a feature even at weight 0
-    data = []
-    for r in rows:
-        ids, x = candidate_features(rec, r)
-        data.append((ids, x, set(r["good"])))
+    fold_of, data = held_out_features(rec, rows, folds)
     reachable = np.mean([bool(set(ids) & good) for ids, _, good in data])
-    fold_of = np.random.default_rng(0).permutation(len(data)) % folds
     hand = hand_weights()
-    table = [{"weights": "hand (now)", **metrics(data, hand)}]
+    without = hand.copy()
+    without[FEATURES.index("accepted for similar requests")] = 0.0
+    table = [{"weights": "hand (now)", **metrics(data, hand)},
+             {"weights": "hand, without the accepted-models signal", **metrics(data, without)}]
     learned = {}
     for method, fitter in (("pairwise", fit), ("listwise", fit_listwise)):
         for c in cs:
@@ -221,8 +245,10 @@ def main(folds: int = 5, eval_dir: Path = ROOT / "eval", index_dir: Path = ROOT 
             table.append({"weights": f"{method}, C={c} (held out)",
                           **{k: round(v / len(held), 3) for k, v in tot.items()}})
             learned[f"{method[0]}{c}"] = fitter(data, c)
-    by_source = {src: metrics([d for d, r in zip(data, rows, strict=True) if r["source"] == src], hand)
-                 for src in ("real", "train") if any(r["source"] == src for r in rows)}
+    by_source = {f"{src}{tag}": metrics([d for d, r in zip(data, rows, strict=True)
+                                         if r["source"] == src], w)
+                 for src in ("real", "train") if any(r["source"] == src for r in rows)
+                 for tag, w in (("", hand), (" without accepted", without))}
     result = {"requests": len(rows), "reachable": round(float(reachable), 3), "table": table,
               "hand": dict(zip(FEATURES, hand.round(3).tolist(), strict=True)),
               "learned": {str(c): dict(zip(FEATURES, w.round(3).tolist(), strict=True))

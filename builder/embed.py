@@ -18,7 +18,9 @@ only when something must be embedded, so a no-change rebuild never loads the mod
 embeds with :func:`build_backend`: ``cfg.build_embed_backend``, where ``"auto"`` means bf16
 autocast on a CPU with native bf16, kept when the first texts it embeds come within
 cosine :data:`BF16_MIN_COSINE` of fp32, else ``cfg.embed_backend`` (queries always use that).
-:func:`save_known_issue_vectors` embeds the known-issues KB and its solved posts into the new index.
+:func:`save_known_issue_vectors` embeds the known-issues KB and its solved posts into the new index;
+:func:`save_solved_request_vectors` embeds the labelled training requests (the recommender's
+"accepted for similar requests" signal, :mod:`advisor.solved_requests`).
 
 This module does not choose the model or the backend (:mod:`advisor.embedding`) and writes
 no index file other than the query encoder and the known-issue vectors
@@ -284,3 +286,17 @@ def save_known_issue_vectors(tmp: Path, cfg: Config, embedder: Embedder,
     fresh = save_vector_cache(tmp, issues, embedder, previous, solved)
     log.info("Known-issue vectors: %d entries, %d solved posts, %d texts embedded anew",
              len(issues), len(solved), fresh)
+
+
+def save_solved_request_vectors(tmp: Path, cfg: Config, embedder: Embedder) -> None:
+    """Embed the labelled training requests (``eval/train_requests.jsonl`` rows with
+    ``good_models``) into the index (``solved_requests.npz``); vectors of unchanged
+    requests are taken from the index being replaced."""
+    from advisor.config import TRAIN_REQUESTS_FILE
+    from advisor.solved_requests import read_solved_requests, save_solved_requests, stored_vectors
+
+    rows = read_solved_requests(TRAIN_REQUESTS_FILE)
+    n = save_solved_requests(tmp, rows,
+                             lambda texts: embedder.encode(texts, batch_size=cfg.embed_batch),
+                             embedder.model_id, stored_vectors(cfg.index_dir, embedder.model_id))
+    log.info("Solved requests: %d for the recommender, %d embedded anew", len(rows), n)

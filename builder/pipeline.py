@@ -35,6 +35,7 @@ from builder.embed import (
     export_query_encoder,
     previous_dim,
     save_known_issue_vectors,
+    save_solved_request_vectors,
 )
 from builder.labelling import Labelling, label_threads
 from builder.rechunk import chunk_incremental
@@ -98,10 +99,11 @@ def _read_known_issues() -> list[Any] | None:
 
 def _extra_files(tmp: Path, cfg: Config, embedder: Embedder, labelling: Labelling,
                  data: SourceData, known_issues: list[Any] | None) -> dict[str, Any]:
-    """The index's query encoder (``onnx/``), the known-issue vectors and the classifier,
-    written into ``tmp``."""
+    """The index's query encoder (``onnx/``), the known-issue vectors, the solved
+    requests and the classifier, written into ``tmp``."""
     export_query_encoder(getattr(embedder, "inner", embedder), cfg, tmp / QUERY_ENCODER_DIR)
     save_known_issue_vectors(tmp, cfg, embedder, known_issues)
+    save_solved_request_vectors(tmp, cfg, embedder)
     return labelling.save(tmp, data.threads)
 
 

@@ -290,7 +290,36 @@ def test_rank_fit_learns_weights_that_rank_the_good_model_first(small_index_dir,
     res = rank_fit.main(folds=2, index_dir=small_index_dir, out_dir=tmp_path,
                         embedder=FakeEmbedder(), cs=(1.0,))
     assert res["requests"] > 100 and 0.0 <= res["reachable"] <= 1.0
-    assert res["table"][0]["weights"] == "hand (now)" and len(res["table"]) == 3
+    assert res["table"][0]["weights"] == "hand (now)" and len(res["table"]) == 4
+    assert res["table"][1]["weights"] == "hand, without the accepted-models signal"
+
+
+def test_rank_fit_never_lets_a_request_vote_for_itself(small_index_dir, monkeypatch):
+    """Every request's features are read with its own row (and its fold) out of the
+    recommender's solved-request store, and the whole store is put back afterwards."""
+    from advisor.config import Config
+    from advisor.engine import Advisor
+    from bench import rank_fit
+
+    rows = [r for r in rank_fit.labelled(rank_fit.ROOT / "eval") if r["source"] == "train"][:40]
+    adv = Advisor(Config.from_env(index_dir=small_index_dir, disable_progress=True),
+                  embedder=FakeEmbedder())
+    rec = adv.parts.recommender
+    whole = rec.scorer.solved
+    assert {r["url"] for r in rows} <= {s.url for s in whole.rows}
+    seen = []
+    real = rank_fit.candidate_features
+
+    def spy(rec_, row):
+        urls = {s.url for s in rec_.scorer.solved.rows}
+        seen.append((row["url"] in urls, len(urls)))
+        return real(rec_, row)
+
+    monkeypatch.setattr(rank_fit, "candidate_features", spy)
+    folds, data = rank_fit.held_out_features(rec, rows, 5)
+    assert len(seen) == len(rows) == len(data) and not any(inside for inside, _ in seen)
+    assert all(0 < n < len(whole) for _, n in seen) and len(set(folds.tolist())) > 1
+    assert rec.scorer.solved is whole
 
 
 def test_runner_up_merges_and_scores_held_out_readings(small_index_dir, tmp_path):

@@ -186,6 +186,19 @@ def test_model_table_escapes_cells_and_cites_models():
     assert any(c.kind == "model" and c.id == "acme/bert|base" for c in cites)
 
 
+def test_models_suggested_for_similar_solved_requests_cite_their_thread():
+    url = "https://github.com/acme/repo/issues/7"
+    liked = dataclasses.replace(_model("acme/liked"), solved_like=url)
+    md, cites = _answer("which model for sentiment?", CATS, False, HITS,
+                        [_model(), liked], GUIDE, INDEX, intent="recommend")
+    line = next(x for x in md.splitlines() if x.startswith("Suggested in answers to similar"))
+    assert "acme/liked" in line and f"]({url})" in line and "acme/bert" not in line
+    assert any(c.kind == "solved_request" and c.url == url for c in cites)
+    plain, _ = _answer("which model for sentiment?", CATS, False, HITS, [_model()],
+                       GUIDE, INDEX, intent="recommend")
+    assert "Suggested in answers to similar" not in plain
+
+
 def test_recommend_without_models_says_so():
     md, _ = _answer("which model?", CATS, False, [], [], GUIDE, INDEX, intent="recommend")
     assert "No known model fits" in md
