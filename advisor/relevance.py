@@ -15,8 +15,9 @@ Four parts, each 0..1 per candidate, and one more:
   pointed to the model (:mod:`advisor.solved_requests`; 0 without the index's store),
   with the thread of the closest, which the answer cites.
 
-The last two need an :class:`~advisor.index.AdvisorIndex` (its vectors and BM25 matrix);
-with a plain mapping of models or a retriever without an index they are 0. This module
+Cosine, BM25 and accepted need an :class:`~advisor.index.AdvisorIndex` (its vectors,
+BM25 matrix and query embedder); with a plain mapping of models or a retriever without an
+index they are 0. This module
 does not choose candidates, weigh popularity or penalties, or sort.
 """
 

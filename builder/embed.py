@@ -23,8 +23,8 @@ cosine :data:`BF16_MIN_COSINE` of fp32, else ``cfg.embed_backend`` (queries alwa
 "accepted for similar requests" signal, :mod:`advisor.solved_requests`).
 
 This module does not choose the model or the backend (:mod:`advisor.embedding`) and writes
-no index file other than the query encoder and the known-issue vectors
-(:mod:`builder.store` writes the rest).
+no index file other than the query encoder, the known-issue vectors and the solved
+requests (:mod:`builder.store` writes the rest).
 """
 
 from __future__ import annotations
