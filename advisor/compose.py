@@ -326,12 +326,15 @@ def _models_section(models: Sequence[ModelRecommendation], cites, request_line: 
     if top.snippet:
         cpu = " (small enough for a CPU)" if top.parameters and top.parameters <= CPU_OK_PARAMS else ""
         rows.append(f"\nTry the first one{cpu}:\n\n{code_block(top.snippet)}")
-    solved = [(m.model_id, m.solved_like) for m in models if m.solved_like][:2]
-    if solved:
+    by_thread: dict[str, list[str]] = {}  # closest solved thread -> the models it named
+    for m in models:
+        if m.solved_like:
+            by_thread.setdefault(m.solved_like, []).append(m.model_id)
+    if by_thread:
         refs = []
-        for mid, url in solved:
-            n = cites.add("solved_request", mid, url, f"Solved request naming {mid}")
-            refs.append(f"{table_cell(mid)} ([thread]({url}) [{n}])")
+        for url, mids in list(by_thread.items())[:2]:
+            n = cites.add("solved_request", mids[0], url, f"Solved request naming {mids[0]}")
+            refs.append(f"{' and '.join(table_cell(x) for x in mids[:3])} ([thread]({url}) [{n}])")
         rows.append("Suggested in answers to similar requests: " + "; ".join(refs) + ".")
     mentions = [x for m in models for x in m.thread_mentions][:2]
     if mentions:

@@ -194,6 +194,11 @@ def test_models_suggested_for_similar_solved_requests_cite_their_thread():
     line = next(x for x in md.splitlines() if x.startswith("Suggested in answers to similar"))
     assert "acme/liked" in line and f"]({url})" in line and "acme/bert" not in line
     assert any(c.kind == "solved_request" and c.url == url for c in cites)
+    same = dataclasses.replace(_model("acme/also"), solved_like=url)
+    md2, _ = _answer("which model for sentiment?", CATS, False, HITS, [liked, same],
+                     GUIDE, INDEX, intent="recommend")
+    line2 = next(x for x in md2.splitlines() if x.startswith("Suggested in answers to similar"))
+    assert "acme/liked and acme/also" in line2 and line2.count("[thread]") == 1
     plain, _ = _answer("which model for sentiment?", CATS, False, HITS, [_model()],
                        GUIDE, INDEX, intent="recommend")
     assert "Suggested in answers to similar" not in plain
