@@ -129,6 +129,8 @@ def find_results(recs: list[ModelRecommendation]) -> tuple[pd.DataFrame, str, st
         return pd.DataFrame(columns=RECOMMEND_COLUMNS), "", NO_MATCH, ""
     top = recs[0]
     notes = f"**Top pick:** {_model_link(top)} — copy the snippet below to try it."
+    if top.solved_like:
+        notes += f" Suggested in the answer to [a similar solved request]({top.solved_like})."
     if top.warnings:
         notes += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in top.warnings)
     mentions = top.thread_mentions[:DEFAULT_FORUM_MENTIONS]
