@@ -139,6 +139,13 @@ def save_solved_requests(directory: Path | str, rows: Sequence[SolvedRequest],
     return len(todo)
 
 
+def _read(path: Path) -> tuple[dict, np.ndarray]:
+    """The metadata and vectors of a ``solved_requests.npz``; raises ``OSError``,
+    ``ValueError`` or ``KeyError`` for a file that is not one."""
+    with np.load(path, allow_pickle=False) as z:
+        return json.loads(str(z["meta"])), np.asarray(z["vectors"], np.float32)
+
+
 def stored_vectors(directory: Path | str, model_id: str) -> dict[str, np.ndarray]:
     """``{text key: vector}`` of the solved requests stored in ``directory`` for
     ``model_id`` (``{}`` when there are none): what a rebuild need not embed again."""
@@ -146,9 +153,7 @@ def stored_vectors(directory: Path | str, model_id: str) -> dict[str, np.ndarray
     if not path.exists():
         return {}
     try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            vecs = np.asarray(z["vectors"], np.float32)
+        meta, vecs = _read(path)
     except (OSError, ValueError, KeyError):
         return {}
     if meta.get("embed_model") != model_id or len(meta.get("keys", [])) != len(vecs):
@@ -166,9 +171,7 @@ def load_solved_requests(directory: Path | str | None, model_id: str) -> SolvedR
     if not path.exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            vecs = np.asarray(z["vectors"], np.float32)
+        meta, vecs = _read(path)
     except (OSError, ValueError, KeyError) as e:
         log.warning("Solved requests in %s not used (%s); rebuild the index.", path, e)
         return None

@@ -219,6 +219,7 @@ def main(folds: int = 5, eval_dir: Path = ROOT / "eval", index_dir: Path = ROOT 
          embedder=None) -> dict:
     from advisor.config import Config
     from advisor.engine import Advisor
+
     rows = labelled(eval_dir)
     adv = Advisor(Config.from_env(index_dir=Path(index_dir), disable_progress=True),
                   embedder=embedder)
