@@ -109,7 +109,8 @@ class IntentModel:
         self.coef = coef  # (dim + LEX_FEATURES,) float32
         self.intercept = float(intercept)
         self.threshold = threshold
-        self.vecs = vecs  # (n, dim) float16, the training questions; None: no vote
+        # (n, dim) float32 in memory (float16 on disk), the training questions; None: no vote
+        self.vecs = None if vecs is None else np.asarray(vecs, np.float32)
         self.labels = None if labels is None else np.asarray(labels, np.float32)
 
     @classmethod
@@ -122,7 +123,8 @@ class IntentModel:
         clf.fit(_features(vecs, texts), np.asarray(labels))
         log.info("intent model fitted on %d questions (%d requests)", len(labels), sum(labels))
         return cls(clf.coef_[0].astype(np.float32), float(clf.intercept_[0]),
-                   vecs=np.asarray(vecs, np.float16), labels=np.asarray(labels, np.uint8))
+                   vecs=np.asarray(vecs, np.float16).astype(np.float32),
+                   labels=np.asarray(labels, np.uint8))
 
     def regression(self, text: str, qvec: np.ndarray) -> float:
         """The logistic regression's P(request)."""
@@ -137,7 +139,7 @@ class IntentModel:
         without training vectors."""
         if self.vecs is None or self.labels is None or not len(self.vecs):
             return None
-        sims = self.vecs.astype(np.float32) @ np.asarray(qvec, np.float32)
+        sims = self.vecs @ np.asarray(qvec, np.float32)
         top = np.argsort(-sims, kind="stable")[:KNN_K]
         w = np.exp((sims[top] - sims[top].max()) / KNN_TEMPERATURE)
         lab = self.labels[top]
