@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from advisor.app.render import find_results
 from advisor.types import ModelRecommendation
 
@@ -21,5 +19,5 @@ def test_the_top_pick_links_the_solved_request_that_suggested_it():
     _, snippet, notes, _ = find_results([_rec("acme/asr", solved_like=url), _rec("acme/other")])
     assert "Top pick" in notes and f"[a similar solved request]({url})" in notes
     assert snippet == "pipe = ..."
-    _, _, plain, _ = find_results([dataclasses.replace(_rec("acme/asr"))])
+    _, _, plain, _ = find_results([_rec("acme/asr")])
     assert "similar solved request" not in plain
