@@ -15,7 +15,8 @@ blend weights of :mod:`advisor.understanding` (``W_KNN``, ``W_MENTION``, ``W_CUE
 of the task model's ``w_text``; settings that need a refit (``REQUEST_WEIGHT``,
 ``C_TEXT``...) are compared by running the script once per value with ``--set``.
 
-Run: ``python -m bench.task_cv [--folds 5] [--set taskmodel.REQUEST_WEIGHT=50]``
+Run: ``python -m bench.task_cv [--folds 5] [--set taskmodel.REQUEST_WEIGHT=50]
+[--grid W_CUE=0.25,0.15] [--by-batch]``
 (needs a built ``index/``; ~2 minutes per fold on 2 cores).
 """
 
@@ -41,6 +42,7 @@ log = logging.getLogger("bench.task_cv")
 # The grid read after the folds are fitted (no refit needed): current values first.
 GRID = {"W_TEXT": (0.65, 0.5, 0.8), "W_KNN": (0.1, 0.05, 0.2), "W_MENTION": (0.15, 0.05, 0.25),
         "W_CUE": (0.25, 0.15, 0.4)}
+MODEL_PARAMS = {"W_TEXT": "w_text"}  # set on the fitted task model, not on the module
 
 
 def labelled_requests(eval_dir: Path) -> list[dict]:
@@ -75,9 +77,26 @@ def apply_sets(sets: list[str]) -> dict[str, str]:
     return done
 
 
+def batch_folds(rows: list[dict], folds: int) -> np.ndarray:
+    """Fold of each row with every collection batch (the id before its last ``-``, e.g.
+    ``tr24a``) held out whole: a batch's requests were collected by one helper in one
+    go, so they share wording and sources that random folds would let leak."""
+    batches = sorted({r["id"].rsplit("-", 1)[0] for r in rows})
+    order = np.random.default_rng(0).permutation(len(batches))
+    fold_of_batch = {batches[j]: k % folds for k, j in enumerate(order)}
+    return np.array([fold_of_batch[r["id"].rsplit("-", 1)[0]] for r in rows])
+
+
+def parse_grid(specs: list[str]) -> dict[str, tuple[float, ...]]:
+    """``NAME=v1,v2,...`` (first value: the one the others are compared against)."""
+    return {k: tuple(float(v) for v in vals.split(",")) for k, vals in
+            (s.split("=", 1) for s in specs)}
+
+
 def main(folds: int = 5, sets: list[str] | None = None, eval_dir: Path = ROOT / "eval",
          index_dir: Path = ROOT / "index", out_dir: Path | None = None,
-         embedder=None, grid: dict[str, tuple[float, ...]] | None = None) -> dict:
+         embedder=None, grid: dict[str, tuple[float, ...]] | None = None,
+         by_batch: bool = False) -> dict:
     import faiss
 
     from advisor import understanding as U
@@ -106,7 +125,8 @@ def main(folds: int = 5, sets: list[str] | None = None, eval_dir: Path = ROOT / 
     dvec = idx.embedder.encode(list(desc.values()))
     desc_vectors = {t: dvec[j] for j, t in enumerate(desc)}
     qvecs = idx.embedder.encode([r["question"] for r in rows])
-    fold_of = np.random.default_rng(0).permutation(len(rows)) % folds
+    fold_of = (batch_folds(rows, folds) if by_batch
+               else np.random.default_rng(0).permutation(len(rows)) % folds)
     fold_models: list[TaskModel] = []
     for f in range(folds):
         t0 = time.perf_counter()
@@ -121,12 +141,14 @@ def main(folds: int = 5, sets: list[str] | None = None, eval_dir: Path = ROOT / 
 
     def read_all(params: dict[str, float]) -> tuple[list[str | None], float, float]:
         for k, v in params.items():
-            if k != "W_TEXT":
+            if k not in MODEL_PARAMS:
                 setattr(U, k, v)
         got: list[str | None] = [None] * len(rows)
         top1 = top3 = 0
         for f, model in enumerate(fold_models):
-            model.w_text = params["W_TEXT"]
+            for k, attr in MODEL_PARAMS.items():
+                if k in params:
+                    setattr(model, attr, params[k])
             reader = U.RequestUnderstanding(idx.models, idx, model)
             for j in np.flatnonzero(fold_of == f):
                 req = reader.understand(parse_request(rows[j]["question"]), qvecs[j])
@@ -152,7 +174,7 @@ def main(folds: int = 5, sets: list[str] | None = None, eval_dir: Path = ROOT / 
 
     grid = grid or GRID
     names = list(grid)
-    found = {k: getattr(U, k) for k in names if k != "W_TEXT"}  # restored at the end
+    found = {k: getattr(U, k) for k in names if k not in MODEL_PARAMS}  # restored at the end
     defaults = {k: grid[k][0] for k in names}
     # one factor at a time around the current values, then the single-factor winners together
     table = [table_row(p) for p in [defaults] + [dict(defaults, **{k: v}) for k in names
@@ -164,13 +186,16 @@ def main(folds: int = 5, sets: list[str] | None = None, eval_dir: Path = ROOT / 
         table.append(table_row(combo))
     for k, v in found.items():  # leave the module as found
         setattr(U, k, v)
-    result = {"folds": folds, "requests": len(rows), "overrides": overrides, "table": table,
+    result = {"folds": folds, "by_batch": by_batch, "requests": len(rows),
+              "overrides": overrides, "table": table,
               "held_out_readings": guesses}
-    suffix = "_".join(f"{k.split('.')[-1]}{v}" for k, v in overrides.items())
+    suffix = "_".join([f"{k.split('.')[-1]}{v}" for k, v in overrides.items()]
+                      + (["by_batch"] if by_batch else []))
     result["path"] = str(write_result(f"task_cv{'_' + suffix if suffix else ''}", result, out_dir))
     print(md_table(table))
     print(f"\n{len(rows)} labelled requests ({sum(r['source'] == 'train' for r in rows)} training, "
-          f"{sum(r['source'] == 'real' for r in rows)} tune), {folds}-fold; overrides {overrides or 'none'}")
+          f"{sum(r['source'] == 'real' for r in rows)} tune), {folds}-fold"
+          f"{' (each batch held out whole)' if by_batch else ''}; overrides {overrides or 'none'}")
     return result
 
 
@@ -178,6 +203,11 @@ if __name__ == "__main__":
     ap = cv_parser(__doc__, ROOT / "index")
     ap.add_argument("--set", action="append", default=[], dest="sets",
                     help="module.NAME=value override inside advisor (before fitting)")
+    ap.add_argument("--grid", action="append", default=[],
+                    help="NAME=v1,v2 (replaces the default grid; repeatable)")
+    ap.add_argument("--by-batch", action="store_true",
+                    help="hold each collection batch out whole instead of random folds")
     args = ap.parse_args()
     setup_logging()
-    main(args.folds, args.sets, index_dir=args.index_dir)
+    main(args.folds, args.sets, index_dir=args.index_dir,
+         grid=parse_grid(args.grid) if args.grid else None, by_batch=args.by_batch)

@@ -271,6 +271,22 @@ def test_task_cv_refits_without_each_fold(small_index_dir, tmp_path):
     assert {k: getattr(U, k) for k in before} == before  # the module is left as found
 
 
+def test_task_cv_can_hold_each_collection_batch_out_whole():
+    """--by-batch: every batch of the labelled requests lands in one fold, and the folds
+    are not empty; --grid values parse as floats, the first one the baseline."""
+    from bench import task_cv
+
+    rows = task_cv.labelled_requests(task_cv.ROOT / "eval")
+    folds = task_cv.batch_folds(rows, 5)
+    by_batch: dict[str, set[int]] = {}
+    for r, f in zip(rows, folds, strict=True):
+        by_batch.setdefault(r["id"].rsplit("-", 1)[0], set()).add(int(f))
+    assert len(by_batch) >= 5 and all(len(f) == 1 for f in by_batch.values())
+    assert sorted(set(folds.tolist())) == [0, 1, 2, 3, 4]
+    assert task_cv.parse_grid(["W_CUE=0.25,0.15", "W_KNN=0.1"]) == {
+        "W_CUE": (0.25, 0.15), "W_KNN": (0.1,)}
+
+
 def test_rank_fit_learns_weights_that_rank_the_good_model_first(small_index_dir, tmp_path):
     """On a toy set where only the likes feature tells the good model apart, both fits
     give likes the largest weight and rank it first; and the script runs end to end."""
