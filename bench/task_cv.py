@@ -88,9 +88,19 @@ def batch_folds(rows: list[dict], folds: int) -> np.ndarray:
 
 
 def parse_grid(specs: list[str]) -> dict[str, tuple[float, ...]]:
-    """``NAME=v1,v2,...`` (first value: the one the others are compared against)."""
-    return {k: tuple(float(v) for v in vals.split(",")) for k, vals in
-            (s.split("=", 1) for s in specs)}
+    """``NAME=v1,v2,...`` (first value: the one the others are compared against).
+    Raises ValueError naming the bad spec."""
+    out = {}
+    for spec in specs:
+        name, _, vals = spec.partition("=")
+        try:
+            out[name.strip()] = tuple(float(v) for v in vals.split(","))
+        except ValueError:
+            raise ValueError(f"--grid {spec!r}: expected NAME=v1,v2 with numbers, "
+                             "e.g. W_CUE=0.25,0.15") from None
+        if not name.strip():
+            raise ValueError(f"--grid {spec!r}: expected NAME=v1,v2, e.g. W_CUE=0.25,0.15")
+    return out
 
 
 def main(folds: int = 5, sets: list[str] | None = None, eval_dir: Path = ROOT / "eval",
@@ -208,6 +218,9 @@ if __name__ == "__main__":
     ap.add_argument("--by-batch", action="store_true",
                     help="hold each collection batch out whole instead of random folds")
     args = ap.parse_args()
+    try:
+        grid_arg = parse_grid(args.grid) if args.grid else None
+    except ValueError as e:
+        ap.error(str(e))
     setup_logging()
-    main(args.folds, args.sets, index_dir=args.index_dir,
-         grid=parse_grid(args.grid) if args.grid else None, by_batch=args.by_batch)
+    main(args.folds, args.sets, index_dir=args.index_dir, grid=grid_arg, by_batch=args.by_batch)

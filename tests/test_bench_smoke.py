@@ -285,6 +285,9 @@ def test_task_cv_can_hold_each_collection_batch_out_whole():
     assert sorted(set(folds.tolist())) == [0, 1, 2, 3, 4]
     assert task_cv.parse_grid(["W_CUE=0.25,0.15", "W_KNN=0.1"]) == {
         "W_CUE": (0.25, 0.15), "W_KNN": (0.1,)}
+    for bad in ("W_CUE", "W_CUE=high", "=0.2"):
+        with pytest.raises(ValueError, match="expected NAME=v1,v2"):
+            task_cv.parse_grid([bad])
 
 
 def test_rank_fit_learns_weights_that_rank_the_good_model_first(small_index_dir, tmp_path):
