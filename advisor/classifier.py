@@ -45,6 +45,7 @@ from advisor.labelled import (
     hashed_ngrams,
     keyword_boosts,
     label_threads,
+    nearest_weights,
     prepare_text,
     training_texts,
     windows,
@@ -303,13 +304,9 @@ class TaxonomyClassifier:
         assert self.post_vecs is not None
         cat_index = {c: i for i, c in enumerate(self.categories)}
         post_cats = np.array([cat_index[m[0]] for m in self.post_meta])
-        sims = vecs @ self.post_vecs.T
-        k = min(k, sims.shape[1])
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        top, w = nearest_weights(vecs @ self.post_vecs.T, k, DEFAULT_KNN_TEMPERATURE)
         out = np.zeros((len(vecs), len(self.categories)))
-        for row, cols in enumerate(top):
-            w = np.exp((sims[row, cols] - sims[row, cols].max()) / DEFAULT_KNN_TEMPERATURE)
-            np.add.at(out[row], post_cats[cols], w)
+        np.add.at(out, (np.arange(len(vecs))[:, None], post_cats[top]), w)
         return out / out.sum(axis=1, keepdims=True)
 
     def subcategory_for(self, vec: np.ndarray, category: str, cue_subs: dict[str, str]) -> str:

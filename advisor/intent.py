@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from advisor.labelled import hashed_ngrams, labelled_posts, training_requests
+from advisor.labelled import hashed_ngrams, labelled_posts, nearest_weights, training_requests
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +139,8 @@ class IntentModel:
         without training vectors."""
         if self.vecs is None or self.labels is None or not len(self.vecs):
             return None
-        sims = self.vecs @ np.asarray(qvec, np.float32)
-        top = np.argsort(-sims, kind="stable")[:KNN_K]
-        w = np.exp((sims[top] - sims[top].max()) / KNN_TEMPERATURE)
-        lab = self.labels[top]
+        top, w = nearest_weights(self.vecs @ np.asarray(qvec, np.float32), KNN_K, KNN_TEMPERATURE)
+        w, lab = w[0], self.labels[top[0]]
         prior = float(self.labels.mean())
         yes = float((w * lab).sum()) * (1.0 - prior)
         no = float((w * (1.0 - lab)).sum()) * prior

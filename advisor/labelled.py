@@ -308,6 +308,18 @@ def hashed_ngrams(texts: Sequence[str], n_features: int = LEX_FEATURES):
     return vec.transform(list(texts))
 
 
+def nearest_weights(sims: np.ndarray, k: int, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest columns of each row of ``sims`` (``(n, m)`` cosines; all ``m``
+    when fewer), in no particular order, and their vote weights ``exp((cosine - best) /
+    temperature)``: the nearest-neighbour votes of :mod:`advisor.intent` and
+    :mod:`advisor.classifier` read labelled texts this way."""
+    sims = np.atleast_2d(sims)
+    k = min(k, sims.shape[1])
+    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    near = np.take_along_axis(sims, top, axis=1)
+    return top, np.exp((near - near.max(axis=1, keepdims=True)) / temperature)
+
+
 def label_threads(clf: Any, threads: Sequence[ThreadInfo]) -> list[ThreadInfo]:
     """Label threads the study did not label, from their codes and forum tag.
 

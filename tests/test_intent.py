@@ -83,3 +83,17 @@ def test_fit_on_real_rows_reads_held_out_requests_and_posts(fake_embedder):
     req = np.mean([p for p, y in held if y == 1])
     other = np.mean([p for p, y in held if y == 0])
     assert req > other + 0.2
+
+
+def test_nearest_weights_keep_the_k_nearest_and_weight_the_best_one():
+    """The helper both kNN votes (intent, challenge classifier) read neighbours with."""
+    from advisor.labelled import nearest_weights
+
+    sims = np.array([[0.1, 0.9, 0.5, 0.8], [0.7, 0.2, 0.6, 0.1]], np.float32)
+    top, w = nearest_weights(sims, 2, 0.1)
+    assert [sorted(r) for r in top.tolist()] == [[1, 3], [0, 2]]
+    best = np.take_along_axis(sims, top, axis=1).argmax(axis=1)
+    assert np.allclose(w[np.arange(2), best], 1.0)
+    assert np.allclose(np.sort(w, axis=1)[:, 0], np.exp(-1.0))  # 0.1 below the best, T 0.1
+    top1, w1 = nearest_weights(sims[0], 10, 0.1)  # one row, fewer columns than k: all of them
+    assert top1.shape == (1, 4) and w1.shape == (1, 4)
