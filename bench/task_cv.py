@@ -42,7 +42,6 @@ log = logging.getLogger("bench.task_cv")
 # The grid read after the folds are fitted (no refit needed): current values first.
 GRID = {"W_TEXT": (0.65, 0.5, 0.8), "W_KNN": (0.1, 0.05, 0.2), "W_MENTION": (0.15, 0.05, 0.25),
         "W_CUE": (0.25, 0.15, 0.4)}
-MODEL_PARAMS = {"W_TEXT": "w_text"}  # set on the fitted task model, not on the module
 
 
 def labelled_requests(eval_dir: Path) -> list[dict]:
@@ -151,14 +150,13 @@ def main(folds: int = 5, sets: list[str] | None = None, eval_dir: Path = ROOT / 
 
     def read_all(params: dict[str, float]) -> tuple[list[str | None], float, float]:
         for k, v in params.items():
-            if k not in MODEL_PARAMS:
+            if k != "W_TEXT":  # the task model's own share, set on each fold's model
                 setattr(U, k, v)
         got: list[str | None] = [None] * len(rows)
         top1 = top3 = 0
         for f, model in enumerate(fold_models):
-            for k, attr in MODEL_PARAMS.items():
-                if k in params:
-                    setattr(model, attr, params[k])
+            if "W_TEXT" in params:
+                model.w_text = params["W_TEXT"]
             reader = U.RequestUnderstanding(idx.models, idx, model)
             for j in np.flatnonzero(fold_of == f):
                 req = reader.understand(parse_request(rows[j]["question"]), qvecs[j])
@@ -184,7 +182,7 @@ def main(folds: int = 5, sets: list[str] | None = None, eval_dir: Path = ROOT / 
 
     grid = grid or GRID
     names = list(grid)
-    found = {k: getattr(U, k) for k in names if k not in MODEL_PARAMS}  # restored at the end
+    found = {k: getattr(U, k) for k in names if k != "W_TEXT"}  # restored at the end
     defaults = {k: grid[k][0] for k in names}
     # one factor at a time around the current values, then the single-factor winners together
     table = [table_row(p) for p in [defaults] + [dict(defaults, **{k: v}) for k in names
