@@ -202,7 +202,7 @@ def _category_section(categories, unsure, words, guidance, index, hits, cites) -
         line = f"**Challenge category:** {name} (confidence {top.score:.0%}){ref}."
     evidence = getattr(top, "evidence", None) or []
     if evidence:
-        line += " Decided by: " + "; ".join(safe_text(e, 120) for e in evidence[:2]) + "."
+        line += " Decided by: " + "; ".join(safe_text(e, 120) for e in evidence[:3]) + "."
     else:
         same = [h for h in hits if h.kind == "thread" and _thread_category(index, h) == top.category]
         if same:

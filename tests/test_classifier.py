@@ -4,6 +4,7 @@ check on real data with the packaged MiniLM against the held-out dev set."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +157,11 @@ def test_load_missing_or_corrupt(toy_clf, fake_embedder, tmp_path):
     (tmp_path / NPZ_NAME).write_bytes(b"not an npz")
     with pytest.raises(IndexCorruptError):
         TaxonomyClassifier.load(tmp_path, fake_embedder)
+    # an index written before the word n-gram vocabulary was saved: rebuild, says so
+    meta = json.loads((tmp_path / JSON_NAME).read_text())
+    (tmp_path / JSON_NAME).write_text(json.dumps({**meta, "format_version": 1}))
+    with pytest.raises(IndexMismatchError, match="format 1.*Rebuild"):
+        TaxonomyClassifier.load(tmp_path, fake_embedder)
 
 
 def test_unfitted_and_empty_training(fake_embedder):
@@ -276,6 +282,13 @@ def test_real_minilm_on_dev_set(corpus_dir, tmp_path):
     unsure = np.array([clf.is_unsure(p) for p in preds])
     right = np.array([p[0].category == d["category"] for d, p in zip(dev, preds, strict=True)])
     assert 0 < unsure.sum() < len(dev) and right[~unsure].mean() > right[unsure].mean()
+    # the deciding words come first in the evidence, and they are the question's own words
+    said = [(d["question"].lower(), p[0].evidence[0]) for d, p in zip(dev, preds, strict=True)
+            if p[0].evidence and p[0].evidence[0].startswith("the words ")]
+    assert len(said) >= len(dev) // 2
+    for question, line in said:
+        for term in re.findall(r'"([^"]+)"', line):
+            assert all(w in question for w in term.split()), (term, question)
 
     labelled = clf.label_threads(threads[:40])
     assert all(t.category in CHALLENGE_CATEGORIES for t in labelled if t.codes)
