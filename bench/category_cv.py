@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CALIBRATION_THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
 # (signature, meaning) weights of the known-issue steering compared on the held-out
 # predictions; the engine's own first.
-STEERING_WEIGHTS = ((None, None), (0.0, 0.0), (0.1, 0.1), (0.2, 0.1), (0.4, 0.2))
+STEERING_WEIGHTS = ((None, None), (0.0, 0.0), (0.1, 0.0), (0.05, 0.05), (0.1, 0.1), (0.2, 0.1))
 
 
 def main(folds: int = 5, index_dir: Path = ROOT / "index", embedder=None,
