@@ -55,7 +55,8 @@ from advisor.types import CategoryScore, TaxonomyEntry, ThreadInfo
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: TF-IDF word n-grams (vocabulary and idf saved) replace hashed ones
+FORMAT_VERSION = 3  # 2: TF-IDF word n-grams (vocabulary and idf saved) replace hashed
+# ones; 3: the vocabulary is one newline-joined string (16 -> 8 MB)
 # Bump when fitting or featurising changes (e.g. 2: title + prose windows): the builder
 # puts it in the digest that decides whether a previous fit can be reused.
 FEATURES_VERSION = 6  # 3: real labelled posts join the training texts; 4: kNN vote,

@@ -113,8 +113,9 @@ class NgramClassifier:
         return out
 
     def arrays(self, prefix: str = "lex_") -> dict[str, np.ndarray]:
-        """The state as named arrays for ``np.savez`` (terms as a unicode array)."""
-        return {f"{prefix}terms": np.array(self.terms, dtype=str),
+        """The state as named arrays for ``np.savez``. The terms travel as one
+        newline-joined string (a unicode array of n terms would pad each to the longest)."""
+        return {f"{prefix}terms": np.array("\n".join(self.terms)),
                 f"{prefix}idf": self.idf.astype(np.float32),
                 f"{prefix}coef": self.coef.astype(np.float32),
                 f"{prefix}intercept": self.intercept.astype(np.float32)}
@@ -123,7 +124,8 @@ class NgramClassifier:
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str = "lex_") -> NgramClassifier:
         """Inverse of :meth:`arrays`; raises ``KeyError`` for a missing array and
         ``ValueError`` when their shapes disagree."""
-        terms = [str(t) for t in arrays[f"{prefix}terms"]]
+        joined = str(arrays[f"{prefix}terms"])
+        terms = joined.split("\n") if joined else []
         idf, coef = arrays[f"{prefix}idf"], arrays[f"{prefix}coef"]
         intercept = np.asarray(arrays[f"{prefix}intercept"], np.float64)
         if len(idf) != len(terms) or coef.shape != (len(intercept), len(terms)):

@@ -34,13 +34,14 @@ def _classifier_inputs_sha256(data: SourceData, guidance: dict, embedder: Embedd
                               posts: list | None = None) -> str:
     """Digest of everything the classifier is fitted on (a rebuild with the same digest
     reuses the previous fit and thread labels instead of embedding them again)."""
-    from advisor.classifier import FEATURES_VERSION
+    from advisor.classifier import FEATURES_VERSION, FORMAT_VERSION
 
     payload = json.dumps(
         {
             "embed_model": embedder.model_id,
             "dim": embedder.dim,
             "features_version": FEATURES_VERSION,
+            "format_version": FORMAT_VERSION,  # files of another format are never reused
             "taxonomy": [asdict(e) for e in data.taxonomy],
             "threads": [asdict(t) for t in data.threads],
             "guidance": {k: asdict(v) if is_dataclass(v) else repr(v)
