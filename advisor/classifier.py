@@ -99,6 +99,7 @@ SOURCE_WEIGHTS = {"root_cause": 2.0, "guidance": 1.0, "definition": 1.0, "exampl
 EVIDENCE_POSTS = 2  # nearest labelled real posts shown as the evidence for a category
 MIN_EVIDENCE_SIMILARITY = 0.45  # below this cosine a "similar post" is not similar
 EVIDENCE_CHARS = 110
+WORDS_EVIDENCE = "the words "  # starts the evidence item that names the question's deciding words
 
 
 def _snippet(text: str, n: int = EVIDENCE_CHARS) -> str:
@@ -354,7 +355,7 @@ class TaxonomyClassifier:
             if scores:
                 said = (self.lex.reasons(text, int(order[0]))
                         if self.lex is not None and self.lex_weight > 0 else [])
-                words = ["the words " + ", ".join(f'"{w}"' for w in said)] if said else []
+                words = [WORDS_EVIDENCE + ", ".join(f'"{w}"' for w in said)] if said else []
                 scores[0].evidence = words + self.evidence(vec, scores[0].category)
             out.append(scores)
         return out

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from advisor.classifier import WORDS_EVIDENCE
 from advisor.config import Config
 from advisor.errors import AdvisorError
 from advisor.taxonomy import canonical_category
@@ -128,6 +129,17 @@ def key_point_found(point: str, answer: str, answer_stems: set[str] | None = Non
     return len(want & have) >= len(want) / 2
 
 
+# The category line quotes the question's deciding words back ('Decided by: the words
+# "padding side", ...'): they are the asker's words, not the answer's, so they never
+# count as a key point found (they lifted `test` coverage 0.594 -> 0.629 on their own).
+_ECHOED_WORDS = re.compile(re.escape(WORDS_EVIDENCE) + r'"[^"]*"(?:, "[^"]*")*')
+
+
+def without_echo(answer: str) -> str:
+    """``answer`` without the question words that the category line quotes back."""
+    return _ECHOED_WORDS.sub("", answer)
+
+
 def key_point_coverage(points: Sequence[str], answer: str) -> float:
     if not points:
         return 0.0
@@ -208,8 +220,9 @@ def evaluate(questions_path: Path, cfg: Config, details_path: Path | None = None
                 if q.task:
                     m["task_ok"].append(float(advice.task == q.task))
             if q.key_points:
-                m["cover"].append(key_point_coverage(q.key_points, advice.answer))
-                m["cover_first"].append(key_point_coverage(q.key_points, first_words(body)))
+                m["cover"].append(key_point_coverage(q.key_points, without_echo(advice.answer)))
+                m["cover_first"].append(key_point_coverage(q.key_points,
+                                                           first_words(without_echo(body))))
             if q.known_issue:
                 m["kb_hit"].append(float(q.known_issue in advice.known_issues))
     finally:

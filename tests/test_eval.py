@@ -96,3 +96,13 @@ def test_hit_at_only_first_five():
     recs = ["a/1", "a/2", "a/3", "a/4", "a/5", "b/target"]
     assert not hit_at(["b/target"], recs)
     assert hit_at(["target"], recs[-1:])
+
+
+def test_question_words_quoted_back_in_the_category_line_never_count_as_key_points():
+    from advisor.eval import without_echo
+
+    answer = ('**Challenge category:** Training Pipeline (confidence 70%). Decided by: the words '
+              '"padding side", "tokenizer"; a similar labelled question, "x" (https://x/1).')
+    assert "padding side" not in without_echo(answer) and "similar labelled question" in without_echo(answer)
+    point = ["Set the tokenizer padding side to left"]
+    assert key_point_coverage(point, answer) > key_point_coverage(point, without_echo(answer)) == 0.0
