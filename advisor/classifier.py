@@ -115,6 +115,11 @@ def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def _unreadable(directory: Path, error: Exception) -> IndexCorruptError:
+    return IndexCorruptError(f"Taxonomy classifier in {directory} is unreadable ({error}). "
+                             "Rebuild the index with `python -m builder build`.")
+
+
 class TaxonomyClassifier:
     """See the module docstring. Typical use::
 
@@ -430,10 +435,7 @@ class TaxonomyClassifier:
         try:
             meta = json.loads(jpath.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
-            raise IndexCorruptError(
-                f"Taxonomy classifier in {directory} is unreadable ({e}). Rebuild the index "
-                "with `python -m builder build`."
-            ) from e
+            raise _unreadable(directory, e) from e
         if meta.get("format_version") != FORMAT_VERSION:
             raise IndexMismatchError(
                 f"{directory} holds classifier format {meta.get('format_version')}, this "
@@ -446,10 +448,7 @@ class TaxonomyClassifier:
             protos, sub_protos = arrays["protos"], arrays["sub_protos"]
             post_vecs = arrays["post_vecs"] if "post_vecs" in arrays.files else None
         except (OSError, ValueError, KeyError) as e:
-            raise IndexCorruptError(
-                f"Taxonomy classifier in {directory} is unreadable ({e}). Rebuild the index "
-                "with `python -m builder build`."
-            ) from e
+            raise _unreadable(directory, e) from e
         if meta.get("embed_model") != embedder.model_id or int(meta.get("dim", -1)) != embedder.dim:
             raise IndexMismatchError(
                 f"{directory} classifier was fitted with embed model {meta.get('embed_model')} "

@@ -43,6 +43,13 @@ def all_classes(lr, y: np.ndarray, n_classes: int, n_features: int) -> tuple[np.
     return coef, intercept
 
 
+def _vectorizer(**kwargs):
+    """The one TF-IDF set-up, for fitting and for scoring with a saved vocabulary."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32, **kwargs)
+
+
 @dataclass
 class NgramClassifier:
     """Fitted state: ``terms`` (vocabulary in column order), ``idf``, ``coef`` (classes x
@@ -59,11 +66,9 @@ class NgramClassifier:
             weights: np.ndarray | None = None, c: float = 32.0) -> NgramClassifier:
         """Fit on ``texts`` labelled with class indices ``y`` (``0 <= y < n_classes``);
         classes without a text get :data:`ABSENT` as their intercept."""
-        from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
-        vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32,
-                              min_df=min(MIN_DF, len(texts)))
+        vec = _vectorizer(min_df=min(MIN_DF, len(texts)))
         x = vec.fit_transform(list(texts))
         terms = [str(t) for t in vec.get_feature_names_out()]
         lr = None
@@ -75,10 +80,7 @@ class NgramClassifier:
     def features(self, texts: Sequence[str]):
         """(n, n_terms) sparse TF-IDF rows of ``texts`` over the fitted vocabulary."""
         if self._vectorizer is None:
-            from sklearn.feature_extraction.text import TfidfVectorizer
-
-            vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32,
-                                  vocabulary={t: i for i, t in enumerate(self.terms)})
+            vec = _vectorizer(vocabulary={t: i for i, t in enumerate(self.terms)})
             vec.idf_ = self.idf
             self._vectorizer = vec
         return self._vectorizer.transform(list(texts))
@@ -91,8 +93,8 @@ class NgramClassifier:
                 min_idf: float = SHOWN_MIN_IDF) -> list[str]:
         """Up to ``k`` n-grams of ``text`` that raise class ``cls`` most above the average
         class (TF-IDF weight x coefficient margin), strongest first: not filler (idf at
-        least ``min_idf``, no stop word, see :data:`SHOWN_MIN_IDF`), none sharing a word with one already named (so "padding
-        side" does not also bring "padding")."""
+        least ``min_idf``, no stop word, see :data:`SHOWN_MIN_IDF`), none sharing a word
+        with one already named (so "padding side" does not also bring "padding")."""
         from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
         x = self.features([text]).tocsr()
