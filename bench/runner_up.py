@@ -8,9 +8,12 @@ that read it is the held-out one), and scores hit@5 / hit@1 / MRR of: the first 
 list alone, and lists whose last ``slots`` picks come from the runner-up task when its
 probability is at least ``ratio`` times the first's (the rule of
 :meth:`advisor.recommender.Recommender.runner_up`, merged by the product's own
-:func:`advisor.modelfacts.fill_last`).
+:func:`advisor.modelfacts.fill_last`). Each request is ranked with its fold left out of
+the solved-request store (:mod:`advisor.solved_requests`), so it cannot find its own
+accepted models there.
 
-Run: ``python -m bench.task_cv`` first, then ``python -m bench.runner_up`` (~2 minutes).
+Run: ``python -m bench.task_cv`` first, then ``python -m bench.runner_up [--ratios 0.3,0.6]
+[--slots 1,2]`` (~2 minutes).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from bench._common import md_table, setup_logging, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 K = 5
+FOLDS = 5  # folds of the solved-request store, by a hash of source_url (bench/rank_fit.py)
 
 
 def main(readings: Path = ROOT / "bench" / "out" / "task_cv.json",
@@ -36,6 +40,7 @@ def main(readings: Path = ROOT / "bench" / "out" / "task_cv.json",
     from advisor.engine import Advisor
     from advisor.eval import hit_at, reciprocal_rank
     from advisor.modelfacts import fill_last
+    from bench.kb_vote_cv import fold_of as url_fold
     from bench.rank_fit import labelled
 
     got = json.loads(Path(readings).read_text(encoding="utf-8"))["held_out_readings"]
@@ -47,12 +52,23 @@ def main(readings: Path = ROOT / "bench" / "out" / "task_cv.json",
     def ranked(text: str, task: str | None) -> list[str]:
         return [m.model_id for m in rec.recommend(text, {"task": task}, k=K)] if task else []
 
+    # each row's fold (a hash of its source_url) is left out of the solved-request store
+    # while it is ranked, as in bench/rank_fit.py: a request must not find itself there
+    store = rec.scorer.solved
     cases = []
-    for r in rows:
-        g = got[r["id"]]
-        alt, p2 = (g["alternatives"][0] if g["alternatives"] else (None, 0.0))
-        cases.append((r["good"], ranked(r["question"], g["task"]),
-                      ranked(r["question"], alt), float(p2) / (g["confidence"] or 1.0)))
+    try:
+        for f in range(FOLDS):
+            if store is not None:
+                rec.scorer.solved = store.subset(lambda s, f=f: url_fold(s.url, FOLDS) != f)
+            for r in rows:
+                if url_fold(r["url"], FOLDS) != f:
+                    continue
+                g = got[r["id"]]
+                alt, p2 = (g["alternatives"][0] if g["alternatives"] else (None, 0.0))
+                cases.append((r["good"], ranked(r["question"], g["task"]),
+                              ranked(r["question"], alt), float(p2) / (g["confidence"] or 1.0)))
+    finally:
+        rec.scorer.solved = store
 
     def score(name: str, ratio: float | None, n_slots: int) -> dict:
         h5 = h1 = mrr = 0.0
@@ -82,6 +98,10 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--readings", type=Path, default=ROOT / "bench" / "out" / "task_cv.json")
     ap.add_argument("--index-dir", type=Path, default=ROOT / "index")
+    ap.add_argument("--ratios", type=lambda v: tuple(float(x) for x in v.split(",")),
+                    default=(0.3, 0.6, 0.8), help="comma-separated ratios to compare")
+    ap.add_argument("--slots", type=lambda v: tuple(int(x) for x in v.split(",")),
+                    default=(1, 2), help="comma-separated numbers of runner-up slots")
     args = ap.parse_args()
     setup_logging()
-    main(args.readings, args.index_dir)
+    main(args.readings, args.index_dir, ratios=args.ratios, slots=args.slots)

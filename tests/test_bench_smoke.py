@@ -361,6 +361,35 @@ def test_runner_up_merges_and_scores_held_out_readings(small_index_dir, tmp_path
     assert none["hit@5"] == plain["hit@5"] and hedged["hit@1"] == plain["hit@1"]
 
 
+def test_runner_up_ranks_each_request_without_its_own_solved_request(small_index_dir, tmp_path,
+                                                                     monkeypatch):
+    """A request must not find its own accepted models in the solved-request store while
+    the simulation ranks it (its fold is left out, as in rank_fit)."""
+    from advisor.recommender import Recommender
+    from bench import runner_up
+    from bench.rank_fit import labelled
+
+    rows = [r for r in labelled(runner_up.ROOT / "eval") if r["source"] == "train"][:12]
+    readings = {r["id"]: {"gold": r["task"], "task": r["task"], "confidence": 0.6,
+                          "alternatives": []} for r in rows}
+    path = tmp_path / "task_cv.json"
+    path.write_text(json.dumps({"held_out_readings": readings}), encoding="utf-8")
+    url_of = {r["question"]: r["url"] for r in rows}
+    seen = []
+    real = Recommender.recommend
+
+    def spy(self, text, filters=None, k=5):
+        urls = {s.url for s in self.scorer.solved.rows}
+        seen.append((url_of[text] in urls, len(urls)))
+        return real(self, text, filters, k=k)
+
+    monkeypatch.setattr(Recommender, "recommend", spy)
+    res = runner_up.main(path, small_index_dir, ratios=(0.3,), slots=(2,), out_dir=tmp_path,
+                         embedder=FakeEmbedder())
+    assert res["requests"] == len(rows) == len(seen)
+    assert not any(inside for inside, _ in seen) and all(n > 0 for _, n in seen)
+
+
 def test_off_task_counts_tagged_picks_outside_the_task_and_its_stand_ins():
     from advisor.types import ModelInfo
     from bench.selection_quality import off_task
