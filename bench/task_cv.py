@@ -41,7 +41,7 @@ log = logging.getLogger("bench.task_cv")
 
 # The grid read after the folds are fitted (no refit needed): current values first.
 GRID = {"W_TEXT": (0.65, 0.5, 0.8), "W_KNN": (0.1, 0.05, 0.2), "W_MENTION": (0.15, 0.05, 0.25),
-        "W_CUE": (0.25, 0.15, 0.4)}
+        "W_CUE": (0.15, 0.05, 0.25)}
 
 
 def labelled_requests(eval_dir: Path) -> list[dict]:
