@@ -94,14 +94,24 @@ def main(readings: Path = ROOT / "bench" / "out" / "task_cv.json",
     return result
 
 
+def numbers(text: str, kind: type) -> tuple:
+    """``"0.3,0.6"`` -> ``(0.3, 0.6)``; an argparse error that names the bad value."""
+    try:
+        return tuple(kind(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated {kind.__name__} values such as "
+            f"{'0.3,0.6' if kind is float else '1,2'}, got {text!r}") from None
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--readings", type=Path, default=ROOT / "bench" / "out" / "task_cv.json")
     ap.add_argument("--index-dir", type=Path, default=ROOT / "index")
-    ap.add_argument("--ratios", type=lambda v: tuple(float(x) for x in v.split(",")),
-                    default=(0.3, 0.6, 0.8), help="comma-separated ratios to compare")
-    ap.add_argument("--slots", type=lambda v: tuple(int(x) for x in v.split(",")),
-                    default=(1, 2), help="comma-separated numbers of runner-up slots")
+    ap.add_argument("--ratios", type=lambda v: numbers(v, float), default=(0.3, 0.6, 0.8),
+                    help="comma-separated ratios to compare, e.g. 0.3,0.6")
+    ap.add_argument("--slots", type=lambda v: numbers(v, int), default=(1, 2),
+                    help="comma-separated numbers of runner-up slots, e.g. 1,2")
     args = ap.parse_args()
     setup_logging()
     main(args.readings, args.index_dir, ratios=args.ratios, slots=args.slots)

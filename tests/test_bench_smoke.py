@@ -390,6 +390,16 @@ def test_runner_up_ranks_each_request_without_its_own_solved_request(small_index
     assert not any(inside for inside, _ in seen) and all(n > 0 for _, n in seen)
 
 
+def test_runner_up_options_parse_comma_separated_numbers():
+    import argparse
+
+    from bench.runner_up import numbers
+
+    assert numbers("0.2,0.45", float) == (0.2, 0.45) and numbers("1,2", int) == (1, 2)
+    with pytest.raises(argparse.ArgumentTypeError, match="comma-separated float.*'high'"):
+        numbers("high", float)
+
+
 def test_off_task_counts_tagged_picks_outside_the_task_and_its_stand_ins():
     from advisor.types import ModelInfo
     from bench.selection_quality import off_task
