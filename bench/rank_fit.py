@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -119,25 +120,35 @@ def candidate_features(rec, row: dict) -> tuple[list[str], np.ndarray]:
     return ids, np.asarray(feats, float)
 
 
-def held_out_features(rec, rows: list[dict], folds: int
-                      ) -> tuple[np.ndarray, list[tuple[list[str], np.ndarray, set[str]]]]:
-    """Each row's fold (a hash of its ``source_url``) and its candidates' features, the
-    "accepted for similar requests" one read with the row's fold left out of the
-    recommender's solved-request store (the ``tune`` rows are never in it)."""
+def without_own_fold(rec, rows: list[dict], folds: int) -> Iterator[tuple[int, int]]:
+    """Yields ``(index, fold)`` of each row while the recommender's solved-request store
+    holds only the other folds (folds by a hash of ``source_url``; the ``tune`` rows are
+    never in it), so no request finds its own accepted models; the whole store is put
+    back afterwards."""
     from bench.kb_vote_cv import fold_of as url_fold
 
     fold_of = np.array([url_fold(r["url"], folds) for r in rows])
     store = rec.scorer.solved
-    data: list = [None] * len(rows)
     try:
         for f in range(folds):
             if store is not None:
                 rec.scorer.solved = store.subset(lambda s, f=f: url_fold(s.url, folds) != f)
-            for i in np.flatnonzero(fold_of == f):
-                ids, x = candidate_features(rec, rows[i])
-                data[i] = (ids, x, set(rows[i]["good"]))
+            yield from ((int(i), f) for i in np.flatnonzero(fold_of == f))
     finally:
         rec.scorer.solved = store
+
+
+def held_out_features(rec, rows: list[dict], folds: int
+                      ) -> tuple[np.ndarray, list[tuple[list[str], np.ndarray, set[str]]]]:
+    """Each row's fold (a hash of its ``source_url``) and its candidates' features, the
+    "accepted for similar requests" one read with the row's fold left out of the
+    recommender's solved-request store (:func:`without_own_fold`)."""
+    fold_of = np.zeros(len(rows), int)
+    data: list = [None] * len(rows)
+    for i, f in without_own_fold(rec, rows, folds):
+        fold_of[i] = f
+        ids, x = candidate_features(rec, rows[i])
+        data[i] = (ids, x, set(rows[i]["good"]))
     return fold_of, data
 
 

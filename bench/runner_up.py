@@ -40,8 +40,7 @@ def main(readings: Path = ROOT / "bench" / "out" / "task_cv.json",
     from advisor.engine import Advisor
     from advisor.eval import hit_at, reciprocal_rank
     from advisor.modelfacts import fill_last
-    from bench.kb_vote_cv import fold_of as url_fold
-    from bench.rank_fit import labelled
+    from bench.rank_fit import labelled, without_own_fold
 
     got = json.loads(Path(readings).read_text(encoding="utf-8"))["held_out_readings"]
     rows = [r for r in labelled(ROOT / "eval") if r["id"] in got]
@@ -52,23 +51,12 @@ def main(readings: Path = ROOT / "bench" / "out" / "task_cv.json",
     def ranked(text: str, task: str | None) -> list[str]:
         return [m.model_id for m in rec.recommend(text, {"task": task}, k=K)] if task else []
 
-    # each row's fold (a hash of its source_url) is left out of the solved-request store
-    # while it is ranked, as in bench/rank_fit.py: a request must not find itself there
-    store = rec.scorer.solved
     cases = []
-    try:
-        for f in range(FOLDS):
-            if store is not None:
-                rec.scorer.solved = store.subset(lambda s, f=f: url_fold(s.url, FOLDS) != f)
-            for r in rows:
-                if url_fold(r["url"], FOLDS) != f:
-                    continue
-                g = got[r["id"]]
-                alt, p2 = (g["alternatives"][0] if g["alternatives"] else (None, 0.0))
-                cases.append((r["good"], ranked(r["question"], g["task"]),
-                              ranked(r["question"], alt), float(p2) / (g["confidence"] or 1.0)))
-    finally:
-        rec.scorer.solved = store
+    for i, _ in without_own_fold(rec, rows, FOLDS):  # a request must not find itself there
+        r, g = rows[i], got[rows[i]["id"]]
+        alt, p2 = (g["alternatives"][0] if g["alternatives"] else (None, 0.0))
+        cases.append((r["good"], ranked(r["question"], g["task"]),
+                      ranked(r["question"], alt), float(p2) / (g["confidence"] or 1.0)))
 
     def score(name: str, ratio: float | None, n_slots: int) -> dict:
         h5 = h1 = mrr = 0.0
