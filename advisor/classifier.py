@@ -15,6 +15,9 @@ known-issue entries' examples and descriptions, which the builder adds):
    (robust for categories with few examples), turned into a distribution by a softmax.
 5. **Keyword cues** (data, ``prompts/category_cues.yaml``): strong signals that add a
    little mass to a category and may name the subcategory.
+6. **Fine-tuned head** (:mod:`advisor.category_head`), when the index has one: MiniLM
+   fine-tuned on the labelled real posts at build time; its probabilities take
+   ``head_weight`` of the final scores.
 
 The mixture is a probability vector over the 17 categories (scores sum to 1), so the top
 score reads as a rough confidence; :meth:`TaxonomyClassifier.is_unsure` flags a low top
@@ -38,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from advisor.category_head import HEAD_DIR, CategoryHead
 from advisor.embedding import Embedder
 from advisor.errors import IndexCorruptError, IndexMismatchError
 from advisor.labelled import (
@@ -59,23 +63,15 @@ FORMAT_VERSION = 3  # 2: TF-IDF word n-grams (vocabulary and idf saved) replace 
 # ones; 3: the vocabulary is one newline-joined string (16 -> 8 MB)
 # Bump when fitting or featurising changes (e.g. 2: title + prose windows): the builder
 # puts it in the digest that decides whether a previous fit can be reused.
-FEATURES_VERSION = 6  # 3: real labelled posts join the training texts; 4: kNN vote,
-# the tune half of the real questions joins them; 5: the known-issue texts join them;
-# 6: TF-IDF word n-grams
+FEATURES_VERSION = 6  # 3: real posts join the training texts; 4: kNN vote, the tune
+# half joins them; 5: the known-issue texts join them; 6: TF-IDF word n-grams
 NPZ_NAME = "classifier.npz"
 JSON_NAME = "classifier.json"
 
 # --- defaults, each with its reason ----------------------------------------------------
-# The mixture below was chosen by 5-fold CV over the real labelled posts (train posts and
-# the tune half of eval/real_questions.jsonl; codebook texts always train), scored on the
-# held-out tune questions: C 4 / lr .5 / lex .25 / knn 0 / cues 1.0 -> top-1 0.63, top-3
-# 0.88; C 16 / lr .3 / lex .4 / knn .15 / cues .5 -> 0.70 / 0.88 (held-out train posts
-# 0.76 -> 0.81). The same mixture was best or near best at C 4, 16 and 32.
-# Twenty-fifth pass, TF-IDF n-grams for hashed ones, same CV with the training posts
-# held out too (prototype, 2,510): n-grams alone 0.560 -> 0.617; mixture 0.653 / 0.869
-# -> 0.667 / 0.881 at lr .2 / lex .5 / C 32; then `bench.category_cv --pool all` on the
-# shipped code (2,675): 0.646 / 0.874 -> 0.662 / 0.878 (tune 134: 0.701 / 0.881 -> 0.694
-# / 0.918).
+# The mixture below was chosen by 5-fold CV over the real labelled posts (codebook texts
+# always train; bench/RESULTS.md, 25th pass): `bench.category_cv --pool all` on 2,675
+# posts 0.646 / 0.874 (hashed n-grams) -> 0.662 / 0.878 (TF-IDF n-grams, lr .2 / lex .5).
 DEFAULT_C = 16.0  # logistic-regression inverse regularisation of the embedding classifier
 DEFAULT_LR_WEIGHT = 0.2  # share of the embedding classifier in the mixture
 DEFAULT_LEX_WEIGHT = 0.5  # share of the word-n-gram classifier; prototypes get the rest
@@ -85,15 +81,16 @@ DEFAULT_KNN_K = 5  # how many nearest labelled posts vote
 DEFAULT_KNN_TEMPERATURE = 0.05  # a post's vote is exp(cosine / T): the nearest count most
 DEFAULT_PROTO_TEMPERATURE = 0.05  # MiniLM cosine gaps between category prototypes are
 # a few hundredths, so this spreads them over a usable 0..1 range
-DEFAULT_BOOST_SCALE = 0.5  # multiplies every keyword cue's weight; with the real posts
-# and the kNN vote the cues matter less (CV above: 0.5 -> 0.70 / posts 0.81, 0 -> 0.71 /
-# posts 0.79); at 0.5 they still pick subcategories
+DEFAULT_BOOST_SCALE = 0.5  # multiplies every keyword cue's weight (CV: 0.5 -> 0.70 / posts
+# 0.81, 0 -> 0.71 / 0.79); at 0.5 they still pick subcategories
+# Share of the fine-tuned head (advisor.category_head) when the index has one. 5-fold CV,
+# 2,927 posts (bench.category_head_cv): 0 -> top-1 0.658 / top-3 0.876; 0.2 -> 0.670 /
+# 0.889; 0.3 -> 0.679 / 0.889; 0.4 -> 0.676 / 0.891; 0.5 -> 0.671; head alone 0.639.
+DEFAULT_HEAD_WEIGHT = 0.3
 DEFAULT_UNSURE_TOP = 0.35  # top score below this: say the category is a guess
 DEFAULT_UNSURE_MARGIN = 0.08  # top two within this: say it could be either
-DEFAULT_TITLE_WEIGHT = 0.3  # share of the title/first sentence in a long post's vector
-# (the rest is the prose body); a short text is its own title, so it is unaffected.
-# 10-fold CV top-1 (root-cause codes / codebook examples): 0 -> 0.60 / 0.60,
-# 0.3 -> 0.64 / 0.62, 0.5 -> 0.64 / 0.57; dev set 0.79 for all three
+DEFAULT_TITLE_WEIGHT = 0.3  # share of the title in a long post's vector (10-fold CV top-1,
+# root-cause codes / codebook examples: 0 -> 0.60 / 0.60, 0.3 -> 0.64 / 0.62, 0.5 -> 0.64 / 0.57)
 DEFAULT_CODE_CUE_FACTOR = 0.5  # keyword cues found only in code/tracebacks count half:
 # a Spaces question that pastes a training script is not a Training Pipeline question
 SOURCE_WEIGHTS = {"root_cause": 2.0, "guidance": 1.0, "definition": 1.0, "example": 0.7,
@@ -140,8 +137,11 @@ class TaxonomyClassifier:
         unsure_margin: float = DEFAULT_UNSURE_MARGIN,
         title_weight: float = DEFAULT_TITLE_WEIGHT,
         knn_weight: float = DEFAULT_KNN_WEIGHT,
+        head_weight: float = DEFAULT_HEAD_WEIGHT,
     ):
         self.title_weight = title_weight
+        self.head_weight = head_weight
+        self.head: Any = None  # advisor.category_head.CategoryHead (proba(texts)), or None
         self.knn_weight = knn_weight
         self.c = c
         self.lr_weight = lr_weight
@@ -293,7 +293,10 @@ class TaxonomyClassifier:
             mix = mix + self.knn_weight * self._knn_vote(vecs)
         boosts = np.stack([self.cue_boosts(t)[0] for t in texts]) if len(texts) else mix * 0
         mix = mix + boosts
-        return mix / mix.sum(axis=1, keepdims=True)
+        mix = mix / mix.sum(axis=1, keepdims=True)
+        if self.head is not None and self.head_weight > 0 and len(texts):
+            mix = (1 - self.head_weight) * mix + self.head_weight * self.head.proba(list(texts))
+        return mix
 
     def _knn_vote(self, vecs: np.ndarray, k: int = DEFAULT_KNN_K) -> np.ndarray:
         """(n, n_categories) vote of each vector's ``k`` nearest labelled real posts,
@@ -401,6 +404,7 @@ class TaxonomyClassifier:
                 "unsure_margin": self.unsure_margin,
                 "title_weight": self.title_weight,
                 "knn_weight": self.knn_weight,
+                "head_weight": self.head_weight,
             },
             "counts": self.counts,
             "post_meta": [list(x) for x in self.post_meta],
@@ -472,6 +476,7 @@ class TaxonomyClassifier:
             unsure_margin=p.get("unsure_margin", DEFAULT_UNSURE_MARGIN),
             title_weight=p.get("title_weight", DEFAULT_TITLE_WEIGHT),
             knn_weight=p.get("knn_weight", 0.0),
+            head_weight=p.get("head_weight", DEFAULT_HEAD_WEIGHT),
         )
         clf.embedder = embedder
         clf.embed_model = meta["embed_model"]
@@ -491,4 +496,5 @@ class TaxonomyClassifier:
                 f"Taxonomy classifier arrays in {directory} disagree with {JSON_NAME}. "
                 "Rebuild with `python -m builder build`."
             )
+        clf.head = CategoryHead.load(directory / HEAD_DIR)  # None when the index has none
         return clf

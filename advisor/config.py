@@ -52,6 +52,11 @@ DEFAULT_CHUNK_OVERLAP = 16  # tokens, ~12% of a chunk
 DEFAULT_MAX_CHUNKS_PER_CARD = 2  # header+description, then the best usage/labels section:
 # 13.9k substantive cards x 3 chunks measured ~15.5 min of build on 2 cores; 2 fit 15 min.
 # With bf16 builds 3 fit too, but measured no better on tune (bench/RESULTS.md, 20th pass)
+# Passes of the category head's fine-tuning over the labelled real posts
+# (builder.category_head; 0 = build without it). 5-fold CV top-1 with the head at 0.3:
+# 3 epochs 0.679 (about 6 min of a full build on 2 cores with native bf16). Builds capped
+# with a card limit (the app's quick first index, tests) skip it.
+DEFAULT_CATEGORY_HEAD_EPOCHS = 3.0
 DEFAULT_TOP_K = 8
 DEFAULT_RRF_K = 60  # reciprocal rank fusion constant from Cormack et al. 2009
 DEFAULT_LLM_BACKEND = "offline"  # offline | hf | openai | local
@@ -121,6 +126,7 @@ class Config:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
     max_chunks_per_card: int = DEFAULT_MAX_CHUNKS_PER_CARD
+    category_head_epochs: float = DEFAULT_CATEGORY_HEAD_EPOCHS  # builder; 0 = no head
     top_k: int = DEFAULT_TOP_K
     rrf_k: int = DEFAULT_RRF_K
     llm_backend: str = DEFAULT_LLM_BACKEND
@@ -169,6 +175,7 @@ class Config:
             "build_embed_backend": ("ADVISOR_BUILD_EMBED_BACKEND", str),
             "cache_dir": ("ADVISOR_CACHE_DIR", lambda v: Path(v).expanduser()),
             "top_k": ("ADVISOR_TOP_K", _as_int),
+            "category_head_epochs": ("ADVISOR_CATEGORY_HEAD_EPOCHS", _as_float),
             "llm_backend": ("ADVISOR_LLM_BACKEND", str),
             "llm_model": ("ADVISOR_LLM_MODEL", str),
             "llm_base_url": ("ADVISOR_LLM_BASE_URL", str),

@@ -2,7 +2,8 @@
 comparison): the classifier alone, refitted per fold, with and without extra training
 texts.
 
-The classifier (:mod:`advisor.classifier`) learns from the codebook, the root-cause
+The classifier (:mod:`advisor.classifier`, without the fine-tuned head that a full build
+adds: ``bench.category_head_cv`` measures that) learns from the codebook, the root-cause
 codes, the guidance, the training posts and the ``tune`` half of
 ``eval/real_questions.jsonl``, so its ``tune`` figures are only honest when each question
 is held out of the fit that scores it. This script splits the ``tune`` questions into

@@ -6,14 +6,14 @@ it; tests pass a fake embedder). ``source="snapshot"`` reads the corpus snapshot
 ``source="hub"`` reads taxonomy and threads from the snapshot too but takes its models
 from the live Hub (``--hub-filter``). Threads without a study label get a derived
 challenge category from :class:`advisor.classifier.TaxonomyClassifier`, which is saved
-into the index. Every stage reuses what the index being replaced already has when its
+into the index with, on a full build, its fine-tuned head (:mod:`builder.category_head`). Every stage reuses what the index being replaced already has when its
 inputs are unchanged, and the fixed training texts come from the text-vector cache in
 ``cfg.cache_dir`` (:mod:`builder.vector_cache`) when a build into a new folder has seen
 them before.
 
 This module holds no reading, labelling, chunking, embedding, fitting or writing logic
 of its own; each stage lives in its module: :mod:`builder.sources.read`,
-:mod:`builder.labelling`, :mod:`builder.documents`, :mod:`builder.rechunk` (with
+:mod:`builder.labelling` (with :mod:`builder.category_head`), :mod:`builder.documents`, :mod:`builder.rechunk` (with
 :mod:`builder.chunk`), :mod:`builder.embed`, :mod:`builder.taskfit`, :mod:`builder.store`.
 """
 
@@ -134,7 +134,11 @@ def build(
     texts_embedder = CachedEmbedder(embedder, cfg.cache_dir)
     try:
         known_issues = _read_known_issues()
-        labelling = label_threads(data, texts_embedder, cfg.index_dir, known_issues or ())
+        # the category head's fine-tune (~6 min) is for full builds: a build capped by
+        # ``limit`` (the app's quick first index, tests, quick looks) goes without it
+        head_epochs = cfg.category_head_epochs if limit is None else 0.0
+        labelling = label_threads(data, texts_embedder, cfg.index_dir, known_issues or (),
+                                  head_epochs, cfg.embed_model, cfg.disable_progress)
         docs = [*taxonomy_documents(data.taxonomy), *thread_documents(data.threads), *data.model_docs]
         if not docs:
             raise EmptyCorpusError(

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from advisor.category_head import HEAD_DIR
 from advisor.embedding import QUERY_ENCODER_DIR
 from advisor.index import (
     BM25_DIR,
@@ -66,7 +67,7 @@ PART_FILES: dict[str, tuple[str, ...]] = {
 # Files the builder owns; anything else in an old index dir is carried over.
 CLASSIFIER_FILES = ("classifier.npz", "classifier.json")
 OWNED_FILES = (MANIFEST_FILE, VECTORS_FILE, STORE_FILE, BM25_DIR, QUERY_ENCODER_DIR,
-               *CLASSIFIER_FILES)
+               *CLASSIFIER_FILES, HEAD_DIR)  # a build without the head drops the old one
 
 _SCHEMA = """
 CREATE TABLE chunks(row INTEGER PRIMARY KEY, id TEXT UNIQUE, doc_id TEXT, kind TEXT,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -225,6 +226,23 @@ def test_category_cv_holds_out_each_tune_question_once(small_index_dir, tmp_path
     assert len(steer) == len(category_cv.STEERING_WEIGHTS) and len({r["matched"] for r in steer}) == 1
     plain = next(r for r in steer if r["signature weight"] == 0.0 and r["meaning weight"] == 0.0)
     assert plain["top-1"] == rows["+ known issues"]["top-1"]
+
+
+def test_category_head_cv_scores_every_pooled_question_once(small_index_dir, tmp_path):
+    from bench import category_head_cv
+
+    res = category_head_cv.main(folds=2, index_dir=small_index_dir, epochs=1, limit=40,
+                                embedder=FakeEmbedder(), out_dir=tmp_path, max_len=32)
+    assert res["questions"] == 40
+    rows = {r["head weight"]: r for r in res["table"]}
+    assert set(rows) == set(category_head_cv.HEAD_WEIGHTS)
+    assert all(0.0 <= r["top-1"] <= r["top-3"] <= 1.0 for r in rows.values())
+    saved = np.load(Path(res["path"]).with_suffix(".npz"))
+    assert saved["mixture"].shape == saved["head"].shape == (40, 17)
+    assert sorted(np.bincount(saved["fold"])) == [20, 20]
+    g = saved["gold"]
+    assert rows[0.0]["top-1"] == round(float(np.mean(saved["mixture"].argmax(1) == g)), 3)
+    assert rows[1.0]["top-1"] == round(float(np.mean(saved["head"].argmax(1) == g)), 3)
 
 
 def test_fresh_start_downloads_then_answers(small_index_dir, tmp_path):
