@@ -245,6 +245,18 @@ def test_category_head_cv_scores_every_pooled_question_once(small_index_dir, tmp
     assert rows[1.0]["top-1"] == round(float(np.mean(saved["head"].argmax(1) == g)), 3)
 
 
+def test_category_regression_holds_out_each_root_cause_code_once(small_index_dir, tmp_path):
+    from bench import category_regression
+
+    res = category_regression.main(folds=2, index_dir=small_index_dir, embedder=FakeEmbedder(),
+                                   out_dir=tmp_path)
+    rows = {r["set"]: r for r in res["table"]}
+    assert not res["head"]  # a --limit build has no head: the rows without it only
+    assert set(rows) == {"root-cause codes, mixture", "dev set, index classifier without head"}
+    assert rows["root-cause codes, mixture"]["questions"] >= 60  # the study's 72 accepted answers
+    assert all(0.0 <= r["top-1"] <= r["top-3"] <= 1.0 for r in rows.values())
+
+
 def test_fresh_start_downloads_then_answers(small_index_dir, tmp_path):
     """bench/fresh_start.py end to end on the small index: a real push to the local Hub,
     a real ``app.py`` subprocess with an empty index dir and no auto-build (the launcher
