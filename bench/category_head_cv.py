@@ -49,10 +49,11 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", epochs: float = 3.0,
     from advisor.classifier import TaxonomyClassifier
     from advisor.config import LABELLED_POSTS_FILE, Config
     from advisor.embedding import embedder_for
+    from advisor.eval import split_of
     from advisor.guidance import load_guidance
     from advisor.index import AdvisorIndex
     from advisor.known_issues import load_known_issues
-    from advisor.labelled import known_issue_texts, labelled_posts, training_texts
+    from advisor.labelled import known_issue_texts, read_labelled_posts, training_texts
     from advisor.memo import MemoEmbedder
     from advisor.taxonomy import CHALLENGE_CATEGORIES
     from builder.category_head import MAX_LEN, fit_category_head
@@ -60,8 +61,11 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", epochs: float = 3.0,
     cfg = Config.from_env(index_dir=Path(index_dir), disable_progress=True)
     emb = MemoEmbedder(embedder or embedder_for(cfg), size=1_000_000, max_batch=1_000_000)
     index = AdvisorIndex.load(cfg, embedder=emb)
-    posts = labelled_posts(Path(LABELLED_POSTS_FILE).parent)
-    pool = _pool_order(posts)[:limit] if limit else _pool_order(posts)
+    # the pool and order of ``bench.category_cv --pool all``: tune questions, then posts
+    eval_dir = Path(LABELLED_POSTS_FILE).parent
+    tune = [q for q in read_labelled_posts(eval_dir / "real_questions.jsonl")
+            if q.url and split_of(q.url) == "tune"]
+    pool = (tune + read_labelled_posts(eval_dir / "train_posts.jsonl"))[:limit]
     fold_of = np.random.default_rng(0).permutation(len(pool)) % folds
     guidance, kb = load_guidance(), known_issue_texts(load_known_issues())
     cat_index = {c: i for i, c in enumerate(CHALLENGE_CATEGORIES)}
@@ -87,17 +91,6 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", epochs: float = 3.0,
     result["path"] = str(path)
     print_tables(table)
     return result
-
-
-def _pool_order(posts: list) -> list:
-    """``bench.category_cv --pool all`` holds out the ``tune`` questions, then the training
-    posts, in file order: :func:`advisor.labelled.labelled_posts` returns them the other
-    way round."""
-    from advisor.config import LABELLED_POSTS_FILE
-    from advisor.labelled import read_labelled_posts
-
-    n_train = len(read_labelled_posts(Path(LABELLED_POSTS_FILE)))
-    return posts[n_train:] + posts[:n_train]
 
 
 if __name__ == "__main__":

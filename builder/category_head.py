@@ -2,7 +2,7 @@
 
 :func:`fit_category_head` fine-tunes the embedding model's transformer (the packaged
 all-MiniLM-L6-v2 by default) with one linear layer over its mean-pooled, L2-normalised
-output, by weighted cross-entropy on the labelled real posts (``source == "real_post"``:
+output, by cross-entropy on the labelled real posts (``source == "real_post"``:
 ``eval/train_posts.jsonl`` and the ``tune`` half of ``eval/real_questions.jsonl``). It
 runs under CPU bf16 autocast where the CPU has native bf16
 (:func:`advisor.embedding.native_bf16`), else in fp32. :meth:`FittedHead.save` writes the
@@ -55,8 +55,7 @@ HEAD_LEARNING_RATE = 1e-3
 WARMUP = 0.1  # share of the steps with a rising learning rate; then linear decay to 0
 SCALE = 20.0  # logits = SCALE * cosine-like score: normalised vectors give small dot products
 SEED = 0
-SOURCE_WEIGHTS = {"real_post": 1.0}  # only real posts train the head
-HEAD_SOURCES = ("real_post",)
+HEAD_SOURCES = ("real_post",)  # only real posts train the head
 
 
 @dataclass
@@ -170,7 +169,6 @@ def fit_category_head(texts: Sequence[LabelledText], base_model: str, epochs: fl
     model.train()
     bf16 = native_bf16() if bf16 is None else bf16
     y = torch.tensor([cat_index[t.category] for t in posts])
-    w = torch.tensor([SOURCE_WEIGHTS.get(t.source, 1.0) for t in posts])
     per_epoch = -(-len(posts) // BATCH)
     steps = max(1, round(per_epoch * epochs))
     opt = torch.optim.AdamW([{"params": model.encoder.parameters(), "lr": LEARNING_RATE},
@@ -192,8 +190,7 @@ def fit_category_head(texts: Sequence[LabelledText], base_model: str, epochs: fl
             enc = _encode(tokenizer, [posts[i].text for i in idx], max_len)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
-            loss = (torch.nn.functional.cross_entropy(logits.float(), y[idx], reduction="none")
-                    * w[idx]).sum() / w[idx].sum()
+            loss = torch.nn.functional.cross_entropy(logits.float(), y[idx])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
