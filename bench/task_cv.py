@@ -102,23 +102,16 @@ def parse_grid(specs: list[str]) -> dict[str, tuple[float, ...]]:
     return out
 
 
-def main(folds: int = 5, sets: list[str] | None = None, eval_dir: Path = ROOT / "eval",
-         index_dir: Path = ROOT / "index", out_dir: Path | None = None,
-         embedder=None, grid: dict[str, tuple[float, ...]] | None = None,
-         by_batch: bool = False) -> dict:
+def fit_fold_models(idx, index_dir: Path, rows: list[dict], qvecs: np.ndarray,
+                    fold_of: np.ndarray, folds: int) -> list:
+    """One task model per fold, fitted as the build does (the index's tagged model
+    chunks and the task descriptions) with the labelled requests of the other folds."""
     import faiss
 
-    from advisor import understanding as U
-    from advisor.config import Config
-    from advisor.index import AdvisorIndex
     from advisor.taskmodel import TaskModel, card_training_text
-    from advisor.tasks import load_task_specs, parse_request
+    from advisor.tasks import load_task_specs
     from builder.taskfit import MODEL_KINDS
 
-    overrides = apply_sets(sets or [])
-    rows = labelled_requests(eval_dir)
-    cfg = Config.from_env(index_dir=Path(index_dir), disable_progress=True)
-    idx = AdvisorIndex.load(cfg, embedder=embedder)
     vectors = faiss.read_index(str(Path(index_dir) / "vectors.faiss"))
     vectors = vectors.reconstruct_n(0, vectors.ntotal)
     card_rows, x_text, y = [], [], []
@@ -133,18 +126,35 @@ def main(folds: int = 5, sets: list[str] | None = None, eval_dir: Path = ROOT / 
     desc = {t: f"{s.title}. {s.description}" for t, s in specs.items() if s.description}
     dvec = idx.embedder.encode(list(desc.values()))
     desc_vectors = {t: dvec[j] for j, t in enumerate(desc)}
-    qvecs = idx.embedder.encode([r["question"] for r in rows])
-    fold_of = (batch_folds(rows, folds) if by_batch
-               else np.random.default_rng(0).permutation(len(rows)) % folds)
-    fold_models: list[TaskModel] = []
+    out = []
     for f in range(folds):
         t0 = time.perf_counter()
         tr = [j for j in range(len(rows)) if fold_of[j] != f]
-        model = TaskModel.fit(x_text, x_vec, y, descriptions=desc, description_vectors=desc_vectors,
-                              requests=[(rows[j]["question"], rows[j]["task"]) for j in tr],
-                              request_vectors=qvecs[tr])
-        fold_models.append(model)
+        out.append(TaskModel.fit(x_text, x_vec, y, descriptions=desc,
+                                 description_vectors=desc_vectors,
+                                 requests=[(rows[j]["question"], rows[j]["task"]) for j in tr],
+                                 request_vectors=qvecs[tr]))
         log.info("fold %d/%d fitted in %.0f s", f + 1, folds, time.perf_counter() - t0)
+    return out
+
+
+def main(folds: int = 5, sets: list[str] | None = None, eval_dir: Path = ROOT / "eval",
+         index_dir: Path = ROOT / "index", out_dir: Path | None = None,
+         embedder=None, grid: dict[str, tuple[float, ...]] | None = None,
+         by_batch: bool = False) -> dict:
+    from advisor import understanding as U
+    from advisor.config import Config
+    from advisor.index import AdvisorIndex
+    from advisor.tasks import parse_request
+
+    overrides = apply_sets(sets or [])
+    rows = labelled_requests(eval_dir)
+    cfg = Config.from_env(index_dir=Path(index_dir), disable_progress=True)
+    idx = AdvisorIndex.load(cfg, embedder=embedder)
+    qvecs = idx.embedder.encode([r["question"] for r in rows])
+    fold_of = (batch_folds(rows, folds) if by_batch
+               else np.random.default_rng(0).permutation(len(rows)) % folds)
+    fold_models = fit_fold_models(idx, Path(index_dir), rows, qvecs, fold_of, folds)
 
     guesses: dict[str, dict] = {}  # request id -> the first setting's reading
 

@@ -69,6 +69,7 @@ class FittedHead:
     losses: list[float] = field(default_factory=list)  # mean loss of each epoch
     seconds: float = 0.0
     n_texts: int = 0
+    classes: tuple[str, ...] = tuple(CHALLENGE_CATEGORIES)  # the linear layer's rows, in order
 
     def proba(self, texts: Sequence[str], batch: int = 64) -> np.ndarray:
         """(n, n_categories) probabilities in fp32 torch (what the ONNX export reproduces)."""
@@ -81,7 +82,7 @@ class FittedHead:
                 enc = _encode(self.tokenizer, texts[i:i + batch], self.max_len)
                 out.append(torch.softmax(self.model(enc["input_ids"], enc["attention_mask"],
                                                     enc["token_type_ids"]), -1).numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(CHALLENGE_CATEGORIES)))
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes)))
 
     def save(self, out_dir: Path | str) -> dict:
         """Write ``out_dir`` (must not exist yet) for :meth:`CategoryHead.load`; returns
@@ -104,7 +105,7 @@ class FittedHead:
         lin = self.model.linear  # type: ignore[attr-defined]
         np.savez(out / HEAD_FILE, weight=lin.weight.detach().float().numpy(),
                  bias=lin.bias.detach().float().numpy(), scale=np.float32(SCALE),
-                 categories=np.array(list(CHALLENGE_CATEGORIES)),
+                 categories=np.array(list(self.classes)),
                  format_version=np.int64(HEAD_FORMAT_VERSION))
         return meta
 
@@ -150,26 +151,44 @@ def fit_category_head(texts: Sequence[LabelledText], base_model: str, epochs: fl
     Raises:
         ValueError: no real post, or fewer than two categories among them.
     """
-    import torch
-    from tqdm.auto import tqdm
-    from transformers import AutoTokenizer
-
-    posts = [t for t in texts if t.source in HEAD_SOURCES]
-    cat_index = {c: i for i, c in enumerate(CHALLENGE_CATEGORIES)}
-    posts = [t for t in posts if t.category in cat_index]
+    posts = [t for t in texts if t.source in HEAD_SOURCES and t.category in CHALLENGE_CATEGORIES]
     if len({t.category for t in posts}) < 2:
         raise ValueError("The category head needs labelled real posts of at least two categories "
                          "(eval/train_posts.jsonl); set ADVISOR_CATEGORY_HEAD_EPOCHS=0 to build "
                          "without it.")
+    return fit_text_head([t.text for t in posts], [t.category for t in posts],
+                         CHALLENGE_CATEGORIES, base_model, epochs, max_len=max_len, bf16=bf16,
+                         disable_progress=disable_progress, what="category head")
+
+
+def fit_text_head(texts: Sequence[str], labels: Sequence[str], classes: Sequence[str],
+                  base_model: str, epochs: float, max_len: int = MAX_LEN,
+                  bf16: bool | None = None, disable_progress: bool = False,
+                  what: str = "head") -> FittedHead:
+    """Fine-tune ``base_model`` + a linear layer to name ``labels[i]`` (one of ``classes``)
+    of ``texts[i]``, by cross-entropy; the schedule is the module's settings.
+
+    Raises:
+        ValueError: a label outside ``classes``, or no text.
+    """
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoTokenizer
+
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted({lab for lab in labels if lab not in index})
+    if unknown or not texts:
+        raise ValueError(f"Cannot fine-tune the {what}: {len(texts)} texts, labels outside the "
+                         f"classes: {unknown[:5]}")
     started = time.perf_counter()
     torch.manual_seed(SEED)
     model_dir = resolve_model_dir(base_model)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    model = _module(model_dir, len(CHALLENGE_CATEGORIES))
+    model = _module(model_dir, len(classes))
     model.train()
     bf16 = native_bf16() if bf16 is None else bf16
-    y = torch.tensor([cat_index[t.category] for t in posts])
-    per_epoch = -(-len(posts) // BATCH)
+    y = torch.tensor([index[lab] for lab in labels])
+    per_epoch = -(-len(texts) // BATCH)
     steps = max(1, round(per_epoch * epochs))
     opt = torch.optim.AdamW([{"params": model.encoder.parameters(), "lr": LEARNING_RATE},
                              {"params": model.linear.parameters(), "lr": HEAD_LEARNING_RATE}],
@@ -180,14 +199,14 @@ def fit_category_head(texts: Sequence[LabelledText], base_model: str, epochs: fl
     gen = torch.Generator().manual_seed(SEED)
     losses: list[float] = []
     step = 0
-    bar = tqdm(total=steps, desc="Fine-tuning the category head", unit="batch",
+    bar = tqdm(total=steps, desc=f"Fine-tuning the {what}", unit="batch",
                disable=disable_progress)
     while step < steps:
         epoch_loss, n = 0.0, 0
-        for idx in torch.randperm(len(posts), generator=gen).split(BATCH):
+        for idx in torch.randperm(len(texts), generator=gen).split(BATCH):
             if step >= steps:
                 break
-            enc = _encode(tokenizer, [posts[i].text for i in idx], max_len)
+            enc = _encode(tokenizer, [texts[i] for i in idx], max_len)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
             loss = torch.nn.functional.cross_entropy(logits.float(), y[idx])
@@ -204,7 +223,7 @@ def fit_category_head(texts: Sequence[LabelledText], base_model: str, epochs: fl
     bar.close()
     model.eval()
     seconds = time.perf_counter() - started
-    log.info("Category head fine-tuned on %d posts, %d steps in %.0f s (bf16 %s); epoch losses %s",
-             len(posts), steps, seconds, bf16, [round(x, 3) for x in losses])
+    log.info("%s fine-tuned on %d texts, %d steps in %.0f s (bf16 %s); epoch losses %s",
+             what.capitalize(), len(texts), steps, seconds, bf16, [round(x, 3) for x in losses])
     return FittedHead(model=model, tokenizer=tokenizer, base_model=base_model, max_len=max_len,
-                      losses=losses, seconds=seconds, n_texts=len(posts))
+                      losses=losses, seconds=seconds, n_texts=len(texts), classes=tuple(classes))

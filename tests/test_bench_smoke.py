@@ -320,6 +320,46 @@ def test_task_cv_can_hold_each_collection_batch_out_whole():
             task_cv.parse_grid([bad])
 
 
+def test_task_head_cv_reads_every_pooled_request_once_per_weight(small_index_dir, tmp_path):
+    """The task head experiment: a head fitted per fold on the packaged MiniLM, each
+    pooled request read once per head weight; weight 0 is the shipped reading."""
+    from bench import task_head_cv
+
+    res = task_head_cv.main(folds=2, index_dir=small_index_dir, epochs=0.5, limit=40,
+                            embedder=FakeEmbedder(), base_model="packaged:all-MiniLM-L6-v2",
+                            max_len=24, out_dir=tmp_path)
+    assert res["requests"] == 40
+    rows = {r["head weight"]: r for r in res["table"]}
+    assert set(rows) == set(task_head_cv.HEAD_WEIGHTS)
+    assert all(0.0 <= r["task acc"] <= r["top-3"] <= 1.0 for r in rows.values())
+    saved = np.load(Path(res["path"]).with_suffix(".npz"))
+    assert saved["head"].shape == (40, len(saved["classes"]))
+    np.testing.assert_allclose(saved["head"].sum(1), 1.0, atol=1e-4)
+    assert sorted(np.bincount(saved["fold"])) == [20, 20]
+    assert res["head alone"] == round(float(np.mean(
+        saved["classes"][saved["head"].argmax(1)] == saved["gold"])), 3)
+
+
+def test_kb_encoder_cv_fine_tunes_and_matches_each_question_once(small_index_dir, tmp_path):
+    """The KB encoder experiment: per fold a fine-tuned encoder and the packaged one
+    match every labelled question once per dense share; the shared dense share is left
+    as found."""
+    import advisor.known_issues as ki
+    from bench import kb_encoder_cv
+
+    before = ki.W_DENSE
+    res = kb_encoder_cv.main(folds=2, index_dir=small_index_dir, epochs=0.02,
+                             embedder=FakeEmbedder(), base_model="packaged:all-MiniLM-L6-v2",
+                             max_len=16, max_entries=0, out_dir=tmp_path)
+    assert ki.W_DENSE == before
+    assert res["labelled"] > 100 and res["entries"] < len(ki.load_known_issues())
+    assert {(r["encoder"], r["dense share"]) for r in res["table"]} == {
+        (e, s) for e in ("packaged", "fine-tuned") for s in kb_encoder_cv.DENSE_SHARES}
+    for r in res["table"]:
+        assert 0.0 <= r["train first"] <= r["train top-3"] <= 1.0
+        assert 0.0 <= r["train shown"] <= 1.0
+
+
 def test_rank_fit_learns_weights_that_rank_the_good_model_first(small_index_dir, tmp_path):
     """On a toy set where only the likes feature tells the good model apart, both fits
     give likes the largest weight and rank it first; and the script runs end to end."""

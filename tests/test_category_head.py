@@ -78,6 +78,16 @@ def test_fit_refuses_posts_of_one_category():
         fit_category_head(one + others, MODEL, epochs=1)
 
 
+def test_generic_fit_refuses_labels_outside_its_classes_and_no_texts():
+    from builder.category_head import fit_text_head
+
+    with pytest.raises(ValueError, match="labels outside the classes: \\['image-to-text'\\]"):
+        fit_text_head(["read text off a photo"], ["image-to-text"], ["translation"], MODEL, 1,
+                      what="task head")
+    with pytest.raises(ValueError, match="0 texts"):
+        fit_text_head([], [], ["translation"], MODEL, 1)
+
+
 def test_load_without_head_corrupt_or_other_categories(fitted, tmp_path):
     _, head = fitted
     assert CategoryHead.load(tmp_path / "none") is None
