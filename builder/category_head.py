@@ -14,6 +14,9 @@ Why: 5-fold CV over 2,927 labelled posts (``python -m bench.category_head_cv``, 
 ``bench/RESULTS.md``, twenty-eighth pass): the head alone 0.639 top-1, the classifier's
 mixture 0.658, the mixture with the head at 0.3 0.679 (top-3 0.876 -> 0.889).
 
+:func:`fit_text_head` is the same fine-tune for any texts and label set
+(``bench/task_head_cv.py`` tries it on the labelled requests' tasks).
+
 This module imports torch and transformers; the app never imports it. It does not decide
 how much the head counts (:mod:`advisor.classifier`).
 """
