@@ -84,7 +84,7 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
                     model.predict = mixed
                     req = reader.understand(parse_request(rows[j]["question"]), qvecs[j])
                     read[w][j] = [req.task] + [a[0] for a in req.task_alternatives]
-                    alone[w][j] = mixed(rows[j]["question"], qvecs[j], k=1)[0].task
+                    alone[w][j] = mixed(rows[j]["question"], qvecs[j], k=len(model.labels))[0].task
         finally:
             model.predict = predict
     gold = [r["task"] for r in rows]
