@@ -54,10 +54,11 @@ class TorchEncoder:
         import torch
 
         out = []
+        step = max(batch_size, 64)  # the matcher asks for 8 (the app's memory); a bench may batch more
         self.model.eval()
         with torch.no_grad():
-            for i in range(0, len(texts), max(batch_size, 64)):
-                enc = self.tokenizer(list(texts[i:i + max(batch_size, 64)]), truncation=True,
+            for i in range(0, len(texts), step):
+                enc = self.tokenizer(list(texts[i:i + step]), truncation=True,
                                      max_length=self.max_len, padding=True, return_tensors="pt")
                 out.append(self.model(enc["input_ids"], enc["attention_mask"]).numpy())
         return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
@@ -67,16 +68,16 @@ def _encoder_module(model_dir: Path):
     import torch
     from transformers import AutoModel
 
+    from builder.category_head import mean_pool
+
     class Encoder(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.encoder = AutoModel.from_pretrained(str(model_dir))
 
         def forward(self, input_ids, attention_mask):
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled.float(), dim=-1)
+            return mean_pool(self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+                             .last_hidden_state, attention_mask)
 
     return Encoder()
 
@@ -88,6 +89,7 @@ def fit_pair_encoder(pairs: Sequence[tuple[str, str, str]], base_model: str, epo
     from transformers import AutoTokenizer
 
     from advisor.embedding import native_bf16, resolve_model_dir
+    from builder.category_head import warmup_linear
 
     torch.manual_seed(0)
     model_dir = resolve_model_dir(base_model)
@@ -97,9 +99,7 @@ def fit_pair_encoder(pairs: Sequence[tuple[str, str, str]], base_model: str, epo
     bf16 = native_bf16()
     steps = max(1, round(-(-len(pairs) // BATCH) * epochs))
     opt = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=0.01)
-    warm = max(1.0, 0.1 * steps)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (steps - s) / steps))
+    sched = warmup_linear(opt, steps)
     gen = torch.Generator().manual_seed(0)
     step = 0
     while step < steps:
@@ -136,13 +136,15 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
     from advisor.config import Config
     from advisor.embedding import embedder_for
     from bench.kb_fit import labelled_questions
-    from bench.kb_vote_cv import fold_of
+    from bench.kb_vote_cv import fold_of, part_columns
 
     cfg = Config.from_env(index_dir=Path(index_dir), disable_progress=True)
     base = embedder or embedder_for(cfg)
     issues = ki.load_known_issues()
     questions = labelled_questions(Path(eval_dir))
     solved = kb_store.read_solved_posts(Path(eval_dir) / "train_posts.jsonl")
+    # the packaged model's vectors of the entries, as the build stored them (kb_vote_cv too)
+    cache = kb_store.load_vector_cache(Path(index_dir), base.model_id)
     if max_entries is not None:  # a quick look: the labelled entries and a few others
         named = {q["entry"] for q in questions} | {p.entry for p in solved}
         keep = {i.id for i in issues if i.id in named} | {i.id for i in issues[:max_entries]}
@@ -164,7 +166,11 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
             seconds.append(round(time.perf_counter() - t0, 1))
             mine = np.flatnonzero(fold == f)
             for name, emb in (("packaged", base), ("fine-tuned", tuned)):
-                matcher = ki.KnownIssueMatcher(issues, emb, solved=kept)
+                packaged = name == "packaged"  # its entry and post vectors carry over folds
+                matcher = ki.KnownIssueMatcher(issues, emb, cache=cache if packaged else None,
+                                               solved=kept)
+                if packaged:
+                    cache = matcher._cache
                 texts = [questions[i]["text"][:4000] for i in mine]
                 qv = np.asarray(emb.encode(texts), np.float32) if texts else None
                 for share in DENSE_SHARES:
@@ -172,29 +178,18 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
                     for n, i in enumerate(mine):
                         q, text = questions[i], texts[n]
                         ms = matcher.match(text, qv[n])
-                        rank = None
+                        rank = 0
                         if q["entry"]:
                             s = matcher.semantic_scores(text, qv[n])
                             rank = int((s > s[matcher._pos[q["entry"]]]).sum())
                         got.setdefault((name, share), {})[int(i)] = (
                             rank, q["entry"] in [m.issue.id for m in ms],
-                            any(not m.loose for m in ms))
+                            any(not m.loose for m in ms), None)
     finally:
         ki.W_DENSE = saved
-    table = []
-    for (name, share), d in got.items():
-        row = {"encoder": name, "dense share": share}
-        for part in ("train", "tune"):
-            lab = [r for i, r in d.items() if questions[i]["source"] == part and questions[i]["entry"]]
-            none = [r for i, r in d.items() if questions[i]["source"] == part and not questions[i]["entry"]]
-            if not lab:
-                continue
-            row[f"{part} first"] = round(float(np.mean([r[0] == 0 for r in lab])), 3)
-            row[f"{part} top-3"] = round(float(np.mean([r[0] < 3 for r in lab])), 3)
-            row[f"{part} shown"] = round(float(np.mean([r[1] for r in lab])), 3)
-            row[f"{part} no-entry shown one"] = (round(float(np.mean([r[2] for r in none])), 3)
-                                                 if none else None)
-        table.append(row)
+    table = [{"encoder": name, "dense share": share,
+              **part_columns([d[i] for i in range(len(questions))], questions, key_points=False)}
+             for (name, share), d in got.items()]
     result = {"folds": folds, "epochs": epochs, "questions": len(questions),
               "labelled": sum(bool(q["entry"]) for q in questions), "entries": len(issues),
               "fit_seconds": seconds, "table": table}

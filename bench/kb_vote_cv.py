@@ -50,6 +50,29 @@ def shown_text(match) -> str:
     return " ".join([k.title, k.cause, *k.fix, k.snippet or ""])
 
 
+def part_columns(rows: Sequence[tuple], questions: Sequence[dict],
+                 key_points: bool = True) -> dict:
+    """Table columns for the training posts and ``tune`` apart, from one reading per
+    question ``(rank of the labelled entry, shown it, shown any clean match, key points
+    held or None)``: labelled entry first / top 3 / shown, questions with no entry shown
+    one, and (``key_points``) the mean key points held."""
+    row: dict = {}
+    for part in ("train", "tune"):
+        mine = [(r, q) for r, q in zip(rows, questions, strict=True) if q["source"] == part]
+        lab = [r for r, q in mine if q["entry"]]
+        none = [r for r, q in mine if not q["entry"]]
+        if not lab:
+            continue
+        row[f"{part} first"] = round(np.mean([r[0] == 0 for r in lab]), 3)
+        row[f"{part} top-3"] = round(np.mean([r[0] < 3 for r in lab]), 3)
+        row[f"{part} shown"] = round(np.mean([r[1] for r in lab]), 3)
+        row[f"{part} no-entry shown one"] = round(np.mean([r[2] for r in none]), 3) if none else None
+        if key_points:
+            held = [r[3] for r, q in mine if r[3] is not None]
+            row[f"{part} key points held"] = round(float(np.mean(held)), 3) if held else None
+    return row
+
+
 def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT / "eval",
          weights: Sequence[float] = WEIGHTS, floors: Sequence[float] = FLOORS,
          out_dir: Path | None = None, embedder=None) -> dict:
@@ -101,20 +124,7 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
     for (w, t), rows in got.items():
         if w == 0 and t != floors[0]:
             continue  # no vote: the floor does not matter
-        row = {"weight": w, "floor": t if w else "-"}
-        for part in ("train", "tune"):
-            mine = [(r, q) for r, q in zip(rows, questions, strict=True) if q["source"] == part]
-            lab = [r for r, q in mine if q["entry"]]
-            none = [r for r, q in mine if not q["entry"]]
-            if not lab:
-                continue
-            row[f"{part} first"] = round(np.mean([r[0] == 0 for r in lab]), 3)
-            row[f"{part} top-3"] = round(np.mean([r[0] < 3 for r in lab]), 3)
-            row[f"{part} shown"] = round(np.mean([r[1] for r in lab]), 3)
-            row[f"{part} no-entry shown one"] = round(np.mean([r[2] for r in none]), 3) if none else None
-            held = [r[3] for r, q in mine if r[3] is not None]
-            row[f"{part} key points held"] = round(float(np.mean(held)), 3) if held else None
-        table.append(row)
+        table.append({"weight": w, "floor": t if w else "-", **part_columns(rows, questions)})
     n_tune = sum(q["source"] == "tune" for q in questions)
     result = {"questions": len(questions), "tune": n_tune, "solved_posts": len(solved),
               "labelled": sum(bool(q["entry"]) for q in questions), "folds": folds,

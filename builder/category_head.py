@@ -118,6 +118,26 @@ def _encode(tokenizer, texts: Sequence[str], max_len: int):
                      padding=True, return_tensors="pt", return_token_type_ids=True)
 
 
+def mean_pool(hidden, attention_mask):
+    """The mean of ``hidden`` over the tokens ``attention_mask`` keeps, L2-normalised in
+    fp32: the sentence vector of a mean-pooling sentence-transformers model."""
+    import torch
+
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled.float(), dim=-1)
+
+
+def warmup_linear(opt, steps: int):
+    """The schedule of every fine-tune here: the learning rate rises over the first
+    :data:`WARMUP` share of ``steps``, then falls linearly to 0."""
+    import torch
+
+    warm = max(1.0, WARMUP * steps)
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (steps - s) / steps))
+
+
 def _module(model_dir: Path, n_classes: int):
     import torch
     from transformers import AutoModel
@@ -131,10 +151,7 @@ def _module(model_dir: Path, n_classes: int):
         def forward(self, input_ids, attention_mask, token_type_ids):
             hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
                                   token_type_ids=token_type_ids).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
-            return SCALE * self.linear(pooled)
+            return SCALE * self.linear(mean_pool(hidden, attention_mask))
 
     return Head()
 
@@ -196,9 +213,7 @@ def fit_text_head(texts: Sequence[str], labels: Sequence[str], classes: Sequence
     opt = torch.optim.AdamW([{"params": model.encoder.parameters(), "lr": LEARNING_RATE},
                              {"params": model.linear.parameters(), "lr": HEAD_LEARNING_RATE}],
                             weight_decay=0.01)
-    warm = max(1.0, WARMUP * steps)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (steps - s) / steps))
+    sched = warmup_linear(opt, steps)
     gen = torch.Generator().manual_seed(SEED)
     losses: list[float] = []
     step = 0
