@@ -30,7 +30,13 @@ it was solved. :func:`load_known_issues` reads and validates them.
    the best entry over :data:`FALLBACK_SCORE` stands in as a ``loose`` match, hedged the
    same way. (Withholding a doubtful entry always, as before, dropped the right fix for 2 of the 23 `tune` questions with a known issue:
    the check compares two short situations with one cosine each.) A signature match is
-   checked only when another entry matches too: a lone exact error line stays the fix.
+   checked only when another entry matches too: a lone exact error line stays the fix;
+4. **learned order**: steps 2-3 decide how many semantic slots the answer opens; which
+   entries fill them is the learned order of :mod:`advisor.kb_rank` (a linear score over
+   the blend, its parts, the solved posts' vote, the premise check and the rank, fitted
+   on the labelled training posts), among the entries over :data:`FALLBACK_SCORE` that no
+   signature matched. An entry under :data:`MIN_SEMANTIC_SCORE` fills its slot as a
+   ``loose`` match, and one whose premise is in doubt keeps that mark.
 
 The entries' vectors and the solved posts are stored in the index by
 :mod:`advisor.kb_store`. The composer (:mod:`advisor.compose`) leads the answer with the matches; with none it
@@ -51,6 +57,7 @@ import numpy as np
 
 from advisor.config import PROMPTS_DIR
 from advisor.errors import KnowledgeBaseError
+from advisor.kb_rank import RANK_WEIGHTS, learned_order
 from advisor.kb_store import SolvedPost, text_key
 from advisor.taxonomy import canonical_category
 
@@ -236,6 +243,7 @@ class KnownIssueMatcher:
         self._by_library = {lib: np.array([j for j, i in enumerate(self.issues) if lib in i.libraries])
                              for lib in self.libraries}  # library -> rows of its entries
         self.embedder = embedder
+        self.rank_weights = RANK_WEIGHTS  # None: the slots keep the entries meaning chose
         texts = [i.match_text for i in self.issues]
         # phrasings are scored on their own and count for their entry (``_owner``); the
         # TF-IDF vocabulary is fitted on descriptions and phrasings together, so a
@@ -380,8 +388,8 @@ class KnownIssueMatcher:
                 out["solved_url"] = self._solved_urls[int(who[j])]
             return out
 
-        out = [dataclasses.replace(m, **reading(self._pos[m.issue.id]))
-               for m in self.signature_matches(text)]
+        signed = self.signature_matches(text)
+        out = [dataclasses.replace(m, **reading(self._pos[m.issue.id])) for m in signed]
         # several signatures can fire on one error line ("CUDA out of memory" while
         # training and while serving): the entry the question reads closest to leads
         out.sort(key=lambda m: -float(scores[self._pos[m.issue.id]]))
@@ -415,4 +423,18 @@ class KnownIssueMatcher:
             out = [KnownIssueMatch(self.issues[j], round(float(scores[j]), 3), "semantic",
                                    premise_doubt=self._premise_fails(j, qvec), loose=True,
                                    **reading(j))]
-        return out[:k]
+        out = out[:k]
+        semantic = sum(m.how == "semantic" for m in out)
+        if not semantic or self.rank_weights is None or qvec is None or self._vecs is None:
+            return out
+        # meaning opened these slots; the learned order (advisor.kb_rank) fills them
+        out = [m for m in out if m.how != "semantic"]
+        taken = {m.issue.id for m in out}
+        order = learned_order(self, text[:4000], qvec, scores, self.rank_weights,
+                              {self._pos[m.issue.id] for m in signed})
+        picks = [j for j in order
+                 if scores[j] >= FALLBACK_SCORE and self.issues[j].id not in taken][:semantic]
+        return out + [KnownIssueMatch(self.issues[j], round(float(scores[j]), 3), "semantic",
+                                      premise_doubt=self._premise_fails(j, qvec),
+                                      loose=float(scores[j]) < MIN_SEMANTIC_SCORE, **reading(j))
+                      for j in picks]

@@ -484,3 +484,24 @@ def test_off_task_counts_tagged_picks_outside_the_task_and_its_stand_ins():
     assert off_task(got, [], "sentence-similarity", pool,
                     {"sentence-similarity": ("text-classification",)}) == (1, 4)
     assert off_task(got, [], None, pool, {}) == (4, 4)
+
+
+def test_kb_rank_fit_matches_each_question_once_per_order(small_index_dir, tmp_path):
+    """The learned-order fit: every question matched once per setting, with weights
+    fitted without its fold; the matcher's shipped weights are not changed."""
+    from advisor.kb_rank import RANK_FEATURES, RANK_WEIGHTS
+    from bench import kb_rank_fit
+
+    res = kb_rank_fit.main(folds=2, index_dir=small_index_dir, embedder=FakeEmbedder(),
+                           limit=150, out_dir=tmp_path)
+    assert res["questions"] == 150 and res["labelled"] > 20
+    assert [r["order"] for r in res["table"]] == [
+        "slots as meaning chose them", "by score alone", f"learned (held out, C={kb_rank_fit.C})"]
+    for r in res["table"]:
+        assert 0.0 <= r["train first"] <= r["train top-3"] <= 1.0
+        assert 0.0 <= r["train shown"] <= 1.0
+    # the learned order fills the slots meaning opened: no question gains a clean match
+    shown_one = [r["train no-entry shown one"] for r in res["table"]]
+    assert shown_one[1] <= shown_one[0] and shown_one[2] <= shown_one[0]
+    assert list(res["weights"]) == list(RANK_FEATURES)
+    assert len(RANK_WEIGHTS) == len(RANK_FEATURES)

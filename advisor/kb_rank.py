@@ -1,0 +1,109 @@
+"""Learned order of known-issue matches: which entries fill the answer's fix slots.
+
+:class:`advisor.known_issues.KnownIssueMatcher` decides *how many* entries an answer
+shows by meaning (signatures, then the blended score against its thresholds, the premise
+check, the loose fallback). This module decides *which* entries fill the slots that
+meaning opened: every entry among the :data:`CANDIDATES` best by the blended score is
+described by :data:`RANK_FEATURES` (the blend and each of its parts, the solved posts'
+vote, the library the question names, a signature, the premise check, its rank) and
+ordered by one linear score, :data:`RANK_WEIGHTS`.
+
+The weights are a logistic regression fitted on the real posts labelled with the entry
+that holds their accepted fix (``eval/train_posts.jsonl``; the ``tune`` questions are
+read apart, ``test`` never), each post read with its fold left out of the solved posts
+(``python -m bench.kb_rank_fit``, which prints them); the figures are in
+``bench/RESULTS.md``, thirtieth pass. This module does not match, threshold or write
+prose.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from advisor.known_issues import KnownIssueMatcher
+
+CANDIDATES = 20  # entries, best by the blended score, that the learned order may pick from
+NEIGHBOURS = 10  # nearest solved posts whose entries are counted (the "solved votes")
+RANK_FEATURES = (
+    "score",  # the blended score the thresholds read (advisor.known_issues)
+    "dense", "tfidf",  # title + description: MiniLM cosine, TF-IDF cosine
+    "phrasing dense", "phrasing tfidf",  # the entry's best phrasing, each measure apart
+    "nearest solved",  # cosine of the entry's nearest solved post
+    "solved votes", "solved count",  # summed cosine / count of the entry's posts among
+    # the question's NEIGHBOURS nearest solved posts
+    "library named", "signature", "premise doubt",
+    "below best",  # score minus the best entry's score
+    "log rank",  # log(1 + rank by score)
+)
+# Fitted by ``python -m bench.kb_rank_fit`` on the 1,891 non-``test`` questions labelled
+# with an entry or with none (902 with an entry; 134 are ``tune``, 46 of those with an entry); raw weights: the
+# standardised fit divided by each feature's scale, no intercept (only the order counts).
+# Held out (5 folds by source URL), the labelled entry is shown for 0.568 -> 0.612 of the
+# training posts and 0.717 -> 0.761 of the `tune` questions.
+RANK_WEIGHTS = (
+    -0.7582,  # score
+    2.8235,  # dense
+    4.2010,  # tfidf
+    -0.8603,  # phrasing dense
+    2.0335,  # phrasing tfidf
+    1.2965,  # nearest solved
+    -0.0894,  # solved votes
+    0.3617,  # solved count
+    0.0413,  # library named
+    1.6211,  # signature
+    0.0775,  # premise doubt
+    8.1935,  # below best
+    -0.8245,  # log rank
+)
+
+
+def rank_features(m: KnownIssueMatcher, text: str, q: np.ndarray, scores: np.ndarray,
+                  signed: set[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, X)``: the :data:`CANDIDATES` best entries by ``scores`` (the matcher's
+    blended scores for ``text``) and their :data:`RANK_FEATURES`, ``(len(rows), F)``.
+    Needs the matcher's vectors (``m._vecs``); ``q`` is the question's vector, ``signed``
+    the rows whose signature fired (read from ``text`` when not given)."""
+    rows = np.argsort(-scores, kind="stable")[:CANDIDATES]
+    q = np.asarray(q, np.float32)
+    q_tf = m._tfidf.transform([text])
+    n = len(m.issues)
+    tf = np.asarray((q_tf @ m._tf[rows].T).todense()).ravel()
+    dense = m._vecs[rows] @ q
+    p_dense, p_tf = np.zeros(n), np.zeros(n)
+    if m._tf_phr is not None:
+        np.maximum.at(p_tf, m._owner, np.asarray((q_tf @ m._tf_phr.T).todense()).ravel())
+        np.maximum.at(p_dense, m._owner, m._phr_vecs @ q)
+    near, votes, count = np.zeros(n), np.zeros(n), np.zeros(n)
+    if m._solved_vecs is not None:
+        sims = m._solved_vecs @ q
+        np.maximum.at(near, m._solved_rows, np.maximum(sims, 0))
+        top = np.argsort(-sims, kind="stable")[:NEIGHBOURS]
+        np.add.at(votes, m._solved_rows[top], sims[top])
+        np.add.at(count, m._solved_rows[top], 1)
+    from advisor.known_issues import named_libraries
+
+    lib = np.zeros(n)
+    for name in named_libraries(text, m.libraries):
+        lib[m._by_library[name]] = 1
+    if signed is None:
+        signed = {m._pos[hit.issue.id] for hit in m.signature_matches(text)}
+    sig = np.zeros(n)
+    sig[list(signed)] = 1
+    doubt = np.array([m._premise_fails(int(j), q) for j in rows], float)
+    s = scores[rows]
+    X = np.stack([s, dense, tf, p_dense[rows], p_tf[rows], near[rows], votes[rows],
+                  count[rows], lib[rows], sig[rows], doubt, s - s.max(),
+                  np.log1p(np.arange(len(rows)))], 1)
+    return rows, X
+
+
+def learned_order(m: KnownIssueMatcher, text: str, q: np.ndarray, scores: np.ndarray,
+                  weights: tuple[float, ...] | np.ndarray = RANK_WEIGHTS,
+                  signed: set[int] | None = None) -> list[int]:
+    """Entry rows of the :data:`CANDIDATES` best by ``scores``, best first by
+    ``weights`` over :data:`RANK_FEATURES` (ties keep the order by score)."""
+    rows, X = rank_features(m, text, q, scores, signed)
+    return rows[np.argsort(-(X @ np.asarray(weights, float)), kind="stable")].tolist()

@@ -1,0 +1,91 @@
+"""The learned order of known-issue matches (advisor.kb_rank): what it reads, and that it
+only fills the slots that meaning opened."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from advisor.kb_rank import CANDIDATES, RANK_FEATURES, RANK_WEIGHTS, learned_order, rank_features
+from advisor.known_issues import (
+    FALLBACK_SCORE,
+    MIN_SEMANTIC_SCORE,
+    KnownIssueMatcher,
+    load_known_issues,
+)
+
+COL = {name: i for i, name in enumerate(RANK_FEATURES)}
+
+
+@pytest.fixture(scope="module")
+def matcher():
+    from tests.conftest import FakeEmbedder
+
+    return KnownIssueMatcher(load_known_issues(), FakeEmbedder())
+
+
+def _texts(m, n=40):
+    """Real entries' own descriptions and examples (the KB's words, not eval questions)."""
+    return [t for i in m.issues[:n] for t in (i.description, i.example) if t]
+
+
+def test_the_weights_cover_every_feature():
+    assert len(RANK_WEIGHTS) == len(RANK_FEATURES)
+    assert any(w != 0 for w in RANK_WEIGHTS)  # fitted, not a placeholder
+
+
+def test_features_describe_the_best_entries_by_score(matcher):
+    for text in _texts(matcher, 10):
+        q = matcher.embedder.encode([text])[0]
+        scores = matcher.semantic_scores(text, q)
+        rows, X = rank_features(matcher, text, q, scores)
+        assert X.shape == (CANDIDATES, len(RANK_FEATURES))
+        np.testing.assert_allclose(X[:, COL["score"]], scores[rows])
+        assert list(rows) == list(np.argsort(-scores, kind="stable")[:CANDIDATES])
+        assert X[0, COL["below best"]] == 0 and (X[:, COL["below best"]] <= 0).all()
+        np.testing.assert_allclose(X[:, COL["log rank"]], np.log1p(np.arange(CANDIDATES)))
+        np.testing.assert_allclose(X[:, COL["dense"]], matcher._vecs[rows] @ q, rtol=1e-5)
+        fired = {matcher._pos[h.issue.id] for h in matcher.signature_matches(text)}
+        assert {int(r) for r, s in zip(rows, X[:, COL["signature"]], strict=True) if s} == fired & set(rows.tolist())
+        assert (X[:, COL["solved count"]] == 0).all()  # no solved posts in this matcher
+        # the rows whose signature fired can be handed over instead of read again
+        _, again = rank_features(matcher, text, q, scores, signed={int(rows[-1])})
+        assert again[:, COL["signature"]].tolist() == [0.0] * (CANDIDATES - 1) + [1.0]
+
+
+def test_the_learned_order_fills_only_the_slots_meaning_opened(matcher):
+    """The same signature matches and as many semantic ones as without the learned order;
+    each filled entry passes the fallback floor and is loose exactly when it is under the
+    semantic threshold; weights that prefer a worse rank pick other entries."""
+    reverse = np.zeros(len(RANK_FEATURES))
+    reverse[COL["log rank"]] = 1.0  # the lowest-ranked candidates first
+    changed = filled = 0
+    for text in _texts(matcher):
+        q = matcher.embedder.encode([text])[0]
+        matcher.rank_weights = None
+        plain = matcher.match(text, q)
+        matcher.rank_weights = RANK_WEIGHTS
+        shipped = matcher.match(text, q)
+        matcher.rank_weights = reverse
+        flipped = matcher.match(text, q)
+        matcher.rank_weights = RANK_WEIGHTS
+        scores = matcher.semantic_scores(text, q)
+        for got in (shipped, flipped):
+            assert [m.issue.id for m in got if m.how == "signature"] == [
+                m.issue.id for m in plain if m.how == "signature"]
+            assert sum(m.how == "semantic" for m in got) == sum(m.how == "semantic" for m in plain)
+            for m in got:
+                if m.how == "semantic":
+                    filled += 1
+                    j = matcher._pos[m.issue.id]
+                    assert scores[j] >= FALLBACK_SCORE - 1e-6
+                    assert m.loose == (scores[j] < MIN_SEMANTIC_SCORE)
+        sem = [m.issue.id for m in flipped if m.how == "semantic"]
+        if sem:
+            order = learned_order(matcher, text, q, scores, reverse)
+            signed = {m.issue.id for m in flipped if m.how == "signature"}
+            eligible = [matcher.issues[j].id for j in order
+                        if scores[j] >= FALLBACK_SCORE and matcher.issues[j].id not in signed]
+            assert sem == eligible[:len(sem)]
+            changed += sem != [m.issue.id for m in plain if m.how == "semantic"]
+    assert filled >= 10 and changed >= 1
