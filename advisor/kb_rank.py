@@ -38,6 +38,13 @@ RANK_FEATURES = (
     "below best",  # score minus the best entry's score
     "log rank",  # log(1 + rank by score)
 )
+# A second entry fills a second slot when meaning opened one and no signature matched,
+# and its learned score is within this of the first's (the answer's "Also possible").
+# Held out (``python -m bench.kb_rank_fit``), 0.25 / 0.5 / 1.0 show the labelled entry
+# for 0.623 / 0.632 / 0.640 of the training posts (0.612 without) and two entries to
+# 0.29 / 0.35 / 0.45 of questions (0.24); on `tune`, 0.5 added 7 words to the median
+# answer (337 -> 344, bar 350) and 0.25 one, so 0.25.
+SECOND_WITHIN = 0.25
 # Fitted by ``python -m bench.kb_rank_fit`` on the 1,891 non-``test`` questions labelled
 # with an entry or with none (902 with an entry; 134 are ``tune``, 46 of those with an entry); raw weights: the
 # standardised fit divided by each feature's scale, no intercept (only the order counts).
@@ -102,8 +109,11 @@ def rank_features(m: KnownIssueMatcher, text: str, q: np.ndarray, scores: np.nda
 
 def learned_order(m: KnownIssueMatcher, text: str, q: np.ndarray, scores: np.ndarray,
                   weights: tuple[float, ...] | np.ndarray = RANK_WEIGHTS,
-                  signed: set[int] | None = None) -> list[int]:
+                  signed: set[int] | None = None) -> tuple[list[int], np.ndarray]:
     """Entry rows of the :data:`CANDIDATES` best by ``scores``, best first by
-    ``weights`` over :data:`RANK_FEATURES` (ties keep the order by score)."""
+    ``weights`` over :data:`RANK_FEATURES` (ties keep the order by score), and their
+    learned scores in that order."""
     rows, X = rank_features(m, text, q, scores, signed)
-    return rows[np.argsort(-(X @ np.asarray(weights, float)), kind="stable")].tolist()
+    learned = X @ np.asarray(weights, float)
+    order = np.argsort(-learned, kind="stable")
+    return rows[order].tolist(), learned[order]

@@ -57,7 +57,7 @@ import numpy as np
 
 from advisor.config import PROMPTS_DIR
 from advisor.errors import KnowledgeBaseError
-from advisor.kb_rank import RANK_WEIGHTS, learned_order
+from advisor.kb_rank import RANK_WEIGHTS, SECOND_WITHIN, learned_order
 from advisor.kb_store import SolvedPost, text_key
 from advisor.taxonomy import canonical_category
 
@@ -244,6 +244,7 @@ class KnownIssueMatcher:
                              for lib in self.libraries}  # library -> rows of its entries
         self.embedder = embedder
         self.rank_weights = RANK_WEIGHTS  # None: the slots keep the entries meaning chose
+        self.second_within = SECOND_WITHIN  # 0: never a second slot of its own
         texts = [i.match_text for i in self.issues]
         # phrasings are scored on their own and count for their entry (``_owner``); the
         # TF-IDF vocabulary is fitted on descriptions and phrasings together, so a
@@ -430,10 +431,14 @@ class KnownIssueMatcher:
         # meaning opened these slots; the learned order (advisor.kb_rank) fills them
         out = [m for m in out if m.how != "semantic"]
         taken = {m.issue.id for m in out}
-        order = learned_order(self, text[:4000], qvec, scores, self.rank_weights,
-                              {self._pos[m.issue.id] for m in signed})
-        picks = [j for j in order
-                 if scores[j] >= FALLBACK_SCORE and self.issues[j].id not in taken][:semantic]
+        order, learned = learned_order(self, text[:4000], qvec, scores, self.rank_weights,
+                                       {self._pos[m.issue.id] for m in signed})
+        ok = [(j, v) for j, v in zip(order, learned, strict=True)
+              if scores[j] >= FALLBACK_SCORE and self.issues[j].id not in taken]
+        if (semantic == 1 and not out and k > 1 and len(ok) > 1
+                and ok[0][1] - ok[1][1] < self.second_within):
+            semantic = 2  # two entries the learned order can hardly tell apart
+        picks = [j for j, _ in ok[:semantic]]
         return out + [KnownIssueMatch(self.issues[j], round(float(scores[j]), 3), "semantic",
                                       premise_doubt=self._premise_fails(j, qvec),
                                       loose=float(scores[j]) < MIN_SEMANTIC_SCORE, **reading(j))

@@ -10,10 +10,12 @@ the other folds' questions only. Each question is then matched exactly as the ap
 with the weights fitted without its fold.
 
 Reported for the training posts and ``tune`` apart (:func:`bench.kb_vote_cv.part_columns`):
-the labelled entry first / top 3 / shown, questions with no entry shown one (unchanged by
-construction: the learned order only fills the slots meaning opened), and the key points
-the shown entries hold. Rows: the slots filled as meaning chose them (no learned order),
-by score alone (all weights 0), and by the held-out fit. Last, the weights fitted on
+the labelled entry first / top 3 / shown, questions with no entry shown one (a clean
+match: the learned order only fills the slots meaning opened, so this does not rise), the
+key points the shown entries hold and the share of questions shown two entries. Rows: the
+slots filled as meaning chose them (no learned order), by score alone (all weights 0), by
+the held-out fit, and by it with a second slot opened when the first two learned scores
+are within each of :data:`SECONDS` (:data:`advisor.kb_rank.SECOND_WITHIN`). Last, the weights fitted on
 every question, raw (divided by each feature's scale; no intercept), to copy into
 :data:`advisor.kb_rank.RANK_WEIGHTS`. ``test`` is never read.
 
@@ -36,6 +38,7 @@ from bench.kb_vote_cv import fold_of, part_columns, shown_text
 
 ROOT = Path(__file__).resolve().parents[1]
 C = 1.0  # inverse L2 strength; 0.1 and 1.0 read alike in CV
+SECONDS = (0.25, 0.5, 1.0)  # settings of advisor.kb_rank.SECOND_WITHIN tried
 
 
 def fit_weights(X: np.ndarray, y: np.ndarray, c: float = C) -> np.ndarray:
@@ -84,16 +87,18 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
                 np.concatenate([feats[i][2] for i in keep]))
 
     held = {f: fit_weights(*stack(np.flatnonzero(fold != f))) for f in range(folds)}
-    settings = {"slots as meaning chose them": lambda f: None,
-                "by score alone": lambda f: np.zeros(len(RANK_FEATURES)),
-                f"learned (held out, C={C})": lambda f: held[f]}
+    settings = [("slots as meaning chose them", lambda f: None, 0.0),
+                ("by score alone", lambda f: np.zeros(len(RANK_FEATURES)), 0.0),
+                (f"learned (held out, C={C})", lambda f: held[f], 0.0)]
+    settings += [(f"learned, a second slot within {w}", lambda f: held[f], w) for w in SECONDS]
     table = []
-    for name, weights in settings.items():
-        got = []
+    for name, weights, within in settings:
+        got, second = [], 0
         for i, q in enumerate(questions):
             m = matchers[int(fold[i])]
-            m.rank_weights = weights(int(fold[i]))
+            m.rank_weights, m.second_within = weights(int(fold[i])), within
             ms = m.match(q["text"][:4000], qvecs[i])
+            second += len(ms) > 1
             rows, X, y = feats[i]
             w = m.rank_weights
             order = rows if w is None else rows[np.argsort(-(X @ w), kind="stable")]
@@ -103,7 +108,8 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
                   if q["key_points"] else None)
             got.append((rank, q["entry"] in [x.issue.id for x in ms],
                         any(not x.loose for x in ms), kp))
-        table.append({"order": name, **part_columns(got, questions)})
+        table.append({"order": name, **part_columns(got, questions),
+                      "two entries shown": round(second / max(1, len(questions)), 3)})
     weights = fit_weights(*stack(range(len(questions))))
     result = {"questions": len(questions), "labelled": sum(bool(q["entry"]) for q in questions),
               "tune": sum(q["source"] == "tune" for q in questions), "folds": folds,

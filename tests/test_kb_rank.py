@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from advisor.kb_rank import CANDIDATES, RANK_FEATURES, RANK_WEIGHTS, learned_order, rank_features
+from advisor.kb_rank import (
+    CANDIDATES,
+    RANK_FEATURES,
+    RANK_WEIGHTS,
+    SECOND_WITHIN,
+    learned_order,
+    rank_features,
+)
 from advisor.known_issues import (
     FALLBACK_SCORE,
     MIN_SEMANTIC_SCORE,
@@ -60,6 +67,7 @@ def test_the_learned_order_fills_only_the_slots_meaning_opened(matcher):
     reverse = np.zeros(len(RANK_FEATURES))
     reverse[COL["log rank"]] = 1.0  # the lowest-ranked candidates first
     changed = filled = 0
+    matcher.second_within = 0.0  # no second slot of its own: the count is meaning's
     for text in _texts(matcher):
         q = matcher.embedder.encode([text])[0]
         matcher.rank_weights = None
@@ -82,10 +90,33 @@ def test_the_learned_order_fills_only_the_slots_meaning_opened(matcher):
                     assert m.loose == (scores[j] < MIN_SEMANTIC_SCORE)
         sem = [m.issue.id for m in flipped if m.how == "semantic"]
         if sem:
-            order = learned_order(matcher, text, q, scores, reverse)
+            order, _ = learned_order(matcher, text, q, scores, reverse)
             signed = {m.issue.id for m in flipped if m.how == "signature"}
             eligible = [matcher.issues[j].id for j in order
                         if scores[j] >= FALLBACK_SCORE and matcher.issues[j].id not in signed]
             assert sem == eligible[:len(sem)]
             changed += sem != [m.issue.id for m in plain if m.how == "semantic"]
     assert filled >= 10 and changed >= 1
+    matcher.second_within = SECOND_WITHIN
+
+
+def test_a_second_slot_opens_when_the_learned_scores_are_close(matcher):
+    """With one semantic slot and no signature, a second entry is shown exactly when the
+    two best eligible learned scores are within ``second_within``."""
+    opened = 0
+    for text in _texts(matcher):
+        q = matcher.embedder.encode([text])[0]
+        matcher.second_within = 0.0
+        one = matcher.match(text, q)
+        matcher.second_within = 1e9
+        wide = matcher.match(text, q)
+        matcher.second_within = SECOND_WITHIN
+        if len(one) == 1 and one[0].how == "semantic":
+            scores = matcher.semantic_scores(text, q)
+            order, _ = learned_order(matcher, text, q, scores)
+            ok = [j for j in order if scores[j] >= FALLBACK_SCORE]
+            assert [m.issue.id for m in wide] == [matcher.issues[j].id for j in ok[:2]]
+            opened += len(wide) == 2
+        else:
+            assert [m.issue.id for m in wide] == [m.issue.id for m in one]
+    assert opened >= 3
