@@ -34,9 +34,11 @@ it was solved. :func:`load_known_issues` reads and validates them.
 4. **learned order**: steps 2-3 decide how many semantic slots the answer opens; which
    entries fill them is the learned order of :mod:`advisor.kb_rank` (a linear score over
    the blend, its parts, the solved posts' vote, the premise check and the rank, fitted
-   on the labelled training posts), among the entries over :data:`FALLBACK_SCORE` that no
-   signature matched. An entry under :data:`MIN_SEMANTIC_SCORE` fills its slot as a
-   ``loose`` match, and one whose premise is in doubt keeps that mark.
+   on the labelled non-``test`` questions), among the entries over :data:`FALLBACK_SCORE`
+   that no shown signature matched. An entry under :data:`MIN_SEMANTIC_SCORE` fills its
+   slot as a ``loose`` match, and one whose premise is in doubt keeps that mark. With one
+   semantic slot and no signature, a second opens when the first two learned scores are
+   within :data:`advisor.kb_rank.SECOND_WITHIN`.
 
 The entries' vectors and the solved posts are stored in the index by
 :mod:`advisor.kb_store`. The composer (:mod:`advisor.compose`) leads the answer with the matches; with none it
