@@ -31,6 +31,8 @@ RANK_FEATURES = (
     "score",  # the blended score the thresholds read (advisor.known_issues)
     "dense", "tfidf",  # title + description: MiniLM cosine, TF-IDF cosine
     "phrasing dense", "phrasing tfidf",  # the entry's best phrasing, each measure apart
+    "example tfidf", "cause and fix tfidf",  # TF-IDF cosine with the entry's example and
+    # with its cause + fix steps (the words of the error and of the remedy)
     "nearest solved",  # cosine of the entry's nearest solved post
     "solved votes", "solved count",  # summed cosine / count of the entry's posts among
     # the question's NEIGHBOURS nearest solved posts
@@ -41,29 +43,34 @@ RANK_FEATURES = (
 # A second entry fills a second slot when meaning opened one and no signature matched,
 # and its learned score is within this of the first's (the answer's "Also possible").
 # Held out (``python -m bench.kb_rank_fit``), 0.25 / 0.5 / 1.0 show the labelled entry
-# for 0.623 / 0.632 / 0.640 of the training posts (0.612 without) and two entries to
-# 0.29 / 0.35 / 0.45 of questions (0.24); on `tune`, 0.5 added 7 words to the median
+# for 0.625 / 0.632 / 0.641 of the training posts (0.616 without) and two entries to
+# 0.29 / 0.35 / 0.46 of questions (0.24); on `tune`, 0.5 added 7 words to the median
 # answer (337 -> 344, bar 350) and 0.25 one, so 0.25.
 SECOND_WITHIN = 0.25
 # Fitted by ``python -m bench.kb_rank_fit`` on the 1,891 non-``test`` questions labelled
-# with an entry or with none (902 with an entry; 134 are ``tune``, 46 of those with an entry); raw weights: the
-# standardised fit divided by each feature's scale, no intercept (only the order counts).
-# Held out (5 folds by source URL), the labelled entry is shown for 0.568 -> 0.612 of the
-# training posts and 0.717 -> 0.761 of the `tune` questions.
+# with an entry or with none (902 with an entry; 134 are ``tune``, 46 of those with an
+# entry); raw weights: the standardised fit divided by each feature's scale, no
+# intercept (only the order counts).
+# Held out (5 folds by source URL), the labelled entry is ranked first for 0.554 -> 0.593
+# of the 856 training posts with one (0.652 -> 0.761 of the 46 `tune` ones) and shown for
+# 0.568 -> 0.616 (0.717 -> 0.761); without the example and cause-and-fix features, 0.581
+# first and 0.612 shown.
 RANK_WEIGHTS = (
-    -0.7582,  # score
-    2.8235,  # dense
-    4.2010,  # tfidf
-    -0.8603,  # phrasing dense
-    2.0335,  # phrasing tfidf
-    1.2965,  # nearest solved
-    -0.0894,  # solved votes
-    0.3617,  # solved count
-    0.0413,  # library named
-    1.6211,  # signature
-    0.0775,  # premise doubt
-    8.1935,  # below best
-    -0.8245,  # log rank
+    -1.0956,  # score
+    2.4201,  # dense
+    1.3517,  # tfidf
+    -0.7468,  # phrasing dense
+    1.5404,  # phrasing tfidf
+    1.9070,  # example tfidf
+    4.1980,  # cause and fix tfidf
+    1.3290,  # nearest solved
+    -0.0534,  # solved votes
+    0.3231,  # solved count
+    0.0025,  # library named
+    1.4799,  # signature
+    0.1041,  # premise doubt
+    8.4297,  # below best
+    -0.7886,  # log rank
 )
 
 
@@ -101,7 +108,9 @@ def rank_features(m: KnownIssueMatcher, text: str, q: np.ndarray, scores: np.nda
     sig[list(signed)] = 1
     doubt = np.array([m._premise_fails(int(j), q) for j in rows], float)
     s = scores[rows]
-    X = np.stack([s, dense, tf, p_dense[rows], p_tf[rows], near[rows], votes[rows],
+    example = np.asarray((q_tf @ m._tf_example[rows].T).todense()).ravel()
+    fix = np.asarray((q_tf @ m._tf_fix[rows].T).todense()).ravel()
+    X = np.stack([s, dense, tf, p_dense[rows], p_tf[rows], example, fix, near[rows], votes[rows],
                   count[rows], lib[rows], sig[rows], doubt, s - s.max(),
                   np.log1p(np.arange(len(rows)))], 1)
     return rows, X

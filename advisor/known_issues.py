@@ -259,6 +259,10 @@ class KnownIssueMatcher:
         fitted = self._tfidf.fit_transform((texts + phrasings) or ["empty"])
         self._tf = fitted[:len(texts)] if texts else fitted
         self._tf_phr = fitted[len(texts):] if phrasings else None
+        # each entry's own example and its cause + fix, in the same vocabulary: features
+        # of the learned order (advisor.kb_rank), not of the blended score
+        self._tf_example = self._tfidf.transform([i.example for i in self.issues] or [""])
+        self._tf_fix = self._tfidf.transform([" ".join([i.cause, *i.fix]) for i in self.issues] or [""])
         self._vecs = self._phr_vecs = None
         self._solved_vecs: np.ndarray | None = None  # (m, dim), one row per solved post
         self._solved_rows = np.zeros(0, np.int64)  # the entry each solved post names

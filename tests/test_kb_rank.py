@@ -55,6 +55,10 @@ def test_features_describe_the_best_entries_by_score(matcher):
         fired = {matcher._pos[h.issue.id] for h in matcher.signature_matches(text)}
         assert {int(r) for r, s in zip(rows, X[:, COL["signature"]], strict=True) if s} == fired & set(rows.tolist())
         assert (X[:, COL["solved count"]] == 0).all()  # no solved posts in this matcher
+        fix = matcher._tfidf.transform([" ".join([matcher.issues[rows[0]].cause,
+                                                  *matcher.issues[rows[0]].fix])])
+        want = (matcher._tfidf.transform([text]) @ fix.T).toarray()[0, 0]
+        assert X[0, COL["cause and fix tfidf"]] == pytest.approx(want)
         # the rows whose signature fired can be handed over instead of read again
         _, again = rank_features(matcher, text, q, scores, signed={int(rows[-1])})
         assert again[:, COL["signature"]].tolist() == [0.0] * (CANDIDATES - 1) + [1.0]
