@@ -4,16 +4,19 @@
 shows by meaning (signatures, then the blended score against its thresholds, the premise
 check, the loose fallback). This module decides *which* entries fill the slots that
 meaning opened: every entry among the :data:`CANDIDATES` best by the blended score is
-described by :data:`RANK_FEATURES` (the blend and each of its parts, the solved posts'
-vote, the library the question names, a signature, the premise check, its rank) and
-ordered by one linear score, :data:`RANK_WEIGHTS`.
+described by :data:`RANK_FEATURES` (the blend and each of its parts, the words of its
+example and of its cause and fix, the solved posts' vote, the library the question names,
+a signature, the premise check, its rank) and ordered by one linear score,
+:data:`RANK_WEIGHTS`. With one slot opened and no signature, a second opens when the
+first two learned scores are within :data:`SECOND_WITHIN`.
 
-The weights are a logistic regression fitted on the real posts labelled with the entry
-that holds their accepted fix (``eval/train_posts.jsonl``; the ``tune`` questions are
-read apart, ``test`` never), each post read with its fold left out of the solved posts
-(``python -m bench.kb_rank_fit``, which prints them); the figures are in
-``bench/RESULTS.md``, thirtieth pass. This module does not match, threshold or write
-prose.
+The weights are a logistic regression fitted on the real questions labelled with the
+entry that holds their accepted fix, or with none (the training posts of
+``eval/train_posts.jsonl`` and the ``tune`` half of ``eval/real_questions.jsonl``;
+``test`` never), each read with its fold left out of the solved posts
+(``python -m bench.kb_rank_fit``, which reports them held out and prints the weights);
+the figures are in ``bench/RESULTS.md``, thirtieth pass. This module does not match,
+threshold or write prose.
 """
 
 from __future__ import annotations
