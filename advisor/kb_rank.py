@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from advisor.known_issues import KnownIssueMatcher
+    from advisor.known_issues import KnownIssueMatcher, QuestionReading
 
 CANDIDATES = 20  # entries, best by the blended score, that the learned order may pick from
 NEIGHBOURS = 10  # nearest solved posts whose entries are counted (the "solved votes")
@@ -77,55 +77,48 @@ RANK_WEIGHTS = (
 )
 
 
-def rank_features(m: KnownIssueMatcher, text: str, q: np.ndarray, scores: np.ndarray,
+def rank_features(m: KnownIssueMatcher, seen: QuestionReading, q: np.ndarray,
                   signed: set[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(rows, X)``: the :data:`CANDIDATES` best entries by ``scores`` (the matcher's
-    blended scores for ``text``) and their :data:`RANK_FEATURES`, ``(len(rows), F)``.
-    Needs the matcher's vectors (``m._vecs``); ``q`` is the question's vector, ``signed``
-    the rows whose signature fired (read from ``text`` when not given)."""
-    rows = np.argsort(-scores, kind="stable")[:CANDIDATES]
-    q = np.asarray(q, np.float32)
-    q_tf = m._tfidf.transform([text])
+    """``(rows, X)``: the :data:`CANDIDATES` best entries by ``seen.scores`` and their
+    :data:`RANK_FEATURES`, ``(len(rows), F)``, from what :meth:`KnownIssueMatcher.read`
+    measured (``seen``; it needs the matcher's vectors). ``q`` is the question's vector,
+    ``signed`` the rows whose signature fired (read from ``seen.text`` when not given)."""
+    rows = np.argsort(-seen.scores, kind="stable")[:CANDIDATES]
     n = len(m.issues)
-    tf = np.asarray((q_tf @ m._tf[rows].T).todense()).ravel()
-    dense = m._vecs[rows] @ q
     p_dense, p_tf = np.zeros(n), np.zeros(n)
-    if m._tf_phr is not None:
-        np.maximum.at(p_tf, m._owner, np.asarray((q_tf @ m._tf_phr.T).todense()).ravel())
-        np.maximum.at(p_dense, m._owner, m._phr_vecs @ q)
-    near, votes, count = np.zeros(n), np.zeros(n), np.zeros(n)
-    if m._solved_vecs is not None:
-        sims = m._solved_vecs @ q
-        np.maximum.at(near, m._solved_rows, np.maximum(sims, 0))
-        top = np.argsort(-sims, kind="stable")[:NEIGHBOURS]
-        np.add.at(votes, m._solved_rows[top], sims[top])
+    if seen.tf_phr is not None:
+        np.maximum.at(p_tf, m._owner, seen.tf_phr)
+        np.maximum.at(p_dense, m._owner, seen.dense_phr)
+    near = np.zeros(n) if seen.near is None else seen.near
+    votes, count = np.zeros(n), np.zeros(n)
+    if seen.sims is not None:
+        top = np.argsort(-seen.sims, kind="stable")[:NEIGHBOURS]
+        np.add.at(votes, m._solved_rows[top], seen.sims[top])
         np.add.at(count, m._solved_rows[top], 1)
-    from advisor.known_issues import named_libraries
-
     lib = np.zeros(n)
-    for name in named_libraries(text, m.libraries):
+    for name in seen.named:
         lib[m._by_library[name]] = 1
     if signed is None:
-        signed = {m._pos[hit.issue.id] for hit in m.signature_matches(text)}
+        signed = {m._pos[hit.issue.id] for hit in m.signature_matches(seen.text)}
     sig = np.zeros(n)
     sig[list(signed)] = 1
     doubt = np.array([m._premise_fails(int(j), q) for j in rows], float)
-    s = scores[rows]
-    example = np.asarray((q_tf @ m._tf_example[rows].T).todense()).ravel()
-    fix = np.asarray((q_tf @ m._tf_fix[rows].T).todense()).ravel()
-    X = np.stack([s, dense, tf, p_dense[rows], p_tf[rows], example, fix, near[rows], votes[rows],
-                  count[rows], lib[rows], sig[rows], doubt, s - s.max(),
-                  np.log1p(np.arange(len(rows)))], 1)
+    s = seen.scores[rows]
+    example = np.asarray((seen.q_tf @ m._tf_example[rows].T).todense()).ravel()
+    fix = np.asarray((seen.q_tf @ m._tf_fix[rows].T).todense()).ravel()
+    X = np.stack([s, seen.dense[rows], seen.tf[rows], p_dense[rows], p_tf[rows], example, fix,
+                  near[rows], votes[rows], count[rows], lib[rows], sig[rows], doubt,
+                  s - s.max(), np.log1p(np.arange(len(rows)))], 1)
     return rows, X
 
 
-def learned_order(m: KnownIssueMatcher, text: str, q: np.ndarray, scores: np.ndarray,
+def learned_order(m: KnownIssueMatcher, seen: QuestionReading, q: np.ndarray,
                   weights: tuple[float, ...] | np.ndarray = RANK_WEIGHTS,
                   signed: set[int] | None = None) -> tuple[list[int], np.ndarray]:
-    """Entry rows of the :data:`CANDIDATES` best by ``scores``, best first by
+    """Entry rows of the :data:`CANDIDATES` best by ``seen.scores``, best first by
     ``weights`` over :data:`RANK_FEATURES` (ties keep the order by score), and their
     learned scores in that order."""
-    rows, X = rank_features(m, text, q, scores, signed)
+    rows, X = rank_features(m, seen, q, signed)
     learned = X @ np.asarray(weights, float)
     order = np.argsort(-learned, kind="stable")
     return rows[order].tolist(), learned[order]

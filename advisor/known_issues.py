@@ -54,6 +54,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -121,6 +122,25 @@ class KnownIssue:
     @property
     def match_text(self) -> str:
         return f"{self.title}. {self.description}"
+
+
+@dataclass(frozen=True)
+class QuestionReading:
+    """What :meth:`KnownIssueMatcher.read` measured of one question: the blended
+    ``scores`` (``(n,)``, one per entry) and the parts they were made of, which the
+    learned order (:mod:`advisor.kb_rank`) reads again instead of measuring twice."""
+
+    text: str
+    scores: np.ndarray  # (n,) blended meaning score, vote and library boost included
+    q_tf: Any  # (1, vocabulary) sparse TF-IDF row of the question
+    tf: np.ndarray  # (n,) TF-IDF cosine with each entry's title + description
+    tf_phr: np.ndarray | None  # (p,) TF-IDF cosine with each phrasing
+    dense: np.ndarray | None = None  # (n,) MiniLM cosine; None without vectors
+    dense_phr: np.ndarray | None = None  # (p,)
+    sims: np.ndarray | None = None  # (m,) cosine with each solved post
+    near: np.ndarray | None = None  # (n,) cosine of each entry's nearest solved post
+    who: np.ndarray | None = None  # (n,) that post's position (-1 without one)
+    named: frozenset[str] = frozenset()  # libraries the question names
 
 
 @dataclass(frozen=True)
@@ -293,14 +313,14 @@ class KnownIssueMatcher:
         self._solved_rows = np.array([self._pos[p.entry] for p in usable], np.int64)
         self._solved_urls = [p.url for p in usable]
 
-    def _solved_vote(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per entry: the cosine of its nearest solved post to ``q`` (0 without one) and
-        that post's position (-1 without one)."""
+    def _solved_vote(self, sims: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Per entry: the cosine of its nearest solved post (0 without one; ``sims`` are
+        the question's cosines with every solved post) and that post's position (-1
+        without one)."""
         best = np.zeros(len(self.issues), np.float32)
         who = np.full(len(self.issues), -1, np.int64)
-        if self._solved_vecs is None:
+        if sims is None:
             return best, who
-        sims = self._solved_vecs @ q
         order = np.argsort(sims)  # ascending: the nearest post of an entry is written last
         best[self._solved_rows[order]] = np.maximum(sims[order], 0)
         who[self._solved_rows[order]] = order
@@ -335,13 +355,12 @@ class KnownIssueMatcher:
         """``(n,)`` blended dense + TF-IDF cosine of ``text`` with every entry (the best
         of its description and its phrasings), plus the solved posts' vote and
         :data:`LIBRARY_BOOST` for the entries of a library the text names."""
-        return self._scores(text, qvec)[0]
+        return self.read(text, qvec).scores
 
-    def _scores(self, text: str, qvec: np.ndarray | None):
-        """:meth:`semantic_scores` and the solved posts' reading it used (each entry's
-        nearest solved post: cosine and position, from :meth:`_solved_vote`; ``None``
-        without vectors), so :meth:`match` links the post without a second pass."""
-        near = who = None
+    def read(self, text: str, qvec: np.ndarray | None = None) -> QuestionReading:
+        """:meth:`semantic_scores` and every part it was made of (the solved posts'
+        reading among them, so :meth:`match` links the post without a second pass)."""
+        dense = dense_phr = sims = near = who = None
         q_tf = self._tfidf.transform([text])
         tf = np.asarray((q_tf @ self._tf.T).todense()).ravel()
         tf_phr = (np.asarray((q_tf @ self._tf_phr.T).todense()).ravel()
@@ -353,14 +372,17 @@ class KnownIssueMatcher:
             if qvec is None:
                 qvec = self.embedder.encode([text])[0]
             q = np.asarray(qvec, np.float32)
-            scores = W_DENSE * (self._vecs @ q) + (1 - W_DENSE) * tf
-            phr = (W_DENSE * (self._phr_vecs @ q) + (1 - W_DENSE) * tf_phr
-                   if tf_phr is not None else None)
+            dense = self._vecs @ q
+            scores = W_DENSE * dense + (1 - W_DENSE) * tf
+            if tf_phr is not None:
+                dense_phr = self._phr_vecs @ q
+            phr = W_DENSE * dense_phr + (1 - W_DENSE) * tf_phr if tf_phr is not None else None
         if phr is not None:
             scores = scores.copy()
             np.maximum.at(scores, self._owner, phr)
         if self._vecs is not None and self._solved_vecs is not None:
-            near, who = self._solved_vote(q)
+            sims = self._solved_vecs @ q
+            near, who = self._solved_vote(sims)
             if SOLVED_WEIGHT:  # after the phrasings: it lifts the entry's best text
                 scores = scores + SOLVED_WEIGHT * np.maximum(near - SOLVED_MIN, 0)
         named = named_libraries(text, self.libraries)
@@ -368,7 +390,8 @@ class KnownIssueMatcher:
             rows = np.unique(np.concatenate([self._by_library[lib] for lib in named]))
             scores = scores.copy()
             scores[rows] += LIBRARY_BOOST
-        return scores, near, who
+        return QuestionReading(text, scores, q_tf, tf, tf_phr, dense, dense_phr, sims, near,
+                               who, frozenset(named))
 
     def _premise_fails(self, j: int, qvec: np.ndarray | None) -> bool:
         if qvec is None or self._applies is None or j not in self._premised:
@@ -384,7 +407,8 @@ class KnownIssueMatcher:
             return []
         if self._vecs is not None and qvec is None:
             qvec = self.embedder.encode([text[:4000]])[0]
-        scores, near, who = self._scores(text[:4000], qvec)
+        seen = self.read(text[:4000], qvec)
+        scores, near, who = seen.scores, seen.near, seen.who
         top2 = np.sort(scores)[-2:] if len(scores) > 1 else np.array([0.0, *scores])
 
         def reading(j: int) -> dict:  # the entry's meaning score and lead over the rest
@@ -437,7 +461,7 @@ class KnownIssueMatcher:
         # meaning opened these slots; the learned order (advisor.kb_rank) fills them
         out = [m for m in out if m.how != "semantic"]
         taken = {m.issue.id for m in out}
-        order, learned = learned_order(self, text[:4000], qvec, scores, self.rank_weights,
+        order, learned = learned_order(self, seen, qvec, self.rank_weights,
                                        {self._pos[m.issue.id] for m in signed})
         ok = [(j, v) for j, v in zip(order, learned, strict=True)
               if scores[j] >= FALLBACK_SCORE and self.issues[j].id not in taken]

@@ -78,7 +78,7 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
         m = matchers[f]
         for i in np.flatnonzero(fold == f):
             text = questions[i]["text"][:4000]
-            rows, X = rank_features(m, text, qvecs[i], m.semantic_scores(text, qvecs[i]))
+            rows, X = rank_features(m, m.read(text, qvecs[i]), qvecs[i])
             feats[i] = (rows, X, np.array([m.issues[j].id == questions[i]["entry"]
                                            for j in rows], float))
 

@@ -44,8 +44,9 @@ def test_the_weights_cover_every_feature():
 def test_features_describe_the_best_entries_by_score(matcher):
     for text in _texts(matcher, 10):
         q = matcher.embedder.encode([text])[0]
-        scores = matcher.semantic_scores(text, q)
-        rows, X = rank_features(matcher, text, q, scores)
+        seen = matcher.read(text, q)
+        scores = seen.scores
+        rows, X = rank_features(matcher, seen, q)
         assert X.shape == (CANDIDATES, len(RANK_FEATURES))
         np.testing.assert_allclose(X[:, COL["score"]], scores[rows])
         assert list(rows) == list(np.argsort(-scores, kind="stable")[:CANDIDATES])
@@ -60,7 +61,7 @@ def test_features_describe_the_best_entries_by_score(matcher):
         want = (matcher._tfidf.transform([text]) @ fix.T).toarray()[0, 0]
         assert X[0, COL["cause and fix tfidf"]] == pytest.approx(want)
         # the rows whose signature fired can be handed over instead of read again
-        _, again = rank_features(matcher, text, q, scores, signed={int(rows[-1])})
+        _, again = rank_features(matcher, seen, q, signed={int(rows[-1])})
         assert again[:, COL["signature"]].tolist() == [0.0] * (CANDIDATES - 1) + [1.0]
 
 
@@ -94,7 +95,7 @@ def test_the_learned_order_fills_only_the_slots_meaning_opened(matcher):
                     assert m.loose == (scores[j] < MIN_SEMANTIC_SCORE)
         sem = [m.issue.id for m in flipped if m.how == "semantic"]
         if sem:
-            order, _ = learned_order(matcher, text, q, scores, reverse)
+            order, _ = learned_order(matcher, matcher.read(text, q), q, reverse)
             signed = {m.issue.id for m in flipped if m.how == "signature"}
             eligible = [matcher.issues[j].id for j in order
                         if scores[j] >= FALLBACK_SCORE and matcher.issues[j].id not in signed]
@@ -117,7 +118,7 @@ def test_a_second_slot_opens_when_the_learned_scores_are_close(matcher):
         matcher.second_within = SECOND_WITHIN
         if len(one) == 1 and one[0].how == "semantic":
             scores = matcher.semantic_scores(text, q)
-            order, _ = learned_order(matcher, text, q, scores)
+            order, _ = learned_order(matcher, matcher.read(text, q), q)
             ok = [j for j in order if scores[j] >= FALLBACK_SCORE]
             assert [m.issue.id for m in wide] == [matcher.issues[j].id for j in ok[:2]]
             opened += len(wide) == 2
