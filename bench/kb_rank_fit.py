@@ -33,8 +33,7 @@ if __package__ in (None, ""):  # `python bench/kb_rank_fit.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import cv_parser, md_table, setup_logging, write_result
-from bench.kb_fit import labelled_questions
-from bench.kb_vote_cv import fold_of, part_columns, shown_text
+from bench.kb_vote_cv import fold_of, labelled_setup, part_columns, shown_text
 
 ROOT = Path(__file__).resolve().parents[1]
 C = 1.0  # inverse L2 strength; 0.1 and 1.0 read alike in CV
@@ -54,22 +53,11 @@ def fit_weights(X: np.ndarray, y: np.ndarray, c: float = C) -> np.ndarray:
 def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT / "eval",
          out_dir: Path | None = None, embedder=None, limit: int | None = None) -> dict:
     import advisor.known_issues as ki
-    from advisor import kb_store
-    from advisor.config import Config
-    from advisor.embedding import embedder_for
     from advisor.eval import key_point_coverage
     from advisor.kb_rank import RANK_FEATURES, rank_features
 
-    cfg = Config.from_env(index_dir=Path(index_dir), disable_progress=True)
-    emb = embedder or embedder_for(cfg)
-    issues = ki.load_known_issues()
-    cache = kb_store.load_vector_cache(Path(index_dir), emb.model_id)
-    known = {i.id for i in issues}
-    questions = [q for q in labelled_questions(Path(eval_dir))
-                 if q["entry"] is None or q["entry"] in known][:limit]
-    solved = kb_store.read_solved_posts(Path(eval_dir) / "train_posts.jsonl")
-    qvecs = np.asarray(emb.encode([q["text"][:4000] for q in questions]), np.float32)
-    fold = np.array([fold_of(q["url"], folds) for q in questions])
+    emb, issues, cache, questions, solved, qvecs, fold = labelled_setup(
+        folds, index_dir, eval_dir, embedder, limit)
     matchers, feats = {}, [None] * len(questions)
     for f in range(folds):
         matchers[f] = ki.KnownIssueMatcher(issues, emb, cache=cache, solved=[

@@ -25,6 +25,7 @@ import hashlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -73,24 +74,47 @@ def part_columns(rows: Sequence[tuple], questions: Sequence[dict],
     return row
 
 
-def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT / "eval",
-         weights: Sequence[float] = WEIGHTS, floors: Sequence[float] = FLOORS,
-         out_dir: Path | None = None, embedder=None) -> dict:
+class Labelled(NamedTuple):
+    """What every known-issue CV script reads first (:func:`labelled_setup`)."""
+
+    embedder: object
+    issues: list  # the entries (advisor.known_issues.KnownIssue)
+    cache: dict  # the build's vectors of the entries' texts, by text key
+    questions: list[dict]  # bench.kb_fit.labelled_questions of a known entry or none
+    solved: list  # the solved training posts (advisor.kb_store.SolvedPost)
+    qvecs: np.ndarray  # (len(questions), dim) vectors of the questions' first 4,000 chars
+    fold: np.ndarray  # each question's fold, by a hash of its source URL
+
+
+def labelled_setup(folds: int, index_dir: Path, eval_dir: Path, embedder=None,
+                   limit: int | None = None) -> Labelled:
+    """The entries, the build's entry vectors, the labelled non-``test`` questions whose
+    entry exists (the first ``limit``), the solved posts, the questions' vectors and folds."""
     import advisor.known_issues as ki
     from advisor import kb_store
     from advisor.config import Config
     from advisor.embedding import embedder_for
-    from advisor.eval import key_point_coverage
 
     cfg = Config.from_env(index_dir=Path(index_dir), disable_progress=True)
     emb = embedder or embedder_for(cfg)
     issues = ki.load_known_issues()
-    cache = kb_store.load_vector_cache(Path(index_dir), emb.model_id)
+    known = {i.id for i in issues}
     questions = [q for q in labelled_questions(Path(eval_dir))
-                 if q["entry"] is None or any(i.id == q["entry"] for i in issues)]
-    solved = kb_store.read_solved_posts(Path(eval_dir) / "train_posts.jsonl")
-    qvecs = np.asarray(emb.encode([q["text"][:4000] for q in questions]), np.float32)
-    fold = [fold_of(q["url"], folds) for q in questions]
+                 if q["entry"] is None or q["entry"] in known][:limit]
+    return Labelled(emb, issues, kb_store.load_vector_cache(Path(index_dir), emb.model_id),
+                    questions, kb_store.read_solved_posts(Path(eval_dir) / "train_posts.jsonl"),
+                    np.asarray(emb.encode([q["text"][:4000] for q in questions]), np.float32),
+                    np.array([fold_of(q["url"], folds) for q in questions], dtype=np.int64))
+
+
+def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT / "eval",
+         weights: Sequence[float] = WEIGHTS, floors: Sequence[float] = FLOORS,
+         out_dir: Path | None = None, embedder=None) -> dict:
+    import advisor.known_issues as ki
+    from advisor.eval import key_point_coverage
+
+    emb, issues, cache, questions, solved, qvecs, fold = labelled_setup(
+        folds, index_dir, eval_dir, embedder)
     # per question and setting: (rank of the labelled entry, shown it, shown any clean
     # match, key points held by the shown entries or None without key points)
     got: dict[tuple[float, float], list[tuple[int, bool, bool, float | None]]] = {
