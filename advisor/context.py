@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 from advisor.config import PROMPTS_DIR
+from advisor.datafiles import load_yaml
 from advisor.types import ModelInfo
 
 CONTEXT_FILE = PROMPTS_DIR / "context_lengths.yaml"
@@ -39,9 +40,7 @@ _LONG = re.compile(
 @functools.lru_cache(maxsize=2)
 def load_context_lengths(path: Path = CONTEXT_FILE) -> dict[str, int]:
     """``{model_type tag: most input tokens}`` from the data file."""
-    import yaml
-
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    data = load_yaml(Path(path).read_text(encoding="utf-8")) or {}
     return {str(k).lower(): int(v) for k, v in data.items()}
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from advisor.config import PROMPTS_DIR, Config
+from advisor.datafiles import load_yaml
 from advisor.errors import InvalidInputError, KnowledgeBaseError
 from advisor.modelfacts import validate_model_id
 from advisor.output_numbers import is_int_like, parse_number_lists, softmax
@@ -101,7 +102,7 @@ def load_finding_texts(path: Path = EXPLAINER_FILE) -> dict[str, FindingText]:
     import yaml
 
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = load_yaml(Path(path).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as e:
         raise KnowledgeBaseError(f"Cannot read the explainer's texts at {path} ({e}).") from e
     out: dict[str, FindingText] = {}

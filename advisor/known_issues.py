@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 
 from advisor.config import PROMPTS_DIR
+from advisor.datafiles import load_yaml
 from advisor.errors import KnowledgeBaseError
 from advisor.kb_rank import RANK_WEIGHTS, SECOND_WITHIN, learned_order
 from advisor.kb_store import SolvedPost, text_key
@@ -214,7 +215,7 @@ def load_known_issues(directory: Path = KNOWN_ISSUES_DIR) -> list[KnownIssue]:
     out = []
     for path in sorted(Path(directory).glob("*.yaml")):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = load_yaml(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
             raise KnowledgeBaseError(f"{path}: not valid YAML ({e}).") from e
         out.append(_entry(path, data))

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from advisor.config import PROMPTS_DIR
+from advisor.datafiles import load_yaml
 from advisor.errors import KnowledgeBaseError
 from advisor.taxonomy import CHALLENGE_CATEGORIES, canonical_category
 from advisor.types import TaxonomyEntry, ThreadInfo
@@ -57,7 +58,7 @@ def load_cues(path: Path = CUES_FILE) -> tuple[tuple[re.Pattern[str], KeywordCue
     import yaml
 
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or []
+        data = load_yaml(Path(path).read_text(encoding="utf-8")) or []
     except (OSError, yaml.YAMLError) as e:
         raise KnowledgeBaseError(f"Cannot read the keyword cues at {path} ({e}).") from e
     out = []

@@ -12,8 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from advisor.datafiles import load_yaml
 from advisor.formatting import human_count
 from advisor.sizes import DEFAULT_CPU_MAX_PARAMS
 from advisor.types import ModelInfo
@@ -126,7 +125,7 @@ class Snippet:
 @lru_cache(maxsize=4)
 def load_samples(path: Path = SAMPLES_FILE) -> dict[str, Any]:
     """The YAML sample table: ``{"shared": {...}, "languages": {code: {field: value}}}``."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    data = load_yaml(Path(path).read_text(encoding="utf-8"))
     if DEFAULT_LANGUAGE not in data.get("languages", {}):
         raise ValueError(f"{path} has no '{DEFAULT_LANGUAGE}' block: it is every field's fallback.")
     return data

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from advisor.config import PROMPTS_DIR
+from advisor.datafiles import load_yaml
 from advisor.sizes import apply_size_budget
 from advisor.sizes import cue as _cue
 
@@ -44,9 +45,7 @@ TASKS_FILE = PROMPTS_DIR / "tasks.yaml"
 @functools.lru_cache(maxsize=4)
 def load_task_specs(path: Path = TASKS_FILE) -> dict[str, TaskSpec]:
     """The Hub tasks described in ``prompts/tasks.yaml`` (content lives there, not here)."""
-    import yaml
-
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    data = load_yaml(Path(path).read_text(encoding="utf-8")) or {}
     return {
         str(tag): TaskSpec(str(tag), str(d["title"]), str(d.get("example", '""')),
                            str(d.get("kind", "pipeline")), " ".join(str(d.get("description", "")).split()))
@@ -62,9 +61,7 @@ MODALITIES_FILE = PROMPTS_DIR / "modalities.yaml"
 def load_modalities(path: Path = MODALITIES_FILE) -> dict[str, str]:
     """``{pipeline tag: modality}`` from ``prompts/modalities.yaml`` (audio, vision, text);
     a tag listed under two modalities is an error in the file."""
-    import yaml
-
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    data = load_yaml(Path(path).read_text(encoding="utf-8")) or {}
     out: dict[str, str] = {}
     for modality, tags in data.items():
         for tag in tags or []:
@@ -211,9 +208,7 @@ TOOLS_FILE = PROMPTS_DIR / "tools.yaml"
 def load_tool_formats(path: Path = TOOLS_FILE) -> dict[str, str]:
     """Regex on a request -> the library/format filter it implies (``prompts/tools.yaml``:
     the tools and runtimes people name, mapped to what they load)."""
-    import yaml
-
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    data = load_yaml(Path(path).read_text(encoding="utf-8")) or {}
     out: dict[str, str] = {}
     for library, names in data.items():
         pattern = "|".join(rf"\b{re.escape(str(n).lower())}\b" for n in names)

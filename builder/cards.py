@@ -25,12 +25,13 @@ from typing import Any
 
 import yaml
 
+from advisor.datafiles import YAML_LOADER
 from advisor.types import ModelInfo
 from builder.labelmap import extract_label_map
 
-# libyaml's C safe loader when PyYAML was built with it (the wheels are): parsing 16k
-# cards' front matter took ~37 s of a 40 s no-change rebuild with the pure-Python one.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# libyaml's C safe loader (advisor.datafiles): parsing 16k cards' front matter took ~37 s
+# of a 40 s no-change rebuild with the pure-Python one.
+_YAML_LOADER = YAML_LOADER
 
 log = logging.getLogger(__name__)
 
