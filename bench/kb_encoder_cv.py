@@ -129,7 +129,7 @@ def fit_pair_encoder(pairs: Sequence[tuple[str, str, str]], base_model: str, epo
 def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT / "eval",
          epochs: float = 2.0, embedder=None, base_model: str | None = None,
          max_len: int = MAX_LEN, max_entries: int | None = None,
-         out_dir: Path | None = None) -> dict:
+         out_dir: Path | None = None, limit: int | None = None) -> dict:
     import advisor.known_issues as ki
     from advisor import kb_store
     from advisor.category_head import head_input
@@ -150,7 +150,7 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
         keep = {i.id for i in issues if i.id in named} | {i.id for i in issues[:max_entries]}
         issues = [i for i in issues if i.id in keep]
     by_id = {i.id: i for i in issues}
-    questions = [q for q in questions if q["entry"] is None or q["entry"] in by_id]
+    questions = [q for q in questions if q["entry"] is None or q["entry"] in by_id][:limit]
     fold = np.array([fold_of(q["url"], folds) for q in questions])
     phrasings = [(p, i.match_text, i.id) for i in issues for p in i.phrasings]
     got: dict[tuple[str, float], dict[int, tuple]] = {}

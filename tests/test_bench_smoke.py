@@ -350,9 +350,10 @@ def test_kb_encoder_cv_fine_tunes_and_matches_each_question_once(small_index_dir
     before = ki.W_DENSE
     res = kb_encoder_cv.main(folds=2, index_dir=small_index_dir, epochs=0.02,
                              embedder=FakeEmbedder(), base_model="packaged:all-MiniLM-L6-v2",
-                             max_len=16, max_entries=0, out_dir=tmp_path)
+                             max_len=16, max_entries=0, out_dir=tmp_path, limit=200)
     assert ki.W_DENSE == before
-    assert res["labelled"] > 100 and res["entries"] < len(ki.load_known_issues())
+    assert res["questions"] == 200 and res["labelled"] > 20
+    assert res["entries"] < len(ki.load_known_issues())
     assert {(r["encoder"], r["dense share"]) for r in res["table"]} == {
         (e, s) for e in ("packaged", "fine-tuned") for s in kb_encoder_cv.DENSE_SHARES}
     for r in res["table"]:

@@ -305,14 +305,15 @@ def _build_child(index_dir: Path, corpus_dir: Path, limit: int) -> subprocess.Po
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def test_builder_killed_mid_write_keeps_old_index_and_next_run_completes(corpus_dir, tmp_path):
-    index_dir = tmp_path / "index"
-    first = _build_child(index_dir, corpus_dir, 30)
-    assert first.wait(300) == 0, first.stderr.read()[-2000:]
+def test_builder_killed_mid_write_keeps_old_index_and_next_run_completes(
+        small_index_dir, corpus_dir, tmp_path):
+    index_dir = tmp_path / "index"  # the old index: a copy of the session's small one,
+    shutil.copytree(small_index_dir, index_dir)  # with its parsed-records cache
+    shutil.copytree(small_index_dir.parent / "cache", tmp_path / "cache")
     before = (index_dir / "manifest.json").read_text()
     old_models = len(AdvisorIndex.load(small_index_config(index_dir), FakeEmbedder()).models)
 
-    proc = _build_child(index_dir, corpus_dir, 300)
+    proc = _build_child(index_dir, corpus_dir, 30)  # a smaller index replaces it
     killed_mid_write = False
     deadline = time.monotonic() + 300
     while proc.poll() is None and time.monotonic() < deadline:
@@ -331,7 +332,8 @@ def test_builder_killed_mid_write_keeps_old_index_and_next_run_completes(corpus_
     assert len(old.models) == old_models
     assert Advisor(cfg, index=old).advise(QUESTION).citations
 
-    again = _build_child(index_dir, corpus_dir, 300)
+    again = _build_child(index_dir, corpus_dir, 30)
     assert again.wait(300) == 0, again.stderr.read()[-2000:]
     assert not list(tmp_path.glob(".index.tmp-*")) and not list(tmp_path.glob(".index.old-*"))
-    assert len(AdvisorIndex.load(cfg, embedder=FakeEmbedder()).models) > old_models
+    assert (index_dir / "manifest.json").read_text() != before
+    assert 0 < len(AdvisorIndex.load(cfg, embedder=FakeEmbedder()).models) < old_models

@@ -54,7 +54,7 @@ def lean_index_dir(small_index, small_index_dir, encoder_dir, tmp_path_factory):
             by_kind.setdefault(c.kind, []).append(c)
     chunks = [c for kind, cs in sorted(by_kind.items())
               for c in (cs if kind == "taxonomy" else cs[:40])]
-    encoder = OnnxEmbedder.from_export(encoder_dir, MODEL)
+    encoder = OnnxEmbedder.from_export(encoder_dir, MODEL, threads=2)  # bulk: both cores
     vecs = encoder.encode([c.text for c in chunks])
     out = tmp_path_factory.mktemp("lean") / "index"
 
