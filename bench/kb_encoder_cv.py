@@ -203,6 +203,8 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
 if __name__ == "__main__":
     ap = cv_parser(__doc__, ROOT / "index")
     ap.add_argument("--epochs", type=float, default=2.0)
+    ap.add_argument("--limit", type=int, default=None,
+                    help="match only the first N labelled questions (a quick look)")
     args = ap.parse_args()
     setup_logging()
-    main(args.folds, args.index_dir, epochs=args.epochs)
+    main(args.folds, args.index_dir, epochs=args.epochs, limit=args.limit)
