@@ -8,15 +8,18 @@ described by :data:`RANK_FEATURES` (the blend and each of its parts, the words o
 example and of its cause and fix, the solved posts' vote, the library the question names,
 a signature, the premise check, its rank) and ordered by one linear score,
 :data:`RANK_WEIGHTS`. With one slot opened and no signature, a second opens when the
-first two learned scores are within :data:`SECOND_WITHIN`.
+first two learned scores are within :data:`SECOND_WITHIN`. Each filled entry also gets
+a confidence (:func:`confidence`: how likely it holds the fix, from its features and its
+learned lead over the others), which decides whether the answer calls it the likely fix.
 
 The weights are a logistic regression fitted on the real questions labelled with the
 entry that holds their accepted fix, or with none (the training posts of
 ``eval/train_posts.jsonl`` and the ``tune`` half of ``eval/real_questions.jsonl``;
 ``test`` never), each read with its fold left out of the solved posts
 (``python -m bench.kb_rank_fit``, which reports them held out and prints the weights);
-the figures are in ``bench/RESULTS.md``, thirtieth pass. This module does not match,
-threshold or write prose.
+the figures are in ``bench/RESULTS.md``, thirtieth pass; the confidence is a second
+regression over the same questions' held-out orders (thirty-first pass). This module does
+not match, threshold or write prose.
 """
 
 from __future__ import annotations
@@ -76,6 +79,40 @@ RANK_WEIGHTS = (
     -0.7886,  # log rank
 )
 
+# Whether a filled entry is called the likely fix (advisor.known_issues.KnownIssueMatch.
+# strong; a signature match needs no confidence): a logistic regression over the entry's
+# RANK_FEATURES, its learned score and its learned lead over the best other candidate,
+# fitted by ``python -m bench.kb_rank_fit`` on the first entry the app shows by meaning
+# to each labelled non-``test`` question (of 1,891) shown one, each read with held-out
+# orders; it is right when that entry is the labelled one. Raw weights and intercept.
+CONFIDENCE_FEATURES = (*RANK_FEATURES, "learned score", "learned lead")
+CONFIDENCE_WEIGHTS = (
+    2.7837,  # score
+    3.6128,  # dense
+    -0.6346,  # tfidf
+    -0.3139,  # phrasing dense
+    1.4737,  # phrasing tfidf
+    2.1696,  # example tfidf
+    3.2289,  # cause and fix tfidf
+    0.2244,  # nearest solved
+    -0.0650,  # solved votes
+    0.5276,  # solved count
+    -0.2305,  # library named
+    1.8033,  # signature
+    0.2231,  # premise doubt
+    12.8433,  # below best
+    -0.7227,  # log rank
+    -0.4697,  # learned score
+    0.1547,  # learned lead
+)
+CONFIDENCE_BIAS = -4.5882
+# Held out (the first entry shown by meaning to 1,757 training posts; 5 folds), the score
+# rule it replaced (>= 0.45) called 168 the likely fix, rightly 0.393 of the time, 0.196 of
+# the right ones and 0.084 of the posts with no entry; a confidence of 0.35 / 0.4 / 0.45
+# calls 135 / 108 / 83, rightly 0.519 / 0.528 / 0.554, 0.208 / 0.170 / 0.137 of the right
+# ones and 0.061 / 0.050 / 0.036 of the no-entry posts. 0.35 is better on each count.
+STRONG_CONFIDENCE = 0.35
+
 
 def rank_features(m: KnownIssueMatcher, seen: QuestionReading, q: np.ndarray,
                   signed: set[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -112,13 +149,37 @@ def rank_features(m: KnownIssueMatcher, seen: QuestionReading, q: np.ndarray,
     return rows, X
 
 
-def learned_order(m: KnownIssueMatcher, seen: QuestionReading, q: np.ndarray,
-                  weights: tuple[float, ...] | np.ndarray = RANK_WEIGHTS,
-                  signed: set[int] | None = None) -> tuple[list[int], np.ndarray]:
+def learned_leads(learned: np.ndarray) -> np.ndarray:
+    """Each candidate's learned score minus the best score of the other candidates."""
+    if len(learned) < 2:
+        return np.zeros(len(learned))
+    top2 = np.sort(learned)[-2:]
+    return learned - np.where(learned >= top2[1], top2[0], top2[1])
+
+
+def confidence(X: np.ndarray, learned: np.ndarray) -> np.ndarray:
+    """How likely each candidate (rows of ``X`` over :data:`RANK_FEATURES`, ``learned``
+    their scores by :data:`RANK_WEIGHTS`) holds the question's fix, in [0, 1]: a logistic
+    regression over :data:`CONFIDENCE_FEATURES`."""
+    Z = np.column_stack([X, learned, learned_leads(learned)])
+    return 1.0 / (1.0 + np.exp(-(Z @ np.asarray(CONFIDENCE_WEIGHTS, float) + CONFIDENCE_BIAS)))
+
+
+def learned_reading(m: KnownIssueMatcher, seen: QuestionReading, q: np.ndarray,
+                    weights: tuple[float, ...] | np.ndarray = RANK_WEIGHTS,
+                    signed: set[int] | None = None) -> tuple[list[int], np.ndarray, np.ndarray]:
     """Entry rows of the :data:`CANDIDATES` best by ``seen.scores``, best first by
-    ``weights`` over :data:`RANK_FEATURES` (ties keep the order by score), and their
-    learned scores in that order."""
+    ``weights`` over :data:`RANK_FEATURES` (ties keep the order by score), their learned
+    scores and their :func:`confidence`, in that order."""
     rows, X = rank_features(m, seen, q, signed)
     learned = X @ np.asarray(weights, float)
     order = np.argsort(-learned, kind="stable")
-    return rows[order].tolist(), learned[order]
+    return rows[order].tolist(), learned[order], confidence(X, learned)[order]
+
+
+def learned_order(m: KnownIssueMatcher, seen: QuestionReading, q: np.ndarray,
+                  weights: tuple[float, ...] | np.ndarray = RANK_WEIGHTS,
+                  signed: set[int] | None = None) -> tuple[list[int], np.ndarray]:
+    """:func:`learned_reading` without the confidences."""
+    order, learned, _ = learned_reading(m, seen, q, weights, signed)
+    return order, learned

@@ -38,7 +38,9 @@ it was solved. :func:`load_known_issues` reads and validates them.
    that no shown signature matched. An entry under :data:`MIN_SEMANTIC_SCORE` fills its
    slot as a ``loose`` match, and one whose premise is in doubt keeps that mark. With one
    semantic slot and no signature, a second opens when the first two learned scores are
-   within :data:`advisor.kb_rank.SECOND_WITHIN`.
+   within :data:`advisor.kb_rank.SECOND_WITHIN`. A filled entry is called the likely fix
+   (:attr:`KnownIssueMatch.strong`) when its learned confidence
+   (:func:`advisor.kb_rank.confidence`) reaches :data:`advisor.kb_rank.STRONG_CONFIDENCE`.
 
 The entries' vectors and the solved posts are stored in the index by
 :mod:`advisor.kb_store`. The composer (:mod:`advisor.compose`) leads the answer with the matches; with none it
@@ -61,7 +63,7 @@ import numpy as np
 from advisor.config import PROMPTS_DIR
 from advisor.datafiles import load_yaml
 from advisor.errors import KnowledgeBaseError
-from advisor.kb_rank import RANK_WEIGHTS, SECOND_WITHIN, learned_order
+from advisor.kb_rank import RANK_WEIGHTS, SECOND_WITHIN, STRONG_CONFIDENCE, learned_reading
 from advisor.kb_store import SolvedPost, text_key
 from advisor.taxonomy import canonical_category
 
@@ -155,12 +157,19 @@ class KnownIssueMatch:
     margin: float = 0.0  # ``semantic`` minus the best score of any other entry
     loose: bool = False  # under MIN_SEMANTIC_SCORE, shown because nothing else matched
     solved_url: str = ""  # the nearest solved post labelled with this entry, if it voted
+    confidence: float | None = None  # advisor.kb_rank.confidence, when the order was learned
 
     @property
     def strong(self) -> bool:
-        """A signature match, or a match by meaning above :data:`STRONG_SEMANTIC_SCORE`
-        that may steer (:attr:`steers`: premise not in doubt, not a loose match)."""
-        return self.steers and (self.how == "signature" or self.score >= STRONG_SEMANTIC_SCORE)
+        """Called the likely fix: a signature match, or a match by meaning whose learned
+        :attr:`confidence` reaches :data:`advisor.kb_rank.STRONG_CONFIDENCE` (without
+        one, whose score reaches :data:`STRONG_SEMANTIC_SCORE`), that may steer
+        (:attr:`steers`: premise not in doubt, not a loose match)."""
+        if self.how == "signature":
+            return self.steers
+        sure = (self.score >= STRONG_SEMANTIC_SCORE if self.confidence is None
+                else self.confidence >= STRONG_CONFIDENCE)
+        return self.steers and sure
 
     @property
     def steers(self) -> bool:
@@ -462,15 +471,15 @@ class KnownIssueMatcher:
         # meaning opened these slots; the learned order (advisor.kb_rank) fills them
         out = [m for m in out if m.how != "semantic"]
         taken = {m.issue.id for m in out}
-        order, learned = learned_order(self, seen, qvec, self.rank_weights,
-                                       {self._pos[m.issue.id] for m in signed})
-        ok = [(j, v) for j, v in zip(order, learned, strict=True)
+        order, learned, sure = learned_reading(self, seen, qvec, self.rank_weights,
+                                               {self._pos[m.issue.id] for m in signed})
+        ok = [(j, v, c) for j, v, c in zip(order, learned, sure, strict=True)
               if scores[j] >= FALLBACK_SCORE and self.issues[j].id not in taken]
         if (semantic == 1 and not out and k > 1 and len(ok) > 1
                 and ok[0][1] - ok[1][1] < self.second_within):
             semantic = 2  # two entries the learned order can hardly tell apart
-        picks = [j for j, _ in ok[:semantic]]
         return out + [KnownIssueMatch(self.issues[j], round(float(scores[j]), 3), "semantic",
                                       premise_doubt=self._premise_fails(j, qvec),
-                                      loose=float(scores[j]) < MIN_SEMANTIC_SCORE, **reading(j))
-                      for j in picks]
+                                      loose=float(scores[j]) < MIN_SEMANTIC_SCORE,
+                                      confidence=round(float(c), 3), **reading(j))
+                      for j, _, c in ok[:semantic]]

@@ -15,9 +15,19 @@ match: the learned order only fills the slots meaning opened, so this does not r
 key points the shown entries hold and the share of questions shown two entries. Rows: the
 slots filled as meaning chose them (no learned order), by score alone (all weights 0), by
 the held-out fit, and by it with a second slot opened when the first two learned scores
-are within each of :data:`SECONDS` (:data:`advisor.kb_rank.SECOND_WITHIN`). Last, the weights fitted on
+are within each of :data:`SECONDS` (:data:`advisor.kb_rank.SECOND_WITHIN`). Then the weights fitted on
 every question, raw (divided by each feature's scale; no intercept), to copy into
-:data:`advisor.kb_rank.RANK_WEIGHTS`. ``test`` is never read.
+:data:`advisor.kb_rank.RANK_WEIGHTS`.
+
+Second, the confidence that decides "likely fix" (:func:`advisor.kb_rank.confidence`):
+with the shipped second-slot margin, the first entry each question is shown by meaning is
+described by :data:`~advisor.kb_rank.CONFIDENCE_FEATURES` (its rank features, its learned
+score and lead by the held-out weights) and a logistic regression learns whether it is the
+labelled entry, from the other folds. Reported per rule: how many such entries are called
+the likely fix, how often rightly (precision), the share of right ones called so, and of
+questions with no entry; the score rule it replaces first. Last, its weights and
+intercept fitted on every question, for :data:`advisor.kb_rank.CONFIDENCE_WEIGHTS` and
+``CONFIDENCE_BIAS``. ``test`` is never read.
 
 Run: ``python -m bench.kb_rank_fit`` (needs ``index/``; ~4 minutes on 2 cores).
 """
@@ -38,6 +48,7 @@ from bench.kb_vote_cv import fold_of, labelled_setup, part_columns, shown_text
 ROOT = Path(__file__).resolve().parents[1]
 C = 1.0  # inverse L2 strength; 0.1 and 1.0 read alike in CV
 SECONDS = (0.25, 0.5, 1.0)  # settings of advisor.kb_rank.SECOND_WITHIN tried
+LEVELS = (0.35, 0.4, 0.45, 0.5)  # settings of advisor.kb_rank.STRONG_CONFIDENCE tried
 
 
 def fit_weights(X: np.ndarray, y: np.ndarray, c: float = C) -> np.ndarray:
@@ -50,11 +61,46 @@ def fit_weights(X: np.ndarray, y: np.ndarray, c: float = C) -> np.ndarray:
     return clf.coef_[0] / scaler.scale_
 
 
+def fit_confidence(Z: np.ndarray, y: np.ndarray, c: float = C) -> tuple[np.ndarray, float]:
+    """Raw weights and intercept of a standardised logistic regression of ``y`` on ``Z``."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(Z)
+    clf = LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(Z), y)
+    w = clf.coef_[0] / scaler.scale_
+    return w, float(clf.intercept_[0] - w @ scaler.mean_)
+
+
+def framing_rows(framed: dict[str, np.ndarray], right: np.ndarray, labelled: np.ndarray,
+                 part: np.ndarray) -> list[dict]:
+    """Per rule: entries called the likely fix, precision, right ones called so, no-entry
+    questions called so; training posts and ``tune`` apart."""
+    out = []
+    for rule, called in framed.items():
+        row: dict = {"rule": rule}
+        for name in ("train", "tune"):
+            mine = part == name
+            c, r, lab = called[mine], right[mine], labelled[mine]
+            row[f"{name} called"] = int(c.sum())
+            row[f"{name} precision"] = round(float(r[c].mean()), 3) if c.any() else None
+            row[f"{name} right ones called"] = round(float(c[r].mean()), 3) if r.any() else None
+            row[f"{name} no-entry called"] = round(float(c[~lab].mean()), 3) if (~lab).any() else None
+        out.append(row)
+    return out
+
+
 def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT / "eval",
          out_dir: Path | None = None, embedder=None, limit: int | None = None) -> dict:
     import advisor.known_issues as ki
     from advisor.eval import key_point_coverage
-    from advisor.kb_rank import RANK_FEATURES, rank_features
+    from advisor.kb_rank import (
+        CONFIDENCE_FEATURES,
+        RANK_FEATURES,
+        SECOND_WITHIN,
+        learned_leads,
+        rank_features,
+    )
 
     emb, issues, cache, questions, solved, qvecs, fold = labelled_setup(
         folds, index_dir, eval_dir, embedder, limit)
@@ -79,7 +125,7 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
                 ("by score alone", lambda f: np.zeros(len(RANK_FEATURES)), 0.0),
                 (f"learned (held out, C={C})", lambda f: held[f], 0.0)]
     settings += [(f"learned, a second slot within {w}", lambda f: held[f], w) for w in SECONDS]
-    table = []
+    table, firsts = [], []  # firsts: the confidence's inputs (shipped margin, held out)
     for name, weights, within in settings:
         got, second = [], 0
         for i, q in enumerate(questions):
@@ -96,17 +142,49 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
                   if q["key_points"] else None)
             got.append((rank, q["entry"] in [x.issue.id for x in ms],
                         any(not x.loose for x in ms), kp))
+            first = next((x for x in ms if x.how == "semantic"), None)
+            if w is not None and within == SECOND_WITHIN and name.startswith("learned,") \
+                    and first is not None and m._pos[first.issue.id] in rows:
+                k = int(np.flatnonzero(rows == m._pos[first.issue.id])[0])
+                learned = X @ w
+                firsts.append((i, np.concatenate([X[k], [learned[k], learned_leads(learned)[k]]]),
+                               first.issue.id == q["entry"], first.steers,
+                               first.score >= ki.STRONG_SEMANTIC_SCORE))
         table.append({"order": name, **part_columns(got, questions),
                       "two entries shown": round(second / max(1, len(questions)), 3)})
     weights = fit_weights(*stack(range(len(questions))))
+    # the confidence: held out by fold, then fitted on every question
+    who = np.array([f[0] for f in firsts], dtype=np.int64)
+    Z = np.array([f[1] for f in firsts]).reshape(len(firsts), len(CONFIDENCE_FEATURES))
+    right, steers, old = (np.array([f[j] for f in firsts], bool) for j in (2, 3, 4))
+    p = np.zeros(len(firsts))
+    for f in range(folds):
+        mine = fold[who] == f
+        if mine.any() and (~mine).any() and len(set(right[~mine])) == 2:
+            w, b = fit_confidence(Z[~mine], right[~mine])
+            p[mine] = 1.0 / (1.0 + np.exp(-(Z[mine] @ w + b)))
+    framed = {f"score >= {ki.STRONG_SEMANTIC_SCORE} (before)": steers & old}
+    framed |= {f"confidence >= {t} (held out)": steers & (p >= t) for t in LEVELS}
+    calls = framing_rows(framed, right, np.array([bool(questions[i]["entry"]) for i in who]),
+                         np.array([questions[i]["source"] for i in who]))
+    conf_w, conf_b = (fit_confidence(Z, right) if len(set(right)) == 2
+                      else (np.zeros(len(CONFIDENCE_FEATURES)), 0.0))
     result = {"questions": len(questions), "labelled": sum(bool(q["entry"]) for q in questions),
               "tune": sum(q["source"] == "tune" for q in questions), "folds": folds,
-              "table": table,
-              "weights": dict(zip(RANK_FEATURES, weights.round(4).tolist(), strict=True))}
+              "table": table, "framing": calls,
+              "weights": dict(zip(RANK_FEATURES, weights.round(4).tolist(), strict=True)),
+              "confidence": {**dict(zip(CONFIDENCE_FEATURES, conf_w.round(4).tolist(),
+                                        strict=True)), "bias": round(conf_b, 4)}}
     result["path"] = str(write_result("kb_rank_fit", result, out_dir))
     print(md_table(table))
     print("\nweights fitted on every question (advisor.kb_rank.RANK_WEIGHTS):")
     print("\n".join(f"    {w:.4f},  # {n}" for n, w in zip(RANK_FEATURES, weights, strict=True)))
+    print("\nthe first entry shown by meaning, called the likely fix:")
+    print(md_table(calls))
+    print("\nconfidence fitted on every question (advisor.kb_rank.CONFIDENCE_WEIGHTS):")
+    print("\n".join(f"    {w:.4f},  # {n}"
+                    for n, w in zip(CONFIDENCE_FEATURES, conf_w, strict=True)))
+    print(f"CONFIDENCE_BIAS = {conf_b:.4f}")
     return result
 
 

@@ -490,6 +490,7 @@ def test_off_task_counts_tagged_picks_outside_the_task_and_its_stand_ins():
 def test_kb_rank_fit_matches_each_question_once_per_order(small_index_dir, tmp_path):
     """The learned-order fit: every question matched once per setting, with weights
     fitted without its fold; the matcher's shipped weights are not changed."""
+    import advisor.known_issues as ki
     from advisor.kb_rank import RANK_FEATURES, RANK_WEIGHTS
     from bench import kb_rank_fit
 
@@ -510,3 +511,11 @@ def test_kb_rank_fit_matches_each_question_once_per_order(small_index_dir, tmp_p
     assert two == sorted(two) and two[-1] > two[0]
     assert list(res["weights"]) == list(RANK_FEATURES)
     assert len(RANK_WEIGHTS) == len(RANK_FEATURES)
+    # the likely-fix confidence: the score rule first, then each level held out
+    from advisor.kb_rank import CONFIDENCE_FEATURES
+    assert [r["rule"] for r in res["framing"]] == [
+        f"score >= {ki.STRONG_SEMANTIC_SCORE} (before)",
+        *(f"confidence >= {t} (held out)" for t in kb_rank_fit.LEVELS)]
+    called = [r["train called"] for r in res["framing"][1:]]
+    assert called == sorted(called, reverse=True)  # a higher level calls fewer
+    assert list(res["confidence"]) == [*CONFIDENCE_FEATURES, "bias"]

@@ -8,10 +8,16 @@ import pytest
 
 from advisor.kb_rank import (
     CANDIDATES,
+    CONFIDENCE_FEATURES,
+    CONFIDENCE_WEIGHTS,
     RANK_FEATURES,
     RANK_WEIGHTS,
     SECOND_WITHIN,
+    STRONG_CONFIDENCE,
+    confidence,
+    learned_leads,
     learned_order,
+    learned_reading,
     rank_features,
 )
 from advisor.known_issues import (
@@ -39,6 +45,38 @@ def _texts(m, n=40):
 def test_the_weights_cover_every_feature():
     assert len(RANK_WEIGHTS) == len(RANK_FEATURES)
     assert any(w != 0 for w in RANK_WEIGHTS)  # fitted, not a placeholder
+    assert len(CONFIDENCE_WEIGHTS) == len(CONFIDENCE_FEATURES) == len(RANK_FEATURES) + 2
+    assert any(w != 0 for w in CONFIDENCE_WEIGHTS)
+
+
+def test_leads_are_against_the_best_other_candidate():
+    np.testing.assert_allclose(learned_leads(np.array([3.0, 1.0, 2.5])), [0.5, -2.0, -0.5])
+    np.testing.assert_allclose(learned_leads(np.array([2.0, 2.0])), [0.0, 0.0])
+    assert learned_leads(np.array([1.0])).tolist() == [0.0]
+
+
+def test_confidence_reads_the_features_and_the_learned_lead(matcher):
+    """In [0, 1]; the learned reading gives each candidate's confidence in the learned
+    order; a semantic match is called the likely fix exactly when its confidence reaches
+    STRONG_CONFIDENCE (and it may steer); a signature match needs none."""
+    called = hedged = 0
+    for text in _texts(matcher):
+        q = matcher.embedder.encode([text])[0]
+        seen = matcher.read(text, q)
+        order, learned, sure = learned_reading(matcher, seen, q)
+        rows, X = rank_features(matcher, seen, q)
+        by_row = dict(zip(rows.tolist(), confidence(X, X @ np.asarray(RANK_WEIGHTS)), strict=True))
+        np.testing.assert_allclose(sure, [by_row[j] for j in order])
+        assert order == learned_order(matcher, seen, q)[0] and (0 <= sure).all() and (sure <= 1).all()
+        for m in matcher.match(text, q):
+            if m.how == "signature":
+                assert m.confidence is None and m.strong == m.steers
+            else:
+                assert m.confidence == pytest.approx(by_row[matcher._pos[m.issue.id]], abs=1e-3)
+                assert m.strong == (m.steers and m.confidence >= STRONG_CONFIDENCE)
+                called += m.strong
+                hedged += m.steers and not m.strong
+    assert called and hedged  # the confidence separates some matches from others
 
 
 def test_features_describe_the_best_entries_by_score(matcher):
