@@ -52,13 +52,9 @@ LEVELS = (0.25, 0.3, 0.35, 0.4, 0.45, 0.5)  # settings of advisor.kb_rank.STRONG
 
 
 def fit_weights(X: np.ndarray, y: np.ndarray, c: float = C) -> np.ndarray:
-    """Raw linear weights (standardised logistic regression divided by the scales)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    scaler = StandardScaler().fit(X)
-    clf = LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(X), y)
-    return clf.coef_[0] / scaler.scale_
+    """Raw linear weights (standardised logistic regression divided by the scales; the
+    order needs no intercept)."""
+    return fit_confidence(X, y, c)[0]
 
 
 def fit_confidence(Z: np.ndarray, y: np.ndarray, c: float = C) -> tuple[np.ndarray, float]:
