@@ -239,7 +239,7 @@ def test_thread_titles_are_escaped_once_in_the_answer_and_the_sources():
     assert [c.title for c in cites if c.kind == "thread"] == [raw]
     # a long title is cut short in the list and kept longer in the Sources list
     from advisor.compose import THREAD_TITLE_CHARS
-    long = "User asking how to split a long input text for token classification and merge outputs"
+    long = "Why does my made-up example title keep going on well past sixty characters here"
     index.threads[9] = dataclasses.replace(index.threads[9], codes=[long])
     md, cites = _answer("memory batch size", CATS, False, hits, [], GUIDE, index)
     listed = md.split("### Sources")[0]
