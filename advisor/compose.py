@@ -56,7 +56,8 @@ TAXONOMY_URL = "https://github.com/mina-taraghi/SANER2024ReplicationPackage"
 DEFAULT_MAX_CAUSES = 3  # a beginner reads 3 bullet points, not 12
 DEFAULT_MAX_STEPS = 3
 DEFAULT_MAX_THREADS = 3  # similar threads shown as evidence
-# A similar thread's title in the list (the Sources list keeps up to 100 characters): on
+SOURCE_TITLE_CHARS = 100  # a citation's title in the Sources list
+# A similar thread's title in the list (the Sources list keeps SOURCE_TITLE_CHARS): on
 # `tune`, 110 -> 60 characters took the median answer from 340 to 331 words with the same
 # key points (0.655 / 0.629); two threads instead of three took it to 318 but lost key
 # points (0.650 / 0.626).
@@ -397,7 +398,7 @@ def sources_list(citations: Sequence[Citation]) -> str:
     """The one citation renderer: numbered, inert links with their kind ("" for none)."""
     lines = []
     for i, c in enumerate(citations, 1):
-        title = safe_text(c.title or c.id, 100)
+        title = safe_text(c.title or c.id, SOURCE_TITLE_CHARS)
         lines.append(f"{i}. [{title}]({c.url}) ({c.kind})" if c.url else f"{i}. {title} ({c.kind})")
     return "\n".join(lines)
 

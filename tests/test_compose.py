@@ -238,14 +238,14 @@ def test_thread_titles_are_escaped_once_in_the_answer_and_the_sources():
     assert "&amp;gt;" not in md and "&amp;amp;" not in md and "\\\\[" not in md
     assert [c.title for c in cites if c.kind == "thread"] == [raw]
     # a long title is cut short in the list and kept longer in the Sources list
-    from advisor.compose import THREAD_TITLE_CHARS
+    from advisor.compose import SOURCE_TITLE_CHARS, THREAD_TITLE_CHARS
     long = "Why does my made-up example title keep going on well past sixty characters here"
     index.threads[9] = dataclasses.replace(index.threads[9], codes=[long])
     md, cites = _answer("memory batch size", CATS, False, hits, [], GUIDE, index)
     listed = md.split("### Sources")[0]
     assert f"[{safe_text(long, THREAD_TITLE_CHARS)}](https://discuss.huggingface.co/t/9)" in listed
     assert len(safe_text(long, THREAD_TITLE_CHARS)) <= THREAD_TITLE_CHARS + 1 < len(long)
-    assert f"[{safe_text(long, 100)}](https://discuss.huggingface.co/t/9)" in md.split("### Sources")[1]
+    assert f"[{safe_text(long, SOURCE_TITLE_CHARS)}](https://discuss.huggingface.co/t/9)" in md.split("### Sources")[1]
 
 
 def test_notes_shown_first():
