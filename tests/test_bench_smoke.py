@@ -377,10 +377,20 @@ def test_rank_fit_learns_weights_that_rank_the_good_model_first(small_index_dir,
         w = fitter(data, 1.0)
         assert int(np.argmax(w)) == rank_fit.FEATURES.index("likes")
         assert rank_fit.metrics(data, w)["hit@1"] == 1.0
+    # the trees learn the same from 80 requests (a leaf holds >= 50 candidates) and rank
+    # 20 others they never saw
+    more = []
+    for r in range(100):
+        x = rng.random((20, len(rank_fit.FEATURES)))
+        x[0, rank_fit.FEATURES.index("likes")] = 1.5
+        ids = [f"t{r}-{i}" for i in range(20)]
+        more.append((ids, x, {ids[0]}))
+    assert rank_fit.metrics(more[80:], rank_fit.fit_trees(more[:80]))["hit@1"] == 1.0
     res = rank_fit.main(folds=2, index_dir=small_index_dir, out_dir=tmp_path,
-                        embedder=FakeEmbedder(), cs=(1.0,))
+                        embedder=FakeEmbedder(), cs=(1.0,), trees=True)
     assert res["requests"] > 100 and 0.0 <= res["reachable"] <= 1.0
-    assert res["table"][0]["weights"] == "hand (now)" and len(res["table"]) == 4
+    assert res["table"][0]["weights"] == "hand (now)" and len(res["table"]) == 5
+    assert res["table"][-1]["weights"] == "trees, pointwise (held out)"
     assert res["table"][1]["weights"] == "hand, without the accepted-models signal"
 
 
