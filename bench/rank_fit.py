@@ -251,7 +251,7 @@ def fit_trees(data: list[tuple[list[str], np.ndarray, set[str]]], seed: int = 0)
         ws.append(np.where(pos, 0.5 / pos.sum(), 0.5 / (~pos).sum()))
     model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
                                            min_samples_leaf=50, random_state=seed)
-    # scaled up: the per-request weights are tiny and the leaf size counts weight too
+    # scaled up: per-request weights this small would fall under the trees' minimum hessian to split
     model.fit(np.vstack(xs), np.concatenate(ys), sample_weight=np.concatenate(ws) * 1000)
     return lambda x: model.predict_proba(x)[:, 1]
 
