@@ -256,6 +256,19 @@ def fit_trees(data: list[tuple[list[str], np.ndarray, set[str]]], seed: int = 0)
     return lambda x: model.predict_proba(x)[:, 1]
 
 
+def held_out_metrics(data: list[tuple[list[str], np.ndarray, set[str]]], fold_of: np.ndarray,
+                     folds: int, fit_fold) -> dict:
+    """hit@5 / hit@1 / MRR over every request, each ranked by what ``fit_fold`` (weights or
+    a scorer, see :func:`metrics`) learned from the other folds."""
+    tot = {"hit@5": 0.0, "hit@1": 0.0, "mrr": 0.0}
+    for f in range(folds):
+        ranker = fit_fold([d for d, k in zip(data, fold_of, strict=True) if k != f])
+        for d in (d for d, k in zip(data, fold_of, strict=True) if k == f):
+            for name, v in metrics([d], ranker).items():
+                tot[name] += v
+    return {name: round(v / max(1, len(data)), 3) for name, v in tot.items()}
+
+
 def main(folds: int = 5, eval_dir: Path = ROOT / "eval", index_dir: Path = ROOT / "index",
          cs: tuple[float, ...] = (1.0, 10.0, 100.0), out_dir: Path | None = None,
          embedder=None, trees: bool = False) -> dict:
@@ -277,26 +290,13 @@ def main(folds: int = 5, eval_dir: Path = ROOT / "eval", index_dir: Path = ROOT 
     learned = {}
     for method, fitter in (("pairwise", fit), ("listwise", fit_listwise)):
         for c in cs:
-            held = []
-            for f in range(folds):
-                w = fitter([d for d, k in zip(data, fold_of, strict=True) if k != f], c)
-                held += [(d, w) for d, k in zip(data, fold_of, strict=True) if k == f]
-            tot = {"hit@5": 0.0, "hit@1": 0.0, "mrr": 0.0}
-            for d, w in held:
-                for k, v in metrics([d], w).items():
-                    tot[k] += v
             table.append({"weights": f"{method}, C={c} (held out)",
-                          **{k: round(v / len(held), 3) for k, v in tot.items()}})
+                          **held_out_metrics(data, fold_of, folds,
+                                             lambda rows_in, fitter=fitter, c=c: fitter(rows_in, c))})
             learned[f"{method[0]}{c}"] = fitter(data, c)
     if trees:
-        held = {f: fit_trees([d for d, k in zip(data, fold_of, strict=True) if k != f])
-                for f in range(folds)}
-        tot = {"hit@5": 0.0, "hit@1": 0.0, "mrr": 0.0}
-        for d, k in zip(data, fold_of, strict=True):
-            for name, v in metrics([d], held[k]).items():
-                tot[name] += v
         table.append({"weights": "trees, pointwise (held out)",
-                      **{name: round(v / len(data), 3) for name, v in tot.items()}})
+                      **held_out_metrics(data, fold_of, folds, fit_trees)})
     by_source = {f"{src}{tag}": metrics([d for d, r in zip(data, rows, strict=True)
                                          if r["source"] == src], w)
                  for src in ("real", "train") if any(r["source"] == src for r in rows)

@@ -367,24 +367,24 @@ def test_rank_fit_learns_weights_that_rank_the_good_model_first(small_index_dir,
     from bench import rank_fit
 
     rng = np.random.default_rng(0)
-    data = []
-    for r in range(30):
-        x = rng.random((20, len(rank_fit.FEATURES)))
-        x[0, rank_fit.FEATURES.index("likes")] = 1.5  # the good one: most likes
-        ids = [f"m{r}-{i}" for i in range(20)]
-        data.append((ids, x, {ids[0]}))
+
+    def toy(n: int, prefix: str) -> list:
+        out = []
+        for r in range(n):
+            x = rng.random((20, len(rank_fit.FEATURES)))
+            x[0, rank_fit.FEATURES.index("likes")] = 1.5  # the good one: most likes
+            ids = [f"{prefix}{r}-{i}" for i in range(20)]
+            out.append((ids, x, {ids[0]}))
+        return out
+
+    data = toy(30, "m")
     for fitter in (rank_fit.fit, rank_fit.fit_listwise):
         w = fitter(data, 1.0)
         assert int(np.argmax(w)) == rank_fit.FEATURES.index("likes")
         assert rank_fit.metrics(data, w)["hit@1"] == 1.0
     # the trees learn the same from 80 requests (a leaf holds >= 50 candidates) and rank
     # 20 others they never saw
-    more = []
-    for r in range(100):
-        x = rng.random((20, len(rank_fit.FEATURES)))
-        x[0, rank_fit.FEATURES.index("likes")] = 1.5
-        ids = [f"t{r}-{i}" for i in range(20)]
-        more.append((ids, x, {ids[0]}))
+    more = toy(100, "t")
     assert rank_fit.metrics(more[80:], rank_fit.fit_trees(more[:80]))["hit@1"] == 1.0
     res = rank_fit.main(folds=2, index_dir=small_index_dir, out_dir=tmp_path,
                         embedder=FakeEmbedder(), cs=(1.0,), trees=True)
