@@ -382,6 +382,11 @@ def test_rank_fit_learns_weights_that_rank_the_good_model_first(small_index_dir,
         w = fitter(data, 1.0)
         assert int(np.argmax(w)) == rank_fit.FEATURES.index("likes")
         assert rank_fit.metrics(data, w)["hit@1"] == 1.0
+    # a pinned weight keeps its value whatever the fit says; the others are fitted alike
+    pinned = rank_fit.fit(data, 1.0, pin={"likes": 0.0, "card": -0.5})
+    assert pinned[rank_fit.FEATURES.index("likes")] == 0.0
+    assert pinned[rank_fit.FEATURES.index("card")] == -0.5
+    assert rank_fit.metrics(data, pinned)["hit@1"] < 1.0
     # the trees learn the same from 80 requests (a leaf holds >= 50 candidates) and rank
     # 20 others they never saw
     more = toy(100, "t")
@@ -389,7 +394,8 @@ def test_rank_fit_learns_weights_that_rank_the_good_model_first(small_index_dir,
     res = rank_fit.main(folds=2, index_dir=small_index_dir, out_dir=tmp_path,
                         embedder=FakeEmbedder(), cs=(1.0,), trees=True)
     assert res["requests"] > 100 and 0.0 <= res["reachable"] <= 1.0
-    assert res["table"][0]["weights"] == "hand (now)" and len(res["table"]) == 5
+    assert res["table"][0]["weights"] == "hand (now)" and len(res["table"]) == 6
+    assert res["table"][4]["weights"] == "pairwise, rules pinned, C=1.0 (held out)"
     assert res["table"][-1]["weights"] == "trees, pointwise (held out)"
     assert res["table"][1]["weights"] == "hand, without the accepted-models signal"
 
