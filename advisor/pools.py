@@ -43,14 +43,14 @@ from advisor.types import ModelInfo
 # the same 375 requests): 5-fold held out, told the task, 0.768 -> 0.797 hit@5.
 # Refitted in the sixteenth pass with the size-budget terms, on 552 requests (177 more):
 # 5-fold held out, told the task, 0.759 (the fifteenth pass's terms, sizes as filters)
-# -> 0.795 hit@5. The hybrid retrieval rank and card quality now weigh 0: the cosine and
-# BM25 of each candidate's card carry the relevance.
+# -> 0.795 hit@5. The hybrid retrieval rank and card quality then weighed 0: the cosine
+# and BM25 of each candidate's card carry the relevance.
 # Refitted in the thirty-fourth pass, pairwise (bench/rank_fit.py: every (good, other)
 # pair of a request, no intercept) on 2,490 requests (52 `tune`, 2,438 training), with the
 # rules and rarely exercised terms pinned (bench.rank_fit.pinned_rules): 5-fold held out,
 # told the task, hit@5 0.843 (the listwise weights before) -> 0.853; end to end on 101
 # fresh requests (tr41, read before they were learned) 0.792 both, told the task 0.871 ->
-# 0.881; `tune` 0.904 both (hit@1 0.538 -> 0.519).
+# 0.881; `tune` 0.904 both (hit@1 0.538 -> 0.519). The retrieval rank stays at 0.
 # Card quality weighs little in the fit (what people were told to use often has a thin
 # card); the answer still warns about thin and missing cards.
 W_LEXICAL = 0.167
@@ -80,7 +80,8 @@ DERIVATIVE_PENALTY = 0.05  # pinned in the thirty-fourth pass's refit, which put
 NEUTRAL_CARD_QUALITY = 0.5  # 2026 records carry no card text: neither reward nor punish
 # Penalties and bonuses, fitted with the weights above unless marked as a rule.
 # Related task (e.g. feature-extraction for a sentence-similarity request): 0.10 until the
-# tenth pass, 0.02 then, the twelfth pass's fit 0.03, the fifteenth's 0.04, the sixteenth's 0.07, the thirty-fourth's 0.041.
+# tenth pass, 0.02 then, the twelfth pass's fit 0.03, the fifteenth's 0.04, the sixteenth's
+# 0.07, the thirty-fourth's 0.041.
 RELATED_TASK_PENALTY = 0.041
 # Rule, not fitted: a size limit asked but the model's size is not known.
 UNKNOWN_SIZE_PENALTY = 0.05
