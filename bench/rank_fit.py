@@ -40,6 +40,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -176,21 +177,20 @@ def metrics(data: list[tuple[list[str], np.ndarray, set[str]]], w) -> dict:
     return {"hit@5": round(h5 / n, 3), "hit@1": round(h1 / n, 3), "mrr": round(mrr / n, 3)}
 
 
-def pinned_rules() -> dict[str, float]:
-    """The weights no fit may move, at the recommender's values: the product rules
-    (another library than the one named, an unknown size under a size budget: issue 9),
-    which the labels cannot see; the retrieval rank, which the recommender leaves at 0
-    (thirtieth pass); the input-length fit, which few labelled requests exercise (62 of
-    2,490: on those the hand values rank 0.79 against the refit's 0.76); and the
-    mark-down of another author's derivative, whose refit sits at 0 with the wrong sign
-    (thirty-fourth pass)."""
-    from advisor import pools as P
+# The weights no fit may move (:func:`pinned_rules`): the product rules (another library
+# than the one named, an unknown size under a size budget: issue 9), which the labels cannot
+# see; the retrieval rank, which the recommender leaves at 0 (thirtieth pass); the
+# input-length fit, which few labelled requests exercise (62 of 2,490: on those the hand
+# values rank 0.79 against the refit's 0.76); and the mark-down of another author's
+# derivative, whose refit sits at 0 with the wrong sign (thirty-fourth pass).
+PINNED = ("retrieval", "other library", "size unknown", "reads the input length",
+          "input too long for it", "derivative")
 
-    return {"retrieval": P.W_RETRIEVAL, "other library": -P.OTHER_LIBRARY_PENALTY,
-            "size unknown": -P.UNKNOWN_SIZE_PENALTY,
-            "reads the input length": P.LONG_INPUT_BONUS,
-            "input too long for it": -P.SHORT_INPUT_PENALTY,
-            "derivative": -P.DERIVATIVE_PENALTY}
+
+def pinned_rules() -> dict[str, float]:
+    """The :data:`PINNED` features and the weights the recommender gives them now."""
+    hand = hand_weights()
+    return {name: float(hand[FEATURES.index(name)]) for name in PINNED}
 
 
 def fit(data: list[tuple[list[str], np.ndarray, set[str]]], c: float = 1.0,
@@ -311,18 +311,14 @@ def main(folds: int = 5, eval_dir: Path = ROOT / "eval", index_dir: Path = ROOT 
     table = [{"weights": "hand (now)", **metrics(data, hand)},
              {"weights": "hand, without the accepted-models signal", **metrics(data, without)}]
     learned = {}
-    for method, fitter in (("pairwise", fit), ("listwise", fit_listwise)):
+    pinned = partial(fit, pin=pinned_rules())
+    for method, fitter, key in (("pairwise", fit, "p{c}"), ("listwise", fit_listwise, "l{c}"),
+                                ("pairwise, rules pinned", pinned, "p{c} pinned")):
         for c in cs:
             table.append({"weights": f"{method}, C={c} (held out)",
                           **held_out_metrics(data, fold_of, folds,
                                              lambda rows_in, fitter=fitter, c=c: fitter(rows_in, c))})
-            learned[f"{method[0]}{c}"] = fitter(data, c)
-    pin = pinned_rules()
-    for c in cs:
-        table.append({"weights": f"pairwise, rules pinned, C={c} (held out)",
-                      **held_out_metrics(data, fold_of, folds,
-                                         lambda rows_in, c=c: fit(rows_in, c, pin=pin))})
-        learned[f"p{c} pinned"] = fit(data, c, pin=pin)
+            learned[key.format(c=c)] = fitter(data, c)
     if trees:
         table.append({"weights": "trees, pointwise (held out)",
                       **held_out_metrics(data, fold_of, folds, fit_trees)})
