@@ -17,7 +17,7 @@ its confidence on them is read in-sample: the recall it adds is an upper bound; 
 false tables are read fairly).
 
 Run: ``python -m bench.intent_cv [--folds 5] [--thresholds 0.3 0.4 0.5 0.6 0.7]
-[--task-gate]`` (~1 minute: one MiniLM pass over ~1,500 texts, then 5 small logistic
+[--task-gate [--gates 0.3:0.8 0.2:0.9]] [--by-batch]`` (~1 minute: one MiniLM pass over ~1,500 texts, then 5 small logistic
 regressions; ~2 minutes more with the task gate, which loads the index).
 """
 
@@ -47,12 +47,29 @@ def rows(eval_dir: Path) -> tuple[list[str], list[int], list[bool]]:
     return texts, labels, [t not in train_only for t in texts]
 
 
+def batches(eval_dir: Path) -> dict[str, str]:
+    """question text -> its collection batch (the id without its number: ``tr43a``,
+    ``t7b``, ``q8``), for folds that hold a whole batch out."""
+    import json
+
+    out: dict[str, str] = {}
+    for f in sorted(eval_dir.glob("*.jsonl")):
+        for line in f.read_text("utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                out.setdefault(r.get("question", ""), str(r.get("id", "")).rsplit("-", 1)[0])
+    return out
+
+
 def main(folds: int = 5, thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7),
          eval_dir: Path = ROOT / "eval", index_dir: Path = ROOT / "index",
          embedder=None, out_dir: Path | None = None, task_confidence=None,
-         gates: tuple[tuple[float, float], ...] = ((0.3, 0.6), (0.3, 0.8), (0.4, 0.8))) -> dict:
+         gates: tuple[tuple[float, float], ...] = ((0.3, 0.6), (0.3, 0.8), (0.4, 0.8)),
+         by_batch: bool = False) -> dict:
     """``task_confidence(text, vec) -> float``: when given, every request is held out and
-    the ``(borderline probability, task confidence)`` rules of ``gates`` are read too."""
+    the ``(borderline probability, task confidence)`` rules of ``gates`` are read too.
+    ``by_batch``: each collection batch is held out whole (its neighbours then come from
+    other collectors, as for questions nobody has collected yet)."""
     from advisor.config import Config
     from advisor.embedding import embedder_for
     from advisor.intent import IntentModel
@@ -67,6 +84,11 @@ def main(folds: int = 5, thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.
     rng = np.random.default_rng(0)
     fold_of = np.full(len(texts), -1)
     fold_of[cand] = rng.permutation(len(cand)) % folds
+    if by_batch:
+        of = batches(eval_dir)
+        names = sorted({of.get(texts[i], "") for i in cand})
+        fold_by_name = {n: k % folds for k, n in enumerate(rng.permutation(names))}
+        fold_of[cand] = [fold_by_name[of.get(texts[i], "")] for i in cand]
     probs = np.full(len(texts), np.nan)
     for f in range(folds):
         tr = np.flatnonzero(fold_of != f)
@@ -89,7 +111,7 @@ def main(folds: int = 5, thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.
             table.append({"threshold": f"{THRESHOLD}, or {lo} with task >= {c}",
                           "recall": round(float(shown[pos].mean()), 3),
                           "false tables": round(float(shown[neg].mean()), 3)})
-    result = {"folds": folds, "held_out_requests": int(pos.sum()),
+    result = {"folds": folds, "by_batch": by_batch, "held_out_requests": int(pos.sum()),
               "held_out_other": int(neg.sum()), "training_only_requests": int((~np.asarray(holdable)).sum()),
               "table": table}
     result["path"] = str(write_result("intent_cv", result, out_dir))
@@ -105,6 +127,10 @@ if __name__ == "__main__":
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6, 0.7])
     ap.add_argument("--task-gate", action="store_true",
                     help="hold out every request and read the borderline task-confidence rules")
+    ap.add_argument("--gates", nargs="+", default=["0.3:0.6", "0.3:0.8", "0.4:0.8"],
+                    help="borderline rules read with --task-gate, each PROBABILITY:TASK_CONFIDENCE")
+    ap.add_argument("--by-batch", action="store_true",
+                    help="hold out whole collection batches instead of random rows")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
     setup_logging(a.verbose)
@@ -117,4 +143,5 @@ if __name__ == "__main__":
 
         def gate(text, vec):
             return float(rec.build_request(text, None, vec)[0].task_confidence or 0.0)
-    main(a.folds, tuple(a.thresholds), task_confidence=gate)
+    gates = tuple(tuple(float(x) for x in g.split(":")) for g in a.gates)
+    main(a.folds, tuple(a.thresholds), task_confidence=gate, gates=gates, by_batch=a.by_batch)

@@ -207,6 +207,20 @@ def test_intent_cv_task_gate_holds_out_every_request(tmp_path):
     assert (none["recall"], none["false tables"]) == (base["recall"], base["false tables"])
 
 
+def test_intent_cv_by_batch_holds_out_whole_batches(tmp_path):
+    """``by_batch`` folds run over the real files: questions are grouped by their
+    collection batch (the id prefix; there are many), and requests and other questions
+    are both held out."""
+    from bench import intent_cv
+
+    of = intent_cv.batches(intent_cv.ROOT / "eval")
+    assert len(set(of.values())) > 20  # many collection batches, named by their id prefix
+    res = intent_cv.main(folds=2, thresholds=(0.5,), embedder=FakeEmbedder(), out_dir=tmp_path,
+                         by_batch=True)
+    assert res["by_batch"] and res["held_out_requests"] > 0 and res["held_out_other"] > 0
+    assert 0.0 <= res["table"][0]["recall"] <= 1.0
+
+
 def test_category_cv_holds_out_each_tune_question_once(small_index_dir, tmp_path):
     from bench import category_cv
 
