@@ -48,9 +48,9 @@ def rows(eval_dir: Path) -> tuple[list[str], list[int], list[bool]]:
     return texts, labels, [t not in train_only for t in texts]
 
 
-def batches(eval_dir: Path) -> dict[str, str]:
-    """question text -> its collection batch (the id without its number: ``tr43a``,
-    ``t7b``, ``q8``), for folds that hold a whole batch out."""
+def row_ids(eval_dir: Path) -> dict[str, str]:
+    """question text -> the id of its labelled row (``tr43a-012``): the id before its last
+    ``-`` names the collection batch."""
     import json
 
     out: dict[str, str] = {}
@@ -58,8 +58,24 @@ def batches(eval_dir: Path) -> dict[str, str]:
         for line in f.read_text("utf-8").splitlines():
             if line.strip():
                 r = json.loads(line)
-                out.setdefault(r.get("question", ""), str(r.get("id", "")).rsplit("-", 1)[0])
+                out.setdefault(r.get("question", ""), str(r.get("id", "")))
     return out
+
+
+def fold_assignment(texts: list[str], holdable: list[bool], folds: int, eval_dir: Path,
+                    by_batch: bool = False) -> np.ndarray:
+    """Fold of each text (-1: never held out). Random over the holdable rows, or with
+    ``by_batch`` each collection batch held out whole (:func:`bench.task_cv.batch_folds`)."""
+    from bench.task_cv import batch_folds
+
+    cand = np.flatnonzero(holdable)
+    fold_of = np.full(len(texts), -1)
+    if by_batch:
+        ids = row_ids(eval_dir)
+        fold_of[cand] = batch_folds([{"id": ids.get(texts[i], "")} for i in cand], folds)
+    else:
+        fold_of[cand] = np.random.default_rng(0).permutation(len(cand)) % folds
+    return fold_of
 
 
 def main(folds: int = 5, thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7),
@@ -81,15 +97,7 @@ def main(folds: int = 5, thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.
     emb = embedder or embedder_for(Config.from_env(index_dir=index_dir, disable_progress=True))
     vecs = emb.encode(texts)
     y = np.asarray(labels)
-    cand = np.flatnonzero(holdable)
-    rng = np.random.default_rng(0)
-    fold_of = np.full(len(texts), -1)
-    fold_of[cand] = rng.permutation(len(cand)) % folds
-    if by_batch:
-        of = batches(eval_dir)
-        names = sorted({of.get(texts[i], "") for i in cand})
-        fold_by_name = {n: k % folds for k, n in enumerate(rng.permutation(names))}
-        fold_of[cand] = [fold_by_name[of.get(texts[i], "")] for i in cand]
+    fold_of = fold_assignment(texts, holdable, folds, eval_dir, by_batch)
     probs = np.full(len(texts), np.nan)
     for f in range(folds):
         tr = np.flatnonzero(fold_of != f)

@@ -208,17 +208,31 @@ def test_intent_cv_task_gate_holds_out_every_request(tmp_path):
 
 
 def test_intent_cv_by_batch_holds_out_whole_batches(tmp_path):
-    """``by_batch`` folds run over the real files: questions are grouped by their
-    collection batch (the id prefix; there are many), and requests and other questions
-    are both held out."""
+    """``by_batch``: every collection batch of the held-out questions lands in one fold
+    (random folds split batches), every fold holds some out, rows that may not be held
+    out stay in training; and the run reads requests and other questions."""
     from bench import intent_cv
 
-    of = intent_cv.batches(intent_cv.ROOT / "eval")
-    assert len(set(of.values())) > 20  # many collection batches, named by their id prefix
+    eval_dir = intent_cv.ROOT / "eval"
+    texts, _, holdable = intent_cv.rows(eval_dir)
+    ids = intent_cv.row_ids(eval_dir)
+
+    def spans(fold_of):
+        out: dict[str, set[int]] = {}
+        for t, f in zip(texts, fold_of, strict=True):
+            if f >= 0:
+                out.setdefault(ids[t].rsplit("-", 1)[0], set()).add(int(f))
+        return out
+
+    whole = intent_cv.fold_assignment(texts, holdable, 5, eval_dir, by_batch=True)
+    assert len(spans(whole)) > 20 and all(len(f) == 1 for f in spans(whole).values())
+    assert sorted(set(whole.tolist()) - {-1}) == [0, 1, 2, 3, 4]
+    assert ((whole == -1) == ~np.asarray(holdable)).all()
+    rand = intent_cv.fold_assignment(texts, holdable, 5, eval_dir)
+    assert any(len(f) > 1 for f in spans(rand).values())
     res = intent_cv.main(folds=2, thresholds=(0.5,), embedder=FakeEmbedder(), out_dir=tmp_path,
                          by_batch=True)
     assert res["by_batch"] and res["held_out_requests"] > 0 and res["held_out_other"] > 0
-    assert 0.0 <= res["table"][0]["recall"] <= 1.0
 
 
 def test_category_cv_holds_out_each_tune_question_once(small_index_dir, tmp_path):
