@@ -56,12 +56,13 @@ class CategoryHead:
     """The fine-tuned encoder (ONNX) and its linear layer; see the module docstring."""
 
     def __init__(self, encoder, weight: np.ndarray, bias: np.ndarray, scale: float,
-                 info: dict | None = None):
+                 info: dict | None = None, classes: Sequence[str] = CHALLENGE_CATEGORIES):
         self.encoder = encoder  # anything with encode(texts) -> (n, dim) normalised vectors
         self.weight = np.asarray(weight, dtype=np.float32)  # (n_categories, dim)
         self.bias = np.asarray(bias, dtype=np.float32)  # (n_categories,)
         self.scale = float(scale)
         self.info = dict(info or {})
+        self.classes = list(classes)  # the linear layer's rows, in order
 
     def proba(self, texts: Sequence[str]) -> np.ndarray:
         """(n, n_categories) probabilities, rows summing to 1."""
@@ -71,9 +72,12 @@ class CategoryHead:
         return _softmax(self.scale * (vecs @ self.weight.T + self.bias))
 
     @classmethod
-    def load(cls, directory: Path | str) -> CategoryHead | None:
+    def load(cls, directory: Path | str,
+             classes: Sequence[str] | None = CHALLENGE_CATEGORIES) -> CategoryHead | None:
         """The head in ``directory`` (an index's ``category_head/``), or None when the
-        index has none.
+        index has none. ``classes``: the class names the head must have, in order
+        (``None``: whatever it was fitted on, e.g. the pipeline tags of
+        :mod:`advisor.task_head`).
 
         Raises:
             IndexCorruptError: files present but unreadable.
@@ -98,9 +102,9 @@ class CategoryHead:
         if version != HEAD_FORMAT_VERSION:
             raise IndexMismatchError(f"{directory} holds category head format {version}, this "
                                      f"code reads {HEAD_FORMAT_VERSION}. {rebuild}")
-        if categories != list(CHALLENGE_CATEGORIES) or weight.shape[0] != len(categories):
-            raise IndexMismatchError(f"The category head in {directory} knows other categories "
-                                     f"than this code. {rebuild}")
+        if (classes is not None and categories != list(classes)) or weight.shape[0] != len(categories):
+            raise IndexMismatchError(f"The head in {directory} knows other classes than this "
+                                     f"code. {rebuild}")
         try:
             encoder = OnnxEmbedder.from_export(directory, str(meta.get("model_id")))
         except EmbeddingModelError as e:
@@ -110,4 +114,5 @@ class CategoryHead:
             raise IndexCorruptError(f"The category head in {directory} does not fit its encoder "
                                     f"(dim {weight.shape[1]} vs {encoder.dim}). {rebuild}")
         return cls(encoder, weight, bias, scale, info={"model_id": meta.get("model_id"),
-                                                        "max_seq_length": encoder.max_seq_length})
+                                                        "max_seq_length": encoder.max_seq_length},
+                   classes=categories)

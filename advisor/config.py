@@ -57,6 +57,10 @@ DEFAULT_MAX_CHUNKS_PER_CARD = 2  # header+description, then the best usage/label
 # 3 epochs 0.679 (about 6 min of a full build on 2 cores with native bf16). Builds capped
 # with a card limit (the app's quick first index, tests) skip it.
 DEFAULT_CATEGORY_HEAD_EPOCHS = 3.0
+# Passes of the task head's fine-tune over the labelled training requests on a full build
+# (builder.task_head; 0 = build without it). Same schedule as the category head; see
+# advisor.task_head.W_HEAD for what it gains.
+DEFAULT_TASK_HEAD_EPOCHS = 3.0
 DEFAULT_TOP_K = 8
 DEFAULT_RRF_K = 60  # reciprocal rank fusion constant from Cormack et al. 2009
 DEFAULT_LLM_BACKEND = "offline"  # offline | hf | openai | local
@@ -127,6 +131,7 @@ class Config:
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
     max_chunks_per_card: int = DEFAULT_MAX_CHUNKS_PER_CARD
     category_head_epochs: float = DEFAULT_CATEGORY_HEAD_EPOCHS  # builder; 0 = no head
+    task_head_epochs: float = DEFAULT_TASK_HEAD_EPOCHS  # builder; 0 = no task head
     top_k: int = DEFAULT_TOP_K
     rrf_k: int = DEFAULT_RRF_K
     llm_backend: str = DEFAULT_LLM_BACKEND
@@ -176,6 +181,7 @@ class Config:
             "cache_dir": ("ADVISOR_CACHE_DIR", lambda v: Path(v).expanduser()),
             "top_k": ("ADVISOR_TOP_K", _as_int),
             "category_head_epochs": ("ADVISOR_CATEGORY_HEAD_EPOCHS", _as_float),
+            "task_head_epochs": ("ADVISOR_TASK_HEAD_EPOCHS", _as_float),
             "llm_backend": ("ADVISOR_LLM_BACKEND", str),
             "llm_model": ("ADVISOR_LLM_MODEL", str),
             "llm_base_url": ("ADVISOR_LLM_BASE_URL", str),

@@ -61,6 +61,7 @@ from advisor.pools import (
 from advisor.relevance import PoolRelevance, PoolScorer, lexical
 from advisor.snippets import plan_snippet
 from advisor.solved_requests import load_solved_requests
+from advisor.task_head import TaskHead
 from advisor.taskmodel import load_inferred
 from advisor.tasks import LIBRARY_ALIASES, MULTILINGUAL, ModelRequest, load_modalities
 from advisor.types import MODEL_URL, ModelInfo, ModelRecommendation, ThreadInfo
@@ -166,9 +167,13 @@ class Recommender:
         self._derivatives: Counter[str] | None = None  # base model id -> models naming it
         self._pool_cache = functools.lru_cache(maxsize=POOL_CACHE_SIZE)(self._make_pool)
         self.index = None if isinstance(index_or_models, Mapping) else index_or_models
+        task_head = None  # only beside the index's own task model (benches pass fold models)
         if task_model is None and self.index is not None:
-            task_model = load_task_model(getattr(self.index, "index_dir", None))
-        self.reader = RequestUnderstanding(models, self.index, task_model, self._tasks_known)
+            index_dir = getattr(self.index, "index_dir", None)
+            task_model = load_task_model(index_dir)
+            task_head = TaskHead.load(index_dir) if task_model is not None else None
+        self.reader = RequestUnderstanding(models, self.index, task_model, self._tasks_known,
+                                           task_head)
         scorer_index = getattr(retriever, "index", None)
         manifest = getattr(scorer_index, "manifest", None) or {}
         solved = load_solved_requests(getattr(scorer_index, "index_dir", None),

@@ -2,7 +2,8 @@
 :class:`~advisor.tasks.ModelRequest`.
 
 The task is inferred from the text by the learned task model (fitted on the index's
-model cards), the pipeline tags of the nearest model chunks, the models the text names
+model cards), the task head fine-tuned on labelled requests (:mod:`advisor.task_head`,
+when the index has one), the pipeline tags of the nearest model chunks, the models the text names
 (entity linking) and the readable cues of :mod:`advisor.tasks` (a text task's cue is set
 aside when the learned evidence reads audio or vision: :func:`modality_against`);
 relative constraints ("a smaller X") come from the named model's record. Explicit UI/API
@@ -24,6 +25,7 @@ from advisor.errors import InvalidInputError
 from advisor.formatting import human_count
 from advisor.modelfacts import estimate_params, library_words
 from advisor.sizes import apply_size_budget
+from advisor.task_head import W_HEAD, TaskHead
 from advisor.taskmodel import TaskGuess, TaskModel, blend, reweight
 from advisor.tasks import (
     LANGUAGE_NAMES,
@@ -181,10 +183,12 @@ class RequestUnderstanding:
 
     def __init__(self, models: Mapping[str, ModelInfo], index: Any = None,
                  task_model: TaskModel | None = None,
-                 known_tasks: Callable[[], Mapping[str | None, Any]] = dict):
+                 known_tasks: Callable[[], Mapping[str | None, Any]] = dict,
+                 task_head: TaskHead | None = None):
         self.models = models
         self.index = index
         self.task_model = task_model
+        self.task_head = task_head  # votes learned end to end from labelled requests
         self.known_tasks = known_tasks
         self._linker: EntityLinker | None = None
         self._model_rows = None
@@ -255,6 +259,9 @@ class RequestUnderstanding:
         cue_task = req.task
         if self.task_model is not None:
             guesses = self.task_model.predict(text, qvec, k=len(self.task_model.labels))
+            if self.task_head is not None:
+                guesses = blend(guesses, self.task_head.votes(text), W_HEAD,
+                                "how people ask for it")
             guesses = blend(guesses, self._knn_votes(qvec), W_KNN, "nearest model cards")
             tags = {mm.model.pipeline_tag: 1.0 for mm in mentions if mm.model.pipeline_tag}
             guesses = blend(guesses, tags, W_MENTION if not wants_smaller(text) else

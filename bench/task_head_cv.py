@@ -1,5 +1,7 @@
-"""Cross-validated task inference with a fine-tuned MiniLM task head (issue 9, an
-experiment the product does not ship; ``bench/RESULTS.md``, twenty-ninth pass).
+"""Cross-validated task inference with a fine-tuned MiniLM task head (issue 9;
+``bench/RESULTS.md``, twenty-ninth pass; the product ships it since the thirty-seventh
+pass: :mod:`advisor.task_head`, :mod:`builder.task_head`, weight
+:data:`advisor.task_head.W_HEAD`).
 
 The twenty-eighth pass fine-tuned MiniLM on the labelled real posts to name their
 challenge category and gained two points of held-out top-1. This script asks the same of
@@ -7,7 +9,7 @@ task inference: MiniLM with one linear layer, fine-tuned end to end
 (:func:`builder.category_head.fit_text_head`, the category head's schedule) on the
 labelled requests to name the pipeline tag each one needs, mixed into the request reading
 of :class:`advisor.understanding.RequestUnderstanding` by :func:`advisor.taskmodel.blend`
-at several weights (0: the shipped reading).
+at several weights (0: the reading without the head).
 
 The pool and folds are those of ``python -m bench.task_cv`` (every row of
 ``eval/train_requests.jsonl`` and the ``tune`` half of ``eval/real_requests.jsonl``;
@@ -20,7 +22,7 @@ held-out head probabilities are saved beside the result (``.npz``). ``test`` is 
 read.
 
 Run: ``python -m bench.task_head_cv [--folds 5] [--epochs 3] [--by-batch]`` (needs
-``index/``; about 5 minutes a fold on 2 cores with native bf16). ``--limit N`` reads the
+``index/``; 5-9 minutes a fold on 2 cores with native bf16, 525 s on an AMD EPYC box). ``--limit N`` reads the
 first N pooled requests only (a quick look).
 """
 

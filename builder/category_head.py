@@ -87,9 +87,9 @@ class FittedHead:
                                                     enc["token_type_ids"]), -1).numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)))
 
-    def save(self, out_dir: Path | str) -> dict:
+    def save(self, out_dir: Path | str, model_prefix: str = HEAD_MODEL_PREFIX) -> dict:
         """Write ``out_dir`` (must not exist yet) for :meth:`CategoryHead.load`; returns
-        the ``encoder.json`` content."""
+        the ``encoder.json`` content (its ``model_id`` is ``model_prefix`` + the base)."""
         out = Path(out_dir)
         if out.exists():
             raise FileExistsError(f"{out} exists; the category head is written into a new directory")
@@ -100,7 +100,7 @@ class FittedHead:
         base_dir = resolve_model_dir(self.base_model)
         shutil.copy2(base_dir / "tokenizer.json", out / QUERY_ENCODER_TOKENIZER)
         pad = getattr(self.tokenizer, "pad_token", None) or "[PAD]"
-        meta = {"model_id": HEAD_MODEL_PREFIX + self.base_model,
+        meta = {"model_id": model_prefix + self.base_model,
                 "dim": int(self.model.linear.in_features),  # type: ignore[attr-defined]
                 "max_seq_length": self.max_len, "pad_token": pad,
                 "export_version": ONNX_EXPORT_VERSION}

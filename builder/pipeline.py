@@ -42,6 +42,7 @@ from builder.rechunk import chunk_incremental
 from builder.report import SourceReport
 from builder.sources.read import Source, SourceData, read_sources
 from builder.store import read_chunk_cache, read_vector_cache, recover_interrupted_swap, write_index
+from builder.task_head import task_head_stage
 from builder.taskfit import fit_task_stage
 from builder.vector_cache import CachedEmbedder
 
@@ -172,9 +173,12 @@ def build(
         }
         save_models, manifest["task_model"] = fit_task_stage(cfg, chunks, emb.vectors, data.models,
                                                              texts_embedder)
+        # the task head's fine-tune (~9 min) is for full builds too, and reused when unchanged
+        save_task_head, manifest["task_head"] = task_head_stage(cfg, limit)
 
         def extra(tmp: Path) -> dict[str, Any]:
             save_models(tmp)
+            save_task_head(tmp)
             return _extra_files(tmp, cfg, texts_embedder, labelling, data, known_issues)
 
         written = write_index(

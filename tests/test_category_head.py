@@ -98,7 +98,7 @@ def test_load_without_head_corrupt_or_other_categories(fitted, tmp_path):
     head.save(d)
     arrays = dict(np.load(d / HEAD_FILE))
     np.savez(d / HEAD_FILE, **{**arrays, "categories": arrays["categories"][::-1]})
-    with pytest.raises(IndexMismatchError, match="other categories"):
+    with pytest.raises(IndexMismatchError, match="other classes"):
         CategoryHead.load(d)
     np.savez(d / HEAD_FILE, **{**arrays, "format_version": np.int64(99)})
     with pytest.raises(IndexMismatchError, match="format 99"):
