@@ -135,3 +135,26 @@ def test_stage_fits_saves_and_reuses_when_inputs_are_unchanged(tmp_path, monkeyp
                                           "automatic-speech-recognition")])
     with pytest.raises(pytest.fail.Exception, match="refitted"):
         stage.task_head_stage(cfg, None, requests_file=req)
+
+
+def test_votes_of_a_repeated_request_are_computed_once():
+    """The intent gate and the recommender read the same request: one encoder pass."""
+
+    class CountingHead:
+        classes = ["summarization", "translation"]
+
+        def __init__(self):
+            self.calls = 0
+
+        def proba(self, texts):
+            self.calls += 1
+            return np.array([[0.25, 0.75]] * len(texts))
+
+    inner = CountingHead()
+    head = TaskHead(inner)
+    first = head.votes("Which model translates Welsh into English?")
+    second = head.votes("Which model translates Welsh into English?")
+    assert first == second == {"summarization": 0.25, "translation": 0.75}
+    assert inner.calls == 1
+    head.votes("Which model summarises Welsh news?")
+    assert inner.calls == 2
