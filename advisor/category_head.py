@@ -97,10 +97,10 @@ class CategoryHead:
             categories = [str(c) for c in arrays["categories"]]
             version = int(arrays["format_version"])
         except (OSError, ValueError, KeyError) as e:
-            raise IndexCorruptError(f"The category head in {directory} is unreadable ({e}). "
+            raise IndexCorruptError(f"The head in {directory} is unreadable ({e}). "
                                     f"{rebuild}") from e
         if version != HEAD_FORMAT_VERSION:
-            raise IndexMismatchError(f"{directory} holds category head format {version}, this "
+            raise IndexMismatchError(f"{directory} holds head format {version}, this "
                                      f"code reads {HEAD_FORMAT_VERSION}. {rebuild}")
         if (classes is not None and categories != list(classes)) or weight.shape[0] != len(categories):
             raise IndexMismatchError(f"The head in {directory} knows other classes than this "
@@ -108,10 +108,10 @@ class CategoryHead:
         try:
             encoder = OnnxEmbedder.from_export(directory, str(meta.get("model_id")))
         except EmbeddingModelError as e:
-            raise IndexCorruptError(f"The category head in {directory} has no usable encoder "
+            raise IndexCorruptError(f"The head in {directory} has no usable encoder "
                                     f"({e}). {rebuild}") from e
         if weight.shape[1] != encoder.dim:
-            raise IndexCorruptError(f"The category head in {directory} does not fit its encoder "
+            raise IndexCorruptError(f"The head in {directory} does not fit its encoder "
                                     f"(dim {weight.shape[1]} vs {encoder.dim}). {rebuild}")
         return cls(encoder, weight, bias, scale, info={"model_id": meta.get("model_id"),
                                                         "max_seq_length": encoder.max_seq_length},

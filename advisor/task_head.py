@@ -20,12 +20,9 @@ This module does not train anything, and it does not read languages, sizes or li
 from __future__ import annotations
 
 import functools
-import logging
 from pathlib import Path
 
 from advisor.category_head import CategoryHead
-
-log = logging.getLogger(__name__)
 
 TASK_HEAD_DIR = "task_head"  # inside the index
 TASK_HEAD_MODEL_PREFIX = "task-head:"  # encoder.json model_id: this prefix + the base model

@@ -26,20 +26,12 @@ from typing import Any
 from advisor.config import TRAIN_REQUESTS_FILE, Config
 from advisor.labelled import training_requests
 from advisor.task_head import TASK_HEAD_DIR, TASK_HEAD_MODEL_PREFIX
+from builder import taskfit
 
 log = logging.getLogger(__name__)
 
 MIN_REQUESTS = 20  # fewer labelled requests (or one task only): no head
 FORMAT = 1  # of the manifest section and the digest
-
-
-def _previous_info(index_dir: Path) -> dict[str, Any]:
-    from advisor.index import read_manifest
-
-    try:
-        return dict(read_manifest(index_dir).get("task_head") or {})
-    except Exception:  # noqa: BLE001 - no (readable) previous index: fit anew
-        return {}
 
 
 def task_head_stage(cfg: Config, limit: int | None = None,
@@ -60,7 +52,7 @@ def task_head_stage(cfg: Config, limit: int | None = None,
     settings = {"epochs": epochs, "max_len": MAX_LEN, "base_model": cfg.embed_model}
     digest = hashlib.sha256(json.dumps([FORMAT, settings, requests]).encode()).hexdigest()
     prev_dir = Path(cfg.index_dir)
-    prev = _previous_info(prev_dir)
+    prev = taskfit.previous_section(prev_dir, "task_head")
     info: dict[str, Any] = {"format_version": FORMAT, **settings, "requests": len(requests),
                             "tasks": len(tasks), "inputs_sha256": digest}
     if prev.get("inputs_sha256") == digest and (prev_dir / TASK_HEAD_DIR).is_dir():

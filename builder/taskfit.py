@@ -183,7 +183,7 @@ def fit_task_stage(cfg: Config, chunks, vectors, models: list[ModelInfo], embedd
             by_id[m.id] = m
     digest = inputs_sha256(chunks, by_id, embedder)
     prev_dir = Path(cfg.index_dir)
-    prev = _previous_task_info(prev_dir)
+    prev = previous_section(prev_dir, "task_model")
     task_model = None
     reuse = prev.get("inputs_sha256") == digest and (prev_dir / "taskmodel.npz").exists()
     if not reuse:
@@ -235,12 +235,13 @@ def fit_task_stage(cfg: Config, chunks, vectors, models: list[ModelInfo], embedd
     return save, info
 
 
-def _previous_task_info(index_dir: Path) -> dict[str, Any]:
-    """The ``task_model`` section of the index being replaced (``{}`` when none)."""
+def previous_section(index_dir: Path, section: str) -> dict[str, Any]:
+    """One manifest section (``task_model``, ``task_head``) of the index being replaced
+    (``{}`` when none)."""
     from advisor.index import read_manifest
 
     try:
-        return dict(read_manifest(index_dir).get("task_model") or {})
+        return dict(read_manifest(index_dir).get(section) or {})
     except Exception:  # noqa: BLE001 - no (readable) previous index: fit anew
         return {}
 

@@ -122,7 +122,7 @@ def test_stage_fits_saves_and_reuses_when_inputs_are_unchanged(tmp_path, monkeyp
     save(tmp_path / "index")
     assert TaskHead.load(tmp_path / "index") is not None
     # the same inputs: the previous index's head is copied, nothing is fitted
-    monkeypatch.setattr(stage, "_previous_info", lambda d: dict(info))
+    monkeypatch.setattr(stage.taskfit, "previous_section", lambda d, section: dict(info))
     monkeypatch.setattr("builder.category_head.fit_text_head",
                         lambda *a, **k: pytest.fail("refitted unchanged inputs"))
     save2, info2 = stage.task_head_stage(cfg, None, requests_file=req)

@@ -218,7 +218,7 @@ def test_a_reused_task_model_reuses_its_inferred_tasks(tmp_path, monkeypatch, fa
         (prev / name).write_bytes(b"previous task model")
     save_inferred(prev, {"a/untagged": ("fill-mask", 0.9), "b/untagged": ("text-generation", 0.7)})
     monkeypatch.setattr(taskfit, "inputs_sha256", lambda *a: "same")
-    monkeypatch.setattr(taskfit, "_previous_task_info", lambda d: {"inputs_sha256": "same"})
+    monkeypatch.setattr(taskfit, "previous_section", lambda d, section: {"inputs_sha256": "same"})
     monkeypatch.setattr(taskfit, "fit_intent_stage", lambda *a: (None, "i", False))
 
     def no_inference(*a, **kw):
