@@ -154,18 +154,23 @@ class TaskModel:
                 dv = np.zeros((len(order), x_vec.shape[1]), np.float32)
             x_vec = np.vstack([x_vec, dv])
         pairs = [(j, t) for j, (_, t) in enumerate(requests) if t in keep]
+        request_texts: list[str] = []
         if pairs and request_vectors is not None:
-            # repeated rather than weighted: their words then also reach MIN_DF
-            x_text += [card_training_text(requests[j][0], None) for j, _ in pairs] * REQUEST_WEIGHT
-            y += [t for _, t in pairs] * REQUEST_WEIGHT
-            sw = np.concatenate([sw, np.tile(np.array([cw[t] for _, t in pairs], np.float32),
-                                             REQUEST_WEIGHT)])
+            # one row each, weighted REQUEST_WEIGHT times (the same loss as that many copies,
+            # at a twentieth of the rows); the vocabulary still counts the copies below
+            request_texts = [card_training_text(requests[j][0], None) for j, _ in pairs]
+            y += [t for _, t in pairs]
+            sw = np.concatenate([sw, REQUEST_WEIGHT * np.array([cw[t] for _, t in pairs],
+                                                               np.float32)])
             rv = np.asarray(request_vectors, np.float32)[[j for j, _ in pairs]]
-            x_vec = np.vstack([x_vec] + [rv] * REQUEST_WEIGHT)
+            x_vec = np.vstack([x_vec, rv])
         vec = TfidfVectorizer(lowercase=True, token_pattern=_TOKEN_PATTERN, ngram_range=(1, 2),
                               min_df=MIN_DF, max_features=MAX_FEATURES, sublinear_tf=True,
                               stop_words="english", dtype=np.float32)
-        xt = vec.fit_transform(x_text)
+        # document frequencies as if each request were there REQUEST_WEIGHT times, so that
+        # a request's words reach MIN_DF and weigh in the IDF like the cards' words
+        vec.fit(x_text + request_texts * REQUEST_WEIGHT)
+        xt = vec.transform(x_text + request_texts)
         log.info("task model: %s cards, %d tasks, %s terms", f"{len(idx):,}", len(keep),
                  f"{xt.shape[1]:,}")
         text_clf = LogisticRegression(C=C_TEXT, max_iter=300)
