@@ -155,6 +155,14 @@ def training_requests(path: Path) -> list[tuple[str, str]]:
             if r.get("question") and r.get("task")]
 
 
+def training_request_rows(path: Path) -> list[tuple[str, str, list[str]]]:
+    """``(question, task, good model ids)`` of the training-only real model requests that
+    carry all three; the build learns the language order of :mod:`advisor.ask_language`
+    from them."""
+    return [(r["question"], r["task"], list(r["good_models"])) for r in _request_rows(path)
+            if r.get("question") and r.get("task") and r.get("good_models")]
+
+
 def training_request_models(path: Path) -> list[tuple[str, list[str]]]:
     """``(task, good model ids)`` of the training-only real model requests that carry
     ``good_models`` (``[]`` when the file is missing); the build learns the related

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from advisor.ask_language import AskLanguage
 from advisor.entities import EntityLinker
 from advisor.errors import InvalidInputError
 from advisor.formatting import human_count
@@ -167,13 +168,16 @@ class Recommender:
         self._derivatives: Counter[str] | None = None  # base model id -> models naming it
         self._pool_cache = functools.lru_cache(maxsize=POOL_CACHE_SIZE)(self._make_pool)
         self.index = None if isinstance(index_or_models, Mapping) else index_or_models
-        task_head = None  # only beside the index's own task model (benches pass fold models)
+        # the task head and the language order only beside the index's own task model
+        # (benches pass fold models, fitted without their fold)
+        task_head = ask_language = None
         if task_model is None and self.index is not None:
             index_dir = getattr(self.index, "index_dir", None)
             task_model = load_task_model(index_dir)
             task_head = TaskHead.load(index_dir) if task_model is not None else None
+            ask_language = AskLanguage.load(index_dir)
         self.reader = RequestUnderstanding(models, self.index, task_model, self._tasks_known,
-                                           task_head)
+                                           task_head, ask_language)
         scorer_index = getattr(retriever, "index", None)
         manifest = getattr(scorer_index, "manifest", None) or {}
         solved = load_solved_requests(getattr(scorer_index, "index_dir", None),

@@ -292,6 +292,17 @@ def detect_task(text: str) -> tuple[str | None, list[str], str | None]:
 
 def detect_languages(text: str) -> tuple[list[str], list[str]]:
     """Language codes in order of mention (names, safe bare codes, 'multilingual')."""
+    langs: list[str] = []
+    cues: list[str] = []
+    for _, code, cue in language_mentions(text):
+        if code not in langs:
+            langs.append(code)
+            cues.append(cue)
+    return langs, cues
+
+
+def language_mentions(text: str) -> list[tuple[int, str, str]]:
+    """Every mention of a language: ``(character offset, code, cue)`` in text order."""
     low = text.lower()
     found: list[tuple[int, str, str]] = []
     for name, code in LANGUAGE_NAMES.items():
@@ -307,13 +318,7 @@ def detect_languages(text: str) -> tuple[list[str], list[str]]:
     m = _MULTI_CUE.search(low)
     if m:
         found.append((m.start(), MULTILINGUAL, _cue(m, MULTILINGUAL)))
-    langs: list[str] = []
-    cues: list[str] = []
-    for _, code, cue in sorted(found):
-        if code not in langs:
-            langs.append(code)
-            cues.append(cue)
-    return langs, cues
+    return sorted(found)
 
 
 def detect_library(text: str) -> tuple[str | None, str | None]:

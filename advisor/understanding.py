@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from advisor.ask_language import AskLanguage
 from advisor.context import detect_min_tokens
 from advisor.entities import EntityLinker, wants_smaller
 from advisor.errors import InvalidInputError
@@ -179,13 +180,17 @@ def drop_cue_keywords(req: ModelRequest, text: str) -> None:
 class RequestUnderstanding:
     """Reads requests against the known models. Args: the ``{id: ModelInfo}`` mapping,
     the index (for the nearest model chunks and query embeddings; ``None`` works), the
-    task model (``None``: the readable cues decide alone) and the known pipeline tags."""
+    task model (``None``: the readable cues decide alone), the known pipeline tags, the
+    task head and the learned language order (``None``: the first language named is
+    the ask; :mod:`advisor.ask_language`)."""
 
     def __init__(self, models: Mapping[str, ModelInfo], index: Any = None,
                  task_model: TaskModel | None = None,
                  known_tasks: Callable[[], Mapping[str | None, Any]] = dict,
-                 task_head: TaskHead | None = None):
+                 task_head: TaskHead | None = None,
+                 ask_language: AskLanguage | None = None):
         self.models = models
+        self.ask_language = ask_language  # which named language is asked (learned)
         self.index = index
         self.task_model = task_model
         self.task_head = task_head  # votes learned end to end from labelled requests
@@ -299,6 +304,12 @@ class RequestUnderstanding:
                                 f"max {human_count(limit, 'unknown')}")
             if not req.languages and ref.languages:
                 req.languages = [x for x in ref.languages[:1]]
+        if self.ask_language is not None and req.task != "translation":
+            ordered = self.ask_language.order(text, req.languages)
+            if ordered[:1] != req.languages[:1]:
+                req.cues.append(f"language {ordered[0]} asked before {req.languages[0]} "
+                                "(learned from labelled requests)")
+                req.languages = ordered
         return req
 
     def build_request(self, text: str, filters: dict | None = None,

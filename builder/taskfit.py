@@ -31,9 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from advisor.ask_language import fit as fit_ask_language
 from advisor.config import TRAIN_REQUESTS_FILE, Config
 from advisor.embedding import Embedder
-from advisor.labelled import training_request_models, training_requests
+from advisor.labelled import training_request_models, training_request_rows, training_requests
 from advisor.pools import learn_related_tasks, save_related
 from advisor.taskmodel import FORMAT_VERSION as TASK_MODEL_FORMAT
 from advisor.taskmodel import (
@@ -210,9 +211,13 @@ def fit_task_stage(cfg: Config, chunks, vectors, models: list[ModelInfo], embedd
 
     # which other tasks' models the labelled requests' good models are (cheap: no reuse)
     related = learn_related_tasks(training_request_models(TRAIN_REQUESTS_FILE), by_id)
+    # which of several named languages a request asks for (cheap: no reuse)
+    ask_language = fit_ask_language(training_request_rows(TRAIN_REQUESTS_FILE), by_id)
 
     def save(tmp: Path) -> None:
         save_related(tmp, related)
+        if ask_language is not None:
+            ask_language.save(tmp)
         if reuse:
             for name in ("taskmodel.npz", "taskmodel.json"):
                 shutil.copy2(prev_dir / name, tmp / name)
@@ -231,7 +236,8 @@ def fit_task_stage(cfg: Config, chunks, vectors, models: list[ModelInfo], embedd
     info = {"format_version": TASK_MODEL_FORMAT, "inputs_sha256": digest, "reused": reuse,
             "present": reuse or task_model is not None, "inferred_untagged": len(inferred),
             "intent_model": intent_reuse or intent is not None, "intent_sha256": intent_digest,
-            "related_tasks": sum(len(v) for v in related.values())}
+            "related_tasks": sum(len(v) for v in related.values()),
+            "language_order": ask_language is not None}
     return save, info
 
 
