@@ -1,7 +1,7 @@
 """Which of the languages a request names is the one it asks for.
 
-"CoreNLP's sentiment annotator only supports English; I want sentiment for Chinese text"
-names two languages and asks for one. The recommender ranks by the first asked language
+"The tagger we use handles English only; our clinic notes are in Portuguese" names two
+languages and asks for one. The recommender ranks by the first asked language
 (:func:`advisor.modelfacts.tier_of`: models stated to speak only other languages are
 dropped), so with two or more named the order decides what is shown. The first named is
 the ask in only about half of the labelled training requests that name two or more.
@@ -107,6 +107,8 @@ class AskLanguage:
         """``languages`` with the concrete ones ordered by score, best first (ties keep
         the order of mention); ``multilingual`` and codes the text does not name (a
         filter) keep their place after them. Fewer than two named: unchanged."""
+        if len(_concrete(languages)) < 2:  # most requests: no second reading of the text
+            return list(languages)
         feats = features(text)
         named = [c for c in _concrete(languages) if c in feats]
         if len(named) < 2:

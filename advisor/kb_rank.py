@@ -59,10 +59,10 @@ SECOND_WITHIN = 0.25
 # weights: the standardised fit divided by each feature's scale, no intercept (only the
 # order counts). Held out on the 2,548, with SECOND_WITHIN: shown for 0.646 of the
 # training posts with an entry (0.761 of the `tune` ones), first for 0.606 (0.739).
-# At the first fit, held out (5 folds by source URL), the labelled entry was ranked first for 0.554 -> 0.593
-# of the 856 training posts with one (0.652 -> 0.761 of the 46 `tune` ones) and shown for
-# 0.568 -> 0.616 (0.717 -> 0.761); without the example and cause-and-fix features, 0.581
-# first and 0.612 shown.
+# At the first fit, held out (5 folds by source URL), the labelled entry was ranked first
+# for 0.554 -> 0.593 of the 856 training posts with one (0.652 -> 0.761 of the 46 `tune`
+# ones) and shown for 0.568 -> 0.616 (0.717 -> 0.761); without the example and
+# cause-and-fix features, 0.581 first and 0.612 shown.
 RANK_WEIGHTS = (
     -2.2522,  # score
     2.5078,  # dense

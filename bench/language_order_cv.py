@@ -31,32 +31,28 @@ def cross_validate(rows, models, folds: int, cs) -> list[dict]:
     """One table row per fixed order and per ``C``: requests, first-is-asked share."""
     from advisor import ask_language as A
 
-    usable = A.examples(rows, models)
     order = np.random.default_rng(0).permutation(len(rows))
     fold_of = {int(i): k % folds for k, i in enumerate(order)}
-    keyed = []  # (fold, features by language, asked)
+    keyed = []  # (fold, question, features by language, asked)
     for i, (q, t, g) in enumerate(rows):
-        got = A.examples([(q, t, g)], models)
-        if got:
-            keyed.append((fold_of[i], *got[0]))
-    assert len(keyed) == len(usable)
+        for feats, asked in A.examples([(q, t, g)], models):
+            keyed.append((fold_of[i], q, feats, asked))
     n = len(keyed)
     table = [
         {"order": "first named", "requests": n,
-         "asked first": round(sum(list(f)[0] == a for _, f, a in keyed) / n, 3)},
+         "asked first": round(sum(list(f)[0] == a for _, _, f, a in keyed) / n, 3)},
         {"order": "first named that is not English", "requests": n,
          "asked first": round(sum(next((c for c in f if c != "en"), list(f)[0]) == a
-                                  for _, f, a in keyed) / n, 3)},
+                                  for _, _, f, a in keyed) / n, 3)},
     ]
     for c in cs:
         hits = 0
         for k in range(folds):
             train = [(q, t, g) for i, (q, t, g) in enumerate(rows) if fold_of[i] != k]
             model = A.fit(train, models, c=c)
-            for fk, feats, asked in keyed:
-                if fk == k:
-                    hits += model is not None and max(
-                        feats, key=lambda x: model.score(feats[x])) == asked
+            for fk, q, feats, asked in keyed:
+                if fk == k:  # the order the app would apply
+                    hits += model is not None and model.order(q, list(feats))[0] == asked
         table.append({"order": f"learned, C={c}", "requests": n,
                       "asked first": round(hits / n, 3)})
     return table
