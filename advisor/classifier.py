@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -96,9 +97,21 @@ DEFAULT_CODE_CUE_FACTOR = 0.5  # keyword cues found only in code/tracebacks coun
 SOURCE_WEIGHTS = {"root_cause": 2.0, "guidance": 1.0, "definition": 1.0, "example": 0.7,
                   "real_post": 1.0}
 EVIDENCE_POSTS = 2  # nearest labelled real posts shown as the evidence for a category
+# How :meth:`CategoryClassifier.evidence` words a labelled post; :func:`labelled_evidence`
+# reads one back (the composer cites the post instead of quoting it)
+LABELLED_EVIDENCE = "a similar labelled question, "
+_LABELLED_EVIDENCE = re.compile(re.escape(LABELLED_EVIDENCE)
+                                + r'"(?P<snippet>.*)"(?: \((?P<url>[^()\s]+)\))?', re.S)
 MIN_EVIDENCE_SIMILARITY = 0.45  # below this cosine a "similar post" is not similar
 EVIDENCE_CHARS = 110
 WORDS_EVIDENCE = "the words "  # starts the evidence item that names the question's deciding words
+
+
+def labelled_evidence(item: str) -> tuple[str, str] | None:
+    """``(snippet, url)`` of an evidence item that names a labelled post (``url`` may be
+    empty), None for any other item."""
+    m = _LABELLED_EVIDENCE.fullmatch(item)
+    return (m["snippet"], m["url"] or "") if m else None
 
 
 def _snippet(text: str, n: int = EVIDENCE_CHARS) -> str:
@@ -345,8 +358,8 @@ class TaxonomyClassifier:
                 break
             cat, snippet, url = self.post_meta[j]
             if cat == category:
-                out.append(f"a similar labelled question, \"{snippet}\" ({url})" if url
-                           else f"a similar labelled question, \"{snippet}\"")
+                out.append(f"{LABELLED_EVIDENCE}\"{snippet}\" ({url})" if url
+                           else f"{LABELLED_EVIDENCE}\"{snippet}\"")
         return out
 
     def _rank(self, vecs: np.ndarray, probs: np.ndarray, texts: Sequence[str], k: int) -> list[list[CategoryScore]]:

@@ -3,16 +3,18 @@
 Deterministic and CPU-only (the default answer path, and the fallback when an LLM
 backend fails). Sections, in order:
 
-1. the challenge category (+ subcategory) with its confidence and why (question words it
-   shares with the category's guidance and definition, similar threads with that label);
-   when the classifier is unsure it says so and lists the top-3 alternatives;
-2. "What usually causes this" and "What to try": the project's guidance
-   (``prompts/guidance``), ordered by overlap with the question's words, plus root
-   causes of similar accepted answers;
-3. recommended models as a table (when there are any) with a ready-to-run snippet;
-4. evidence: similar forum threads (codes, root causes, derived labels marked as such),
-   the codebook entry, related model cards;
-5. "Sources": every citation, numbered (not one of ``Composed.sections``: rendered from
+1. the specific fix(es): the known-issue entries matched (cause, the situation each
+   applies to, steps, a snippet, docs and a solved thread), then "If that is not it, also
+   check": the entries next in the learned order, one line each (title and first step);
+2. recommended models as a table (when a model choice was asked) with a runnable snippet;
+3. the challenge category (+ subcategory) in one line: its confidence, the question words
+   that decided it and the similar labelled posts it was read against (cited, not
+   quoted); when the classifier is unsure it says so and names the top-3;
+4. only when no known issue matched and the category is confident: "What usually causes
+   this" and "What to try" from the project's guidance (``prompts/guidance``), ordered by
+   overlap with the question's words, plus root causes of similar accepted answers;
+5. similar forum threads (their study or derived labels marked as such);
+6. "Sources": every citation, numbered (not one of ``Composed.sections``: rendered from
    ``Composed.citations`` by :func:`sources_section`, the one citation renderer).
 
 Retrieved text (cards, codes) is data: HTML is escaped, markdown links/images are
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from advisor.classifier import labelled_evidence
 from advisor.codefence import code_block
 from advisor.formatting import human_count
 from advisor.tasks import content_words
@@ -55,7 +58,9 @@ _WHY_IGNORE = frozenset(
 TAXONOMY_URL = "https://github.com/mina-taraghi/SANER2024ReplicationPackage"
 DEFAULT_MAX_CAUSES = 3  # a beginner reads 3 bullet points, not 12
 DEFAULT_MAX_STEPS = 3
-DEFAULT_MAX_THREADS = 3  # similar threads shown as evidence
+# Similar threads shown as evidence: 2 since the "also check" list (forty-first pass of
+# bench/RESULTS.md) took the words of the third, which was rarely about the question
+DEFAULT_MAX_THREADS = 2
 SOURCE_TITLE_CHARS = 100  # a citation's title in the Sources list
 # A similar thread's title in the list (the Sources list keeps SOURCE_TITLE_CHARS): on
 # `tune`, 110 -> 60 characters took the median answer from 340 to 331 words with the same
@@ -211,7 +216,20 @@ def _category_section(categories, unsure, words, guidance, index, hits, cites) -
         line = f"**Challenge category:** {name} (confidence {top.score:.0%}){ref}."
     evidence = getattr(top, "evidence", None) or []
     if evidence:
-        line += " Decided by: " + "; ".join(safe_text(e, 120) for e in evidence[:3]) + "."
+        said, posts = [], []
+        for item in evidence[:3]:
+            post = labelled_evidence(item)
+            if post is None:
+                said.append(safe_text(item, 120))
+            elif post[1]:  # cited, not quoted: the post's words are the asker's, not advice
+                posts.append(f"[{cites.add('labelled_post', post[1], post[1], f'A similar question labelled {name}')}]")
+            else:
+                posts.append("")
+        if posts:
+            n = len(posts)
+            said.append(f"{n} similar labelled question{'s' if n > 1 else ''}"
+                        + "".join(f" {p}" for p in posts if p))
+        line += " Decided by: " + "; ".join(said) + "."
     else:
         same = [h for h in hits if h.kind == "thread" and _thread_category(index, h) == top.category]
         if same:
@@ -408,6 +426,32 @@ def sources_section(citations: Sequence[Citation]) -> str:
     return f"{SOURCES_HEADING}\n{sources_list(citations)}" if citations else ""
 
 
+ALSO_STEP_CHARS = 160  # a listed entry's first step, cut at its first sentence
+
+
+def _first_sentence(text: str, max_chars: int) -> str:
+    head = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    return safe_text(head, max_chars)
+
+
+def _also_check_section(also, cites) -> str:
+    """The entries next in the learned order, one line each: the situation, its cause in
+    a sentence and the first step, for when the fix above is not the user's case."""
+    if not also:
+        return ""
+    lines = ["### If that is not it, also check"]
+    for m in also:
+        k = m.issue
+        line = f"- **{safe_text(k.title, 120)}**"
+        if k.fix:
+            line += f": {_first_sentence(k.fix[0], ALSO_STEP_CHARS)}"
+        if k.docs:
+            n = cites.add("docs", k.id, k.docs, f"Docs: {k.title}")
+            line += f" [{n}]"
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def compose(
     question: str,
     categories: Sequence[CategoryScore],
@@ -420,6 +464,7 @@ def compose(
     intent: str = "challenge",
     notes: Sequence[str] = (),
     known: Sequence[Any] = (),
+    also: Sequence[Any] = (),
     request_line: str = "",
 ) -> Composed:
     """Build the answer section by section: the specific fix first (known issues), then
@@ -435,6 +480,8 @@ def compose(
         out.sections.append(_known_issue_section(known, cites))
         out.causes = [m.issue.cause for m in known]
         out.steps = [s for m in known for s in m.issue.fix]
+        if also:
+            out.sections.append(_also_check_section(also, cites))
     if intent == "recommend" and models:
         out.sections.append(_models_section(models, cites, request_line))
     if intent == "recommend" and not models:

@@ -315,11 +315,12 @@ class Advisor:
         models: list[ModelRecommendation] = []
         explanation: Explanation | None = None
         understood = None
-        known = []
+        known, also = [], []
         if p.known_issues is not None:
-            known = p.known_issues.match(req.text, qvec)
+            known, also = p.known_issues.match_with_alternatives(req.text, qvec)
             if intent == "recommend":  # a model request: only a pasted error or a clear match
                 known = [m for m in known if m.strong]  # leads (ahead of the models)
+                also = []
             steering = [m for m in known if m.steers]
             if steering:
                 categories, unsure = self._merge_known(categories, unsure, steering)
@@ -334,7 +335,7 @@ class Advisor:
             categories, unsure = self._merge_explanation(categories, unsure, explanation)
         composed = compose(req.text, categories, unsure, hits, models, p.guidance, p.index,
                            intent=intent, notes=[req.follow_up] if req.follow_up else [],
-                           known=known, request_line=request_line(understood))
+                           known=known, also=also, request_line=request_line(understood))
         citations = composed.citations
         if explanation is not None and explanation.recognised:
             # a recognised output leads, after a known issue's specific fix if one matched
@@ -348,7 +349,8 @@ class Advisor:
             backend="offline", notes=notes,
             task=understood.task if understood is not None else None,
             task_confidence=understood.task_confidence if understood is not None else None,
-            known_issues=[m.issue.id for m in known], explanation=explanation,
+            known_issues=[m.issue.id for m in known], also_check=[m.issue.id for m in also],
+            explanation=explanation,
         )
         return advice, composed
 

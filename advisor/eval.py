@@ -168,6 +168,7 @@ def details_line(qid: str, advice: Advice) -> dict[str, Any]:
         "answer": advice.answer,
         "citations": [{"kind": c.kind, "id": c.id, "url": c.url} for c in advice.citations],
         "known_issues": list(advice.known_issues),
+        "also_check": list(advice.also_check),
         "latency_ms": round(advice.latency_ms, 2),
     }
 
@@ -224,7 +225,9 @@ def evaluate(questions_path: Path, cfg: Config, details_path: Path | None = None
                 m["cover_first"].append(key_point_coverage(q.key_points,
                                                            first_words(without_echo(body))))
             if q.known_issue:
-                m["kb_hit"].append(float(q.known_issue in advice.known_issues))
+                m["kb_hit"].append(float(q.known_issue in advice.known_issues
+                                         or q.known_issue in advice.also_check))
+                m["kb_lead"].append(float(q.known_issue in advice.known_issues))
     finally:
         if out is not None:
             out.close()
@@ -250,6 +253,7 @@ def evaluate(questions_path: Path, cfg: Config, details_path: Path | None = None
         "answer_words_median": int(np.median(words)) if words else None,
         "known_issue_n": len(m["kb_hit"]),
         "known_issue_hit_rate": _mean(m["kb_hit"]),
+        "known_issue_lead_rate": _mean(m["kb_lead"]),
         "latency_ms_p50": round(float(np.percentile(lat, 50)), 2) if lat else None,
         "latency_ms_p95": round(float(np.percentile(lat, 95)), 2) if lat else None,
         "backend": cfg.llm_backend,

@@ -154,7 +154,8 @@ class Hit:
 
 @dataclass
 class Citation:
-    kind: Literal["thread", "model", "taxonomy", "guidance", "docs", "known_issue", "solved_request"]
+    kind: Literal["thread", "model", "taxonomy", "guidance", "docs", "known_issue", "solved_request",
+                  "labelled_post"]
     id: str
     url: str
     title: str = ""
@@ -235,6 +236,7 @@ class Advice:
     task: str | None = None  # the Hub task the request was understood as (model choice)
     task_confidence: float | None = None
     known_issues: list[str] = field(default_factory=list)  # ids of matched KB entries
+    also_check: list[str] = field(default_factory=list)  # ids of the entries listed after them
     sections: list[str] = field(default_factory=list)  # the answer body, without sources
     explanation: Explanation | None = None  # when the question was a pasted output/error
 

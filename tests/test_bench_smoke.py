@@ -563,3 +563,28 @@ def test_kb_rank_fit_matches_each_question_once_per_order(small_index_dir, tmp_p
     called = [r["train called"] for r in res["framing"][1:]]
     assert called == sorted(called, reverse=True)  # a higher level calls fewer
     assert list(res["confidence"]) == [*CONFIDENCE_FEATURES, "bias"]
+
+
+def test_kb_also_fit_lists_more_entries_without_changing_the_lead(small_index_dir, tmp_path):
+    """The "also check" CV: the entries led with do not depend on how many are listed;
+    listing more (no floor) shows the labelled entry at least as often, a floor lists
+    fewer, and nothing is listed at 0."""
+    from bench import kb_also_fit
+
+    res = kb_also_fit.main(folds=2, index_dir=small_index_dir, embedder=FakeEmbedder(),
+                           limit=150, out_dir=tmp_path)
+    table = res["table"]
+    assert res["questions"] == 150 and res["labelled"] > 20
+    assert [(r["also"], r["floor"]) for r in table] == [(0, 0.0)] + [
+        (c, f) for c in kb_also_fit.COUNTS if c for f in kb_also_fit.FLOORS]
+    assert len({r["train led with"] for r in table}) == 1
+    assert table[0]["train shown"] == table[0]["train led with"]
+    assert table[0]["train listed"] == 0 and table[0]["train no-entry listed one"] == 0
+    unfloored = [r for r in table if r["floor"] == 0.0]
+    shown = [r["train shown"] for r in unfloored]
+    assert shown == sorted(shown) and shown[-1] > shown[0]
+    for r in table:
+        assert r["train listed"] <= r["also"]
+    for c in kb_also_fit.COUNTS[1:]:
+        listed = [r["train listed"] for r in table if r["also"] == c]
+        assert listed == sorted(listed, reverse=True)  # a higher floor lists fewer

@@ -339,3 +339,12 @@ def test_keyword_cues_are_data_and_bad_entries_are_clear_errors(tmp_path):
         path.write_text(json.dumps(data))
         with pytest.raises(KnowledgeBaseError, match=name):
             load_cues(path)
+
+
+def test_labelled_evidence_reads_back_what_evidence_writes():
+    from advisor.classifier import LABELLED_EVIDENCE, WORDS_EVIDENCE, labelled_evidence
+
+    assert labelled_evidence(f'{LABELLED_EVIDENCE}"a (quoted) "post"" (https://x/1)') == (
+        'a (quoted) "post"', "https://x/1")
+    assert labelled_evidence(f'{LABELLED_EVIDENCE}"no link"') == ("no link", "")
+    assert labelled_evidence(f'{WORDS_EVIDENCE}"oom", "batch"') is None

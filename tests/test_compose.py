@@ -284,9 +284,38 @@ def test_on_small_real_index(small_index):
         assert int(c.id) in small_index.threads
 
 
-def test_category_line_shows_the_deciding_evidence():
-    cats = [CategoryScore("Memory & Performance", "Memory", 0.81,
-                          evidence=['a similar labelled question, "OOM at batch 64" (https://x/1)'])]
-    md, _ = _answer("I get CUDA out of memory", cats, False, HITS, [], GUIDE, INDEX)
+def test_category_line_cites_the_deciding_posts_without_quoting_them():
+    """The deciding words are named; the similar labelled posts are counted and cited
+    (their words are another asker's, not advice), a post without a URL only counted."""
+    cats = [CategoryScore("Memory & Performance", "Memory", 0.81, evidence=[
+        'the words "oom", "batch"', 'a similar labelled question, "OOM at batch 64" (https://x/1)',
+        'a similar labelled question, "memory (again) at batch 8"'])]
+    md, cites = _answer("I get CUDA out of memory", cats, False, HITS, [], GUIDE, INDEX)
     line = next(x for x in md.splitlines() if x.startswith("**Challenge category:**"))
-    assert "Decided by: a similar labelled question" in line and "OOM at batch 64" in line
+    post = next(i for i, c in enumerate(cites, 1) if c.kind == "labelled_post")
+    assert line.endswith(f'Decided by: the words "oom", "batch"; 2 similar labelled questions [{post}].')
+    assert cites[post - 1].url == "https://x/1" and "OOM at batch 64" not in md
+    assert cites[post - 1].title == "A similar question labelled Memory & Performance › Memory"
+
+
+def test_entries_next_in_order_are_listed_in_one_line_each():
+    from advisor.known_issues import KnownIssue, KnownIssueMatch
+
+    def entry(i, docs=""):
+        return KnownIssue(id=f"e{i}", title=f"Entry {i}", category="Training Pipeline",
+                          subcategory="", description="d", cause=f"Cause {i}. More of it.",
+                          fix=(f"Step one of {i}. Then more.", f"Step two of {i}"), docs=docs)
+
+    lead = KnownIssueMatch(entry(0), 0.5, "semantic")
+    also = [KnownIssueMatch(entry(1, "https://huggingface.co/docs/one"), 0.3, "semantic"),
+            KnownIssueMatch(entry(2), 0.2, "semantic")]
+    md, cites = _answer("batch size memory", CATS, False, HITS, [], GUIDE, INDEX,
+                        known=[lead], also=also)
+    n = next(i for i, c in enumerate(cites, 1) if c.url == "https://huggingface.co/docs/one")
+    section = md[md.index("### If that is not it, also check"):md.index("**Challenge category:**")]
+    assert section.strip().splitlines()[1:] == [
+        f"- **Entry 1**: Step one of 1. [{n}]", "- **Entry 2**: Step one of 2."]
+    assert md.index("### Likely fix: Entry 0") < md.index("### If that is not it")
+    assert "Cause 1" not in md and "Step two of 1" not in md
+    plain, _ = _answer("batch size memory", CATS, False, HITS, [], GUIDE, INDEX, known=[lead])
+    assert "If that is not it" not in plain

@@ -356,3 +356,25 @@ def test_a_model_request_with_a_known_error_leads_with_the_fix(advisor):
     a = advisor.advise(q)
     assert a.intent == "recommend" and a.models and a.known_issues
     assert a.answer.index("### Likely fix") < a.answer.index("### Recommended models")
+    assert not plain.also_check and not a.also_check  # a request lists no other entries
+
+
+def test_a_challenge_lists_the_next_entries_after_its_fix(advisor):
+    """A question the KB matches leads with the fix and lists the next entries in one
+    line each, before the category. (The small index's hash embedder scores few entries
+    over the floor, so the questions are entries' own descriptions: the KB's words.)"""
+    from advisor.known_issues import load_known_issues
+
+    listed = 0
+    for issue in load_known_issues()[:20]:
+        a = advisor.advise(issue.description)
+        assert not set(a.known_issues) & set(a.also_check)
+        if a.intent == "recommend" or not a.also_check:
+            continue
+        listed += 1
+        assert a.known_issues
+        at = a.answer.index("### If that is not it, also check")
+        assert at < a.answer.index("**Challenge category:**")
+        lines = a.answer[at:].split("\n\n")[0].splitlines()[1:]
+        assert len(lines) == len(a.also_check) and all(x.startswith("- **") for x in lines)
+    assert listed >= 3

@@ -13,7 +13,8 @@ from tests.conftest import FakeEmbedder
 QUESTIONS = [
     {"id": "q1", "question": "CUDA out of memory when fine-tuning, what should I do?",
      "category": "Memory and Performance", "key_points": ["batch", "gradient_accumulation_steps",
-                                                           "zzz-not-there"]},
+                                                           "zzz-not-there"],
+     "known_issue": "cuda-out-of-memory-during-training"},
     {"id": "q2", "question": "Which model should I use for sentiment analysis of english reviews?",
      "category": "Specific Solution Need", "good_models": ["bert", "nobody/none"],
      "key_points": ["pipeline"]},
@@ -52,8 +53,9 @@ def test_cli_end_to_end(small_index_dir, questions_file, tmp_path, monkeypatch, 
     assert [r["id"] for r in rows] == ["q1", "q2", "q3"]
     for r in rows:
         assert set(r) == {"id", "categories", "subcategory", "models", "answer", "citations",
-                          "known_issues", "latency_ms"}
-        assert all(isinstance(k, str) for k in r["known_issues"])
+                          "known_issues", "also_check", "latency_ms"}
+        assert all(isinstance(k, str) for k in r["known_issues"] + r["also_check"])
+        assert not set(r["known_issues"]) & set(r["also_check"])
         assert 1 <= len(r["categories"]) <= 3 and r["answer"] and r["citations"]
         assert all(set(c) == {"kind", "id", "url"} for c in r["citations"])
     # the summary's numbers agree with the details written
@@ -66,6 +68,11 @@ def test_cli_end_to_end(small_index_dir, questions_file, tmp_path, monkeypatch, 
     top1 = [r["categories"][0] for r in rows[:2]]
     expected = sum([top1[0] == "Memory & Performance", top1[1] == "Specific Solution Need"]) / 2
     assert summary["category_top1"] == pytest.approx(expected)
+    # the known issue counts when the answer leads with it or lists it after the fixes
+    entry = QUESTIONS[0]["known_issue"]
+    assert summary["known_issue_n"] == 1
+    assert summary["known_issue_lead_rate"] == float(entry in rows[0]["known_issues"])
+    assert summary["known_issue_hit_rate"] == float(entry in rows[0]["known_issues"] + rows[0]["also_check"])
 
 
 def test_missing_index_is_one_line_error(tmp_path, questions_file, capsys, monkeypatch):

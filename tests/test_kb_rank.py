@@ -163,3 +163,33 @@ def test_a_second_slot_opens_when_the_learned_scores_are_close(matcher):
         else:
             assert [m.issue.id for m in wide] == [m.issue.id for m in one]
     assert opened >= 3
+
+
+def test_the_entries_listed_after_the_fixes_are_next_in_the_learned_order(matcher):
+    """``match_with_alternatives``: the same fixes as ``match``, then up to ``also``
+    entries that were not shown, next in the learned order over the fallback floor; none
+    when nothing matched, and none asked for when ``also`` is 0."""
+    from advisor.known_issues import ALSO_CHECK
+
+    listed = signed_too = 0
+    for text in _texts(matcher):
+        q = matcher.embedder.encode([text])[0]
+        led, also = matcher.match_with_alternatives(text, q)
+        assert [m.issue.id for m in led] == [m.issue.id for m in matcher.match(text, q)]
+        assert matcher.match_with_alternatives(text, q, also=0)[1] == []
+        assert len(also) <= ALSO_CHECK
+        if not led:
+            assert also == []
+            continue
+        scores = matcher.semantic_scores(text, q)
+        order, _ = learned_order(matcher, matcher.read(text, q), q, RANK_WEIGHTS,
+                                 {matcher._pos[m.issue.id] for m in matcher.signature_matches(text)})
+        shown = {m.issue.id for m in led}
+        eligible = [matcher.issues[j].id for j in order
+                    if scores[j] >= FALLBACK_SCORE and matcher.issues[j].id not in shown]
+        assert [m.issue.id for m in also] == eligible[:len(also)]
+        assert len(also) == min(ALSO_CHECK, len(eligible))
+        assert all(m.how == "semantic" and m.confidence is not None for m in also)
+        listed += bool(also)
+        signed_too += bool(also) and all(m.how == "signature" for m in led)
+    assert listed >= 10 and signed_too >= 1
