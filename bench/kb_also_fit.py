@@ -31,8 +31,8 @@ if __package__ in (None, ""):  # `python bench/kb_also_fit.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import cv_parser, md_table, setup_logging, write_result
-from bench.kb_rank_fit import fit_weights
-from bench.kb_vote_cv import fold_of, labelled_setup, shown_text
+from bench.kb_rank_fit import fit_weights, fold_readings
+from bench.kb_vote_cv import shown_text
 
 ROOT = Path(__file__).resolve().parents[1]
 COUNTS = (0, 1, 2, 3)  # settings of advisor.known_issues.ALSO_CHECK tried
@@ -47,26 +47,14 @@ def listed_text(match) -> str:
 
 def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT / "eval",
          out_dir: Path | None = None, embedder=None, limit: int | None = None) -> dict:
-    import advisor.known_issues as ki
     from advisor.eval import key_point_coverage
-    from advisor.kb_rank import rank_features
 
-    emb, issues, cache, questions, solved, qvecs, fold = labelled_setup(
+    (_, _, _, questions, _, qvecs, fold), matchers, feats = fold_readings(
         folds, index_dir, eval_dir, embedder, limit)
-    matchers, feats = {}, [None] * len(questions)
-    for f in range(folds):
-        matchers[f] = ki.KnownIssueMatcher(issues, emb, cache=cache, solved=[
-            p for p in solved if fold_of(p.url, folds) != f])
-        cache = matchers[f]._cache  # texts embedded once
-        m = matchers[f]
-        for i in np.flatnonzero(fold == f):
-            rows, X = rank_features(m, m.read(questions[i]["text"][:4000], qvecs[i]), qvecs[i])
-            feats[i] = (X, np.array([m.issues[j].id == questions[i]["entry"] for j in rows],
-                                    float))
     for f in range(folds):
         keep = np.flatnonzero(fold != f)
-        matchers[f].rank_weights = fit_weights(np.vstack([feats[i][0] for i in keep]),
-                                               np.concatenate([feats[i][1] for i in keep]))
+        matchers[f].rank_weights = fit_weights(np.vstack([feats[i][1] for i in keep]),
+                                               np.concatenate([feats[i][2] for i in keep]))
     most = max(COUNTS)
     read = []  # per question: (entries led with, listed candidates with their confidence)
     for i, q in enumerate(questions):

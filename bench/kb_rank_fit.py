@@ -86,20 +86,16 @@ def framing_rows(framed: dict[str, np.ndarray], right: np.ndarray, labelled: np.
     return out
 
 
-def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT / "eval",
-         out_dir: Path | None = None, embedder=None, limit: int | None = None) -> dict:
+def fold_readings(folds: int, index_dir: Path, eval_dir: Path, embedder=None,
+                  limit: int | None = None) -> tuple:
+    """``(setup, matchers, feats)``: :func:`bench.kb_vote_cv.labelled_setup`'s reading,
+    one matcher per fold (that fold left out of its solved posts) and, per question, its
+    fold's candidate rows, their rank features and whether each is the labelled entry."""
     import advisor.known_issues as ki
-    from advisor.eval import key_point_coverage
-    from advisor.kb_rank import (
-        CONFIDENCE_FEATURES,
-        RANK_FEATURES,
-        SECOND_WITHIN,
-        learned_leads,
-        rank_features,
-    )
+    from advisor.kb_rank import rank_features
 
-    emb, issues, cache, questions, solved, qvecs, fold = labelled_setup(
-        folds, index_dir, eval_dir, embedder, limit)
+    setup = labelled_setup(folds, index_dir, eval_dir, embedder, limit)
+    emb, issues, cache, questions, solved, qvecs, fold = setup
     matchers, feats = {}, [None] * len(questions)
     for f in range(folds):
         matchers[f] = ki.KnownIssueMatcher(issues, emb, cache=cache, solved=[
@@ -111,6 +107,22 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
             rows, X = rank_features(m, m.read(text, qvecs[i]), qvecs[i])
             feats[i] = (rows, X, np.array([m.issues[j].id == questions[i]["entry"]
                                            for j in rows], float))
+    return setup, matchers, feats
+
+
+def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT / "eval",
+         out_dir: Path | None = None, embedder=None, limit: int | None = None) -> dict:
+    import advisor.known_issues as ki
+    from advisor.eval import key_point_coverage
+    from advisor.kb_rank import (
+        CONFIDENCE_FEATURES,
+        RANK_FEATURES,
+        SECOND_WITHIN,
+        learned_leads,
+    )
+
+    (_, _, _, questions, _, qvecs, fold), matchers, feats = fold_readings(
+        folds, index_dir, eval_dir, embedder, limit)
 
     def stack(keep):
         return (np.vstack([feats[i][1] for i in keep]),
