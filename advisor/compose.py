@@ -58,7 +58,7 @@ _WHY_IGNORE = frozenset(
 TAXONOMY_URL = "https://github.com/mina-taraghi/SANER2024ReplicationPackage"
 DEFAULT_MAX_CAUSES = 3  # a beginner reads 3 bullet points, not 12
 DEFAULT_MAX_STEPS = 3
-# Similar threads shown as evidence: 2 since the "also check" list (forty-first pass of
+# Similar threads shown as evidence: 2 since the "also check" list (fortieth pass of
 # bench/RESULTS.md) took the words of the third, which was rarely about the question
 DEFAULT_MAX_THREADS = 2
 SOURCE_TITLE_CHARS = 100  # a citation's title in the Sources list
