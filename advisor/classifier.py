@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ import numpy as np
 from advisor.category_head import HEAD_DIR, CategoryHead
 from advisor.embedding import Embedder
 from advisor.errors import IndexCorruptError, IndexMismatchError
+from advisor.evidence import post_item, words_item
 from advisor.labelled import (
     LabelledText,
     keyword_boosts,
@@ -97,21 +97,8 @@ DEFAULT_CODE_CUE_FACTOR = 0.5  # keyword cues found only in code/tracebacks coun
 SOURCE_WEIGHTS = {"root_cause": 2.0, "guidance": 1.0, "definition": 1.0, "example": 0.7,
                   "real_post": 1.0}
 EVIDENCE_POSTS = 2  # nearest labelled real posts shown as the evidence for a category
-# How :meth:`CategoryClassifier.evidence` words a labelled post; :func:`labelled_evidence`
-# reads one back (the composer cites the post instead of quoting it)
-LABELLED_EVIDENCE = "a similar labelled question, "
-_LABELLED_EVIDENCE = re.compile(re.escape(LABELLED_EVIDENCE)
-                                + r'"(?P<snippet>.*)"(?: \((?P<url>[^()\s]+)\))?', re.S)
 MIN_EVIDENCE_SIMILARITY = 0.45  # below this cosine a "similar post" is not similar
 EVIDENCE_CHARS = 110
-WORDS_EVIDENCE = "the words "  # starts the evidence item that names the question's deciding words
-
-
-def labelled_evidence(item: str) -> tuple[str, str] | None:
-    """``(snippet, url)`` of an evidence item that names a labelled post (``url`` may be
-    empty), None for any other item."""
-    m = _LABELLED_EVIDENCE.fullmatch(item)
-    return (m["snippet"], m["url"] or "") if m else None
 
 
 def _snippet(text: str, n: int = EVIDENCE_CHARS) -> str:
@@ -358,8 +345,7 @@ class TaxonomyClassifier:
                 break
             cat, snippet, url = self.post_meta[j]
             if cat == category:
-                out.append(f"{LABELLED_EVIDENCE}\"{snippet}\" ({url})" if url
-                           else f"{LABELLED_EVIDENCE}\"{snippet}\"")
+                out.append(post_item(snippet, url))
         return out
 
     def _rank(self, vecs: np.ndarray, probs: np.ndarray, texts: Sequence[str], k: int) -> list[list[CategoryScore]]:
@@ -378,7 +364,7 @@ class TaxonomyClassifier:
             if scores:
                 said = (self.lex.reasons(text, int(order[0]))
                         if self.lex is not None and self.lex_weight > 0 else [])
-                words = [WORDS_EVIDENCE + ", ".join(f'"{w}"' for w in said)] if said else []
+                words = [words_item(said)] if said else []
                 scores[0].evidence = words + self.evidence(vec, scores[0].category)
             out.append(scores)
         return out

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from advisor.classifier import labelled_evidence
 from advisor.codefence import code_block
+from advisor.evidence import read_post_item
 from advisor.formatting import human_count
 from advisor.tasks import content_words
 from advisor.taxonomy import slug
@@ -218,7 +218,7 @@ def _category_section(categories, unsure, words, guidance, index, hits, cites) -
     if evidence:
         said, posts = [], []
         for item in evidence[:3]:
-            post = labelled_evidence(item)
+            post = read_post_item(item)
             if post is None:
                 said.append(safe_text(item, 120))
             elif post[1]:  # cited, not quoted: the post's words are the asker's, not advice
@@ -442,13 +442,9 @@ def _also_check_section(also, cites) -> str:
     lines = ["### If that is not it, also check"]
     for m in also:
         k = m.issue
-        line = f"- **{safe_text(k.title, 120)}**"
-        if k.fix:
-            line += f": {_first_sentence(k.fix[0], ALSO_STEP_CHARS)}"
-        if k.docs:
-            n = cites.add("docs", k.id, k.docs, f"Docs: {k.title}")
-            line += f" [{n}]"
-        lines.append(line)
+        step = f": {_first_sentence(k.fix[0], ALSO_STEP_CHARS)}" if k.fix else ""
+        ref = f" [{cites.add('docs', k.id, k.docs, f'Docs: {k.title}')}]" if k.docs else ""
+        lines.append(f"- **{safe_text(k.title, 120)}**{step}{ref}")
     return "\n".join(lines)
 
 

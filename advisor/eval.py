@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from advisor.classifier import WORDS_EVIDENCE
 from advisor.config import Config
 from advisor.errors import AdvisorError
+from advisor.evidence import WORDS_EVIDENCE
 from advisor.taxonomy import canonical_category
 from advisor.types import Advice
 

@@ -41,9 +41,8 @@ it was solved. :func:`load_known_issues` reads and validates them.
    within :data:`advisor.kb_rank.SECOND_WITHIN`. A filled entry is called the likely fix
    (:attr:`KnownIssueMatch.strong`) when its learned confidence
    (:func:`advisor.kb_rank.confidence`) reaches :data:`advisor.kb_rank.STRONG_CONFIDENCE`;
-5. **also check**: :meth:`KnownIssueMatcher.match_with_alternatives` also returns up to
-   :data:`ALSO_CHECK` entries next in that order (over :data:`FALLBACK_SCORE`, not shown),
-   which the answer lists in one line each after its fixes; none when nothing matched.
+5. **also check**: :meth:`KnownIssueMatcher.match_with_alternatives` adds the next
+   :data:`ALSO_CHECK` entries in that order (over :data:`FALLBACK_SCORE`), none with no match.
 
 The entries' vectors and the solved posts are stored in the index by
 :mod:`advisor.kb_store`. The composer (:mod:`advisor.compose`) leads the answer with the matches; with none it
@@ -99,11 +98,9 @@ SOLVED_MIN = 0.5
 # counts, but the post is too loosely alike to show as "like yours")
 SOLVED_LINK_MIN = 0.65
 MAX_MATCHES = 2  # answers lead with at most two specific fixes
-# Entries listed after them, next in the learned order ("If that is not it, also check").
-# Held out (``python -m bench.kb_also_fit``, 5 folds), 0 / 1 / 2 / 3 show the labelled
-# entry to 0.646 / 0.710 / 0.746 / 0.772 of the training posts with one; any confidence
-# floor (0.05-0.2) gives most of that back. On `tune`, 2 kept the median answer at 333
-# words with two similar threads instead of three (3 entries: 360; bar 350).
+# Entries listed after them ("also check"); held out (``bench.kb_also_fit``) 0-3 show the
+# labelled entry to 0.646 / 0.710 / 0.746 / 0.772 of training posts, floors lose most of
+# that; on `tune` 2 keep the median at 333 words (3: 360; bar 350). RESULTS, 40th pass.
 ALSO_CHECK = 2
 ENCODE_BATCH = 8  # texts per embedding batch at load (memory, see _encode)
 MAX_SIGNATURE_TEXT = 20_000  # regexes run on at most this much text (bounded time)
@@ -482,9 +479,8 @@ class KnownIssueMatcher:
                                    **reading(j))]
         out = out[:k]
         semantic = sum(m.how == "semantic" for m in out)
-        if self.rank_weights is None or qvec is None or self._vecs is None:
-            return out, []
-        if not semantic and (not also or not out):
+        if (self.rank_weights is None or qvec is None or self._vecs is None
+                or not semantic and (not also or not out)):
             return out, []
         # meaning opened these slots; the learned order (advisor.kb_rank) fills them
         out = [m for m in out if m.how != "semantic"]
@@ -496,11 +492,9 @@ class KnownIssueMatcher:
         if (semantic == 1 and not out and k > 1 and len(ok) > 1
                 and ok[0][1] - ok[1][1] < self.second_within):
             semantic = 2  # two entries the learned order can hardly tell apart
-        def as_match(j: int, c: float) -> KnownIssueMatch:
-            return KnownIssueMatch(self.issues[j], round(float(scores[j]), 3), "semantic",
-                                   premise_doubt=self._premise_fails(j, qvec),
-                                   loose=float(scores[j]) < MIN_SEMANTIC_SCORE,
-                                   confidence=round(float(c), 3), **reading(j))
-        filled = out + [as_match(j, c) for j, _, c in ok[:semantic]]
-        rest = [as_match(j, c) for j, _, c in ok[semantic:semantic + also]]
-        return filled, rest
+        made = [KnownIssueMatch(self.issues[j], round(float(scores[j]), 3), "semantic",
+                                premise_doubt=self._premise_fails(j, qvec),
+                                loose=float(scores[j]) < MIN_SEMANTIC_SCORE,
+                                confidence=round(float(c), 3), **reading(j))
+                for j, _, c in ok[:semantic + also]]
+        return out + made[:semantic], made[semantic:]

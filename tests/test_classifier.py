@@ -341,10 +341,10 @@ def test_keyword_cues_are_data_and_bad_entries_are_clear_errors(tmp_path):
             load_cues(path)
 
 
-def test_labelled_evidence_reads_back_what_evidence_writes():
-    from advisor.classifier import LABELLED_EVIDENCE, WORDS_EVIDENCE, labelled_evidence
+def test_a_post_item_reads_back_as_written():
+    from advisor.evidence import post_item, read_post_item, words_item
 
-    assert labelled_evidence(f'{LABELLED_EVIDENCE}"a (quoted) "post"" (https://x/1)') == (
+    assert read_post_item(post_item('a (quoted) "post"', "https://x/1")) == (
         'a (quoted) "post"', "https://x/1")
-    assert labelled_evidence(f'{LABELLED_EVIDENCE}"no link"') == ("no link", "")
-    assert labelled_evidence(f'{WORDS_EVIDENCE}"oom", "batch"') is None
+    assert read_post_item(post_item("no link")) == ("no link", "")
+    assert read_post_item(words_item(["oom", "batch"])) is None
