@@ -222,12 +222,12 @@ def _category_section(categories, unsure, words, guidance, index, hits, cites) -
             if post is None:
                 said.append(safe_text(item, 120))
             elif post[1]:  # cited, not quoted: the post's words are the asker's, not advice
-                posts.append(f"[{cites.add('labelled_post', post[1], post[1], f'A similar question labelled {name}')}]")
+                n = cites.add("labelled_post", post[1], post[1], f"A similar question labelled {name}")
+                posts.append(f"[{n}]")
             else:
                 posts.append("")
         if posts:
-            n = len(posts)
-            said.append(f"{n} similar labelled question{'s' if n > 1 else ''}"
+            said.append(f"{len(posts)} similar labelled question{'s' if len(posts) > 1 else ''}"
                         + "".join(f" {p}" for p in posts if p))
         line += " Decided by: " + "; ".join(said) + "."
     else:
@@ -435,8 +435,9 @@ def _first_sentence(text: str, max_chars: int) -> str:
 
 
 def _also_check_section(also, cites) -> str:
-    """The entries next in the learned order, one line each: the situation, its cause in
-    a sentence and the first step, for when the fix above is not the user's case."""
+    """The entries next in the learned order, one line each: the title, the first
+    sentence of the first step and the docs cited, for when the fix above is not the
+    user's case."""
     if not also:
         return ""
     lines = ["### If that is not it, also check"]
