@@ -36,7 +36,7 @@ import numpy as np
 
 from advisor.config import Config
 from advisor.errors import AdvisorError
-from advisor.evidence import WORDS_EVIDENCE
+from advisor.evidence import without_words_items
 from advisor.taxonomy import canonical_category
 from advisor.types import Advice
 
@@ -132,12 +132,9 @@ def key_point_found(point: str, answer: str, answer_stems: set[str] | None = Non
 # The category line quotes the question's deciding words back ('Decided by: the words
 # "padding side", ...'): they are the asker's words, not the answer's, so they never
 # count as a key point found (they lifted `test` coverage 0.594 -> 0.629 on their own).
-_ECHOED_WORDS = re.compile(re.escape(WORDS_EVIDENCE) + r'"[^"]*"(?:, "[^"]*")*')
-
-
 def without_echo(answer: str) -> str:
     """``answer`` without the question words that the category line quotes back."""
-    return _ECHOED_WORDS.sub("", answer)
+    return without_words_items(answer)
 
 
 def key_point_coverage(points: Sequence[str], answer: str) -> float:

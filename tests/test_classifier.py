@@ -342,9 +342,10 @@ def test_keyword_cues_are_data_and_bad_entries_are_clear_errors(tmp_path):
 
 
 def test_a_post_item_reads_back_as_written():
-    from advisor.evidence import post_item, read_post_item, words_item
+    from advisor.evidence import post_item, read_post_item, without_words_items, words_item
 
     assert read_post_item(post_item('a (quoted) "post"', "https://x/1")) == (
         'a (quoted) "post"', "https://x/1")
     assert read_post_item(post_item("no link")) == ("no link", "")
     assert read_post_item(words_item(["oom", "batch"])) is None
+    assert without_words_items(f'by {words_item(["oom", "batch"])}; done') == "by ; done"
