@@ -199,6 +199,14 @@ def cv_parser(doc: str | None, index_dir: Path | None = None) -> argparse.Argume
     return ap
 
 
+def run_cv(doc: str | None, main, index_dir: Path) -> None:
+    """Run a cross-validation script whose only options are :func:`cv_parser`'s:
+    ``main(folds=..., index_dir=...)`` with logging set up."""
+    args = cv_parser(doc, index_dir).parse_args()
+    setup_logging()
+    main(folds=args.folds, index_dir=args.index_dir)
+
+
 def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

@@ -42,7 +42,7 @@ import numpy as np
 if __package__ in (None, ""):  # `python bench/kb_rank_fit.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import cv_parser, md_table, setup_logging, write_result
+from bench._common import md_table, run_cv, write_result
 from bench.kb_vote_cv import fold_of, labelled_setup, part_columns, shown_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,7 +197,4 @@ def main(folds: int = 5, index_dir: Path = ROOT / "index", eval_dir: Path = ROOT
 
 
 if __name__ == "__main__":
-    ap = cv_parser(__doc__, ROOT / "index")
-    args = ap.parse_args()
-    setup_logging()
-    main(folds=args.folds, index_dir=args.index_dir)
+    run_cv(__doc__, main, ROOT / "index")
