@@ -107,10 +107,11 @@ class AskLanguage:
         """``languages`` with the concrete ones ordered by score, best first (ties keep
         the order of mention); ``multilingual`` and codes the text does not name (a
         filter) keep their place after them. Fewer than two named: unchanged."""
-        if len(_concrete(languages)) < 2:  # most requests: no second reading of the text
+        concrete = _concrete(languages)
+        if len(concrete) < 2:  # most requests: no second reading of the text
             return list(languages)
         feats = features(text)
-        named = [c for c in _concrete(languages) if c in feats]
+        named = [c for c in concrete if c in feats]
         if len(named) < 2:
             return list(languages)
         ranked = sorted(named, key=lambda c: -self.score(feats[c]))
