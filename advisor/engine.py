@@ -316,14 +316,15 @@ class Advisor:
         explanation: Explanation | None = None
         understood = None
         known, also = [], []
-        if p.known_issues is not None:
+        if p.known_issues is not None and intent == "recommend":
+            # a model request: only a pasted error or a clear match leads (ahead of the
+            # models), and no other entries are listed
+            known = [m for m in p.known_issues.match(req.text, qvec) if m.strong]
+        elif p.known_issues is not None:
             known, also = p.known_issues.match_with_alternatives(req.text, qvec)
-            if intent == "recommend":  # a model request: only a pasted error or a clear match
-                known = [m for m in known if m.strong]  # leads (ahead of the models)
-                also = []
-            steering = [m for m in known if m.steers]
-            if steering:
-                categories, unsure = self._merge_known(categories, unsure, steering)
+        steering = [m for m in known if m.steers]
+        if steering:
+            categories, unsure = self._merge_known(categories, unsure, steering)
         if intent == "recommend" and p.recommender is not None:
             try:
                 understood, models = p.recommender.recommend_with_request(
