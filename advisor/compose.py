@@ -13,7 +13,8 @@ backend fails). Sections, in order:
 4. only when no known issue matched and the category is confident: "What usually causes
    this" and "What to try" from the project's guidance (``prompts/guidance``), ordered by
    overlap with the question's words, plus root causes of similar accepted answers;
-5. similar forum threads (their study or derived labels marked as such);
+5. similar forum threads, one line each (their category, and whether the study or a
+   classifier labelled it, are said in Sources);
 6. "Sources": every citation, numbered (not one of ``Composed.sections``: rendered from
    ``Composed.citations`` by :func:`sources_section`, the one citation renderer).
 
@@ -265,11 +266,11 @@ def _known_issue_section(matches, cites) -> str:
             refs.append(f"[docs]({k.docs}) [{n}]")
         for url in k.threads[:1]:
             n = cites.add("known_issue", k.id, url, f"Solved thread: {k.title}")
-            refs.append(f"[a thread where it was solved]({url}) [{n}]")
+            refs.append(f"[solved]({url}) [{n}]")
         like = getattr(m, "solved_url", "")
         if like and like not in k.threads[:1]:
             n = cites.add("known_issue", k.id, like, f"Solved thread like yours: {k.title}")
-            refs.append(f"[a solved thread like yours]({like}) [{n}]")
+            refs.append(f"[a similar case]({like}) [{n}]")
         if refs:
             lines.append("See " + ", ".join(refs) + ".")
         out.append("\n\n".join(lines))
@@ -398,12 +399,12 @@ def _evidence_section(index, hits: Sequence[Hit], cites, with_models: bool,
         url = THREAD_URL.format(id=tid) if tid is not None else h.url
         raw = thread_title(t, h.title) if t is not None else h.title
         title = safe_text(raw, THREAD_TITLE_CHARS)
-        n = cites.add("thread", str(tid if tid is not None else h.doc_id), url, raw)
-        label = ""
-        if t is not None and t.category:
+        source_title = raw
+        if t is not None and t.category:  # the thread's label is said in Sources
             src = "study label" if t.label_source == "root_causes" else "derived label"
-            label = f" — *{safe_text(t.category, 60)}* ({src})"
-        lines.append(f"- [{title}]({url}){label} [{n}]")
+            source_title = f"{t.category} ({src}): {raw}"
+        n = cites.add("thread", str(tid if tid is not None else h.doc_id), url, source_title)
+        lines.append(f"- [{title}]({url}) [{n}]")
     if not lines:
         return ""
     return "### Similar forum threads\n" + "\n".join(lines)
