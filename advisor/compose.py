@@ -26,7 +26,6 @@ classify or rank models; it only writes what it is given.
 from __future__ import annotations
 
 import html
-import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,14 +45,6 @@ from advisor.types import (
     Hit,
     ModelRecommendation,
     TaxonomyEntry,
-)
-
-log = logging.getLogger(__name__)
-
-# Common words that match the guidance vocabulary but explain nothing in "why" lines.
-_WHY_IGNORE = frozenset(
-    "get gets got getting out after before few steps step when why what just still all new "
-    "one also now then there here have has had know try tried".split()
 )
 
 TAXONOMY_URL = "https://github.com/mina-taraghi/SANER2024ReplicationPackage"
@@ -186,10 +177,10 @@ class _Cites:
         self.items: list[Citation] = []
         self._by_url: dict[str, int] = {}
 
-    def add(self, kind: str, id_: str, url: str, title: str = "") -> int:
+    def add(self, kind: str, id_: str, url: str, title: str = "", note: str = "") -> int:
         if url in self._by_url:
             return self._by_url[url]
-        self.items.append(Citation(kind=kind, id=id_, url=url, title=title))
+        self.items.append(Citation(kind=kind, id=id_, url=url, title=title, note=note))
         self._by_url[url] = len(self.items)
         return self._by_url[url]
 
@@ -288,6 +279,15 @@ def _thread_category(index, hit: Hit) -> str | None:
     return t.category if t is not None else hit.metadata.get("category")
 
 
+def _thread_label(thread) -> str:
+    """A forum thread's category and who gave it (the study or a classifier), for its
+    line in Sources wherever the answer cites it first ("" without a category)."""
+    if thread is None or not thread.category:
+        return ""
+    src = "study label" if thread.label_source == "root_causes" else "derived label"
+    return f"{thread.category}, {src}"
+
+
 def _root_causes(index, hits: Sequence[Hit]) -> list[tuple[str, int]]:
     """(root cause text, topic id) from retrieved threads with an accepted answer."""
     out = []
@@ -313,7 +313,7 @@ def _guidance_sections(g, words, index, hits, cites, composed: Composed) -> list
     for text, tid in _root_causes(index, hits)[:1]:
         t = (getattr(index, "threads", None) or {}).get(tid)
         n = cites.add("thread", str(tid), THREAD_URL.format(id=tid),
-                      thread_title(t, f"Forum thread {tid}"))
+                      thread_title(t, f"Forum thread {tid}"), _thread_label(t))
         lines.append(f"- In a similar thread the accepted answer found: {safe_text(text)} [{n}]")
         composed.causes.append(safe_text(text))
     if lines:
@@ -385,10 +385,10 @@ def thread_title(thread, fallback: str = "") -> str:
     return codes[0] if codes else fallback
 
 
-def _evidence_section(index, hits: Sequence[Hit], cites, with_models: bool,
+def _evidence_section(index, hits: Sequence[Hit], cites,
                       max_threads: int = DEFAULT_MAX_THREADS) -> str:
-    """Similar forum threads, one line each: a readable title, its category and link.
-    Model cards are not listed here (models appear only when a model choice is asked)."""
+    """Similar forum threads, one line each: a readable title and its link (the label is
+    the citation's note, said in Sources). Model cards are not listed here (models appear only when a model choice is asked)."""
     lines = []
     threads = getattr(index, "threads", None) or {}
     for h in hits:
@@ -399,11 +399,8 @@ def _evidence_section(index, hits: Sequence[Hit], cites, with_models: bool,
         url = THREAD_URL.format(id=tid) if tid is not None else h.url
         raw = thread_title(t, h.title) if t is not None else h.title
         title = safe_text(raw, THREAD_TITLE_CHARS)
-        source_title = raw
-        if t is not None and t.category:  # the thread's label is said in Sources
-            src = "study label" if t.label_source == "root_causes" else "derived label"
-            source_title = f"{t.category} ({src}): {raw}"
-        n = cites.add("thread", str(tid if tid is not None else h.doc_id), url, source_title)
+        n = cites.add("thread", str(tid if tid is not None else h.doc_id), url, raw,
+                      _thread_label(t))
         lines.append(f"- [{title}]({url}) [{n}]")
     if not lines:
         return ""
@@ -414,11 +411,12 @@ SOURCES_HEADING = "### Sources"
 
 
 def sources_list(citations: Sequence[Citation]) -> str:
-    """The one citation renderer: numbered, inert links with their kind ("" for none)."""
+    """The one citation renderer: numbered, inert links with their kind and note ("" for none)."""
     lines = []
     for i, c in enumerate(citations, 1):
         title = safe_text(c.title or c.id, SOURCE_TITLE_CHARS)
-        lines.append(f"{i}. [{title}]({c.url}) ({c.kind})" if c.url else f"{i}. {title} ({c.kind})")
+        kind = f"{c.kind}; {safe_text(c.note, SOURCE_TITLE_CHARS)}" if c.note else c.kind
+        lines.append(f"{i}. [{title}]({c.url}) ({kind})" if c.url else f"{i}. {title} ({kind})")
     return "\n".join(lines)
 
 
@@ -495,6 +493,6 @@ def compose(
     if intent != "recommend" and models:
         out.sections.append(_models_section(models, cites, request_line,
                                             title="Other models for this task"))
-    out.sections.append(_evidence_section(index, hits, cites, with_models=bool(models)))
+    out.sections.append(_evidence_section(index, hits, cites))
     out.citations = cites.items
     return out

@@ -159,6 +159,7 @@ class Citation:
     id: str
     url: str
     title: str = ""
+    note: str = ""  # shown after the kind in Sources, e.g. a thread's label and who gave it
 
 
 @dataclass

@@ -96,7 +96,10 @@ def test_challenge_answer_structure_and_citations():
     # each thread's label and where it comes from are said in Sources, not in the list
     listed, sources = md.split("### Similar forum threads")[1].split("### Sources")
     assert "label)" not in listed
-    assert "Memory &amp; Performance (derived label): slow inference" in sources
+    assert "slow inference](https://discuss.huggingface.co/t/8) (thread; Memory &amp; Performance, derived label)" in sources
+    assert "t/7) (thread; Memory &amp; Performance, study label)" in sources  # cited first by its root cause
+    assert [c.note for c in cites if c.kind == "thread"] == ["Memory & Performance, study label",
+                                                             "Memory & Performance, derived label"]
     assert "batch too large" in md  # root cause of the accepted answer
     # threads are cited by a readable title (their first question code), not "Thread 7"
     assert "[GPU runs out of memory with batch 64](https://discuss.huggingface.co/t/7)" in md
