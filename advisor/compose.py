@@ -35,6 +35,7 @@ from typing import Any
 from advisor.codefence import code_block
 from advisor.evidence import read_post_item
 from advisor.formatting import human_count
+from advisor.model_warnings import labels
 from advisor.tasks import content_words
 from advisor.taxonomy import slug
 from advisor.types import (
@@ -62,6 +63,7 @@ THREAD_TITLE_CHARS = 60
 DEFAULT_MAX_MODEL_CARDS = 3  # related model cards when no recommendation table
 DEFAULT_SNIPPET_CHARS = 220  # per quoted piece of retrieved text
 DEFAULT_CELL_CHARS = 80  # per table cell
+TABLE_WARNINGS = 3  # a model row names its first warnings by label (advisor.model_warnings)
 # The category is stated as sure only from this confidence on. Re-calibrated when the
 # classifier gained the kNN vote (its scores got more peaked): held-out 5-fold CV
 # predictions on the `tune` questions are right 0.875 of the time at >= 0.60 (16 of 83),
@@ -343,7 +345,7 @@ def _models_section(models: Sequence[ModelRecommendation], cites, request_line: 
     for i, m in enumerate(models, 1):
         url = m.url or MODEL_URL.format(id=m.model_id)
         n = cites.add("model", m.model_id, url, m.model_id)
-        warn = "; ".join(m.warnings[:2]) if m.warnings else ""
+        warn = labels(m.warnings, TABLE_WARNINGS)
         rows.append(
             f"| {i} | [{table_cell(m.model_id)}]({url}) [{n}] | {table_cell(m.pipeline_tag)} | "
             f"{human_count(m.downloads, '0')} | {m.likes:,} | {human_count(m.parameters, '?')} | "
@@ -364,7 +366,7 @@ def _models_section(models: Sequence[ModelRecommendation], cites, request_line: 
             n = cites.add("solved_request", mids[0], url, f"Solved request naming {mids[0]}")
             refs.append(f"{' and '.join(table_cell(x) for x in mids[:3])} ([thread]({url}) [{n}])")
         rows.append("Suggested in answers to similar requests: " + "; ".join(refs) + ".")
-    mentions = [x for m in models for x in m.thread_mentions][:2]
+    mentions = list(dict.fromkeys(x for m in models for x in m.thread_mentions))[:2]
     if mentions:
         rows.append(
             "What people struggled with for these model families in the forum: "

@@ -38,6 +38,7 @@ from advisor.ask_language import AskLanguage
 from advisor.entities import EntityLinker
 from advisor.errors import InvalidInputError
 from advisor.formatting import human_count
+from advisor.model_warnings import Warn, render
 from advisor.modelfacts import (
     FAMILY_RX,
     INFER_RX,
@@ -359,54 +360,48 @@ class Recommender:
         return lines
 
     def _warnings(self, req: ModelRequest, c: _Scored) -> list[str]:
+        """The warnings that apply to ``c`` for ``req``, worded and ordered by
+        :mod:`advisor.model_warnings` (``prompts/model_warnings.yaml``)."""
         m = c.model
-        w: list[str] = []
+        w: list[Warn] = []
         if m.source == "2022" and m.card_chars == 0:
-            w.append("No model card: nothing documents its training data, intended use or "
-                     "limitations. Test it on your own examples before relying on it.")
+            w.append(Warn("no_card"))
         elif m.source == "2022" and m.card_quality < THIN_CARD_QUALITY:
-            w.append(f"Thin model card (quality {m.card_quality:.2f}); missing: "
-                     f"{', '.join(m.missing_sections) or 'most sections'}.")
+            w.append(Warn("thin_card", {"quality": f"{m.card_quality:.2f}", "missing":
+                                        ", ".join(m.missing_sections) or "most sections"}))
         elif m.source != "2022" and not m.card_chars:
-            w.append("Card text not in this snapshot: read the model page before use.")
+            w.append(Warn("card_not_in_snapshot"))
         least = [s for s in m.missing_sections
                  if any(key in s.lower() for key in LEAST_FILLED_KEYS)]
         if least and m.card_chars:
-            w.append(f"The card does not cover {', '.join(least)}, the sections model cards "
-                     "most often leave empty (Liang et al., 2022): evaluate it on your data.")
+            w.append(Warn("card_gaps", {"sections": ", ".join(least)}))
         if m.gated:
-            w.append("Gated: accept the conditions on the model page and log in "
-                     "(`hf auth login` or HF_TOKEN) before downloading.")
+            w.append(Warn("gated"))
         if m.license_family == "non-commercial":
-            w.append(f"Non-commercial licence ({m.license or 'see card'}): not for commercial use.")
+            w.append(Warn("non_commercial", {"license": m.license or "see card"}))
         elif (m.license_family or "unknown") == "unknown":
-            w.append("Licence not stated: check the model page before commercial use.")
-        concrete = [x for x in req.languages if x != MULTILINGUAL]
+            w.append(Warn("licence_unknown"))
+        concrete = ", ".join(x for x in req.languages if x != MULTILINGUAL)
         if concrete and c.tier == 1:
-            w.append(f"Multilingual model, not specific to {', '.join(concrete)}: check its "
-                     "quality on your language.")
+            w.append(Warn("multilingual", {"languages": concrete}))
         elif concrete and c.tier == 2:
-            w.append(f"The card does not state its languages: check that it handles "
-                     f"{', '.join(concrete)}.")
+            w.append(Warn("languages_unstated", {"languages": concrete}))
         if c.other_library and req.library:
-            w.append(f"Not a {req.library} model: see the snippet for how to run it, or look "
-                     f"for a {req.library} conversion of it.")
+            w.append(Warn("other_library", {"library": req.library}))
         if c.feat is not None and marked_derivative(c.feat, req.library, c.other_library):
-            w.append(f"Another author's fine-tune, quantisation or merge of {m.base_model}: "
-                     "compare it with the original.")
+            w.append(Warn("derivative", {"base": str(m.base_model)}))
         if c.related_task:
-            w.append(f"Tagged {m.pipeline_tag or 'without a task'}, not {req.task} (task "
-                     "inferred from its card, name or a related tag): check the card.")
+            w.append(Warn("related_task", {"tag": m.pipeline_tag or "without a task",
+                                           "task": str(req.task)}))
+        params = human_count(c.params, "unknown")
         if req.max_params and c.params is None:
-            w.append("Parameter count unknown: could not check your size limit.")
+            w.append(Warn("params_unknown"))
         elif over_budget(c.params, req.max_params) > 0:
-            w.append(f"~{human_count(c.params, 'unknown')} parameters, more than the "
-                     f"~{human_count(req.max_params, 'unknown')} your request suggests: check "
-                     "that it fits your hardware, or use a smaller or quantised version.")
+            w.append(Warn("over_budget", {"params": params,
+                                          "budget": human_count(req.max_params, "unknown")}))
         elif req.cpu_only and c.params and c.params > 1_000_000_000:
-            w.append(f"~{human_count(c.params, 'unknown')} parameters: slow on CPU; a quantised "
-                     "(GGUF/ONNX) version helps.")
-        return w
+            w.append(Warn("slow_on_cpu", {"params": params}))
+        return render(w)
 
     def _to_recommendation(self, req: ModelRequest, c: _Scored) -> ModelRecommendation:
         m = c.model

@@ -192,6 +192,27 @@ def test_model_table_escapes_cells_and_cites_models():
     assert any(c.kind == "model" and c.id == "acme/bert|base" for c in cites)
 
 
+def test_model_table_names_the_first_warnings_by_label():
+    warnings = ["Tagged fill-mask, not summarization: the task was inferred; check the card.",
+                "Gated: accept the conditions on the model page and log in.",
+                "Licence not stated: check the model page before commercial use.",
+                "Card lacks evaluation: evaluate it on your data."]
+    md, _ = _answer("which model for sentiment?", CATS, False, HITS,
+                    [_model(warnings=warnings)], GUIDE, INDEX, intent="recommend")
+    row = next(line for line in md.splitlines() if line.startswith("| 1 |"))
+    assert "Tagged fill-mask, not summarization; Gated; Licence not stated" in row
+    assert "Card lacks" not in row and "accept the conditions" not in row
+
+
+def test_forum_struggles_are_not_repeated_across_models():
+    same = "People struggled with bert: a code (https://discuss.huggingface.co/t/1)"
+    models = [dataclasses.replace(_model(m), thread_mentions=[same]) for m in ("a/x", "a/y")]
+    md, _ = _answer("which model for sentiment?", CATS, False, HITS, models, GUIDE, INDEX,
+                    intent="recommend")
+    line = next(x for x in md.splitlines() if x.startswith("What people struggled with"))
+    assert line.count("People struggled with bert") == 1
+
+
 def test_models_suggested_for_similar_solved_requests_cite_their_thread():
     url = "https://github.com/acme/repo/issues/7"
     liked = dataclasses.replace(_model("acme/liked"), solved_like=url)

@@ -170,6 +170,22 @@ def test_evidence_warnings_and_snippet(rec):
     assert thin and all(any("card" in w.lower() for w in r.warnings) for r in thin)
 
 
+def test_real_recommendations_put_fit_and_access_before_the_card(rec):
+    from advisor.model_warnings import load_warning_texts
+
+    order = list(load_warning_texts())
+    kinds = {load_warning_texts()[k].short.split("{")[0]: k for k in order}
+    seen = 0
+    for query in ("sentiment analysis of German reviews", "a small model to summarize news",
+                  "named entity recognition for Spanish", "text generation"):
+        for r in rec.recommend(query, k=10):
+            ranks = [order.index(k) for w in r.warnings
+                     for start, k in kinds.items() if start and w.startswith(start)]
+            assert ranks == sorted(ranks), (r.model_id, r.warnings)
+            seen += len(ranks) > 1
+    assert seen, "no recommendation had two warnings to order"
+
+
 def test_thread_mentions_cite_real_threads(rec, real_threads):
     lines = rec.thread_mentions("t5-base", limit=3)
     assert lines, "the coded threads discuss T5"

@@ -16,8 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from advisor.compose import sources_list, sources_section
+from advisor.compose import TABLE_WARNINGS, sources_list, sources_section
 from advisor.formatting import human_count
+from advisor.model_warnings import labels
 from advisor.types import Advice, Explanation, ModelRecommendation
 
 INTENT_LABELS = {
@@ -37,7 +38,7 @@ RECOMMEND_COLUMNS = [
     "Watch out",
 ]
 RECOMMEND_TYPES = ["markdown", "str", "number", "number", "str", "str", "str", "str", "str"]
-DEFAULT_WARNING_CHARS = 70  # one table line; the top pick's warnings are shown in full
+DEFAULT_WARNING_CHARS = 90  # one table line of labels; the top pick's warnings are shown in full
 DEFAULT_FORUM_MENTIONS = 5  # forum threads listed under the top pick
 NO_MATCH = "No model matches these filters. Loosen the licence, size or language."
 
@@ -91,12 +92,14 @@ def category_markdown(advice: Advice) -> str:
 
 # --- Find a model ------------------------------------------------------------------------
 def _short_warnings(warnings: list[str]) -> str:
+    """The first warnings' labels (the most important first, advisor.model_warnings)."""
     if not warnings:
         return ""
-    first = warnings[0]
+    first = labels(warnings, TABLE_WARNINGS)
     if len(first) > DEFAULT_WARNING_CHARS:
         first = first[: DEFAULT_WARNING_CHARS - 1].rstrip() + "…"
-    more = f" (+{len(warnings) - 1} more)" if len(warnings) > 1 else ""
+    rest = len(warnings) - TABLE_WARNINGS
+    more = f" (+{rest} more)" if rest > 0 else ""
     return f"⚠️ {first}{more}"
 
 
