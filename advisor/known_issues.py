@@ -98,10 +98,12 @@ SOLVED_MIN = 0.5
 # counts, but the post is too loosely alike to show as "like yours")
 SOLVED_LINK_MIN = 0.65
 MAX_MATCHES = 2  # answers lead with at most two specific fixes
-# Entries listed after them ("also check"); held out (``bench.kb_also_fit``) 0-3 show the
-# labelled entry to 0.646 / 0.710 / 0.746 / 0.772 of training posts, floors lose most of
-# that; on `tune` 2 keep the median at 333 words (3: 360; bar 350). RESULTS, 40th pass.
-ALSO_CHECK = 2
+# Entries listed after them ("also check"); held out (``bench.kb_also_fit``) 0-4 show the
+# labelled entry to 0.651 / 0.715 / 0.755 / 0.774 / 0.791 of training posts, floors lose
+# most of that. With each listed by its title and only the first with its step
+# (advisor.compose.ALSO_STEPS), 3 keep `tune`'s median at 321 words (4: 331; bar 350).
+# RESULTS, 40th and 43rd passes.
+ALSO_CHECK = 3
 ENCODE_BATCH = 8  # texts per embedding batch at load (memory, see _encode)
 MAX_SIGNATURE_TEXT = 20_000  # regexes run on at most this much text (bounded time)
 REQUIRED = ("id", "title", "category", "description", "cause", "fix")

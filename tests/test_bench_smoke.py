@@ -575,12 +575,20 @@ def test_kb_also_fit_lists_more_entries_without_changing_the_lead(small_index_di
                            limit=150, out_dir=tmp_path)
     table = res["table"]
     assert res["questions"] == 150 and res["labelled"] > 20
-    assert [(r["also"], r["floor"]) for r in table] == [(0, 0.0)] + [
-        (c, f) for c in kb_also_fit.COUNTS if c for f in kb_also_fit.FLOORS]
+    assert [(r["also"], r["floor"], r["with a step"]) for r in table] == [(0, 0.0, "all")] + [
+        (c, f, "all" if s is None else s) for c in kb_also_fit.COUNTS if c
+        for f in kb_also_fit.FLOORS
+        for s in (kb_also_fit.STEPPED if c > 1 and not f else (None,))]
+    for r in table:  # fewer steps shown: the same entries, no more of the key points
+        if r["with a step"] != "all":
+            full = next(x for x in table if (x["also"], x["floor"], x["with a step"])
+                        == (r["also"], r["floor"], "all"))
+            assert r["train shown"] == full["train shown"]
+            assert r["train key points held"] <= full["train key points held"]
     assert len({r["train led with"] for r in table}) == 1
     assert table[0]["train shown"] == table[0]["train led with"]
     assert table[0]["train listed"] == 0 and table[0]["train no-entry listed one"] == 0
-    unfloored = [r for r in table if r["floor"] == 0.0]
+    unfloored = [r for r in table if r["floor"] == 0.0 and r["with a step"] == "all"]
     shown = [r["train shown"] for r in unfloored]
     assert shown == sorted(shown) and shown[-1] > shown[0]
     for r in table:
