@@ -435,8 +435,14 @@ ALSO_STEP_CHARS = 160  # a listed entry's first step, cut at its first sentence
 ALSO_STEPS = 1
 
 
+# a sentence ends at . ! or ? before a space and a capital, digit, quote or bracket, but
+# not after "e.g.", "i.e.", "etc." or "vs." ("train the model (e.g. with Trainer)")
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?<!e\.g\.)(?<!i\.e\.)(?<!etc\.)(?<!vs\.)\s+"
+                           r"(?=[A-Z0-9`\"'(\[])")
+
+
 def _first_sentence(text: str, max_chars: int) -> str:
-    head = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    head = _SENTENCE_END.split(text.strip(), maxsplit=1)[0]
     return safe_text(head, max_chars)
 
 

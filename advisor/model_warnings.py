@@ -70,9 +70,9 @@ def render(found: list[Warn], texts: dict[str, WarningText] | None = None) -> li
 
 def warning_label(text: str) -> str:
     """A warning's short label: the text before its first ``": "`` (when that comes
-    within :data:`LABEL_CHARS`), else the text cut there."""
+    within :data:`LABEL_CHARS` and outside parentheses), else the text cut there."""
     head, sep, _ = text.partition(LABEL_SEP)
-    if sep and len(head) <= LABEL_CHARS:
+    if sep and len(head) <= LABEL_CHARS and head.count("(") == head.count(")"):
         return head
     return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1].rstrip() + "…"
 

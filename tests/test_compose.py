@@ -346,3 +346,15 @@ def test_entries_next_in_order_are_listed_in_one_line_each_the_first_with_its_st
     assert "Cause 1" not in md and "Step two of 1" not in md and "Step one of 2" not in md
     plain, _ = _answer("batch size memory", CATS, False, HITS, [], GUIDE, INDEX, known=[lead])
     assert "If that is not it" not in plain
+
+
+@pytest.mark.parametrize("step, first", [
+    ("Pin it. Then rebuild.", "Pin it."),
+    ("Train the model (e.g. with Trainer) first. Then push.", "Train the model (e.g. with Trainer) first."),
+    ("Use i.e. the base model, etc. and vs. the tuned one", "Use i.e. the base model, etc. and vs. the tuned one"),
+    ("Set max_length=512. `truncation=True` too.", "Set max\\_length=512."),
+])
+def test_a_listed_step_is_cut_at_its_first_sentence_not_at_an_abbreviation(step, first):
+    from advisor.compose import _first_sentence
+
+    assert _first_sentence(step, 500) == first

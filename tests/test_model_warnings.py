@@ -51,6 +51,9 @@ def test_a_text_without_a_label_is_cut():
     assert warning_label(long).endswith("…") and len(warning_label(long)) == LABEL_CHARS
     assert warning_label("For token-classification, the second reading") == \
         "For token-classification, the second reading"
+    # a colon inside parentheses does not end the label
+    aside = "For ner, the second reading of your request (first: text-classification)."
+    assert warning_label(aside) == aside
 
 
 @pytest.mark.parametrize("body, message", [
