@@ -34,7 +34,7 @@ from typing import Any
 
 from advisor.codefence import code_block
 from advisor.evidence import read_post_item
-from advisor.formatting import human_count
+from advisor.formatting import card_quality_cell, human_count
 from advisor.model_warnings import labels
 from advisor.tasks import content_words
 from advisor.taxonomy import slug
@@ -349,7 +349,7 @@ def _models_section(models: Sequence[ModelRecommendation], cites, request_line: 
         rows.append(
             f"| {i} | [{table_cell(m.model_id)}]({url}) [{n}] | {table_cell(m.pipeline_tag)} | "
             f"{human_count(m.downloads, '0')} | {m.likes:,} | {human_count(m.parameters, '?')} | "
-            f"{table_cell(m.license or m.license_family or 'unknown')} | {m.card_quality:.0%} | "
+            f"{table_cell(m.license or m.license_family or 'unknown')} | {card_quality_cell(m.card_quality, m.card_read)} | "
             f"{table_cell(warn, 120)} |"
         )
     top = models[0]

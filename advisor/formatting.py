@@ -25,3 +25,9 @@ def human_count(n: int | float | None, empty: str = "") -> str:
         if float(digits) >= 1:
             return (f"{x:,.0f}" if float(digits) >= 1000 else digits) + unit
     return str(n)
+
+
+def card_quality_cell(quality: float, read: bool = True) -> str:
+    """A model card's quality as a table shows it: ``"75%"``, or ``"?"`` when the card's
+    text was not read (a 2026 record: the snapshot holds metadata only)."""
+    return f"{quality:.0%}" if read else "?"

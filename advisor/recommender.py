@@ -425,6 +425,8 @@ class Recommender:
             thread_mentions=self.thread_mentions(m.id),
             url=MODEL_URL.format(id=m.id),
             solved_like=c.solved_like,
+            # a 2022 record without card text has no card; a 2026 one was not read
+            card_read=bool(m.card_chars) or m.source == "2022",
         )
 
     # --- entry point -------------------------------------------------------------------

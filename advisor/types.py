@@ -189,6 +189,7 @@ class ModelRecommendation:
     thread_mentions: list[str] = field(default_factory=list)  # what people struggled with
     url: str = ""
     solved_like: str = ""  # a solved request like this one whose answer named the model
+    card_read: bool = True  # False: the record had no card text, so card_quality is unknown
 
 
 @dataclass

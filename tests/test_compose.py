@@ -204,6 +204,15 @@ def test_model_table_names_the_first_warnings_by_label():
     assert "Card lacks" not in row and "accept the conditions" not in row
 
 
+def test_a_card_that_was_not_read_has_unknown_quality():
+    unread = dataclasses.replace(_model(), card_read=False, card_quality=0.0)
+    md, _ = _answer("which model for sentiment?", CATS, False, HITS, [unread], GUIDE, INDEX,
+                    intent="recommend")
+    row = next(line for line in md.splitlines() if line.startswith("| 1 |"))
+    cells = [c.strip() for c in row.split(" | ")]
+    assert cells[7] == "?" and "0%" not in row
+
+
 def test_forum_struggles_are_not_repeated_across_models():
     same = "People struggled with bert: a code (https://discuss.huggingface.co/t/1)"
     models = [dataclasses.replace(_model(m), thread_mentions=[same]) for m in ("a/x", "a/y")]

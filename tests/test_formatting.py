@@ -31,3 +31,10 @@ def test_human_count(n, text):
 def test_human_count_empty(n):
     assert human_count(n) == ""
     assert human_count(n, empty="?") == "?"
+
+
+def test_card_quality_cell_says_unknown_for_an_unread_card():
+    from advisor.formatting import card_quality_cell
+
+    assert card_quality_cell(0.754) == "75%"
+    assert card_quality_cell(0.0, read=False) == "?"

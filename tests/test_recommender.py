@@ -123,6 +123,10 @@ def test_explicit_filter_overrides_text(rec, real_models):
     assert not any(real_models[r.model_id].languages == ["en"] for r in recs)
     src = rec.recommend("text generation", {"source": "2026"}, k=5)
     assert src and all(r.source == "2026" for r in src)
+    # the 2026 snapshot holds no card text: their card quality is unknown, not 0%
+    assert not any(r.card_read for r in src)
+    old = rec.recommend("text generation", {"source": "2022"}, k=5)
+    assert old and all(r.card_read for r in old)
     gguf = rec.recommend("text generation", {"library": "gguf"}, k=5)
     assert gguf and all("gguf" in {*real_models[r.model_id].formats, *real_models[r.model_id].tags,
                                    real_models[r.model_id].library or ""} for r in gguf)

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from advisor.compose import TABLE_WARNINGS, sources_list, sources_section
-from advisor.formatting import human_count
+from advisor.formatting import card_quality_cell, human_count
 from advisor.model_warnings import labels
 from advisor.types import Advice, Explanation, ModelRecommendation
 
@@ -117,7 +117,7 @@ def recommendations_frame(recs: list[ModelRecommendation]) -> pd.DataFrame:
             r.likes,
             r.license or r.license_family or "unknown",
             human_count(r.parameters, "?"),
-            f"{r.card_quality:.0%}",
+            card_quality_cell(r.card_quality, r.card_read),
             ", ".join(r.missing_sections),
             _short_warnings(r.warnings),
         ]
