@@ -5,7 +5,8 @@ backend fails). Sections, in order:
 
 1. the specific fix(es): the known-issue entries matched (cause, the situation each
    applies to, steps, a snippet, docs and a solved thread), then "If that is not it, also
-   check": the entries next in the learned order, one line each (title and first step);
+   check": the entries next in the learned order, one line each (written by
+   :mod:`advisor.fix_sections`);
 2. recommended models as a table (when a model choice was asked) with a runnable snippet;
 3. the challenge category (+ subcategory) in one line: its confidence, the question words
    that decided it and the similar labelled posts it was read against (cited, not
@@ -19,14 +20,12 @@ backend fails). Sections, in order:
    ``Composed.citations`` by :func:`sources_section`, the one citation renderer).
 
 Retrieved text (cards, codes) is data: HTML is escaped, markdown links/images are
-reduced to their text, and table cells escape pipes. This module does not retrieve,
+reduced to their text, and table cells escape pipes (:mod:`advisor.markdown_safe`). This module does not retrieve,
 classify or rank models; it only writes what it is given.
 """
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -34,7 +33,9 @@ from typing import Any
 
 from advisor.codefence import code_block
 from advisor.evidence import read_post_item
+from advisor.fix_sections import also_check_section, known_issue_section
 from advisor.formatting import card_quality_cell, human_count
+from advisor.markdown_safe import safe_text, table_cell
 from advisor.model_warnings import labels
 from advisor.tasks import content_words
 from advisor.taxonomy import slug
@@ -61,8 +62,6 @@ SOURCE_TITLE_CHARS = 100  # a citation's title in the Sources list
 # points (0.650 / 0.626).
 THREAD_TITLE_CHARS = 60
 DEFAULT_MAX_MODEL_CARDS = 3  # related model cards when no recommendation table
-DEFAULT_SNIPPET_CHARS = 220  # per quoted piece of retrieved text
-DEFAULT_CELL_CHARS = 80  # per table cell
 TABLE_WARNINGS = 3  # a model row names its first warnings by label (advisor.model_warnings)
 # The category is stated as sure only from this confidence on. Re-calibrated when the
 # classifier gained the kNN vote (its scores got more peaked): held-out 5-fold CV
@@ -76,31 +75,6 @@ SURE_CONFIDENCE = 0.70
 # `tune` for key points in the first screen; kept when the sure wording moved to 0.65.
 TIPS_MIN_CONFIDENCE = 0.60
 CPU_OK_PARAMS = 1_500_000_000  # fp32 weights of ~6 GB: the most a laptop CPU runs comfortably
-
-_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_MD_REF_LINK = re.compile(r"\[([^\]]*)\]\[[^\]]*\]")
-_AUTOLINK = re.compile(r"<(https?://[^>]*)>")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]#+!|~>])")
-
-
-def safe_text(text: Any, max_chars: int = DEFAULT_SNIPPET_CHARS) -> str:
-    """Retrieved text -> one inert markdown line: no HTML, links, images or emphasis."""
-    s = " ".join(str(text or "").split())
-    s = _MD_IMAGE.sub(r"\1", s)
-    s = _MD_LINK.sub(r"\1", s)
-    s = _MD_REF_LINK.sub(r"\1", s)
-    s = _AUTOLINK.sub(r"\1", s)
-    if len(s) > max_chars:
-        s = s[: max_chars - 1].rstrip() + "…"
-    s = html.escape(s, quote=False)
-    return _MD_SPECIAL.sub(r"\\\1", s)
-
-
-def table_cell(text: Any, max_chars: int = DEFAULT_CELL_CHARS) -> str:
-    """Like :func:`safe_text` for a table cell (pipes and newlines can't break the row)."""
-    return safe_text(text, max_chars).replace("\n", " ") or "–"
-
 
 @lru_cache(maxsize=4096)
 def _word_set(text: str) -> frozenset[str]:
@@ -229,45 +203,6 @@ def _category_section(categories, unsure, words, guidance, index, hits, cites) -
         if same:
             line += f" {len(same)} of the most similar forum threads carry this label."
     return line
-
-
-def _known_issue_section(matches, cites) -> str:
-    """The specific fix(es) the knowledge base holds for this question, first."""
-    out = []
-    for i, m in enumerate(matches):
-        k = m.issue
-        strong = getattr(m, "strong", True)
-        loose = getattr(m, "loose", False)
-        head = ("### Likely fix: " if i == 0 else "### Also possible: ") if strong else \
-            "### Possibly related known issue (loose match): " if loose else \
-            "### Possibly related known issue: "
-        lines = [head + safe_text(k.title, 120)]
-        if m.how == "signature" and m.matched:
-            lines.append(f"Your text matches `{safe_text(m.matched, 100)}`.")
-        lines.append(f"**Why:** {safe_text(k.cause, 500)}")
-        if k.applies_when:
-            lines.append(f"_Applies when {safe_text(k.applies_when, 200)}._")
-        if (getattr(m, "premise_doubt", False) or loose) and k.not_when:
-            lines.append(f"_Not your case if {safe_text(k.not_when, 200)}._")
-        lines.append("**What to do:**\n" + "\n".join(
-            f"{j}. {safe_text(step, 300)}" for j, step in enumerate(k.fix[:5], 1)))
-        if k.snippet and i == 0 and not loose:  # no code for a loose match
-            lines.append(code_block(k.snippet))
-        refs = []
-        if k.docs:
-            n = cites.add("docs", k.id, k.docs, f"Docs: {k.title}")
-            refs.append(f"[docs]({k.docs}) [{n}]")
-        for url in k.threads[:1]:
-            n = cites.add("known_issue", k.id, url, f"Solved thread: {k.title}")
-            refs.append(f"[solved]({url}) [{n}]")
-        like = getattr(m, "solved_url", "")
-        if like and like not in k.threads[:1]:
-            n = cites.add("known_issue", k.id, like, f"Solved thread like yours: {k.title}")
-            refs.append(f"[a similar case]({like}) [{n}]")
-        if refs:
-            lines.append("See " + ", ".join(refs) + ".")
-        out.append("\n\n".join(lines))
-    return "\n\n".join(out)
 
 
 def _taxonomy_url(entry: TaxonomyEntry) -> str:
@@ -427,43 +362,6 @@ def sources_section(citations: Sequence[Citation]) -> str:
     return f"{SOURCES_HEADING}\n{sources_list(citations)}" if citations else ""
 
 
-ALSO_STEP_CHARS = 160  # a listed entry's first step, cut at its first sentence
-# Listed entries shown with their first step; the rest by title only. Held out
-# (``bench.kb_also_fit``), three listed with one step hold the key points two listed with
-# their steps do (0.431 of training posts') and name the labelled entry more often
-# (0.755 -> 0.774), in fewer words. RESULTS, forty-third pass.
-ALSO_STEPS = 1
-
-
-# a sentence ends at . ! or ? before a space and a capital, digit, quote or bracket, but
-# not after "e.g.", "i.e.", "etc." or "vs." ("train the model (e.g. with Trainer)")
-_SENTENCE_END = re.compile(r"(?<=[.!?])(?<!e\.g\.)(?<!i\.e\.)(?<!etc\.)(?<!vs\.)\s+"
-                           r"(?=[A-Z0-9`\"'(\[])")
-
-
-def _first_sentence(text: str, max_chars: int) -> str:
-    head = _SENTENCE_END.split(text.strip(), maxsplit=1)[0]
-    return safe_text(head, max_chars)
-
-
-def _also_check_section(also, cites) -> str:
-    """The entries next in the learned order, one line each: the title with the docs
-    cited, the first :data:`ALSO_STEPS` of them also with the first sentence of their first
-    step, for when the fix above is not the user's case."""
-    if not also:
-        return ""
-    lines = ["### If that is not it, also check"]
-    for i, m in enumerate(also):
-        k = m.issue
-        ref = f" [{cites.add('docs', k.id, k.docs, f'Docs: {k.title}')}]" if k.docs else ""
-        if k.fix and i < ALSO_STEPS:
-            step = _first_sentence(k.fix[0], ALSO_STEP_CHARS)
-            lines.append(f"- **{safe_text(k.title, 120)}**: {step}{ref}")
-        else:
-            lines.append(f"- {safe_text(k.title, 120)}{ref}")
-    return "\n".join(lines)
-
-
 def compose(
     question: str,
     categories: Sequence[CategoryScore],
@@ -489,11 +387,11 @@ def compose(
     if notes:
         out.sections.append("\n".join(f"> _{safe_text(n, 300)}_" for n in notes))
     if known:
-        out.sections.append(_known_issue_section(known, cites))
+        out.sections.append(known_issue_section(known, cites))
         out.causes = [m.issue.cause for m in known]
         out.steps = [s for m in known for s in m.issue.fix]
         if also:
-            out.sections.append(_also_check_section(also, cites))
+            out.sections.append(also_check_section(also, cites))
     if intent == "recommend" and models:
         out.sections.append(_models_section(models, cites, request_line))
     if intent == "recommend" and not models:

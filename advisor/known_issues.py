@@ -98,11 +98,9 @@ SOLVED_MIN = 0.5
 # counts, but the post is too loosely alike to show as "like yours")
 SOLVED_LINK_MIN = 0.65
 MAX_MATCHES = 2  # answers lead with at most two specific fixes
-# Entries listed after them ("also check"); held out (``bench.kb_also_fit``) 0-4 show the
-# labelled entry to 0.651 / 0.715 / 0.755 / 0.774 / 0.791 of training posts, floors lose
-# most of that. With each listed by its title and only the first with its step
-# (advisor.compose.ALSO_STEPS), 3 keep `tune`'s median at 321 words (4: 331; bar 350).
-# RESULTS, 40th and 43rd passes.
+# Entries listed after them ("also check"); held out (``bench.kb_also_fit``) 0-4 show the labelled
+# entry to 0.651 / 0.715 / 0.755 / 0.774 / 0.791 of training posts; listed by title, only the first
+# with its step (advisor.fix_sections), 3 keep `tune` at 321 words (4: 331). RESULTS, 43rd pass.
 ALSO_CHECK = 3
 ENCODE_BATCH = 8  # texts per embedding batch at load (memory, see _encode)
 MAX_SIGNATURE_TEXT = 20_000  # regexes run on at most this much text (bounded time)

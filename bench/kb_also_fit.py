@@ -4,7 +4,7 @@ also check"), from what confidence, and how many with their first step, cross-va
 :meth:`advisor.known_issues.KnownIssueMatcher.match_with_alternatives` returns the
 entries the answer leads with and up to ``also`` more, next in the learned order
 (:mod:`advisor.kb_rank`); the composer lists each in one line, its title, and for the
-first :data:`advisor.compose.ALSO_STEPS` also its first step. This script reads every
+first :data:`advisor.fix_sections.ALSO_STEPS` also its first step. This script reads every
 non-``test`` question labelled with its entry or with none (the questions and folds of
 :mod:`bench.kb_vote_cv`), each with a matcher whose solved posts and learned-order weights
 come from the other folds (the weights refitted as :mod:`bench.kb_rank_fit` does; the
@@ -38,7 +38,7 @@ from bench.kb_vote_cv import shown_text
 ROOT = Path(__file__).resolve().parents[1]
 COUNTS = (0, 1, 2, 3, 4)  # settings of advisor.known_issues.ALSO_CHECK tried
 FLOORS = (0.0, 0.05, 0.1, 0.2)  # confidence floors a listed entry must reach, tried
-STEPPED = (None, 1)  # settings of advisor.compose.ALSO_STEPS tried (None: every one)
+STEPPED = (None, 1)  # settings of advisor.fix_sections.ALSO_STEPS tried (None: every one)
 
 
 def listed_text(match, with_step: bool = True) -> str:

@@ -364,6 +364,6 @@ def test_entries_next_in_order_are_listed_in_one_line_each_the_first_with_its_st
     ("Set max_length=512. `truncation=True` too.", "Set max\\_length=512."),
 ])
 def test_a_listed_step_is_cut_at_its_first_sentence_not_at_an_abbreviation(step, first):
-    from advisor.compose import _first_sentence
+    from advisor.fix_sections import _first_sentence
 
     assert _first_sentence(step, 500) == first

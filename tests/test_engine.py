@@ -376,5 +376,7 @@ def test_a_challenge_lists_the_next_entries_after_its_fix(advisor):
         at = a.answer.index("### If that is not it, also check")
         assert at < a.answer.index("**Challenge category:**")
         lines = a.answer[at:].split("\n\n")[0].splitlines()[1:]
-        assert len(lines) == len(a.also_check) and all(x.startswith("- **") for x in lines)
+        # the first listed entry with its step (bold title), the others by title
+        assert len(lines) == len(a.also_check) and lines[0].startswith("- **")
+        assert all(x.startswith("- ") and not x.startswith("- **") for x in lines[1:])
     assert listed >= 3
