@@ -198,6 +198,12 @@ def model_families(model_id: str) -> list[str]:
     return [name for name, rx in FAMILY_RX.items() if rx.search(low)]
 
 
+def card_read(m: ModelInfo) -> bool:
+    """Whether the record's card was read: a 2022 record without card text has no card (its
+    quality 0 is real); a 2026 one only was not read (the snapshot holds metadata only)."""
+    return bool(m.card_chars) or m.source == "2022"
+
+
 def is_multilingual(m: ModelInfo) -> bool:
     langs = {x.lower() for x in m.languages}
     name = m.id.lower()

@@ -43,6 +43,7 @@ from advisor.modelfacts import (
     FAMILY_RX,
     INFER_RX,
     ModelFeatures,
+    card_read,
     collapse_variants,
     fill_last,
     model_families,
@@ -369,7 +370,7 @@ class Recommender:
         elif m.source == "2022" and m.card_quality < THIN_CARD_QUALITY:
             w.append(Warn("thin_card", {"quality": f"{m.card_quality:.2f}", "missing":
                                         ", ".join(m.missing_sections) or "most sections"}))
-        elif m.source != "2022" and not m.card_chars:
+        elif not card_read(m):
             w.append(Warn("card_not_in_snapshot"))
         least = [s for s in m.missing_sections
                  if any(key in s.lower() for key in LEAST_FILLED_KEYS)]
@@ -425,8 +426,7 @@ class Recommender:
             thread_mentions=self.thread_mentions(m.id),
             url=MODEL_URL.format(id=m.id),
             solved_like=c.solved_like,
-            # a 2022 record without card text has no card; a 2026 one was not read
-            card_read=bool(m.card_chars) or m.source == "2022",
+            card_read=card_read(m),
         )
 
     # --- entry point -------------------------------------------------------------------
