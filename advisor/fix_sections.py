@@ -12,6 +12,7 @@ not match entries or decide how many are shown.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from advisor.codefence import code_block
@@ -31,6 +32,31 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])(?<!e\.g\.)(?<!i\.e\.)(?<!etc\.)(?<!vs\.)
                            r"(?=[A-Z0-9`\"'(\[])")
 
 
+# an entry's text may point to other entries by their ids ("(see cuda-oom-during-inference)",
+# "(push-403-read-only-token)"): notes for the knowledge base's editors, not for readers.
+# "see <id>" goes whatever the id; a bare "(<id>)" only when every id in it is an entry's
+# file name, so "(pay-as-you-go)" stays.
+_ID = r"[a-z0-9]+(?:-[a-z0-9]+){2,}"
+_IDS = rf"{_ID}(?:\s*(?:/|,|;|or|and)\s*{_ID})*"
+_SEE_REF = re.compile(rf"\s*\(see {_IDS}\)|,?\s*\bsee {_IDS}")
+_BARE_REF = re.compile(rf"\s*\((?:e\.g\. )?{_IDS}\)")
+
+
+@functools.lru_cache(maxsize=1)
+def _entry_ids() -> frozenset[str]:
+    from advisor.known_issues import KNOWN_ISSUES_DIR
+
+    return frozenset(p.stem for p in KNOWN_ISSUES_DIR.glob("*.yaml"))
+
+
+def reader_text(text: str) -> str:
+    """``text`` without its references to other entries' ids."""
+    text = _SEE_REF.sub("", text)
+    ids = _entry_ids()
+    return _BARE_REF.sub(lambda m: "" if all(x in ids for x in re.findall(_ID, m.group(0)))
+                         else m.group(0), text)
+
+
 def _first_sentence(text: str, max_chars: int) -> str:
     head = _SENTENCE_END.split(text.strip(), maxsplit=1)[0]
     return safe_text(head, max_chars)
@@ -47,7 +73,7 @@ def also_check_section(also, cites) -> str:
         k = m.issue
         ref = f" [{cites.add('docs', k.id, k.docs, f'Docs: {k.title}')}]" if k.docs else ""
         if k.fix and i < ALSO_STEPS:
-            step = _first_sentence(k.fix[0], ALSO_STEP_CHARS)
+            step = _first_sentence(reader_text(k.fix[0]), ALSO_STEP_CHARS)
             lines.append(f"- **{safe_text(k.title, 120)}**: {step}{ref}")
         else:
             lines.append(f"- {safe_text(k.title, 120)}{ref}")
@@ -67,13 +93,13 @@ def known_issue_section(matches, cites) -> str:
         lines = [head + safe_text(k.title, 120)]
         if m.how == "signature" and m.matched:
             lines.append(f"Your text matches `{safe_text(m.matched, 100)}`.")
-        lines.append(f"**Why:** {safe_text(k.cause, 500)}")
+        lines.append(f"**Why:** {safe_text(reader_text(k.cause), 500)}")
         if k.applies_when:
             lines.append(f"_Applies when {safe_text(k.applies_when, 200)}._")
         if (getattr(m, "premise_doubt", False) or loose) and k.not_when:
-            lines.append(f"_Not your case if {safe_text(k.not_when, 200)}._")
+            lines.append(f"_Not your case if {safe_text(reader_text(k.not_when), 200)}._")
         lines.append("**What to do:**\n" + "\n".join(
-            f"{j}. {safe_text(step, 300)}" for j, step in enumerate(k.fix[:5], 1)))
+            f"{j}. {safe_text(reader_text(step), 300)}" for j, step in enumerate(k.fix[:5], 1)))
         if k.snippet and i == 0 and not loose:  # no code for a loose match
             lines.append(code_block(k.snippet))
         refs = []

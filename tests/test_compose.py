@@ -367,3 +367,25 @@ def test_a_listed_step_is_cut_at_its_first_sentence_not_at_an_abbreviation(step,
     from advisor.fix_sections import _first_sentence
 
     assert _first_sentence(step, 500) == first
+
+
+def test_references_to_other_entries_ids_are_not_shown_to_readers():
+    from advisor.fix_sections import _entry_ids, reader_text
+    from advisor.known_issues import KnownIssue, KnownIssueMatch
+
+    a, b = sorted(_entry_ids())[:2]  # two real entry file names
+    assert reader_text(f"Not when it fails at load (see {a}).") == "Not when it fails at load."
+    assert reader_text(f"Training OOM (see {a} / {b}) or eval") == "Training OOM or eval"
+    assert reader_text(f"a 403 ({a}), or a 401, see {b}") == "a 403, or a 401"
+    # a bare parenthesis goes only when each word in it is an entry's id
+    assert reader_text("billed (pay-as-you-go) per call") == "billed (pay-as-you-go) per call"
+    assert reader_text("a cased model (e.g. bert-base-cased)") == "a cased model (e.g. bert-base-cased)"
+    k = KnownIssue(id="x", title="Eval OOM", category="Training Pipeline", subcategory="",
+                   description="d", cause=f"Logits pile up (see {a}).",
+                   fix=(f"Shrink logits first, see {b}", "Use fewer examples"),
+                   not_when=f"the OOM is in training ({a})", applies_when="evaluation")
+    md, _ = _answer("eval memory", CATS, False, HITS, [], GUIDE, INDEX,
+                    known=[KnownIssueMatch(k, 0.3, "semantic", premise_doubt=True)])
+    assert a not in md and b not in md
+    assert "Logits pile up." in md and "1. Shrink logits first" in md
+    assert "_Not your case if the OOM is in training._" in md
