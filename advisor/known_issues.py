@@ -72,9 +72,8 @@ from advisor.taxonomy import canonical_category
 log = logging.getLogger(__name__)
 
 KNOWN_ISSUES_DIR = PROMPTS_DIR / "known_issues"
-MIN_SEMANTIC_SCORE = 0.30  # blend of dense and TF-IDF cosine, tuned on `tune`: below
-# it the best entry is rarely the right one; between this and STRONG_SEMANTIC_SCORE the
-# answer words the entry as "possibly related", not as the fix
+MIN_SEMANTIC_SCORE = 0.30  # blend of dense and TF-IDF cosine, tuned on `tune`: below it the best
+# entry is rarely right; up to STRONG_SEMANTIC_SCORE the answer says "possibly related"
 STRONG_SEMANTIC_SCORE = 0.45
 # With no entry over MIN_SEMANTIC_SCORE, the best one over this is still shown, as a loose
 # match ("possibly related"; it does not steer the category): the `tune` answers with no
@@ -87,9 +86,8 @@ W_DENSE = 0.4  # share of the dense cosine in the semantic score (tune: 0.4-0.6 
 # its fix: chosen on the 334 labelled non-`test` questions (labelled entry first 62 -> 65
 # of 122, shown 71 -> 77; questions without an entry shown one 171 -> 182 of 212).
 LIBRARY_BOOST = 0.04
-# Solved posts' vote, chosen among weights 0.3-1.0 and floors 0.5-0.7 by 5-fold CV over
-# the labelled training posts (folds by source URL; `python -m bench.kb_vote_cv`), then
-# read once on `tune`; the figures are in bench/RESULTS.md, twenty-first pass
+# Solved posts' vote, chosen among weights 0.3-1.0 and floors 0.5-0.7 by 5-fold CV over the labelled
+# training posts (folds by source URL; `bench.kb_vote_cv`), then read once on `tune` (RESULTS, 21st pass)
 SOLVED_WEIGHT = 0.5
 SOLVED_MIN = 0.5
 # The answer links the nearest solved post only from this cosine: in 5-fold CV over the
@@ -104,6 +102,7 @@ MAX_MATCHES = 2  # answers lead with at most two specific fixes
 ALSO_CHECK = 3
 ENCODE_BATCH = 8  # texts per embedding batch at load (memory, see _encode)
 MAX_SIGNATURE_TEXT = 20_000  # regexes run on at most this much text (bounded time)
+_WORD_TAIL = re.compile(r"\w*")
 REQUIRED = ("id", "title", "category", "description", "cause", "fix")
 
 
@@ -213,8 +212,7 @@ def _entry(path: Path, d: object) -> KnownIssue:
         libraries=as_tuple(d.get("libraries")), applies_when=str(d.get("applies_when") or ""),
         not_when=str(d.get("not_when") or ""), snippet=str(d.get("snippet") or "").rstrip(),
         docs=str(d.get("docs") or ""), threads=as_tuple(d.get("threads")),
-        example=str(d.get("example") or ""),
-        phrasings=tuple(" ".join(x.split()) for x in phrasings),
+        example=str(d.get("example") or ""), phrasings=tuple(" ".join(x.split()) for x in phrasings),
     )
 
 
@@ -362,8 +360,10 @@ class KnownIssueMatcher:
         for issue in self.issues:
             for rx in issue.signatures:
                 m = rx.search(text)
-                if m:
-                    out.append(KnownIssueMatch(issue, 1.0, "signature", m.group(0)[:120]))
+                if m:  # shown to the end of the word it stops in ("hallucinat" -> "...ates")
+                    end = m.end() + (len(_WORD_TAIL.match(text, m.end()).group(0))
+                                     if text[m.end() - 1:m.end()].isalnum() else 0)
+                    out.append(KnownIssueMatch(issue, 1.0, "signature", text[m.start():end][:120]))
                     break
         return out
 

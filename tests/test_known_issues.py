@@ -334,3 +334,20 @@ def test_the_vote_lifts_an_entry_whose_phrasing_scores_best(tmp_path, fake_embed
     assert plain.semantic_scores(asked, q)[j] > 0.9  # the phrasing is the question itself
     gain = voted.semantic_scores(asked, q)[j] - plain.semantic_scores(asked, q)[j]
     assert gain == pytest.approx(SOLVED_WEIGHT * (near - SOLVED_MIN), abs=1e-5)
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("Whisper still hallucinates on silence", "hallucinates"),
+    ("it says hallucinat. then stops", "hallucinat"),  # ends at a word's end already
+    ("Warning: hallucinat", "hallucinat"),
+])
+def test_a_signature_match_is_shown_to_the_end_of_its_word(text, shown):
+    import re
+
+    from advisor.known_issues import KnownIssue
+
+    k = KnownIssue(id="x", title="Whisper hallucinations", category="Other Issues",
+                   subcategory="", description="Whisper invents text on silent audio",
+                   cause="c", fix=("f",), signatures=(re.compile("hallucinat", re.I),))
+    (m,) = KnownIssueMatcher([k]).signature_matches(text)
+    assert m.matched == shown
