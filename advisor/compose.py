@@ -33,7 +33,7 @@ from typing import Any
 
 from advisor.codefence import code_block
 from advisor.evidence import read_post_item
-from advisor.fix_sections import also_check_section, known_issue_section
+from advisor.fix_sections import also_check_section, known_issue_section, reader_text
 from advisor.formatting import card_quality_cell, human_count
 from advisor.markdown_safe import safe_text, table_cell
 from advisor.model_warnings import labels
@@ -388,8 +388,8 @@ def compose(
         out.sections.append("\n".join(f"> _{safe_text(n, 300)}_" for n in notes))
     if known:
         out.sections.append(known_issue_section(known, cites))
-        out.causes = [m.issue.cause for m in known]
-        out.steps = [s for m in known for s in m.issue.fix]
+        out.causes = [reader_text(m.issue.cause) for m in known]
+        out.steps = [reader_text(s) for m in known for s in m.issue.fix]
         if also:
             out.sections.append(also_check_section(also, cites))
     if intent == "recommend" and models:
