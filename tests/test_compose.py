@@ -389,3 +389,8 @@ def test_references_to_other_entries_ids_are_not_shown_to_readers():
     assert a not in md and b not in md
     assert "Logits pile up." in md and "1. Shrink logits first" in md
     assert "_Not your case if the OOM is in training._" in md
+    # the LLM backend's facts read the same texts
+    c = compose("eval memory", CATS, False, HITS, [], GUIDE, INDEX,
+                known=[KnownIssueMatch(k, 0.3, "semantic", premise_doubt=True)])
+    assert c.causes == ["Logits pile up."]
+    assert c.steps == ["Shrink logits first", "Use fewer examples"]
