@@ -38,9 +38,9 @@ it was solved. :func:`load_known_issues` reads and validates them.
    that no shown signature matched. An entry under :data:`MIN_SEMANTIC_SCORE` fills its
    slot as a ``loose`` match, and one whose premise is in doubt keeps that mark. With one
    semantic slot and no signature, a second opens when the first two learned scores are
-   within :data:`advisor.kb_rank.SECOND_WITHIN`. A filled entry is called the likely fix
-   (:attr:`KnownIssueMatch.strong`) when its learned confidence
-   (:func:`advisor.kb_rank.confidence`) reaches :data:`advisor.kb_rank.STRONG_CONFIDENCE`;
+   within :data:`advisor.kb_rank.SECOND_WITHIN`. A signature match is called the likely fix
+   (:attr:`KnownIssueMatch.strong`); one by meaning only when its learned confidence
+   (:func:`advisor.kb_rank.confidence`) is :func:`advisor.kb_rank.likely` (off as shipped);
 5. **also check**: :meth:`KnownIssueMatcher.match_with_alternatives` adds the next
    :data:`ALSO_CHECK` entries in that order (over :data:`FALLBACK_SCORE`), none with no match.
 
@@ -65,7 +65,7 @@ import numpy as np
 from advisor.config import PROMPTS_DIR
 from advisor.datafiles import load_yaml
 from advisor.errors import KnowledgeBaseError
-from advisor.kb_rank import RANK_WEIGHTS, SECOND_WITHIN, STRONG_CONFIDENCE, learned_reading
+from advisor.kb_rank import RANK_WEIGHTS, SECOND_WITHIN, learned_reading, likely
 from advisor.kb_store import SolvedPost, text_key
 from advisor.taxonomy import canonical_category
 
@@ -167,13 +167,13 @@ class KnownIssueMatch:
     @property
     def strong(self) -> bool:
         """Called the likely fix: a signature match, or a match by meaning whose learned
-        :attr:`confidence` reaches :data:`advisor.kb_rank.STRONG_CONFIDENCE` (without
+        :attr:`confidence` is :func:`advisor.kb_rank.likely` (never, as shipped; without
         one, whose score reaches :data:`STRONG_SEMANTIC_SCORE`), that may steer
         (:attr:`steers`: premise not in doubt, not a loose match)."""
         if self.how == "signature":
             return self.steers
         sure = (self.score >= STRONG_SEMANTIC_SCORE if self.confidence is None
-                else self.confidence >= STRONG_CONFIDENCE)
+                else likely(self.confidence))
         return self.steers and sure
 
     @property

@@ -13,7 +13,6 @@ from advisor.kb_rank import (
     RANK_FEATURES,
     RANK_WEIGHTS,
     SECOND_WITHIN,
-    STRONG_CONFIDENCE,
     confidence,
     learned_leads,
     learned_order,
@@ -55,10 +54,13 @@ def test_leads_are_against_the_best_other_candidate():
     assert learned_leads(np.array([1.0])).tolist() == [0.0]
 
 
-def test_confidence_reads_the_features_and_the_learned_lead(matcher):
+@pytest.mark.parametrize("level", [None, 0.35])
+def test_confidence_reads_the_features_and_the_learned_lead(matcher, monkeypatch, level):
     """In [0, 1]; the learned reading gives each candidate's confidence in the learned
-    order; a semantic match is called the likely fix exactly when its confidence reaches
-    STRONG_CONFIDENCE (and it may steer); a signature match needs none."""
+    order; a semantic match is called the likely fix exactly when a level is set and its
+    confidence reaches it (and it may steer): never as shipped (None), some at 0.35; a
+    signature match needs none."""
+    monkeypatch.setattr("advisor.kb_rank.STRONG_CONFIDENCE", level)
     called = hedged = 0
     for text in _texts(matcher):
         q = matcher.embedder.encode([text])[0]
@@ -73,10 +75,10 @@ def test_confidence_reads_the_features_and_the_learned_lead(matcher):
                 assert m.confidence is None and m.strong == m.steers
             else:
                 assert m.confidence == pytest.approx(by_row[matcher._pos[m.issue.id]], abs=1e-3)
-                assert m.strong == (m.steers and m.confidence >= STRONG_CONFIDENCE)
+                assert m.strong == (m.steers and level is not None and m.confidence >= level)
                 called += m.strong
                 hedged += m.steers and not m.strong
-    assert called and hedged  # the confidence separates some matches from others
+    assert hedged and bool(called) == (level is not None)  # a level separates some matches
 
 
 def test_features_describe_the_best_entries_by_score(matcher):
