@@ -17,8 +17,11 @@ DEFAULT_SNIPPET_CHARS = 220  # per quoted piece of retrieved text
 DEFAULT_CELL_CHARS = 80  # per table cell
 
 _MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_MD_REF_LINK = re.compile(r"\[([^\]]*)\]\[[^\]]*\]")
+# A link's "[" never follows a name, a closing bracket or a quote: there it is code
+# indexing (out[0][ids["input_ids"]], f[0](x)), which must stay as written.
+_CODE_BEFORE = r"(?<![\w\])'\"])"
+_MD_LINK = re.compile(_CODE_BEFORE + r"\[([^\]]*)\]\([^)]*\)")
+_MD_REF_LINK = re.compile(_CODE_BEFORE + r"\[([^\]]*)\]\[[^\]]*\]")
 _AUTOLINK = re.compile(r"<(https?://[^>]*)>")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]#+!|~>])")
 

@@ -19,7 +19,8 @@ are within each of :data:`SECONDS` (:data:`advisor.kb_rank.SECOND_WITHIN`). Then
 every question, raw (divided by each feature's scale; no intercept), to copy into
 :data:`advisor.kb_rank.RANK_WEIGHTS`.
 
-Second, the confidence that decides "likely fix" (:func:`advisor.kb_rank.confidence`):
+Second, the confidence that can decide "likely fix" (:func:`advisor.kb_rank.confidence`; no
+level is set as shipped, see :data:`advisor.kb_rank.STRONG_CONFIDENCE`):
 with the shipped second-slot margin, the first entry each question is shown by meaning is
 described by :data:`~advisor.kb_rank.CONFIDENCE_FEATURES` (its rank features, its learned
 score and lead by the held-out weights) and a logistic regression learns whether it is the

@@ -299,6 +299,18 @@ def test_safe_text_and_cells(text, forbidden):
     assert forbidden not in safe_text(text) or forbidden == " | "
 
 
+@pytest.mark.parametrize("code", [
+    "out[0][inputs['input_ids'].shape[1]:]", 'res[0]["generated_text"][-1]["content"]',
+    "x = f[0](y)", 'ds[0]["audio"]["array"]',
+])
+def test_safe_text_keeps_code_indexing_that_looks_like_a_link(code):
+    """Subscripts after a name or bracket are code, not links: every character stays
+    (escaped), where a link after a space still loses its target."""
+    shown = safe_text(f"Slice it: {code}", 300)
+    assert shown.replace("\\", "") == f"Slice it: {code}".replace("\\", "")
+    assert safe_text("see [the paper][1] or [docs](https://x.y/z)", 300) == "see the paper or docs"
+
+
 def test_deterministic():
     a = _answer("CUDA memory", CATS, False, HITS, [_model()], GUIDE, INDEX)
     b = _answer("CUDA memory", CATS, False, HITS, [_model()], GUIDE, INDEX)
