@@ -10,7 +10,8 @@ a signature, the premise check, its rank) and ordered by one linear score,
 :data:`RANK_WEIGHTS`. With one slot opened and no signature, a second opens when the
 first two learned scores are within :data:`SECOND_WITHIN`. Each filled entry also gets
 a confidence (:func:`confidence`: how likely it holds the fix, from its features and its
-learned lead over the others), which decides whether the answer calls it the likely fix.
+learned lead over the others), which can decide whether the answer calls it the likely
+fix (:data:`STRONG_CONFIDENCE`; no level is set as shipped).
 
 The weights are a logistic regression fitted on the real questions labelled with the
 entry that holds their accepted fix, or with none (the training posts of
