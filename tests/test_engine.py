@@ -7,7 +7,9 @@ OpenAI-compatible backend against the local test server from test_llm).
 
 from __future__ import annotations
 
+import json
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -380,3 +382,24 @@ def test_a_challenge_lists_the_next_entries_after_its_fix(advisor):
         assert len(lines) == len(a.also_check) and lines[0].startswith("- **")
         assert all(x.startswith("- ") and not x.startswith("- **") for x in lines[1:])
     assert listed >= 3
+
+
+@pytest.mark.parametrize("level", ["shipped", 0.0])
+def test_only_a_matched_error_text_is_headed_likely_fix(advisor, monkeypatch, level):
+    """As shipped, an answer heads a known issue "Likely fix" only when the entry's
+    signature matched the question's text; with a confidence level set (0.0: every match
+    by meaning that may steer), matches by meaning are headed so too."""
+    if level != "shipped":
+        monkeypatch.setattr("advisor.kb_rank.STRONG_CONFIDENCE", level)
+    rows = Path(__file__).resolve().parents[1] / "eval" / "real_questions.jsonl"
+    questions = [json.loads(line)["question"] for line in rows.read_text().splitlines()[:40]]
+    likely = by_meaning = 0
+    for q in questions:
+        for block in advisor.advise(q).answer.split("\n### "):
+            if block.lstrip("# ").startswith("Likely fix"):
+                likely += 1
+                by_meaning += "Your text matches" not in block.split("\n**Why:**")[0]
+    if level == "shipped":
+        assert by_meaning == 0
+    else:
+        assert by_meaning > 0 and likely > by_meaning
