@@ -7,7 +7,6 @@ OpenAI-compatible backend against the local test server from test_llm).
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from advisor.config import Config
 from advisor.engine import Advisor
 from advisor.errors import InvalidInputError, LLMBackendError, RateLimitError
+from advisor.eval import read_questions
 from advisor.index import AdvisorIndex
 from advisor.memo import MemoEmbedder
 from advisor.request import detect_intent, resolve_follow_up
@@ -392,7 +392,7 @@ def test_only_a_matched_error_text_is_headed_likely_fix(advisor, monkeypatch, le
     if level != "shipped":
         monkeypatch.setattr("advisor.kb_rank.STRONG_CONFIDENCE", level)
     rows = Path(__file__).resolve().parents[1] / "eval" / "real_questions.jsonl"
-    questions = [json.loads(line)["question"] for line in rows.read_text().splitlines()[:40]]
+    questions = [q.question for q in read_questions(rows, [])][:40]
     likely = by_meaning = 0
     for q in questions:
         for block in advisor.advise(q).answer.split("\n### "):
