@@ -318,8 +318,9 @@ class Advisor:
         known, also = [], []
         if p.known_issues is not None and intent == "recommend":
             # a model request: only a pasted error or a clear match leads (ahead of the
-            # models), and no other entries are listed
-            known = [m for m in p.known_issues.match(req.text, qvec) if m.strong]
+            # models; an error line with several causes too, hedged), no other entries
+            known = [m for m in p.known_issues.match(req.text, qvec)
+                     if m.strong or m.how == "signature" and m.steers]
         elif p.known_issues is not None:
             known, also = p.known_issues.match_with_alternatives(req.text, qvec)
         steering = [m for m in known if m.steers]
@@ -450,12 +451,13 @@ def steer_by_known(categories: Sequence[CategoryScore], known: Sequence[Any],
 
 
 def _load_known_issues(index, emb):
-    from advisor.kb_store import load_solved_posts, load_vector_cache
+    from advisor.kb_store import load_signature_record, load_solved_posts, load_vector_cache
     from advisor.known_issues import KnownIssueMatcher, load_known_issues
 
     return KnownIssueMatcher(load_known_issues(), emb,
                              cache=load_vector_cache(index.index_dir, emb.model_id),
-                             solved=load_solved_posts(index.index_dir))
+                             solved=load_solved_posts(index.index_dir),
+                             signature_record=load_signature_record(index.index_dir))
 
 
 def _limit_query_threads(n: int) -> None:

@@ -92,11 +92,13 @@ def known_issue_section(matches, cites) -> str:
             "### Possibly related known issue: "
         lines = [head + safe_text(k.title, 120)]
         if m.how == "signature" and m.matched:
-            lines.append(f"Your text matches `{safe_text(m.matched, 100)}`.")
+            shared = ", which also comes up with other problems" if getattr(m, "ambiguous", False) else ""
+            lines.append(f"Your text matches `{safe_text(m.matched, 100)}`{shared}.")
         lines.append(f"**Why:** {safe_text(reader_text(k.cause), 500)}")
         if k.applies_when:
             lines.append(f"_Applies when {safe_text(k.applies_when, 200)}._")
-        if (getattr(m, "premise_doubt", False) or loose) and k.not_when:
+        if (getattr(m, "premise_doubt", False) or loose or getattr(m, "ambiguous", False)) \
+                and k.not_when:  # the entry may not be this case: say when it is not
             lines.append(f"_Not your case if {safe_text(reader_text(k.not_when), 200)}._")
         lines.append("**What to do:**\n" + "\n".join(
             f"{j}. {safe_text(reader_text(step), 300)}" for j, step in enumerate(k.fix[:5], 1)))

@@ -11,7 +11,9 @@ a signature, the premise check, its rank) and ordered by one linear score,
 first two learned scores are within :data:`SECOND_WITHIN`. Each filled entry also gets
 a confidence (:func:`confidence`: how likely it holds the fix, from its features and its
 learned lead over the others), which can decide whether the answer calls it the likely
-fix (:data:`STRONG_CONFIDENCE`; no level is set as shipped).
+fix (:data:`STRONG_CONFIDENCE`; no level is set as shipped); a signature match is called
+the likely fix unless its signatures fired mostly on posts other fixes solved
+(:func:`signature_likely`).
 
 The weights are a logistic regression fitted on the real questions labelled with the
 entry that holds their accepted fix, or with none (the training posts of
@@ -131,12 +133,26 @@ CONFIDENCE_BIAS = -4.5831
 # the new 10). So no level is used: only an error text an entry's signature matches is
 # called the likely fix. A level (e.g. 0.35) can be set again here.
 STRONG_CONFIDENCE: float | None = None
+# A signature match is called the likely fix unless the entry's signatures fired on at
+# least this many labelled training posts (advisor.kb_store.signature_record, counted at
+# build time) and fewer than half of those were solved by the entry: an error line that
+# several problems print ("no file named pytorch_model.bin", "CUDA out of memory") is
+# evidence of the error, not of this cause. The same "right at least half the time" rule
+# the confidence level was chosen by; RESULTS, forty-sixth pass.
+SIGNATURE_MIN_FIRED = 2
 
 
 def likely(conf: float) -> bool:
     """Whether a match by meaning with learned confidence ``conf`` is called the likely
     fix: never while :data:`STRONG_CONFIDENCE` is ``None``."""
     return STRONG_CONFIDENCE is not None and conf >= STRONG_CONFIDENCE
+
+
+def signature_likely(fired: int, right: int) -> bool:
+    """Whether a match by an entry's signature is called the likely fix, given on how
+    many labelled training posts its signatures ``fired`` and how many of those it
+    solved (``right``); see :data:`SIGNATURE_MIN_FIRED`."""
+    return fired < SIGNATURE_MIN_FIRED or 2 * right >= fired
 
 
 def rank_features(m: KnownIssueMatcher, seen: QuestionReading, q: np.ndarray,

@@ -4,7 +4,7 @@ Entries are data (``prompts/known_issues/<id>.yaml``, one per file; the format i
 ``prompts/known_issues/README.md``): signatures (regexes on error or output text), a
 description in a user's words, the codebook category, the situation the fix applies to
 and when it does not, cause, fix steps, a snippet, a docs link and public threads where
-it was solved. :func:`load_known_issues` reads and validates them.
+it was solved. :func:`load_known_issues` (:mod:`advisor.kb_entries`) reads and checks them.
 
 :class:`KnownIssueMatcher` matches a question in three steps:
 
@@ -39,7 +39,9 @@ it was solved. :func:`load_known_issues` reads and validates them.
    slot as a ``loose`` match, and one whose premise is in doubt keeps that mark. With one
    semantic slot and no signature, a second opens when the first two learned scores are
    within :data:`advisor.kb_rank.SECOND_WITHIN`. A signature match is called the likely fix
-   (:attr:`KnownIssueMatch.strong`); one by meaning only when its learned confidence
+   (:attr:`KnownIssueMatch.strong`) unless its record on the training posts says the error
+   line comes mostly with other problems (``ambiguous``,
+   :func:`advisor.kb_rank.signature_likely`); one by meaning only when its learned confidence
    (:func:`advisor.kb_rank.confidence`) is :func:`advisor.kb_rank.likely` (off as shipped);
 5. **also check**: :meth:`KnownIssueMatcher.match_with_alternatives` adds the next
    :data:`ALSO_CHECK` entries in that order (over :data:`FALLBACK_SCORE`), none with no match.
@@ -57,21 +59,18 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from advisor.config import PROMPTS_DIR
-from advisor.datafiles import load_yaml
-from advisor.errors import KnowledgeBaseError
-from advisor.kb_rank import RANK_WEIGHTS, SECOND_WITHIN, learned_reading, likely
+from advisor.kb_entries import KNOWN_ISSUES_DIR as KNOWN_ISSUES_DIR  # re-exported: the entries
+from advisor.kb_entries import KnownIssue as KnownIssue
+from advisor.kb_entries import load_known_issues as load_known_issues
+from advisor.kb_rank import RANK_WEIGHTS, SECOND_WITHIN, learned_reading, likely, signature_likely
 from advisor.kb_store import SolvedPost, text_key
-from advisor.taxonomy import canonical_category
 
 log = logging.getLogger(__name__)
 
-KNOWN_ISSUES_DIR = PROMPTS_DIR / "known_issues"
 MIN_SEMANTIC_SCORE = 0.30  # blend of dense and TF-IDF cosine, tuned on `tune`: below it the best
 # entry is rarely right; up to STRONG_SEMANTIC_SCORE the answer says "possibly related"
 STRONG_SEMANTIC_SCORE = 0.45
@@ -103,33 +102,6 @@ ALSO_CHECK = 3
 ENCODE_BATCH = 8  # texts per embedding batch at load (memory, see _encode)
 MAX_SIGNATURE_TEXT = 20_000  # regexes run on at most this much text (bounded time)
 _WORD_TAIL = re.compile(r"\w*")
-REQUIRED = ("id", "title", "category", "description", "cause", "fix")
-
-
-@dataclass(frozen=True)
-class KnownIssue:
-    """One entry (see the module docstring)."""
-
-    id: str
-    title: str
-    category: str
-    subcategory: str
-    description: str
-    cause: str
-    fix: tuple[str, ...]
-    signatures: tuple[re.Pattern, ...] = ()
-    libraries: tuple[str, ...] = ()
-    applies_when: str = ""
-    not_when: str = ""
-    snippet: str = ""
-    docs: str = ""
-    threads: tuple[str, ...] = ()
-    example: str = ""
-    phrasings: tuple[str, ...] = ()  # other ways users ask about it, matched one by one
-
-    @property
-    def match_text(self) -> str:
-        return f"{self.title}. {self.description}"
 
 
 @dataclass(frozen=True)
@@ -163,15 +135,17 @@ class KnownIssueMatch:
     loose: bool = False  # under MIN_SEMANTIC_SCORE, shown because nothing else matched
     solved_url: str = ""  # the nearest solved post labelled with this entry, if it voted
     confidence: float | None = None  # advisor.kb_rank.confidence, when the order was learned
+    ambiguous: bool = False  # a signature that fires mostly on posts other fixes solved
 
     @property
     def strong(self) -> bool:
-        """Called the likely fix: a signature match, or a match by meaning whose learned
+        """Called the likely fix: a signature match that is not :attr:`ambiguous`, or a
+        match by meaning whose learned
         :attr:`confidence` is :func:`advisor.kb_rank.likely` (never, as shipped; without
         one, whose score reaches :data:`STRONG_SEMANTIC_SCORE`), that may steer
         (:attr:`steers`: premise not in doubt, not a loose match)."""
         if self.how == "signature":
-            return self.steers
+            return self.steers and not self.ambiguous
         sure = (self.score >= STRONG_SEMANTIC_SCORE if self.confidence is None
                 else likely(self.confidence))
         return self.steers and sure
@@ -181,58 +155,6 @@ class KnownIssueMatch:
         """Whether the entry's category may steer the answer's: not when its premise is
         in doubt or it is only a loose match."""
         return not (self.premise_doubt or self.loose)
-
-
-def _entry(path: Path, d: object) -> KnownIssue:
-    if not isinstance(d, dict):
-        raise KnowledgeBaseError(f"{path}: expected a mapping of fields, got {type(d).__name__}.")
-    missing = [k for k in REQUIRED if not d.get(k)]
-    if missing:
-        raise KnowledgeBaseError(f"{path}: missing {', '.join(missing)}.")
-    if d["id"] != path.stem:
-        raise KnowledgeBaseError(f"{path}: id {d['id']!r} must equal the file name {path.stem!r}.")
-    cat = canonical_category(str(d["category"]))
-    if not cat:
-        raise KnowledgeBaseError(f"{path}: unknown category {d['category']!r}; use a codebook name.")
-    sigs = []
-    for s in d.get("signatures") or []:
-        try:
-            sigs.append(re.compile(str(s), re.I))
-        except re.error as e:
-            raise KnowledgeBaseError(f"{path}: signature {s!r} is not a valid regex ({e}).") from e
-    phrasings = d.get("phrasings") or []
-    if not isinstance(phrasings, list) or not all(isinstance(x, str) and x.strip() for x in phrasings):
-        raise KnowledgeBaseError(f"{path}: phrasings must be a list of non-empty strings.")
-    fix = d["fix"] if isinstance(d["fix"], list) else [d["fix"]]
-    as_tuple = lambda v: tuple(str(x) for x in (v or []))  # noqa: E731
-    return KnownIssue(
-        id=str(d["id"]), title=str(d["title"]), category=cat,
-        subcategory=str(d.get("subcategory") or ""), description=" ".join(str(d["description"]).split()),
-        cause=" ".join(str(d["cause"]).split()), fix=as_tuple(fix), signatures=tuple(sigs),
-        libraries=as_tuple(d.get("libraries")), applies_when=str(d.get("applies_when") or ""),
-        not_when=str(d.get("not_when") or ""), snippet=str(d.get("snippet") or "").rstrip(),
-        docs=str(d.get("docs") or ""), threads=as_tuple(d.get("threads")),
-        example=str(d.get("example") or ""), phrasings=tuple(" ".join(x.split()) for x in phrasings),
-    )
-
-
-def load_known_issues(directory: Path = KNOWN_ISSUES_DIR) -> list[KnownIssue]:
-    """Every ``*.yaml`` entry in ``directory``, sorted by id.
-
-    Raises:
-        KnowledgeBaseError: a file that does not parse or lacks a required field; the
-            message names the file.
-    """
-    import yaml
-
-    out = []
-    for path in sorted(Path(directory).glob("*.yaml")):
-        try:
-            data = load_yaml(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise KnowledgeBaseError(f"{path}: not valid YAML ({e}).") from e
-        out.append(_entry(path, data))
-    return out
 
 
 @functools.lru_cache(maxsize=4)
@@ -265,11 +187,15 @@ class KnownIssueMatcher:
         solved: real posts solved by an entry (:func:`load_solved_posts` in the app,
             :func:`read_solved_posts` elsewhere); those of unknown entries, or with
             neither a cached vector nor a text, are left out. Used only with an embedder.
+        signature_record: ``{entry id: (fired, right)}`` over the labelled training posts
+            (:func:`advisor.kb_store.load_signature_record`): which signatures are
+            ambiguous (:func:`advisor.kb_rank.signature_likely`).
     """
 
     def __init__(self, issues: Sequence[KnownIssue], embedder=None,
                  cache: dict[str, np.ndarray] | None = None,
-                 solved: Sequence[SolvedPost] = ()):
+                 solved: Sequence[SolvedPost] = (),
+                 signature_record: dict[str, tuple[int, int]] | None = None):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.issues = list(issues)
@@ -279,6 +205,8 @@ class KnownIssueMatcher:
         self._by_library = {lib: np.array([j for j, i in enumerate(self.issues) if lib in i.libraries])
                              for lib in self.libraries}  # library -> rows of its entries
         self.embedder = embedder
+        self._ambiguous = frozenset(k for k, (fired, right) in (signature_record or {}).items()
+                                    if not signature_likely(fired, right))
         self.rank_weights = RANK_WEIGHTS  # None: the slots keep the entries meaning chose
         self.second_within = SECOND_WITHIN  # 0: never a second slot of its own
         texts = [i.match_text for i in self.issues]
@@ -363,7 +291,8 @@ class KnownIssueMatcher:
                 if m:  # shown to the end of the word it stops in ("hallucinat" -> "...ates")
                     end = m.end() + (len(_WORD_TAIL.match(text, m.end()).group(0))
                                      if text[m.end() - 1:m.end()].isalnum() else 0)
-                    out.append(KnownIssueMatch(issue, 1.0, "signature", text[m.start():end][:120]))
+                    out.append(KnownIssueMatch(issue, 1.0, "signature", text[m.start():end][:120],
+                                               ambiguous=issue.id in self._ambiguous))
                     break
         return out
 

@@ -275,17 +275,30 @@ def save_known_issue_vectors(tmp: Path, cfg: Config, embedder: Embedder,
     """Embed the known-issues KB (``issues``, read once by the build; ``None`` when a KB
     file is broken: nothing is written and the app embeds at start) and the labelled
     posts it solved (``eval/train_posts.jsonl`` rows with a ``known_issue``) into the
-    index; vectors of unchanged texts are taken from the previous index."""
+    index, with each entry's signature record over the posts labelled for the knowledge
+    base (:func:`advisor.kb_store.signature_record`); vectors of unchanged texts are
+    taken from the previous index."""
     from advisor.config import LABELLED_POSTS_FILE
-    from advisor.kb_store import load_vector_cache, read_solved_posts, save_vector_cache
+    from advisor.kb_rank import signature_likely
+    from advisor.kb_store import (
+        load_vector_cache,
+        read_kb_labelled_posts,
+        read_solved_posts,
+        save_vector_cache,
+        signature_record,
+    )
 
     if issues is None:
         return
     previous = load_vector_cache(Path(cfg.index_dir), embedder.model_id)
     solved = read_solved_posts(LABELLED_POSTS_FILE)
-    fresh = save_vector_cache(tmp, issues, embedder, previous, solved)
-    log.info("Known-issue vectors: %d entries, %d solved posts, %d texts embedded anew",
-             len(issues), len(solved), fresh)
+    labelled = read_kb_labelled_posts(LABELLED_POSTS_FILE)
+    record = signature_record(issues, labelled)
+    fresh = save_vector_cache(tmp, issues, embedder, previous, solved, record)
+    log.info("Known-issue vectors: %d entries, %d solved posts, %d texts embedded anew; "
+             "signatures of %d entries fire on the %d labelled posts, %d of them mostly "
+             "on other problems", len(issues), len(solved), fresh, len(record), len(labelled),
+             sum(not signature_likely(*c) for c in record.values()))
 
 
 def save_solved_request_vectors(tmp: Path, cfg: Config, embedder: Embedder) -> None:

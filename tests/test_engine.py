@@ -403,3 +403,27 @@ def test_only_a_matched_error_text_is_headed_likely_fix(advisor, monkeypatch, le
         assert by_meaning == 0
     else:
         assert by_meaning > 0 and likely > by_meaning
+
+
+def test_an_error_line_with_several_causes_is_not_called_the_likely_fix(advisor):
+    """The small index carries the signature record of the real labelled posts; a post
+    whose text fires an entry's signature that fired mostly on other problems is
+    answered with that entry "possibly related", saying why, never "Likely fix"."""
+    from advisor.config import LABELLED_POSTS_FILE
+    from advisor.kb_rank import signature_likely
+    from advisor.kb_store import load_signature_record, read_kb_labelled_posts
+
+    record = load_signature_record(advisor.index.index_dir)
+    doubted = {k for k, c in record.items() if not signature_likely(*c)}
+    assert len(record) > 100 and doubted
+    kb = advisor.parts.known_issues
+    posts = [t for _, t in read_kb_labelled_posts(LABELLED_POSTS_FILE)
+             if any(x.issue.id in doubted for x in kb.signature_matches(t))][:6]
+    assert len(posts) == 6
+    hedged = 0
+    for text in posts:
+        for block in advisor.advise(text).answer.split("\n### "):
+            if "which also comes up with other problems" in block.split("\n**Why:**")[0]:
+                assert block.lstrip("# ").startswith("Possibly related known issue")
+                hedged += 1
+    assert hedged >= 3
