@@ -92,7 +92,8 @@ def known_issue_section(matches, cites) -> str:
             "### Possibly related known issue: "
         lines = [head + safe_text(k.title, 120)]
         if m.how == "signature" and m.matched:
-            shared = ", which also comes up with other problems" if getattr(m, "ambiguous", False) else ""
+            shared = (", which also comes up with other problems"
+                      if getattr(m, "ambiguous", False) else "")
             lines.append(f"Your text matches `{safe_text(m.matched, 100)}`{shared}.")
         lines.append(f"**Why:** {safe_text(reader_text(k.cause), 500)}")
         if k.applies_when:

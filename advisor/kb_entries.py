@@ -51,7 +51,6 @@ class KnownIssue:
         return f"{self.title}. {self.description}"
 
 
-
 def _entry(path: Path, d: object) -> KnownIssue:
     if not isinstance(d, dict):
         raise KnowledgeBaseError(f"{path}: expected a mapping of fields, got {type(d).__name__}.")

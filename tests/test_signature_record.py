@@ -28,10 +28,12 @@ OOM = (
     "applies_when: training a model\nnot_when: only serving a model, no training at all\n"
     "cause: c\nfix: [smaller batch]\nthreads: ['https://x']\nexample: 'CUDA out of memory'\n")
 LFS = (
-    "id: lfs-pointer\ntitle: A clone holds git lfs pointer files\ncategory: Model Usage and Understanding\n"
+    "id: lfs-pointer\ntitle: A clone holds git lfs pointer files\n"
+    "category: Model Usage and Understanding\n"
     "signatures: ['version https://git-lfs']\n"
     "description: the weights file is a small text pointer\n"
-    "cause: c\nfix: [git lfs pull]\nthreads: ['https://y']\nexample: 'version https://git-lfs.github.com/spec/v1'\n")
+    "cause: c\nfix: [git lfs pull]\nthreads: ['https://y']\n"
+    "example: 'version https://git-lfs.github.com/spec/v1'\n")
 POSTS = [  # (the entry that solved it, or "" for none in the knowledge base; its text)
     ("oom-train", "Trainer: RuntimeError: CUDA out of memory. Tried to allocate 20 MiB"),
     ("", "cuda OUT OF MEMORY while serving with vLLM"),
