@@ -8,6 +8,7 @@ OpenAI-compatible backend against the local test server from test_llm).
 from __future__ import annotations
 
 import threading
+from itertools import islice
 from pathlib import Path
 
 import pytest
@@ -417,8 +418,8 @@ def test_an_error_line_with_several_causes_is_not_called_the_likely_fix(advisor)
     doubted = {k for k, c in record.items() if not signature_likely(*c)}
     assert len(record) > 100 and doubted
     kb = advisor.parts.known_issues
-    posts = [t for _, t in read_kb_labelled_posts(LABELLED_POSTS_FILE)
-             if any(x.issue.id in doubted for x in kb.signature_matches(t))][:6]
+    posts = list(islice((t for _, t in read_kb_labelled_posts(LABELLED_POSTS_FILE)
+                         if any(x.issue.id in doubted for x in kb.signature_matches(t))), 6))
     assert len(posts) == 6
     hedged = 0
     for text in posts:
