@@ -16,7 +16,7 @@ import functools
 import re
 
 from advisor.codefence import code_block
-from advisor.markdown_safe import safe_text
+from advisor.markdown_safe import inline_code, safe_prose
 
 ALSO_STEP_CHARS = 160  # a listed entry's first step, cut at its first sentence
 # Listed entries shown with their first step; the rest by title only. Held out
@@ -59,7 +59,7 @@ def reader_text(text: str) -> str:
 
 def _first_sentence(text: str, max_chars: int) -> str:
     head = _SENTENCE_END.split(text.strip(), maxsplit=1)[0]
-    return safe_text(head, max_chars)
+    return safe_prose(head, max_chars)
 
 
 def also_check_section(also, cites) -> str:
@@ -74,9 +74,9 @@ def also_check_section(also, cites) -> str:
         ref = f" [{cites.add('docs', k.id, k.docs, f'Docs: {k.title}')}]" if k.docs else ""
         if k.fix and i < ALSO_STEPS:
             step = _first_sentence(reader_text(k.fix[0]), ALSO_STEP_CHARS)
-            lines.append(f"- **{safe_text(k.title, 120)}**: {step}{ref}")
+            lines.append(f"- **{safe_prose(k.title, 120)}**: {step}{ref}")
         else:
-            lines.append(f"- {safe_text(k.title, 120)}{ref}")
+            lines.append(f"- {safe_prose(k.title, 120)}{ref}")
     return "\n".join(lines)
 
 
@@ -90,19 +90,19 @@ def known_issue_section(matches, cites) -> str:
         head = ("### Likely fix: " if i == 0 else "### Also possible: ") if strong else \
             "### Possibly related known issue (loose match): " if loose else \
             "### Possibly related known issue: "
-        lines = [head + safe_text(k.title, 120)]
+        lines = [head + safe_prose(k.title, 120)]
         if m.how == "signature" and m.matched:
             shared = (", which also comes up with other problems"
                       if getattr(m, "ambiguous", False) else "")
-            lines.append(f"Your text matches `{safe_text(m.matched, 100)}`{shared}.")
-        lines.append(f"**Why:** {safe_text(reader_text(k.cause), 500)}")
+            lines.append(f"Your text matches {inline_code(m.matched, 100)}{shared}.")
+        lines.append(f"**Why:** {safe_prose(reader_text(k.cause), 500)}")
         if k.applies_when:
-            lines.append(f"_Applies when {safe_text(k.applies_when, 200)}._")
+            lines.append(f"_Applies when {safe_prose(k.applies_when, 200)}._")
         if (getattr(m, "premise_doubt", False) or loose or getattr(m, "ambiguous", False)) \
                 and k.not_when:  # the entry may not be this case: say when it is not
-            lines.append(f"_Not your case if {safe_text(reader_text(k.not_when), 200)}._")
+            lines.append(f"_Not your case if {safe_prose(reader_text(k.not_when), 200)}._")
         lines.append("**What to do:**\n" + "\n".join(
-            f"{j}. {safe_text(reader_text(step), 300)}" for j, step in enumerate(k.fix[:5], 1)))
+            f"{j}. {safe_prose(reader_text(step), 300)}" for j, step in enumerate(k.fix[:5], 1)))
         if k.snippet and i == 0 and not loose:  # no code for a loose match
             lines.append(code_block(k.snippet))
         refs = []

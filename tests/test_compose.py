@@ -311,6 +311,38 @@ def test_safe_text_keeps_code_indexing_that_looks_like_a_link(code):
     assert safe_text("see [the paper][1] or [docs](https://x.y/z)", 300) == "see the paper or docs"
 
 
+@pytest.mark.parametrize("prose, shown", [
+    ("Pass max_new_tokens=256 to generate()", "Pass `max_new_tokens=256` to `generate()`"),
+    ("repeat it (loss.repeat(batch_size)) before gather_for_metrics(...).",
+     "repeat it (`loss.repeat(batch_size)`) before `gather_for_metrics(...)`."),
+    ("slice it: out[0][inputs['input_ids'].shape[1]:]",
+     "slice it: `out[0][inputs['input_ids'].shape[1]:]`"),
+    ("run TGI with --usage-stats=off, or `hf auth login` first",
+     "run TGI with `--usage-stats=off`, or `hf auth login` first"),
+    ("padding_side='left'.", "`padding_side='left'`."),
+    ("the model(s), e.g. v4.40.0 of transformers.utils.logging",
+     "the model(s), e.g. v4.40.0 of `transformers.utils.logging`"),
+    # what is not code is escaped as by safe_text: markup stays inert
+    ("**bold** <b>x</b> [docs](http://x) a*b", "\\*\\*bold\\*\\* &lt;b&gt;x&lt;/b&gt; docs a\\*b"),
+    ("see https://huggingface.co/docs_x", "see https://huggingface.co/docs\\_x"),
+    ("no <tag_x> inside code", "no &lt;tag\\_x&gt; inside code"),
+])
+def test_safe_prose_shows_code_words_as_inline_code(prose, shown):
+    from advisor.markdown_safe import safe_prose
+
+    assert safe_prose(prose, 300) == shown
+
+
+def test_inline_code_shows_the_users_text_literally():
+    from advisor.markdown_safe import inline_code
+
+    assert inline_code("Target modules ['q_proj'] not found") == "`Target modules ['q_proj'] not found`"
+    assert inline_code("use `x` here") == "``use `x` here``"  # a longer fence keeps the span whole
+    assert inline_code("`x`") == "`` `x` ``"
+    assert inline_code("a  \n b") == "`a b`" and inline_code("") == ""
+    assert inline_code("x" * 50, 10) == "`" + "x" * 9 + "…`"
+
+
 def test_deterministic():
     a = _answer("CUDA memory", CATS, False, HITS, [_model()], GUIDE, INDEX)
     b = _answer("CUDA memory", CATS, False, HITS, [_model()], GUIDE, INDEX)
@@ -373,7 +405,7 @@ def test_entries_next_in_order_are_listed_in_one_line_each_the_first_with_its_st
     ("Pin it. Then rebuild.", "Pin it."),
     ("Train the model (e.g. with Trainer) first. Then push.", "Train the model (e.g. with Trainer) first."),
     ("Use i.e. the base model, etc. and vs. the tuned one", "Use i.e. the base model, etc. and vs. the tuned one"),
-    ("Set max_length=512. `truncation=True` too.", "Set max\\_length=512."),
+    ("Set max_length=512. `truncation=True` too.", "Set `max_length=512`."),
 ])
 def test_a_listed_step_is_cut_at_its_first_sentence_not_at_an_abbreviation(step, first):
     from advisor.fix_sections import _first_sentence
