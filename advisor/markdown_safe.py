@@ -32,6 +32,11 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]#+!|~>])")
 
 def safe_text(text: Any, max_chars: int = DEFAULT_SNIPPET_CHARS) -> str:
     """Retrieved text -> one inert markdown line: no HTML, links, images or emphasis."""
+    return _escape(_one_line(text, max_chars))
+
+
+def _one_line(text: Any, max_chars: int) -> str:
+    """``text`` on one line, links and images reduced to their text, cut at ``max_chars``."""
     s = " ".join(str(text or "").split())
     s = _MD_IMAGE.sub(r"\1", s)
     s = _MD_LINK.sub(r"\1", s)
@@ -39,8 +44,7 @@ def safe_text(text: Any, max_chars: int = DEFAULT_SNIPPET_CHARS) -> str:
     s = _AUTOLINK.sub(r"\1", s)
     if len(s) > max_chars:
         s = s[: max_chars - 1].rstrip() + "…"
-    s = html.escape(s, quote=False)
-    return _MD_SPECIAL.sub(r"\\\1", s)
+    return s
 
 
 # A word of our own prose that is code: a name with an underscore (max_new_tokens,
@@ -74,13 +78,7 @@ def _prose_word(word: str) -> str:
 def safe_prose(text: Any, max_chars: int = DEFAULT_SNIPPET_CHARS) -> str:
     """Our own prose (the knowledge base's) -> one inert markdown line like
     :func:`safe_text`, whose code words and `backticked` spans are inline code."""
-    s = " ".join(str(text or "").split())
-    s = _MD_IMAGE.sub(r"\1", s)
-    s = _MD_LINK.sub(r"\1", s)
-    s = _MD_REF_LINK.sub(r"\1", s)
-    s = _AUTOLINK.sub(r"\1", s)
-    if len(s) > max_chars:
-        s = s[: max_chars - 1].rstrip() + "…"
+    s = _one_line(text, max_chars)
     out = []
     for part in _CODE_SPAN.split(s):
         if _CODE_SPAN.fullmatch(part) and not any(c in part for c in "<>"):
