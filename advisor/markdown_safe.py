@@ -42,9 +42,12 @@ def _one_line(text: Any, max_chars: int) -> str:
     s = _MD_LINK.sub(r"\1", s)
     s = _MD_REF_LINK.sub(r"\1", s)
     s = _AUTOLINK.sub(r"\1", s)
-    if len(s) > max_chars:
-        s = s[: max_chars - 1].rstrip() + "…"
-    return s
+    return _cut(s, max_chars)
+
+
+def _cut(s: str, max_chars: int) -> str:
+    """``s`` cut to ``max_chars``, an ellipsis marking the cut."""
+    return s[: max_chars - 1].rstrip() + "…" if len(s) > max_chars else s
 
 
 # A word of our own prose that is code: a name with an underscore (max_new_tokens,
@@ -84,8 +87,7 @@ def safe_prose(text: Any, max_chars: int = DEFAULT_SNIPPET_CHARS) -> str:
         if _CODE_SPAN.fullmatch(part) and not any(c in part for c in "<>"):
             out.append(part)
         else:
-            out.append("".join(w if w.isspace() else _prose_word(w)
-                               for w in re.split(r"(\s+)", part) if w))
+            out.append(" ".join(_prose_word(w) for w in part.split(" ")))  # one line: single spaces
     return "".join(out)
 
 
@@ -93,9 +95,7 @@ def inline_code(text: Any, max_chars: int = DEFAULT_SNIPPET_CHARS) -> str:
     """``text`` (one line) as an inline code span, shown as written: a markdown renderer
     escapes a span's content, so nothing in it is markup; a fence longer than any run of
     backticks inside keeps the span whole."""
-    s = " ".join(str(text or "").split())
-    if len(s) > max_chars:
-        s = s[: max_chars - 1].rstrip() + "…"
+    s = _cut(" ".join(str(text or "").split()), max_chars)
     if not s:
         return ""
     fence = "`" * (max((len(r) for r in re.findall(r"`+", s)), default=0) + 1)
